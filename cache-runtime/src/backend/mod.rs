@@ -1,0 +1,90 @@
+//! Where entries live. The rest of the crate talks to [`Store`] only; the Memcached client's
+//! (experimental) API is named in `memcached.rs` and nowhere else.
+
+mod embedded;
+mod memcached;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+pub(crate) use embedded::EmbeddedStore;
+pub(crate) use memcached::MemcachedStore;
+
+use crate::entry::StoredResponse;
+use crate::key::CacheKey;
+
+/// What a lookup found.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    Hit(Arc<StoredResponse>),
+    Miss,
+    /// The backend failed (down, stalled, undecodable entry): served as a miss. After a
+    /// failure the response is not stored, so a stalled server costs one deadline, not two.
+    Failed(BackendError),
+}
+
+/// Why a backend operation did not complete.
+#[derive(Debug)]
+pub(crate) enum BackendError {
+    /// The per-operation deadline passed.
+    Timeout,
+    /// The server answered with something that is not a frame of ours.
+    Undecodable,
+    /// Connecting, I/O or a protocol error.
+    Client(String),
+}
+
+impl BackendError {
+    /// A short stable name, for rate-limited logs.
+    pub(crate) fn cause(&self) -> &'static str {
+        match self {
+            BackendError::Timeout => "timeout",
+            BackendError::Undecodable => "undecodable entry",
+            BackendError::Client(_) => "client error",
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendError::Timeout => f.write_str("operation deadline passed"),
+            BackendError::Undecodable => f.write_str("stored value is not a cache frame of this version"),
+            BackendError::Client(message) => f.write_str(message),
+        }
+    }
+}
+
+/// The small surface every store implements.
+pub(crate) trait Backend: Send + Sync {
+    fn get(&self, key: &CacheKey) -> impl Future<Output = Lookup> + Send;
+    fn set(
+        &self,
+        key: &CacheKey,
+        entry: Arc<StoredResponse>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// The configured store, dispatched statically: no boxed future on the hit path.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Embedded(EmbeddedStore),
+    Memcached(MemcachedStore),
+}
+
+impl Store {
+    pub(crate) async fn get(&self, key: &CacheKey) -> Lookup {
+        match self {
+            Store::Embedded(store) => store.get(key).await,
+            Store::Memcached(store) => store.get(key).await,
+        }
+    }
+
+    pub(crate) async fn set(&self, key: &CacheKey, entry: Arc<StoredResponse>) -> Result<(), BackendError> {
+        match self {
+            Store::Embedded(store) => store.set(key, entry).await,
+            Store::Memcached(store) => store.set(key, entry).await,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The cache handle, and the global one that routes use unless their Rocket instance manages
+//! its own.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use once_cell::sync::OnceCell;
+use rocket::Request;
+
+use crate::backend::{EmbeddedStore, MemcachedStore, Store};
+use crate::config::{Config, ConfigError, SERVERS_ENV};
+
+/// A configured cache: a store plus the settings routes read on every request.
+///
+/// Routes use, in order: a `Cache` managed by their Rocket instance
+/// (`rocket::build().manage(cache)`), else the global cache ([`install`]ed, or configured
+/// from the environment on first use). Cloning is cheap and shares the store.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Config,
+    announced: AtomicBool,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("store", &self.inner.store)
+            .field("namespace", &self.inner.config.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache from `config`, checked first. Memcached connections are dialed lazily, on first
+    /// use, so this never blocks and works before any runtime exists.
+    pub fn new(config: Config) -> Result<Cache, ConfigError> {
+        config.validate()?;
+        let store = if config.servers.is_empty() {
+            Store::Embedded(EmbeddedStore::new(config.embedded_capacity))
+        } else {
+            Store::Memcached(MemcachedStore::new(
+                config.servers.clone(),
+                config.op_timeout,
+                config.pool_idle,
+            ))
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                announced: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A cache configured from `MEMCACHED_SERVERS` (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Cache, ConfigError> {
+        Cache::new(Config::from_env()?)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether entries are shared with other instances (Memcached) or private to this process
+    /// (the embedded store).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.inner.store, Store::Memcached(_))
+    }
+
+    /// One line for logs: the backend, its servers or bound, and the namespace.
+    pub fn describe(&self) -> String {
+        let config = &self.inner.config;
+        match &self.inner.store {
+            Store::Memcached(_) => format!(
+                "memcached at {} (namespace `{}`)",
+                config.servers.join(", "),
+                config.namespace
+            ),
+            Store::Embedded(_) => format!(
+                "embedded in-process store, {} MiB (namespace `{}`; entries are not shared between instances)",
+                config.embedded_capacity / (1024 * 1024),
+                config.namespace
+            ),
+        }
+    }
+
+    /// For the embedded store: how many entries it holds and their weight in bytes, which
+    /// stays within [`Config::embedded_capacity`]. `None` for Memcached.
+    pub fn embedded_usage(&self) -> Option<(usize, u64)> {
+        match &self.inner.store {
+            Store::Embedded(store) => Some((store.len(), store.weight())),
+            Store::Memcached(_) => None,
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The cache serving `request`: its Rocket instance's managed one, else the global one.
+    pub(crate) fn for_request<'r>(request: &'r Request<'_>) -> &'r Cache {
+        let cache = request.rocket().state::<Cache>().unwrap_or_else(|| global());
+        cache.announce();
+        cache
+    }
+
+    /// Logs, once per cache and through Rocket's logger (which exists by the first request),
+    /// which backend is in use; for the embedded store, that entries are not shared.
+    fn announce(&self) {
+        if self.inner.announced.load(Ordering::Relaxed) || self.inner.announced.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if self.is_shared() {
+            log::info!("cache: {}", self.describe());
+        } else {
+            log::warn!(
+                "cache: no Memcached servers configured ({SERVERS_ENV} unset); using the embedded \
+                 in-process store: entries are not shared between instances of this application"
+            );
+        }
+    }
+}
+
+static GLOBAL: OnceCell<Cache> = OnceCell::new();
+
+/// The global cache, configured on first use from the environment when nothing was
+/// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the embedded store
+/// is used: a configuration mistake must not take the site down.
+pub fn global() -> &'static Cache {
+    GLOBAL.get_or_init(|| match Cache::from_env() {
+        Ok(cache) => cache,
+        Err(error) => {
+            log::error!("cache: {error}; falling back to the embedded store");
+            Cache::new(Config::embedded()).expect("the default configuration is valid")
+        }
+    })
+}
+
+/// Installs the global cache from `config`, before the first cached request.
+///
+/// ```
+/// let mut config = cache_runtime::Config::memcached(["127.0.0.1:11211"]);
+/// config.namespace = "blog".into();
+/// cache_runtime::install(config).expect("installed before first use");
+/// ```
+pub fn install(config: Config) -> Result<(), InstallError> {
+    let cache = Cache::new(config).map_err(InstallError::Invalid)?;
+    GLOBAL.set(cache).map_err(|_| InstallError::AlreadyInitialized)
+}
+
+/// Why [`install`] did not take effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The configuration is not usable.
+    Invalid(ConfigError),
+    /// The global cache was already installed or used.
+    AlreadyInitialized,
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::Invalid(error) => error.fmt(f),
+            InstallError::AlreadyInitialized => {
+                f.write_str("the global cache was already initialized: install it before the first request")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}

@@ -1,0 +1,215 @@
+//! What the cache is told: servers, namespace, deadlines, limits. Every knob has a safe default.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The environment variable read when no configuration was installed: a comma-separated list of
+/// `host:port` Memcached servers. Unset or empty selects the embedded store.
+pub const SERVERS_ENV: &str = "MEMCACHED_SERVERS";
+
+/// Memcached's default largest item (`-I 1m`).
+const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
+
+/// Configuration of a [`Cache`](crate::Cache).
+///
+/// Start from [`Config::default()`] (embedded store) or [`Config::memcached`] and adjust fields:
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::Config;
+///
+/// let mut config = Config::memcached(["127.0.0.1:11211"]);
+/// config.namespace = "shop-v2".into();
+/// config.op_timeout = Duration::from_millis(50);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Memcached servers as `host:port`. Empty selects the embedded in-process store.
+    pub servers: Vec<String>,
+    /// Prefix of every key, so that several applications can share one fleet. ASCII letters,
+    /// digits, `-`, `_` and `.`, at most 64 bytes. Default `rc`.
+    pub namespace: String,
+    /// The most any one cache operation may take, dialing included. On expiry the operation
+    /// counts as a miss and the handler runs. Default 100 ms.
+    pub op_timeout: Duration,
+    /// Idle connections kept per Memcached server. Default 64, so that 64 concurrent requests
+    /// reuse connections instead of dialing new ones.
+    pub pool_idle: usize,
+    /// Largest stored entry (status, headers and body, encoded), in bytes. Default 1,000,000:
+    /// just under Memcached's 1 MiB item limit once the key and item header are added.
+    pub max_item_size: usize,
+    /// Memory bound of the embedded store, in bytes of stored entries. Default 64 MiB.
+    pub embedded_capacity: u64,
+    /// Whether responses carry `X-Cache: HIT | MISS | BYPASS`. Default on. `Age` is always sent
+    /// on hits.
+    pub x_cache_header: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            servers: Vec::new(),
+            namespace: "rc".into(),
+            op_timeout: Duration::from_millis(100),
+            pool_idle: 64,
+            max_item_size: 1_000_000,
+            embedded_capacity: 64 * 1024 * 1024,
+            x_cache_header: true,
+        }
+    }
+}
+
+impl Config {
+    /// The embedded store, with defaults.
+    pub fn embedded() -> Config {
+        Config::default()
+    }
+
+    /// Memcached at these `host:port` addresses, with defaults.
+    pub fn memcached<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Config {
+        Config {
+            servers: servers.into_iter().map(Into::into).collect(),
+            ..Config::default()
+        }
+    }
+
+    /// From the environment: [`SERVERS_ENV`] (`MEMCACHED_SERVERS`), else the embedded store.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let servers = match std::env::var(SERVERS_ENV) {
+            Ok(list) => parse_servers(&list).map_err(|error| error.in_key(SERVERS_ENV))?,
+            Err(std::env::VarError::NotPresent) => Vec::new(),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(ConfigError::new(SERVERS_ENV, "a comma-separated list of host:port"))
+            }
+        };
+        Ok(Config {
+            servers,
+            ..Config::default()
+        })
+    }
+
+    /// Checks every field; the error names the field and the expected form.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for server in &self.servers {
+            check_server(server).map_err(|error| error.in_key("servers"))?;
+        }
+        let namespace_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 64
+            && self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !namespace_ok {
+            return Err(ConfigError::new(
+                "namespace",
+                "1 to 64 ASCII letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.op_timeout.is_zero() || self.op_timeout > Duration::from_secs(10) {
+            return Err(ConfigError::new("op_timeout", "a duration above 0 and at most 10 s"));
+        }
+        if self.pool_idle == 0 {
+            return Err(ConfigError::new("pool_idle", "at least 1"));
+        }
+        if self.max_item_size < 1024 || self.max_item_size > MEMCACHED_ITEM_LIMIT * 128 {
+            return Err(ConfigError::new("max_item_size", "between 1024 and 134217728 bytes"));
+        }
+        if self.embedded_capacity < 1024 {
+            return Err(ConfigError::new("embedded_capacity", "at least 1024 bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `host:port[,host:port...]`; blanks around entries and empty entries are ignored.
+pub(crate) fn parse_servers(list: &str) -> Result<Vec<String>, ConfigError> {
+    let mut servers = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        check_server(entry)?;
+        servers.push(entry.to_owned());
+    }
+    Ok(servers)
+}
+
+fn check_server(server: &str) -> Result<(), ConfigError> {
+    let expected = "host:port, for example 127.0.0.1:11211 or [::1]:11211";
+    let (host, port) = server
+        .rsplit_once(':')
+        .ok_or_else(|| ConfigError::new("", expected))?;
+    let host_ok = !host.is_empty()
+        && !host.contains(char::is_whitespace)
+        && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(ConfigError::new("", expected));
+    }
+    Ok(())
+}
+
+/// A configuration value that cannot be used: which key, and what form it must take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    key: String,
+    expected: &'static str,
+}
+
+impl ConfigError {
+    fn new(key: &str, expected: &'static str) -> ConfigError {
+        ConfigError {
+            key: key.to_owned(),
+            expected,
+        }
+    }
+
+    fn in_key(mut self, key: &str) -> ConfigError {
+        self.key = key.to_owned();
+        self
+    }
+
+    /// The offending key (`servers`, `namespace`, ... or `MEMCACHED_SERVERS`).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid cache configuration `{}`: expected {}", self.key, self.expected)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lists_parse_and_reject_garbage() {
+        assert_eq!(
+            parse_servers(" 127.0.0.1:11211, cache-b:11212 ,,").unwrap(),
+            vec!["127.0.0.1:11211", "cache-b:11212"]
+        );
+        assert_eq!(parse_servers("[::1]:11211").unwrap(), vec!["[::1]:11211"]);
+        assert!(parse_servers("").unwrap().is_empty());
+        for bad in ["localhost", "host:0", "host:99999", ":11211", "::1:11211", "a b:1"] {
+            assert!(parse_servers(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn validate_names_the_offending_key() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        config.namespace = "has space".into();
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.key(), "namespace");
+        assert!(error.to_string().contains("ASCII letters"));
+        let mut config = Config::memcached(["nope"]);
+        assert_eq!(config.validate().unwrap_err().key(), "servers");
+        config.servers.clear();
+        config.op_timeout = Duration::ZERO;
+        assert_eq!(config.validate().unwrap_err().key(), "op_timeout");
+    }
+}

@@ -1,0 +1,263 @@
+//! The cache key: `{namespace}:{hex BLAKE3 of everything a response depends on}`.
+//!
+//! What goes into the hash, each field length-prefixed so that no two different requests can
+//! produce the same byte stream:
+//! - route identity: the mounted URI pattern (base included), rank, format and name, so that a
+//!   route that forwards never serves another route's entry;
+//! - method class: GET and HEAD share one entry;
+//! - host, ASCII-lowercased (absent differs from empty);
+//! - path, exactly as received (percent-encoding is not undone: two spellings are two entries,
+//!   never one entry for two different resources);
+//! - query, normalized: `&`-separated pairs stably sorted by name, so the order of different
+//!   names does not matter while the order of a repeated name (a `Vec` parameter) does.
+//!
+//! Whatever the request holds (8 KiB paths, CR/LF, NUL, invalid UTF-8 escapes), the key is the
+//! namespace, a colon and 64 hex digits: at most 129 bytes of safe characters.
+
+use std::fmt;
+
+use rocket::{Request, Route};
+
+/// A memcached-safe key. Nothing from a request reaches the wire except through the hash.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({})", self.0)
+    }
+}
+
+/// The parts of a request the key is built from, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyParts<'a> {
+    /// The route's mounted URI pattern, e.g. `/blog/article/<id>?<lang>`.
+    pub route_uri: &'a str,
+    pub route_rank: isize,
+    /// The route's `format` media type as (top, sub): a JSON and an HTML route on one path are
+    /// two routes.
+    pub route_format: Option<(&'a str, &'a str)>,
+    pub route_name: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+impl<'a> KeyParts<'a> {
+    /// The parts of the request being served by `route`.
+    pub fn of(request: &'a Request<'_>, route: &'a Route, host: Option<&'a str>) -> KeyParts<'a> {
+        KeyParts {
+            route_uri: route.uri.as_str(),
+            route_rank: route.rank,
+            route_format: route.format.as_ref().map(|f| (f.top().as_str(), f.sub().as_str())),
+            route_name: route.name.as_deref(),
+            host,
+            path: request.uri().path().as_str(),
+            query: request.uri().query().map(|q| q.as_str()),
+        }
+    }
+
+    pub fn build(&self, namespace: &str) -> CacheKey {
+        let mut hasher = Framed(blake3::Hasher::new());
+        hasher.field(b"rc-key-v1");
+        hasher.field(self.route_uri.as_bytes());
+        hasher.field(&self.route_rank.to_le_bytes());
+        match self.route_format {
+            Some((top, sub)) => {
+                hasher.0.update(&[1]);
+                hasher.lowercase_field(top);
+                hasher.lowercase_field(sub);
+            }
+            None => {
+                hasher.0.update(&[0]);
+            }
+        }
+        hasher.optional(self.route_name.map(str::as_bytes));
+        hasher.field(b"GET");
+        match self.host {
+            Some(host) => {
+                hasher.0.update(&[1]);
+                hasher.lowercase_field(host);
+            }
+            None => {
+                hasher.0.update(&[0]);
+            }
+        }
+        hasher.field(self.path.as_bytes());
+        match self.query {
+            Some(query) => {
+                hasher.0.update(&[1]);
+                hash_query(&mut hasher, query);
+            }
+            None => {
+                hasher.0.update(&[0]);
+            }
+        }
+        let digest = hasher.0.finalize();
+        let mut key = String::with_capacity(namespace.len() + 1 + 64);
+        key.push_str(namespace);
+        key.push(':');
+        key.push_str(digest.to_hex().as_str());
+        CacheKey(key)
+    }
+}
+
+/// Query pairs stably sorted by name. Empty pairs (`a=1&&b=2`) carry nothing and are skipped;
+/// `flag` and `flag=` stay different.
+fn hash_query(hasher: &mut Framed, query: &str) {
+    let mut pairs: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
+    pairs.sort_by_key(|pair| pair.split_once('=').map_or(*pair, |(name, _)| name));
+    hasher.0.update(&(pairs.len() as u64).to_le_bytes());
+    for pair in pairs {
+        hasher.field(pair.as_bytes());
+    }
+}
+
+/// A hasher that writes every field as `length || bytes`.
+struct Framed(blake3::Hasher);
+
+impl Framed {
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn optional(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => {
+                self.0.update(&[1]);
+                self.field(bytes);
+            }
+            None => {
+                self.0.update(&[0]);
+            }
+        }
+    }
+
+    fn lowercase_field(&mut self, text: &str) {
+        self.0.update(&(text.len() as u64).to_le_bytes());
+        let mut chunk = [0u8; 64];
+        for piece in text.as_bytes().chunks(chunk.len()) {
+            let out = &mut chunk[..piece.len()];
+            out.copy_from_slice(piece);
+            out.make_ascii_lowercase();
+            self.0.update(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(path: &'static str, query: Option<&'static str>) -> KeyParts<'static> {
+        KeyParts {
+            route_uri: "/article/<id>?<lang>",
+            route_rank: 2,
+            route_format: None,
+            route_name: Some("article"),
+            host: Some("Example.COM"),
+            path,
+            query,
+        }
+    }
+
+    fn key(path: &'static str, query: Option<&'static str>) -> String {
+        parts(path, query).build("rc").0
+    }
+
+    fn assert_safe(key: &CacheKey) {
+        assert!(key.0.len() <= 250, "{} bytes", key.0.len());
+        assert!(key.0.bytes().all(|b| b.is_ascii_graphic()), "{:?}", key.0);
+    }
+
+    #[test]
+    fn the_key_is_namespace_colon_64_hex_digits() {
+        let k = parts("/article/1", Some("lang=en")).build("shop-v2");
+        assert_safe(&k);
+        let (ns, hex) = k.0.split_once(':').unwrap();
+        assert_eq!(ns, "shop-v2");
+        assert_eq!(hex.len(), 64);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn parameter_order_does_not_matter_but_values_and_repeats_do() {
+        assert_eq!(key("/a", Some("x=1&y=2")), key("/a", Some("y=2&x=1")));
+        assert_ne!(key("/a", Some("x=1&y=2")), key("/a", Some("x=1&y=3")));
+        // A repeated name is a list: its order is meaningful.
+        assert_ne!(key("/a", Some("x=1&x=2")), key("/a", Some("x=2&x=1")));
+        assert_eq!(key("/a", Some("x=1&&y=2")), key("/a", Some("y=2&x=1")));
+        assert_ne!(key("/a", Some("flag")), key("/a", Some("flag=")));
+        assert_ne!(key("/a", None), key("/a", Some("")));
+    }
+
+    #[test]
+    fn field_boundaries_cannot_be_shifted() {
+        assert_ne!(key("/a", Some("b")), key("/a?b", None));
+        assert_ne!(key("/ab", Some("c=1")), key("/a", Some("bc=1")));
+        assert_ne!(key("/a", Some("x=1&y=2")), key("/a", Some("x=1%26y%3D2")));
+    }
+
+    #[test]
+    fn host_is_case_insensitive_and_absent_differs_from_empty() {
+        let mut a = parts("/a", None);
+        let mut b = parts("/a", None);
+        a.host = Some("EXAMPLE.com");
+        b.host = Some("example.COM");
+        assert_eq!(a.build("rc"), b.build("rc"));
+        b.host = Some("other.com");
+        assert_ne!(a.build("rc"), b.build("rc"));
+        a.host = None;
+        b.host = Some("");
+        assert_ne!(a.build("rc"), b.build("rc"));
+        // Longer than the lowercasing buffer.
+        a.host = Some("A".repeat(200).leak());
+        b.host = Some("a".repeat(200).leak());
+        assert_eq!(a.build("rc"), b.build("rc"));
+    }
+
+    #[test]
+    fn route_identity_separates_routes_with_the_same_path() {
+        let a = parts("/a", None);
+        let mut b = a;
+        b.route_rank = 3;
+        assert_ne!(a.build("rc"), b.build("rc"));
+        let mut c = a;
+        c.route_uri = "/<any>";
+        assert_ne!(a.build("rc"), c.build("rc"));
+        let mut d = a;
+        d.route_uri = "/v2/article/<id>?<lang>";
+        assert_ne!(a.build("rc"), d.build("rc"));
+    }
+
+    #[test]
+    fn hostile_requests_still_give_short_safe_keys() {
+        let long_path: &'static str = format!("/{}", "a".repeat(8 * 1024)).leak();
+        let many: &'static str = (0..10_000)
+            .map(|i| format!("p{i}={i}"))
+            .collect::<Vec<_>>()
+            .join("&")
+            .leak();
+        let cases: [(&'static str, Option<&'static str>); 6] = [
+            (long_path, None),
+            ("/a%0d%0aset%20x%200%200%201", Some("q=%0d%0a")),
+            ("/a%00b", Some("%00=%00")),
+            ("/a b\r\nc", Some("x y=\0")),
+            ("/%ff%fe", Some("%c3%28=1")),
+            ("/a", Some(many)),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (path, query) in cases {
+            let k = parts(path, query).build("rc");
+            assert_safe(&k);
+            assert!(seen.insert(k), "two hostile requests shared a key");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Route-level response caching for [Rocket] 0.5, backed by Memcached.
+//!
+//! ```no_run
+//! use cache_runtime::cached_route;
+//! use rocket::{get, launch, routes};
+//!
+//! #[cached_route(ttl = 60)]
+//! #[get("/article/<id>")]
+//! async fn article(id: u32) -> String {
+//!     format!("article {id}, rendered once a minute at most")
+//! }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     rocket::build().mount("/", routes![article])
+//! }
+//! ```
+//!
+//! The first GET runs the handler and answers `X-Cache: MISS`; the same GET within the TTL is
+//! answered from the cache with `X-Cache: HIT` and an `Age` header, without running the
+//! handler. See [`cached_route`] for the options and what is and is not stored.
+//!
+//! # Where entries live
+//!
+//! No setup call is needed. On first use the global cache reads `MEMCACHED_SERVERS`
+//! (comma-separated `host:port`); when it is unset, entries live in a bounded in-process
+//! store and one warning says they are not shared between instances. To configure it in code,
+//! call [`install`] before launch; to give one Rocket instance its own cache, manage a
+//! [`Cache`]: `rocket::build().manage(Cache::new(config)?)`.
+//!
+//! # Failure policy
+//!
+//! The cache can only make a request faster. A backend error, an operation past its deadline
+//! ([`Config::op_timeout`], 100 ms by default) or an entry that does not decode is a miss: the
+//! handler runs and the request is answered. Errors are logged at most once per cause every
+//! ten seconds.
+//!
+//! [Rocket]: https://rocket.rs
+
+mod backend;
+mod cache;
+mod config;
+mod entry;
+mod guard;
+mod key;
+mod policy;
+mod reply;
+mod report;
+
+pub use cache::{global, install, Cache, InstallError};
+pub use config::{Config, ConfigError, SERVERS_ENV};
+pub use policy::Refusal;
+
+/// Caches a Rocket GET route's responses. Place it **above** the route attribute.
+///
+/// ```no_run
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+///
+/// #[cached_route(ttl = 3600)]
+/// #[get("/about")]
+/// fn about() -> &'static str {
+///     "About us"
+/// }
+/// ```
+///
+/// # Options
+///
+/// | option | meaning |
+/// |---|---|
+/// | `ttl = N` | required: seconds an entry is served, a whole number from 1 |
+///
+/// # What the key holds
+///
+/// The route (its mounted URI pattern, rank and format, so a route that forwards never serves
+/// another route's entry), the host, the path as received and the query string with its
+/// parameters sorted by name. GET and HEAD share an entry. The key is the namespace and a
+/// BLAKE3 hash of those parts: nothing from a request reaches Memcached unhashed.
+///
+/// # What is stored, and what never is
+///
+/// Stored: a `200` response whose body size is known and that fits
+/// [`Config::max_item_size`], with its status, end-to-end headers and body.
+///
+/// Served but never stored: any other status (a `None` or `Err(Status)` still reaches
+/// Rocket's catchers), responses with `Set-Cookie`, `Cache-Control: private` or `no-store`
+/// (any case or spacing), `Vary`, streamed or oversized bodies. Requests carrying
+/// `Authorization` bypass the cache entirely (`X-Cache: BYPASS`).
+///
+/// # Handlers
+///
+/// Sync and async handlers, path and query parameters, request guards (`&State<T>`, ...) and
+/// explicit lifetimes all work. The handler must return an owned response (a type
+/// implementing `Responder<'r, 'static>`): `&'static str`, `String`, `Json<T>`,
+/// `(ContentType, String)`, `status::Custom<T>`, `Option<T>`, `Result<T, E>`, `Redirect`,
+/// `impl Responder<'r, 'static>`, ...
+///
+/// # Misuse is a compile error
+///
+/// A missing or non-positive `ttl`, an unknown or repeated option, the attribute on anything
+/// but a function, no route attribute below it (including writing it *below* `#[get]`), or a
+/// route whose method is not GET.
+pub use cache_macros::cached_route;
+
+/// Used by the code `#[cached_route]` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::guard::CacheRequest;
+    pub use crate::reply::{serve, Cached, Opaque, RouteOptions};
+}

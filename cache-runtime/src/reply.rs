@@ -1,0 +1,239 @@
+//! The request path every cached handler takes: key, lookup, run on a miss, store when safe.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::io::Cursor;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rocket::http::Status;
+use rocket::response::{self, Responder};
+use rocket::{Request, Response};
+
+use crate::backend::{BackendError, Lookup};
+use crate::cache::Cache;
+use crate::entry::StoredResponse;
+use crate::guard::CacheRequest;
+use crate::key::{CacheKey, KeyParts};
+use crate::policy::{self, Refusal};
+use crate::report;
+
+/// A route's options, fixed at compile time by `#[cached_route(...)]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOptions {
+    ttl: u32,
+}
+
+impl RouteOptions {
+    pub const fn new(ttl: u32) -> RouteOptions {
+        RouteOptions { ttl }
+    }
+}
+
+/// What a cached handler returns: a finished response (hit or fresh) or an error status for
+/// Rocket's catchers. `P` is the handler's own return type, kept so that Rocket still finds
+/// its sentinels.
+pub struct Cached<P> {
+    outcome: Result<Response<'static>, Status>,
+    _handler_returns: PhantomData<fn() -> P>,
+}
+
+impl<P> std::fmt::Debug for Cached<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            Ok(response) => f.debug_tuple("Cached").field(&response.status()).finish(),
+            Err(status) => f.debug_tuple("Cached").field(&Err::<(), _>(status)).finish(),
+        }
+    }
+}
+
+impl<P> Cached<P> {
+    fn new(outcome: Result<Response<'static>, Status>) -> Cached<P> {
+        Cached {
+            outcome,
+            _handler_returns: PhantomData,
+        }
+    }
+}
+
+impl<'r, 'o: 'r, P> Responder<'r, 'o> for Cached<P> {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'o> {
+        self.outcome
+    }
+}
+
+/// Stands in for a handler's `impl Responder` return type, which cannot be named.
+#[derive(Debug)]
+pub enum Opaque {}
+
+/// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is
+/// dropped without running) and stores its response when that is safe.
+pub async fn serve<'r, P, R>(
+    guard: CacheRequest<'r>,
+    options: &'static RouteOptions,
+    handler: impl Future<Output = R>,
+) -> Cached<P>
+where
+    R: Responder<'r, 'static>,
+{
+    let request = guard.request;
+    let cache = Cache::for_request(request);
+    let x_cache = cache.config().x_cache_header;
+    let route = match request.route() {
+        Some(route) if policy::bypass(request).is_none() => route,
+        // No route (not reachable from a handler) or a per-principal request.
+        _ => {
+            let outcome = handler.await.respond_to(request).map(|mut response| {
+                mark(&mut response, x_cache, "BYPASS");
+                response
+            });
+            return Cached::new(outcome);
+        }
+    };
+
+    let host = host_of(request);
+    let key = KeyParts::of(request, route, host.as_deref()).build(&cache.config().namespace);
+    let may_store = match cache.store().get(&key).await {
+        Lookup::Hit(entry) => return Cached::new(Ok(replay(&entry, x_cache))),
+        Lookup::Miss => true,
+        Lookup::Failed(error) => {
+            let limiter = match error {
+                BackendError::Undecodable => &report::UNDECODABLE,
+                _ => &report::LOOKUP_FAILED,
+            };
+            report::warn(limiter, format_args!("lookup failed ({}): {error}; serving as a miss", error.cause()));
+            // A server that just failed would likely cost the deadline again; an entry that
+            // did not decode is replaced.
+            matches!(error, BackendError::Undecodable)
+        }
+    };
+
+    let mut response = match handler.await.respond_to(request) {
+        Ok(response) => response,
+        Err(status) => return Cached::new(Err(status)),
+    };
+    if may_store {
+        if let Err(status) = store(cache, &key, options, &mut response).await {
+            return Cached::new(Err(status));
+        }
+    }
+    mark(&mut response, x_cache, "MISS");
+    Cached::new(Ok(response))
+}
+
+/// The request's authority: every raw `Host` value when present (so that two different
+/// malformed values never share an entry), else what Rocket parsed (HTTP/2 `:authority`).
+fn host_of<'a>(request: &'a Request<'_>) -> Option<Cow<'a, str>> {
+    let mut values = request.headers().get("Host");
+    match (values.next(), values.next()) {
+        (Some(only), None) => Some(Cow::Borrowed(only)),
+        (Some(first), Some(second)) => {
+            let mut all = format!("{first}\n{second}");
+            for value in values {
+                all.push('\n');
+                all.push_str(value);
+            }
+            Some(Cow::Owned(all))
+        }
+        (None, _) => request.host().map(|host| Cow::Owned(host.to_string())),
+    }
+}
+
+fn mark(response: &mut Response<'_>, enabled: bool, state: &'static str) {
+    if enabled {
+        response.set_raw_header("X-Cache", state);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// A stored entry as a response, with `Age`.
+fn replay(entry: &StoredResponse, x_cache: bool) -> Response<'static> {
+    let mut builder = Response::build();
+    builder.status(Status::new(entry.status));
+    for (name, value) in &entry.headers {
+        builder.raw_header_adjoin(name.clone(), value.clone());
+    }
+    let age = unix_now().saturating_sub(entry.created);
+    builder.raw_header("Age", age.to_string());
+    if x_cache {
+        builder.raw_header("X-Cache", "HIT");
+    }
+    builder.sized_body(entry.body.len(), Cursor::new(entry.body.clone()));
+    builder.finalize()
+}
+
+/// Stores `response` when the policy allows. Reading the body replaces it with the bytes read;
+/// `Err` only when the body failed while being read, which leaves nothing to send.
+async fn store(
+    cache: &Cache,
+    key: &CacheKey,
+    options: &RouteOptions,
+    response: &mut Response<'static>,
+) -> Result<(), Status> {
+    let verdict = match policy::check_headers(response.status().code, response.headers().iter()) {
+        Ok(()) => read_entry(cache, options, response).await?,
+        Err(refusal) => Err(refusal),
+    };
+    match verdict {
+        Ok(entry) => {
+            if let Err(error) = cache.store().set(key, Arc::new(entry)).await {
+                report::warn(
+                    &report::STORE_FAILED,
+                    format_args!("store failed ({}): {error}", error.cause()),
+                );
+            }
+        }
+        Err(refusal) => log::debug!("cache: not stored: {refusal}"),
+    }
+    Ok(())
+}
+
+/// The entry for a storable response, or why not; reads the body when its size allows.
+async fn read_entry(
+    cache: &Cache,
+    options: &RouteOptions,
+    response: &mut Response<'static>,
+) -> Result<Result<StoredResponse, Refusal>, Status> {
+    let limit = cache.config().max_item_size;
+    let size = match response.body_mut().size().await {
+        Some(size) => size,
+        None => return Ok(Err(Refusal::Streamed)),
+    };
+    if size > limit {
+        return Ok(Err(Refusal::TooLarge));
+    }
+    let body = match response.body_mut().to_bytes().await {
+        Ok(body) => Bytes::from(body),
+        Err(error) => {
+            log::error!("cache: reading the response body failed: {error}");
+            return Err(Status::InternalServerError);
+        }
+    };
+    response.set_sized_body(body.len(), Cursor::new(body.clone()));
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|header| policy::is_stored_header(header.name().as_str()))
+        .map(|header| (header.name().to_string(), header.value().to_string()))
+        .collect();
+    let entry = StoredResponse {
+        status: response.status().code,
+        headers,
+        body,
+        created: unix_now(),
+        ttl: options.ttl,
+    };
+    let fits_frame = entry.headers.len() <= usize::from(u16::MAX)
+        && entry.headers.iter().all(|(name, _)| name.len() <= usize::from(u16::MAX));
+    if !fits_frame || entry.encoded_len() > limit {
+        return Ok(Err(Refusal::TooLarge));
+    }
+    Ok(Ok(entry))
+}
