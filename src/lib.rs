@@ -1,2 +1,173 @@
-//! Support for the workspace's integration tests and examples: a `memcached` server each test
-//! starts on a free loopback port and stops on drop.
+//! Support for the workspace's integration tests and examples: a real `memcached` each test
+//! starts on a free loopback port, can pause, resume or kill, and stops on drop; plus a few
+//! raw protocol calls to look behind the cache's back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `memcached` process owned by a test.
+#[derive(Debug)]
+pub struct MemcachedServer {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl MemcachedServer {
+    /// Starts `memcached` on a free port of 127.0.0.1 and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When `memcached` is not installed (the README's test command installs it) or does not
+    /// come up within 10 seconds.
+    pub fn start() -> MemcachedServer {
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(server) = MemcachedServer::start_on(port) {
+                return server;
+            }
+        }
+        panic!("memcached did not start on a free loopback port after 5 attempts");
+    }
+
+    /// Starts on `port`; `None` when the process exits at once (the port was taken meanwhile).
+    pub fn start_on(port: u16) -> Option<MemcachedServer> {
+        let child = Command::new("memcached")
+            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "64", "-t", "2"])
+            // Ignored unless running as root, where memcached refuses to start without it.
+            .args(["-u", "root"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot run `memcached` ({error}); the README's test command installs it")
+            });
+        let mut server = MemcachedServer {
+            child: Some(child),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_ok() {
+                return Some(server);
+            }
+            let exited = server.child.as_mut().map(|c| c.try_wait().ok().flatten().is_some());
+            if exited == Some(true) {
+                server.child = None;
+                return None;
+            }
+            assert!(Instant::now() < deadline, "memcached on port {port} did not come up in 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as `MEMCACHED_SERVERS` and `Config::memcached` take it.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("server is running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
+    /// Freezes the server (`SIGSTOP`): connections are accepted by the kernel, never answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Undoes [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server and waits for it to exit; its port then refuses connections.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        stream
+    }
+
+    /// Stores raw bytes under `key` with the classic text protocol, bypassing the cache.
+    pub fn set_raw(&self, key: &str, value: &[u8], ttl: u32) {
+        let mut stream = self.connect();
+        write!(stream, "set {key} 0 {ttl} {}\r\n", value.len()).unwrap();
+        stream.write_all(value).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        assert_eq!(line, "STORED\r\n", "raw set of {key}");
+    }
+
+    /// Reads the raw bytes under `key`.
+    pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
+        let mut stream = self.connect();
+        write!(stream, "get {key}\r\n").unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header == "END\r\n" {
+            return None;
+        }
+        let len: usize = header
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected reply {header:?}"));
+        let mut value = vec![0; len + 2];
+        reader.read_exact(&mut value).unwrap();
+        value.truncate(len);
+        Some(value)
+    }
+
+    /// Every key the server holds (memcached's `lru_crawler metadump`), with its value size.
+    pub fn keys(&self) -> Vec<String> {
+        let mut stream = self.connect();
+        stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
+        let mut keys = Vec::new();
+        for line in BufReader::new(stream).lines() {
+            let line = line.unwrap();
+            if line == "END" {
+                break;
+            }
+            if let Some(key) = line.strip_prefix("key=") {
+                keys.push(key.split(' ').next().unwrap_or("").to_owned());
+            }
+        }
+        keys
+    }
+}
+
+impl Drop for MemcachedServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A paused process still dies from SIGKILL.
+            self.stop();
+        }
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind an ephemeral loopback port")
+}

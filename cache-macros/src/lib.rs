@@ -1,1 +1,44 @@
-use proc_macro::TokenStream; #[proc_macro_attribute] pub fn cached_route(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+//! The `#[cached_route]` attribute. Use it through `cache_runtime::cached_route`, where its
+//! user guide lives; this crate only rewrites the handler (parse -> validate -> expand).
+
+mod args;
+mod expand;
+mod handler;
+mod paths;
+
+use proc_macro::TokenStream;
+
+/// See `cache_runtime::cached_route`.
+#[proc_macro_attribute]
+pub fn cached_route(args: TokenStream, item: TokenStream) -> TokenStream {
+    cached_route2(args.into(), item.into()).into()
+}
+
+/// On any error, the untouched item is emitted with it: the user sees one message, and Rocket's
+/// own code generation for the route still runs instead of adding a cascade.
+fn cached_route2(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let parsed_args = args::parse(args);
+    let function = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(function)) => Ok(function),
+        Ok(other) => Err(syn::Error::new(
+            syn::spanned::Spanned::span(&other),
+            "#[cached_route] applies to Rocket route handler functions, such as\n    \
+             #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n    fn handler() -> String { ... }",
+        )),
+        Err(error) => Err(error),
+    };
+    let checked = function.and_then(|function| handler::validate(&function).map(|()| function));
+    match (parsed_args, checked) {
+        (Ok(args), Ok(function)) => expand::expand(&args, function),
+        (Err(mut error), Err(other)) => {
+            error.combine(other);
+            with_item(error, item)
+        }
+        (Err(error), _) | (_, Err(error)) => with_item(error, item),
+    }
+}
+
+fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let error = error.to_compile_error();
+    quote::quote!(#error #item)
+}

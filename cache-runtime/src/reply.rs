@@ -34,13 +34,14 @@ impl RouteOptions {
 
 /// What a cached handler returns: a finished response (hit or fresh) or an error status for
 /// Rocket's catchers. `P` is the handler's own return type, kept so that Rocket still finds
-/// its sentinels.
-pub struct Cached<P> {
-    outcome: Result<Response<'static>, Status>,
+/// its sentinels; `'o` is how long the response may borrow (a streamed body may borrow the
+/// request).
+pub struct Cached<'o, P> {
+    outcome: Result<Response<'o>, Status>,
     _handler_returns: PhantomData<fn() -> P>,
 }
 
-impl<P> std::fmt::Debug for Cached<P> {
+impl<P> std::fmt::Debug for Cached<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.outcome {
             Ok(response) => f.debug_tuple("Cached").field(&response.status()).finish(),
@@ -49,8 +50,8 @@ impl<P> std::fmt::Debug for Cached<P> {
     }
 }
 
-impl<P> Cached<P> {
-    fn new(outcome: Result<Response<'static>, Status>) -> Cached<P> {
+impl<'o, P> Cached<'o, P> {
+    fn new(outcome: Result<Response<'o>, Status>) -> Cached<'o, P> {
         Cached {
             outcome,
             _handler_returns: PhantomData,
@@ -58,7 +59,7 @@ impl<P> Cached<P> {
     }
 }
 
-impl<'r, 'o: 'r, P> Responder<'r, 'o> for Cached<P> {
+impl<'r, 'o: 'r, P> Responder<'r, 'o> for Cached<'o, P> {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'o> {
         self.outcome
     }
@@ -70,13 +71,14 @@ pub enum Opaque {}
 
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is
 /// dropped without running) and stores its response when that is safe.
-pub async fn serve<'r, P, R>(
+pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
     handler: impl Future<Output = R>,
-) -> Cached<P>
+) -> Cached<'o, P>
 where
-    R: Responder<'r, 'static>,
+    'o: 'r,
+    R: Responder<'r, 'o>,
 {
     let request = guard.request;
     let cache = Cache::for_request(request);
@@ -175,7 +177,7 @@ async fn store(
     cache: &Cache,
     key: &CacheKey,
     options: &RouteOptions,
-    response: &mut Response<'static>,
+    response: &mut Response<'_>,
 ) -> Result<(), Status> {
     let verdict = match policy::check_headers(response.status().code, response.headers().iter()) {
         Ok(()) => read_entry(cache, options, response).await?,
@@ -199,7 +201,7 @@ async fn store(
 async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
-    response: &mut Response<'static>,
+    response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
     let limit = cache.config().max_item_size;
     let size = match response.body_mut().size().await {

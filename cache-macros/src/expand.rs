@@ -1,0 +1,101 @@
+//! Generates the rewritten handler. No cache logic here: one call into the runtime.
+//!
+//! ```text
+//! #[get("/a/<id>")]                                  // every attribute kept, in order
+//! async fn name<'__cache_r, 'a>(id: u32, ..., __cache_request: CacheRequest<'__cache_r>)
+//!     -> Cached<UserReturnType>
+//! where 'a: '__cache_r
+//! {
+//!     fn name(id: u32, ...) -> UserReturnType { user body }   // verbatim, as `__cache_handler`
+//!     static __CACHE_OPTIONS: RouteOptions = RouteOptions::new(ttl);
+//!     serve(__cache_request, &__CACHE_OPTIONS, async move { __cache_handler(id, ...) }).await
+//! }
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_quote, FnArg, GenericParam, ItemFn, Lifetime, LifetimeParam, Pat, ReturnType};
+
+use crate::args::Args;
+use crate::handler;
+use crate::paths;
+
+pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
+    let ItemFn { attrs, vis, sig, block } = function;
+    let inner_name = format_ident!("__cache_handler");
+    let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
+
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = inner_name.clone();
+    let inner_attrs = attrs.iter().filter(|attr| handler::is_lint_attribute(attr));
+
+    let mut outer_sig = sig;
+    outer_sig.asyncness = Some(Default::default());
+    let mut arg_names = Vec::new();
+    for input in &mut outer_sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            typed.attrs.clear();
+            if let Pat::Ident(ident) = &mut *typed.pat {
+                ident.mutability = None;
+                arg_names.push(ident.ident.clone());
+            }
+        }
+    }
+    // The request guard borrows the request; every user lifetime outlives it, so a responder
+    // whose type names a user lifetime (`impl Responder<'r, 'static>`, `&'a str`) can be
+    // turned into a response with the guard's request.
+    let user_lifetimes: Vec<Lifetime> = outer_sig
+        .generics
+        .lifetimes()
+        .map(|param| param.lifetime.clone())
+        .collect();
+    outer_sig
+        .generics
+        .params
+        .insert(0, GenericParam::Lifetime(LifetimeParam::new(request_lifetime.clone())));
+    if !user_lifetimes.is_empty() {
+        let where_clause = outer_sig.generics.make_where_clause();
+        for lifetime in &user_lifetimes {
+            where_clause.predicates.push(parse_quote!(#lifetime: #request_lifetime));
+        }
+    }
+    let cache_request = paths::cache_request();
+    outer_sig
+        .inputs
+        .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
+
+    let (phantom, return_span) = match &outer_sig.output {
+        ReturnType::Default => (quote!(()), Span::call_site()),
+        ReturnType::Type(_, ty) if handler::contains_impl_trait(ty) => (paths::opaque(), ty.span()),
+        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+    };
+    let cached = paths::cached();
+    outer_sig.output = parse_quote!(-> #cached<#request_lifetime, #phantom>);
+
+    let run = if inner_sig.asyncness.is_some() {
+        quote!(#inner_name(#(#arg_names),*).await)
+    } else {
+        quote!(#inner_name(#(#arg_names),*))
+    };
+    let route_options = paths::route_options();
+    let serve = paths::serve();
+    let ttl = args.ttl;
+    // Spanned at the return type: a handler whose response is not `Responder<'r, 'static>`
+    // is reported there.
+    let call = quote_spanned! {return_span=>
+        #serve(__cache_request, &__CACHE_OPTIONS, __cache_run).await
+    };
+
+    quote! {
+        #(#attrs)*
+        #vis #outer_sig {
+            #(#inner_attrs)*
+            #inner_sig #block
+
+            static __CACHE_OPTIONS: #route_options = #route_options::new(#ttl);
+            let __cache_run = async move { #run };
+            #call
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Checks that the attribute sits on a Rocket GET handler it can rewrite.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, FnArg, ItemFn, Meta, Pat, ReturnType, Type};
+
+/// Rocket's route attributes, by name.
+const ROUTE_ATTRIBUTES: &[&str] = &["get", "put", "post", "delete", "head", "patch", "options", "route"];
+
+/// Whether `attr` is one of Rocket's route attributes (`#[get]`, `#[rocket::get]`, ...).
+fn route_attribute_name(attr: &Attribute) -> Option<String> {
+    let path = attr.path();
+    let last = path.segments.last()?.ident.to_string();
+    let qualified_by_rocket_only = path.segments.len() == 1
+        || (path.segments.len() == 2 && path.segments[0].ident == "rocket");
+    (qualified_by_rocket_only && ROUTE_ATTRIBUTES.contains(&last.as_str())).then_some(last)
+}
+
+/// The method a `#[route(METHOD, ...)]` attribute names, upper-cased.
+fn route_method(attr: &Attribute) -> syn::Result<(String, proc_macro2::Span)> {
+    let Meta::List(list) = &attr.meta else {
+        return Err(syn::Error::new(attr.span(), "expected `#[route(GET, uri = \"...\")]`"));
+    };
+    let first = list
+        .tokens
+        .clone()
+        .into_iter()
+        .next()
+        .ok_or_else(|| syn::Error::new(list.span(), "expected `#[route(GET, uri = \"...\")]`"))?;
+    Ok((first.to_string().to_ascii_uppercase(), first.span()))
+}
+
+/// Checks the handler; on success the function is ready to expand.
+pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
+    let mut routes = function
+        .attrs
+        .iter()
+        .filter_map(|attr| route_attribute_name(attr).map(|name| (attr, name)));
+    let Some((attr, name)) = routes.next() else {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[cached_route] found no Rocket route attribute below it.\n\
+             help: place #[cached_route] directly above the route attribute, for example\n    \
+             #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n\
+             If #[get] is already there, move #[cached_route] above it: attributes apply from the \
+             top down, so below #[get] it runs after the route was generated and cannot cache it.",
+        ));
+    };
+    let (method, span) = match name.as_str() {
+        "route" => route_method(attr)?,
+        other => (other.to_ascii_uppercase(), attr.path().span()),
+    };
+    if method != "GET" {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "#[cached_route] caches GET routes only, and this route handles {method}.\n\
+                 help: a {method} request changes state; replaying a stored response would skip \
+                 the change. Remove #[cached_route], or cache the GET route that reads the result."
+            ),
+        ));
+    }
+
+    for input in &function.sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                return Err(syn::Error::new(
+                    receiver.span(),
+                    "#[cached_route] applies to free functions; a route handler takes no `self`",
+                ))
+            }
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                    ))
+                }
+            },
+        }
+    }
+    if let ReturnType::Type(_, ty) = &function.sig.output {
+        if let Some(span) = elided_lifetime(ty) {
+            return Err(syn::Error::new(
+                span,
+                "#[cached_route] needs the return type's lifetimes spelled out.\n\
+                 help: name the lifetime, for example `fn echo<'a>(text: &'a str) -> &'a str`, \
+                 or return an owned type such as `String`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The span of the first elided lifetime (`&T`, `'_`) in `ty`, outside `impl Trait` bounds.
+fn elided_lifetime(ty: &Type) -> Option<proc_macro2::Span> {
+    struct Finder(Option<proc_macro2::Span>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
+            if reference.lifetime.is_none() && self.0.is_none() {
+                self.0 = Some(reference.and_token.span);
+            }
+            syn::visit::visit_type_reference(self, reference);
+        }
+        fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+            if lifetime.ident == "_" && self.0.is_none() {
+                self.0 = Some(lifetime.span());
+            }
+        }
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {}
+    }
+    let mut finder = Finder(None);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
+}
+
+/// Whether `ty` contains `impl Trait` (or a type macro, such as Rocket's `TextStream![T]`,
+/// that may expand to one), which cannot be named outside its function.
+pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+        fn visit_type_macro(&mut self, _: &'ast syn::TypeMacro) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
+}
+
+/// Whether `attr` is kept on the inner function too: lint levels apply to the user's body.
+pub(crate) fn is_lint_attribute(attr: &Attribute) -> bool {
+    ["allow", "warn", "deny", "forbid", "expect"]
+        .iter()
+        .any(|lint| attr.path().is_ident(lint))
+}

@@ -1,0 +1,478 @@
+//! The app every integration test drives: one cached route per handler shape the README
+//! promises, each counting how often its body runs, and the checks shared by the embedded and
+//! the Memcached suites.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Mutex;
+
+use cache_runtime::{cached_route, Cache};
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::request::{FromRequest, Outcome};
+use rocket::response::stream::TextStream;
+use rocket::response::{self, status, Redirect, Responder};
+use rocket::serde::json::Json;
+use rocket::serde::Serialize;
+use rocket::{get, routes, Build, Request, Response, Rocket, State};
+
+/// How many times each handler body ran.
+#[derive(Debug, Default)]
+pub struct Runs(Mutex<HashMap<&'static str, usize>>);
+
+impl Runs {
+    pub fn bump(&self, route: &'static str) -> usize {
+        let mut runs = self.0.lock().unwrap();
+        let count = runs.entry(route).or_default();
+        *count += 1;
+        *count
+    }
+
+    pub fn of(&self, route: &'static str) -> usize {
+        self.0.lock().unwrap().get(route).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(crate = "rocket::serde")]
+pub struct Article {
+    id: u32,
+    lang: String,
+    run: usize,
+}
+
+#[cached_route(ttl = 60)]
+#[get("/article/<id>?<lang>")]
+async fn article(id: u32, lang: Option<&str>, runs: &State<Runs>) -> Json<Article> {
+    let run = runs.bump("article");
+    Json(Article {
+        id,
+        lang: lang.unwrap_or("en").to_owned(),
+        run,
+    })
+}
+
+#[cached_route(ttl = 60)]
+#[get("/plain")]
+fn plain(runs: &State<Runs>) -> &'static str {
+    runs.bump("plain");
+    "plain text"
+}
+
+#[cached_route(ttl = 60)]
+#[get("/hello/<name>")]
+fn hello<'a>(name: &'a str, runs: &'a State<Runs>) -> String {
+    let run = runs.bump("hello");
+    format!("hello {name} #{run}")
+}
+
+#[cached_route(ttl = 60)]
+#[get("/tuple")]
+fn tuple(runs: &State<Runs>) -> (ContentType, String) {
+    let run = runs.bump("tuple");
+    (ContentType::CSV, format!("a,b\n1,{run}\n"))
+}
+
+#[cached_route(ttl = 60)]
+#[get("/custom/<code>")]
+fn custom(code: u16, runs: &State<Runs>) -> status::Custom<String> {
+    let run = runs.bump("custom");
+    status::Custom(Status::new(code), format!("custom {code} #{run}"))
+}
+
+#[cached_route(ttl = 60)]
+#[get("/maybe/<id>")]
+async fn maybe(id: u32, runs: &State<Runs>) -> Option<String> {
+    let run = runs.bump("maybe");
+    (id != 0).then(|| format!("found {id} #{run}"))
+}
+
+#[cached_route(ttl = 60)]
+#[get("/result/<id>")]
+async fn result(id: u32, runs: &State<Runs>) -> Result<String, Status> {
+    let run = runs.bump("result");
+    match id {
+        0 => Err(Status::ServiceUnavailable),
+        _ => Ok(format!("ok {id} #{run}")),
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/redirect")]
+fn redirect(runs: &State<Runs>) -> Redirect {
+    runs.bump("redirect");
+    Redirect::to("/plain")
+}
+
+#[cached_route(ttl = 60)]
+#[get("/opaque")]
+fn opaque<'r>(runs: &State<Runs>) -> impl Responder<'r, 'static> {
+    let run = runs.bump("opaque");
+    (ContentType::HTML, format!("<p>opaque #{run}</p>"))
+}
+
+/// A response with headers of its own, to check they are stored and replayed.
+struct WithHeaders {
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl<'r> Responder<'r, 'static> for WithHeaders {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        for (name, value) in self.headers {
+            response.raw_header_adjoin(name, value);
+        }
+        response
+            .header(ContentType::Plain)
+            .sized_body(self.body.len(), Cursor::new(self.body))
+            .ok()
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/headers")]
+fn headers(runs: &State<Runs>) -> WithHeaders {
+    let run = runs.bump("headers");
+    WithHeaders {
+        headers: vec![
+            ("ETag", format!("\"v{run}\"")),
+            ("X-Custom", "one".into()),
+            ("X-Custom", "two".into()),
+            ("Cache-Control", "public, max-age=60".into()),
+        ],
+        body: format!("with headers #{run}"),
+    }
+}
+
+/// `/refuse/<kind>`: a 200 response that must not be stored.
+#[cached_route(ttl = 60)]
+#[get("/refuse/<kind>")]
+fn refuse(kind: &str, runs: &State<Runs>) -> WithHeaders {
+    let run = runs.bump("refuse");
+    let header = match kind {
+        "cookie" => ("Set-Cookie", "session=abc; HttpOnly".to_owned()),
+        "private" => ("Cache-Control", "Private".to_owned()),
+        "private-spaced" => ("Cache-Control", "max-age=60 ,  PRIVATE ".to_owned()),
+        "no-store" => ("Cache-Control", "NO-STORE".to_owned()),
+        "vary-star" => ("Vary", "*".to_owned()),
+        _ => ("X-Nothing", "storable".to_owned()),
+    };
+    WithHeaders {
+        headers: vec![header],
+        body: format!("refuse {kind} #{run}"),
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/big/<size>")]
+fn big(size: usize, runs: &State<Runs>) -> String {
+    let run = runs.bump("big");
+    format!("{run:>8}").repeat(size / 8)
+}
+
+#[cached_route(ttl = 60)]
+#[get("/stream")]
+fn stream(runs: &State<Runs>) -> TextStream![String] {
+    let run = runs.bump("stream");
+    TextStream! {
+        yield format!("streamed #{run}");
+    }
+}
+
+#[cached_route(ttl = 2)]
+#[get("/short")]
+fn short(runs: &State<Runs>) -> String {
+    format!("short #{}", runs.bump("short"))
+}
+
+/// Forwards unless `X-Admin: 1`: the same path then belongs to the next route.
+struct Admin;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Admin {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Admin, ()> {
+        match request.headers().get_one("X-Admin") {
+            Some("1") => Outcome::Success(Admin),
+            _ => Outcome::Forward(Status::Unauthorized),
+        }
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/dashboard", rank = 1)]
+fn admin_dashboard(_admin: Admin, runs: &State<Runs>) -> String {
+    format!("admin dashboard #{}", runs.bump("admin_dashboard"))
+}
+
+#[cached_route(ttl = 60)]
+#[get("/dashboard", rank = 2)]
+fn public_dashboard(runs: &State<Runs>) -> String {
+    format!("public dashboard #{}", runs.bump("public_dashboard"))
+}
+
+/// Not cached: used to show the executor keeps serving while the cache waits.
+#[get("/ping")]
+fn ping() -> &'static str {
+    "pong"
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    routes![
+        article,
+        plain,
+        hello,
+        tuple,
+        custom,
+        maybe,
+        result,
+        redirect,
+        opaque,
+        headers,
+        refuse,
+        big,
+        stream,
+        short,
+        admin_dashboard,
+        public_dashboard,
+        ping
+    ]
+}
+
+/// The app with its own `cache`, so that tests running in parallel never share entries.
+pub fn app(cache: Cache) -> Rocket<Build> {
+    rocket::custom(rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    })
+    .manage(Runs::default())
+    .manage(cache)
+    .mount("/", routes())
+}
+
+pub async fn client(cache: Cache) -> Client {
+    Client::untracked(app(cache)).await.expect("valid rocket")
+}
+
+pub fn runs(client: &Client, route: &'static str) -> usize {
+    client.rocket().state::<Runs>().unwrap().of(route)
+}
+
+pub fn x_cache(response: &LocalResponse<'_>) -> String {
+    response.headers().get_one("X-Cache").unwrap_or("").to_owned()
+}
+
+/// A response reduced to what a client sees, minus the headers that differ by design.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub status: Status,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub async fn fetch(client: &Client, uri: &str) -> (Seen, String) {
+    fetch_with(client, uri, &[]).await
+}
+
+pub async fn fetch_with(client: &Client, uri: &str, headers: &[(&'static str, &'static str)]) -> (Seen, String) {
+    let mut request = client.get(uri.to_owned());
+    for (name, value) in headers {
+        request.add_header(Header::new(*name, *value));
+    }
+    let response = request.dispatch().await;
+    let state = x_cache(&response);
+    let mut seen_headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|h| !["X-Cache", "Age"].iter().any(|n| h.name() == *n))
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect();
+    seen_headers.sort();
+    let status = response.status();
+    let body = response.into_string().await.unwrap_or_default();
+    (
+        Seen {
+            status,
+            headers: seen_headers,
+            body,
+        },
+        state,
+    )
+}
+
+/// Every behaviour both backends must show; each returns after asserting.
+pub mod checks {
+    use super::*;
+
+    /// MISS, then HIT with the same status, headers and body, `Age`, and no second run.
+    pub async fn miss_then_hit(client: &Client) {
+        let (first, state) = fetch(client, "/headers").await;
+        assert_eq!(state, "MISS");
+        assert_eq!(first.status, Status::Ok);
+        assert_eq!(runs(client, "headers"), 1);
+
+        let response = client.get("/headers").dispatch().await;
+        assert_eq!(x_cache(&response), "HIT");
+        let age: u64 = response
+            .headers()
+            .get_one("Age")
+            .expect("a hit carries Age")
+            .parse()
+            .expect("Age is whole seconds");
+        assert!(age <= 2, "fresh entry, Age {age}");
+        drop(response);
+        let (second, state) = fetch(client, "/headers").await;
+        assert_eq!(state, "HIT");
+        assert_eq!(second, first, "a hit replays status, headers and body");
+        assert!(second.headers.contains(&("X-Custom".into(), "two".into())));
+        assert!(second.headers.contains(&("ETag".into(), "\"v1\"".into())));
+        assert_eq!(runs(client, "headers"), 1, "the handler body did not run on hits");
+    }
+
+    /// Every promised return shape: cached when 200, passed through otherwise.
+    pub async fn handler_shapes(client: &Client) {
+        for (uri, route, content_type) in [
+            ("/article/7?lang=fr", "article", "application/json"),
+            ("/plain", "plain", "text/plain; charset=utf-8"),
+            ("/hello/ann", "hello", "text/plain; charset=utf-8"),
+            ("/tuple", "tuple", "text/csv; charset=utf-8"),
+            ("/custom/200", "custom", "text/plain; charset=utf-8"),
+            ("/maybe/3", "maybe", "text/plain; charset=utf-8"),
+            ("/result/4", "result", "text/plain; charset=utf-8"),
+            ("/opaque", "opaque", "text/html; charset=utf-8"),
+        ] {
+            let (first, state) = fetch(client, uri).await;
+            assert_eq!((first.status, state.as_str()), (Status::Ok, "MISS"), "{uri}");
+            let (second, state) = fetch(client, uri).await;
+            assert_eq!(state, "HIT", "{uri}");
+            assert_eq!(second, first, "{uri}");
+            assert!(
+                second.headers.contains(&("Content-Type".into(), content_type.into())),
+                "{uri}: {:?}",
+                second.headers
+            );
+            assert_eq!(runs(client, route), 1, "{uri} ran on a hit");
+        }
+        let (article, _) = fetch(client, "/article/7?lang=fr").await;
+        assert_eq!(article.body, r#"{"id":7,"lang":"fr","run":1}"#);
+    }
+
+    /// Non-200 outcomes are served, reach the catchers where Rocket sends them, and are never
+    /// stored.
+    pub async fn errors_and_redirects_are_not_stored(client: &Client) {
+        for (uri, route, status) in [
+            ("/maybe/0", "maybe", Status::NotFound),
+            ("/result/0", "result", Status::ServiceUnavailable),
+            ("/custom/201", "custom", Status::Created),
+            ("/custom/500", "custom", Status::InternalServerError),
+            ("/redirect", "redirect", Status::SeeOther),
+        ] {
+            let before = runs(client, route);
+            for _ in 0..2 {
+                let (seen, state) = fetch(client, uri).await;
+                assert_eq!(seen.status, status, "{uri}");
+                assert_ne!(state, "HIT", "{uri}");
+            }
+            assert_eq!(runs(client, route), before + 2, "{uri} was stored");
+        }
+        // `None` and `Err(Status)` went through Rocket's default catcher (an HTML page).
+        let (seen, _) = fetch(client, "/maybe/0").await;
+        assert!(seen.body.contains("404"), "{}", seen.body);
+        let (seen, _) = fetch(client, "/redirect").await;
+        assert!(seen.headers.contains(&("Location".into(), "/plain".into())));
+    }
+
+    pub async fn unsafe_responses_are_not_stored(client: &Client) {
+        for kind in ["cookie", "private", "private-spaced", "no-store", "vary-star"] {
+            let uri = format!("/refuse/{kind}");
+            let before = runs(client, "refuse");
+            let (first, state) = fetch(client, &uri).await;
+            assert_eq!((first.status, state.as_str()), (Status::Ok, "MISS"), "{uri}");
+            let (second, state) = fetch(client, &uri).await;
+            assert_eq!(state, "MISS", "{uri} was stored");
+            assert_ne!(second.body, first.body);
+            assert_eq!(runs(client, "refuse"), before + 2);
+        }
+        // The same route stores a response without those headers.
+        fetch(client, "/refuse/fine").await;
+        let (_, state) = fetch(client, "/refuse/fine").await;
+        assert_eq!(state, "HIT");
+        // The cookie was served to the client that caused it.
+        let (seen, _) = fetch(client, "/refuse/cookie").await;
+        assert!(seen.headers.iter().any(|(n, _)| n == "Set-Cookie"));
+    }
+
+    /// With `max_item_size` 4096: a larger body and a streamed one pass through, uncached.
+    pub async fn oversized_and_streamed_bodies_pass_through(client: &Client) {
+        let (small, _) = fetch(client, "/big/1024").await;
+        assert_eq!(small.body.len(), 1024);
+        assert_eq!(fetch(client, "/big/1024").await.1, "HIT");
+        for _ in 0..2 {
+            let (large, state) = fetch(client, "/big/8192").await;
+            assert_eq!((large.body.len(), state.as_str()), (8192, "MISS"));
+        }
+        assert_eq!(runs(client, "big"), 3);
+        for run in 1..=2 {
+            let (streamed, state) = fetch(client, "/stream").await;
+            assert_eq!(streamed.body, format!("streamed #{run}"));
+            assert_eq!(state, "MISS");
+        }
+    }
+
+    /// The key: query order, values, host, GET/HEAD sharing, route identity.
+    pub async fn key_semantics(client: &Client) {
+        fetch(client, "/article/1?lang=en&utm=x").await;
+        assert_eq!(fetch(client, "/article/1?utm=x&lang=en").await.1, "HIT");
+        assert_eq!(fetch(client, "/article/1?lang=de&utm=x").await.1, "MISS");
+        assert_eq!(fetch(client, "/article/2?lang=en&utm=x").await.1, "MISS");
+        assert_eq!(runs(client, "article"), 3);
+
+        fetch_with(client, "/plain", &[("Host", "a.example")]).await;
+        assert_eq!(fetch_with(client, "/plain", &[("Host", "A.EXAMPLE")]).await.1, "HIT");
+        assert_eq!(fetch_with(client, "/plain", &[("Host", "b.example")]).await.1, "MISS");
+        assert_eq!(runs(client, "plain"), 2);
+
+        // HEAD is answered from the GET entry, without a body; and a HEAD miss fills it.
+        let head = client.head("/plain").header(Header::new("Host", "a.example")).dispatch().await;
+        assert_eq!(x_cache(&head), "HIT");
+        assert_eq!(head.into_string().await.unwrap_or_default(), "");
+        let head = client.head("/tuple").dispatch().await;
+        assert_eq!(x_cache(&head), "MISS");
+        let (get, state) = fetch(client, "/tuple").await;
+        assert_eq!(state, "HIT");
+        assert_eq!(get.body, "a,b\n1,1\n");
+
+        // Same path, two routes: the one that forwards never serves the other's entry.
+        let (admin, _) = fetch_with(client, "/dashboard", &[("X-Admin", "1")]).await;
+        assert_eq!(admin.body, "admin dashboard #1");
+        let (public, state) = fetch(client, "/dashboard").await;
+        assert_eq!((public.body.as_str(), state.as_str()), ("public dashboard #1", "MISS"));
+        assert_eq!(fetch(client, "/dashboard").await.0.body, "public dashboard #1");
+        assert_eq!(fetch_with(client, "/dashboard", &[("X-Admin", "1")]).await.0.body, "admin dashboard #1");
+    }
+
+    pub async fn authorization_bypasses(client: &Client) {
+        for run in 1..=2 {
+            let (seen, state) = fetch_with(client, "/hello/bob", &[("Authorization", "Bearer t")]).await;
+            assert_eq!(state, "BYPASS");
+            assert_eq!(seen.body, format!("hello bob #{run}"));
+        }
+        // Nothing was stored by the bypassed requests.
+        assert_eq!(fetch(client, "/hello/bob").await.1, "MISS");
+    }
+
+    /// `/short` has `ttl = 2`: served from the cache within it, run again after it.
+    pub async fn entries_expire(client: &Client) {
+        assert_eq!(fetch(client, "/short").await.1, "MISS");
+        assert_eq!(fetch(client, "/short").await.1, "HIT");
+        // Expiry is a point in time; nothing signals it. 3 s is past a 2 s TTL even with
+        // memcached's whole-second clock.
+        rocket::tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let (seen, state) = fetch(client, "/short").await;
+        assert_eq!((seen.body.as_str(), state.as_str()), ("short #2", "MISS"));
+        assert_eq!(runs(client, "short"), 2);
+    }
+}

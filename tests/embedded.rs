@@ -1,0 +1,52 @@
+//! The behaviour of cached routes on the embedded store, through Rocket's local client.
+
+mod common;
+
+use cache_runtime::{Cache, Config};
+use common::checks;
+
+fn cache() -> Cache {
+    let mut config = Config::embedded();
+    config.max_item_size = 4096;
+    Cache::new(config).unwrap()
+}
+
+#[rocket::async_test]
+async fn miss_then_hit() {
+    checks::miss_then_hit(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn handler_shapes() {
+    checks::handler_shapes(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn errors_and_redirects_are_not_stored() {
+    checks::errors_and_redirects_are_not_stored(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn unsafe_responses_are_not_stored() {
+    checks::unsafe_responses_are_not_stored(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn oversized_and_streamed_bodies_pass_through() {
+    checks::oversized_and_streamed_bodies_pass_through(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn key_semantics() {
+    checks::key_semantics(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn authorization_bypasses() {
+    checks::authorization_bypasses(&common::client(cache()).await).await;
+}
+
+#[rocket::async_test]
+async fn entries_expire() {
+    checks::entries_expire(&common::client(cache()).await).await;
+}
