@@ -148,7 +148,7 @@ impl MemcachedServer {
                 break;
             }
             if let Some(key) = line.strip_prefix("key=") {
-                keys.push(key.split(' ').next().unwrap_or("").to_owned());
+                keys.push(percent_decode(key.split(' ').next().unwrap_or("")));
             }
         }
         keys
@@ -162,6 +162,27 @@ impl Drop for MemcachedServer {
             self.stop();
         }
     }
+}
+
+/// metadump prints keys URL-encoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A loopback port nothing listens on right now.

@@ -3,7 +3,6 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, Token, UnOp};
 
 /// Every option the attribute accepts, in the order the docs list them.
@@ -93,7 +92,7 @@ fn accepted_list() -> String {
 
 fn parse_ttl(value: &Expr) -> syn::Result<u32> {
     let hint = "write the number of seconds as a whole number literal, for example `ttl = 60`";
-    let error = |message: &str| Err(syn::Error::new(value.span(), format!("{message}; {hint}")));
+    let error = |message: &str| Err(syn::Error::new_spanned(value, format!("{message}; {hint}")));
     match value {
         Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => match int.base10_parse::<u64>() {
             Ok(0) => Err(syn::Error::new(

@@ -83,8 +83,10 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let ttl = args.ttl;
     // Spanned at the return type: a handler whose response is not `Responder<'r, 'static>`
     // is reported there.
+    let respond = paths::respanned(paths::respond(), return_span);
+    let serve = paths::respanned(serve, return_span);
     let call = quote_spanned! {return_span=>
-        #serve(__cache_request, &__CACHE_OPTIONS, __cache_run).await
+        #serve(__cache_request, &__CACHE_OPTIONS, __cache_run, #respond).await
     };
 
     quote! {

@@ -1,7 +1,23 @@
 //! Every path the generated code names, spelled once, absolute.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::quote;
+
+/// `tokens` with every span set to `span`, so that errors about them point at user code.
+pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respanned(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
 
 /// `::cache_runtime::__private`: what generated code may call.
 pub(crate) fn private() -> TokenStream {
@@ -31,4 +47,9 @@ pub(crate) fn route_options() -> TokenStream {
 pub(crate) fn opaque() -> TokenStream {
     let private = private();
     quote!(#private::Opaque)
+}
+
+pub(crate) fn respond() -> TokenStream {
+    let private = private();
+    quote!(#private::respond)
 }

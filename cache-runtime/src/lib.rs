@@ -106,5 +106,5 @@ pub use cache_macros::cached_route;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::CacheRequest;
-    pub use crate::reply::{serve, Cached, Opaque, RouteOptions};
+    pub use crate::reply::{respond, serve, Cached, Opaque, RouteOptions};
 }

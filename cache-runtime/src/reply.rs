@@ -69,16 +69,23 @@ impl<'r, 'o: 'r, P> Responder<'r, 'o> for Cached<'o, P> {
 #[derive(Debug)]
 pub enum Opaque {}
 
+/// Turns the handler's responder into a response. Generated code passes it to [`serve`] at the
+/// span of the handler's return type, so that a type that is not a `Responder` is reported
+/// there, once.
+pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(responder: R, request: &'r Request<'_>) -> response::Result<'o> {
+    responder.respond_to(request)
+}
+
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is
 /// dropped without running) and stores its response when that is safe.
 pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
     handler: impl Future<Output = R>,
+    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
 ) -> Cached<'o, P>
 where
     'o: 'r,
-    R: Responder<'r, 'o>,
 {
     let request = guard.request;
     let cache = Cache::for_request(request);
@@ -87,7 +94,7 @@ where
         Some(route) if policy::bypass(request).is_none() => route,
         // No route (not reachable from a handler) or a per-principal request.
         _ => {
-            let outcome = handler.await.respond_to(request).map(|mut response| {
+            let outcome = respond(handler.await, request).map(|mut response| {
                 mark(&mut response, x_cache, "BYPASS");
                 response
             });
@@ -112,7 +119,7 @@ where
         }
     };
 
-    let mut response = match handler.await.respond_to(request) {
+    let mut response = match respond(handler.await, request) {
         Ok(response) => response,
         Err(status) => return Cached::new(Err(status)),
     };

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::delete;
+
+#[cached_route(ttl = 60)]
+#[delete("/")]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::patch;
+
+#[cached_route(ttl = 60)]
+#[patch("/")]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::put;
+
+#[cached_route(ttl = 60)]
+#[put("/")]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+
+#[cached_route(ttl = 60)]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {
+    let _ = index();
+}

@@ -1,0 +1,12 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+struct Page;
+
+#[cached_route(ttl = 60)]
+#[get("/")]
+fn index() -> Page {
+    Page
+}
+
+fn main() {}

@@ -1,0 +1,83 @@
+//! Generated code is warning-free in a user crate, for every supported handler shape.
+#![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
+
+use cache_runtime::cached_route;
+use rocket::http::{ContentType, Status};
+use rocket::response::{status, Redirect, Responder};
+use rocket::serde::json::Json;
+use rocket::{get, routes, State};
+
+struct Db;
+
+#[cached_route(ttl = 60)]
+#[get("/article/<id>?<lang>")]
+async fn article(id: u32, lang: Option<&str>, _db: &State<Db>) -> Json<Vec<String>> {
+    Json(vec![id.to_string(), lang.unwrap_or("en").to_owned()])
+}
+
+/// Documented, sync, with a `mut` parameter.
+#[cached_route(ttl = 1)]
+#[get("/count/<n>")]
+fn count(mut n: u32) -> String {
+    n += 1;
+    n.to_string()
+}
+
+#[cached_route(ttl = 60)]
+#[get("/static")]
+fn fixed() -> &'static str {
+    "fixed"
+}
+
+#[cached_route(ttl = 60)]
+#[get("/tuple")]
+fn tuple() -> (ContentType, String) {
+    (ContentType::Plain, String::new())
+}
+
+#[cached_route(ttl = 60)]
+#[get("/custom")]
+fn custom() -> status::Custom<String> {
+    status::Custom(Status::Ok, String::new())
+}
+
+#[cached_route(ttl = 60)]
+#[get("/option")]
+fn option() -> Option<String> {
+    None
+}
+
+#[cached_route(ttl = 60)]
+#[get("/result")]
+async fn result() -> Result<String, Status> {
+    Err(Status::NotFound)
+}
+
+#[cached_route(ttl = 60)]
+#[get("/redirect")]
+fn redirect() -> Redirect {
+    Redirect::to("/")
+}
+
+#[cached_route(ttl = 60)]
+#[get("/opaque")]
+fn opaque<'r>() -> impl Responder<'r, 'static> {
+    "opaque"
+}
+
+#[cached_route(ttl = 60)]
+#[get("/echo/<text>")]
+fn echo<'a>(text: &'a str) -> &'a str {
+    text
+}
+
+#[cached_route(ttl = 60)]
+#[rocket::get("/unit")]
+fn unit() {}
+
+fn main() {
+    let _ = rocket::build().manage(Db).mount(
+        "/",
+        routes![article, count, fixed, tuple, custom, option, result, redirect, opaque, echo, unit],
+    );
+}
