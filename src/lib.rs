@@ -33,7 +33,18 @@ impl MemcachedServer {
     /// Starts on `port`; `None` when the process exits at once (the port was taken meanwhile).
     pub fn start_on(port: u16) -> Option<MemcachedServer> {
         let child = Command::new("memcached")
-            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "64", "-t", "2"])
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "0",
+                "-m",
+                "64",
+                "-t",
+                "2",
+            ])
             // Ignored unless running as root, where memcached refuses to start without it.
             .args(["-u", "root"])
             .stdin(Stdio::null())
@@ -52,12 +63,18 @@ impl MemcachedServer {
             if TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_ok() {
                 return Some(server);
             }
-            let exited = server.child.as_mut().map(|c| c.try_wait().ok().flatten().is_some());
+            let exited = server
+                .child
+                .as_mut()
+                .map(|c| c.try_wait().ok().flatten().is_some());
             if exited == Some(true) {
                 server.child = None;
                 return None;
             }
-            assert!(Instant::now() < deadline, "memcached on port {port} did not come up in 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "memcached on port {port} did not come up in 10 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -99,8 +116,11 @@ impl MemcachedServer {
     }
 
     fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let stream =
+            TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         stream
     }
 
@@ -170,7 +190,9 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);

@@ -94,7 +94,11 @@ async fn entries_are_in_memcached_and_shared_between_instances() {
     let (second, state) = fetch(&two, "/hello/ann").await;
     assert_eq!(state, "HIT");
     assert_eq!(second, first);
-    assert_eq!(runs(&two, "hello"), 0, "the second instance never ran the handler");
+    assert_eq!(
+        runs(&two, "hello"),
+        0,
+        "the second instance never ran the handler"
+    );
 }
 
 /// A value under our key that is not our frame (another writer, an old version, corruption)
@@ -105,11 +109,22 @@ async fn an_undecodable_entry_is_a_miss_and_is_replaced() {
     let client = client_for(&server).await;
     fetch(&client, "/plain").await;
     let key = server.keys().pop().expect("stored");
-    for garbage in [&b"not a frame"[..], b"RCF\x01\xff", b"RCF\x09 from a future version"] {
+    for garbage in [
+        &b"not a frame"[..],
+        b"RCF\x01\xff",
+        b"RCF\x09 from a future version",
+    ] {
         server.set_raw(&key, garbage, 60);
         let (seen, state) = fetch(&client, "/plain").await;
-        assert_eq!((seen.status, seen.body.as_str(), state.as_str()), (Status::Ok, "plain text", "MISS"));
-        assert_eq!(fetch(&client, "/plain").await.1, "HIT", "the garbage was replaced");
+        assert_eq!(
+            (seen.status, seen.body.as_str(), state.as_str()),
+            (Status::Ok, "plain text", "MISS")
+        );
+        assert_eq!(
+            fetch(&client, "/plain").await.1,
+            "HIT",
+            "the garbage was replaced"
+        );
     }
     assert_eq!(runs(&client, "plain"), 4);
 }
@@ -125,8 +140,15 @@ async fn a_stopped_server_is_a_miss_not_an_error() {
     for _ in 0..5 {
         let started = Instant::now();
         let (seen, state) = fetch(&client, "/plain").await;
-        assert_eq!((seen.status, seen.body.as_str(), state.as_str()), (Status::Ok, "plain text", "MISS"));
-        assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+        assert_eq!(
+            (seen.status, seen.body.as_str(), state.as_str()),
+            (Status::Ok, "plain text", "MISS")
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
     }
     assert_eq!(runs(&client, "plain"), 6);
 }
@@ -160,23 +182,43 @@ async fn a_paused_server_costs_at_most_the_deadline() {
         let started = Instant::now();
         let (seen, state) = fetch(&client, "/plain").await;
         slowest = slowest.max(started.elapsed());
-        assert_eq!((seen.status, seen.body.as_str(), state.as_str()), (Status::Ok, "plain text", "MISS"));
+        assert_eq!(
+            (seen.status, seen.body.as_str(), state.as_str()),
+            (Status::Ok, "plain text", "MISS")
+        );
     }
     println!("paused server: slowest of 5 sequential requests {slowest:?} (deadline {deadline:?})");
-    assert!(slowest >= deadline - Duration::from_millis(10), "the deadline did not bound the wait: {slowest:?}");
-    assert!(slowest < deadline * 2, "a request waited {slowest:?}: more than one deadline");
+    assert!(
+        slowest >= deadline - Duration::from_millis(10),
+        "the deadline did not bound the wait: {slowest:?}"
+    );
+    assert!(
+        slowest < deadline * 2,
+        "a request waited {slowest:?}: more than one deadline"
+    );
 
     // Concurrent requests each wait on their own deadline, not in a queue.
     let started = Instant::now();
     let requests = (0..20).map(|_| fetch(&client, "/plain"));
     let answers = futures_join_all(requests).await;
     assert!(answers.iter().all(|(seen, _)| seen.status == Status::Ok));
-    println!("paused server: 20 concurrent requests took {:?}", started.elapsed());
-    assert!(started.elapsed() < deadline * 2, "20 concurrent requests took {:?}", started.elapsed());
+    println!(
+        "paused server: 20 concurrent requests took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < deadline * 2,
+        "20 concurrent requests took {:?}",
+        started.elapsed()
+    );
 
     server.resume();
     fetch(&client, "/plain").await;
-    assert_eq!(fetch(&client, "/plain").await.1, "HIT", "the cache works again after the pause");
+    assert_eq!(
+        fetch(&client, "/plain").await.1,
+        "HIT",
+        "the cache works again after the pause"
+    );
 }
 
 /// Cache I/O yields to the executor: while a cached request waits on a paused server, an
@@ -200,7 +242,9 @@ async fn waiting_on_the_cache_does_not_block_the_executor() {
 }
 
 /// Joins futures on the current task (keeps the test free of extra dependencies).
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|context| {

@@ -47,7 +47,10 @@ impl Builder {
         if !ACCEPTED.contains(&key.as_str()) {
             return Err(syn::Error::new(
                 item.name.span(),
-                format!("unknown option `{key}`; accepted options: {}", accepted_list()),
+                format!(
+                    "unknown option `{key}`; accepted options: {}",
+                    accepted_list()
+                ),
             ));
         }
         if self.seen.contains(&key) {
@@ -94,20 +97,27 @@ fn parse_ttl(value: &Expr) -> syn::Result<u32> {
     let hint = "write the number of seconds as a whole number literal, for example `ttl = 60`";
     let error = |message: &str| Err(syn::Error::new_spanned(value, format!("{message}; {hint}")));
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => match int.base10_parse::<u64>() {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
             Ok(0) => Err(syn::Error::new(
                 int.span(),
                 "`ttl` must be at least 1 second: a response cached for 0 seconds is never served \
                  from the cache; remove #[cached_route] to disable caching",
             )),
-            Ok(seconds) => u32::try_from(seconds).or_else(|_| {
-                error("`ttl` is too large: at most 4294967295 seconds")
-            }),
+            Ok(seconds) => u32::try_from(seconds)
+                .or_else(|_| error("`ttl` is too large: at most 4294967295 seconds")),
             Err(_) => error("`ttl` must be a whole number of seconds"),
         },
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), .. }) => error("`ttl` must be positive"),
-        Expr::Lit(ExprLit { lit: Lit::Float(_), .. }) => error("`ttl` must be a whole number of seconds"),
-        Expr::Lit(ExprLit { lit: Lit::Str(_), .. }) => error("`ttl` must be a number, not a string"),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => error("`ttl` must be positive"),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(_), ..
+        }) => error("`ttl` must be a whole number of seconds"),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(_), ..
+        }) => error("`ttl` must be a number, not a string"),
         _ => error("`ttl` must be an integer literal"),
     }
 }
@@ -162,7 +172,10 @@ mod tests {
     #[test]
     fn unknown_and_duplicate_keys_are_rejected() {
         let unknown = message(quote!(ttl = 1, tll = 2));
-        assert!(unknown.contains("unknown option `tll`") && unknown.contains("`ttl`"), "{unknown}");
+        assert!(
+            unknown.contains("unknown option `tll`") && unknown.contains("`ttl`"),
+            "{unknown}"
+        );
         assert!(message(quote!(ttl = 1, ttl = 2)).contains("duplicate option `ttl`"));
     }
 }

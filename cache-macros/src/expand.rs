@@ -22,7 +22,12 @@ use crate::handler;
 use crate::paths;
 
 pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
-    let ItemFn { attrs, vis, sig, block } = function;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
     let inner_name = format_ident!("__cache_handler");
     let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
 
@@ -50,14 +55,16 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
         .lifetimes()
         .map(|param| param.lifetime.clone())
         .collect();
-    outer_sig
-        .generics
-        .params
-        .insert(0, GenericParam::Lifetime(LifetimeParam::new(request_lifetime.clone())));
+    outer_sig.generics.params.insert(
+        0,
+        GenericParam::Lifetime(LifetimeParam::new(request_lifetime.clone())),
+    );
     if !user_lifetimes.is_empty() {
         let where_clause = outer_sig.generics.make_where_clause();
         for lifetime in &user_lifetimes {
-            where_clause.predicates.push(parse_quote!(#lifetime: #request_lifetime));
+            where_clause
+                .predicates
+                .push(parse_quote!(#lifetime: #request_lifetime));
         }
     }
     let cache_request = paths::cache_request();

@@ -4,7 +4,9 @@ use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ItemFn, Meta, Pat, ReturnType, Type};
 
 /// Rocket's route attributes, by name.
-const ROUTE_ATTRIBUTES: &[&str] = &["get", "put", "post", "delete", "head", "patch", "options", "route"];
+const ROUTE_ATTRIBUTES: &[&str] = &[
+    "get", "put", "post", "delete", "head", "patch", "options", "route",
+];
 
 /// Whether `attr` is one of Rocket's route attributes (`#[get]`, `#[rocket::get]`, ...).
 fn route_attribute_name(attr: &Attribute) -> Option<String> {
@@ -18,14 +20,15 @@ fn route_attribute_name(attr: &Attribute) -> Option<String> {
 /// The method a `#[route(METHOD, ...)]` attribute names, upper-cased.
 fn route_method(attr: &Attribute) -> syn::Result<(String, proc_macro2::Span)> {
     let Meta::List(list) = &attr.meta else {
-        return Err(syn::Error::new(attr.span(), "expected `#[route(GET, uri = \"...\")]`"));
+        return Err(syn::Error::new(
+            attr.span(),
+            "expected `#[route(GET, uri = \"...\")]`",
+        ));
     };
-    let first = list
-        .tokens
-        .clone()
-        .into_iter()
-        .next()
-        .ok_or_else(|| syn::Error::new(list.span(), "expected `#[route(GET, uri = \"...\")]`"))?;
+    let first =
+        list.tokens.clone().into_iter().next().ok_or_else(|| {
+            syn::Error::new(list.span(), "expected `#[route(GET, uri = \"...\")]`")
+        })?;
     Ok((first.to_string().to_ascii_uppercase(), first.span()))
 }
 
@@ -70,12 +73,10 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
             }
             FnArg::Typed(typed) => match &*typed.pat {
                 Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
-                other => {
-                    return Err(syn::Error::new(
-                        other.span(),
-                        "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
-                    ))
-                }
+                other => return Err(syn::Error::new(
+                    other.span(),
+                    "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                )),
             },
         }
     }

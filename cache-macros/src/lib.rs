@@ -16,7 +16,10 @@ pub fn cached_route(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// On any error, the untouched item is emitted with it: the user sees one message, and Rocket's
 /// own code generation for the route still runs instead of adding a cascade.
-fn cached_route2(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+fn cached_route2(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
     let parsed_args = args::parse(args);
     let function = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(function)) => Ok(function),

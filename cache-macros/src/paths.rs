@@ -9,7 +9,8 @@ pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respanned(group.stream(), span));
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respanned(group.stream(), span));
                 inner.set_span(span);
                 token = TokenTree::Group(inner);
             }

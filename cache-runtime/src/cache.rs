@@ -107,7 +107,10 @@ impl Cache {
 
     /// The cache serving `request`: its Rocket instance's managed one, else the global one.
     pub(crate) fn for_request<'r>(request: &'r Request<'_>) -> &'r Cache {
-        let cache = request.rocket().state::<Cache>().unwrap_or_else(|| global());
+        let cache = request
+            .rocket()
+            .state::<Cache>()
+            .unwrap_or_else(|| global());
         cache.announce();
         cache
     }
@@ -115,7 +118,9 @@ impl Cache {
     /// Logs, once per cache and through Rocket's logger (which exists by the first request),
     /// which backend is in use; for the embedded store, that entries are not shared.
     fn announce(&self) {
-        if self.inner.announced.load(Ordering::Relaxed) || self.inner.announced.swap(true, Ordering::Relaxed) {
+        if self.inner.announced.load(Ordering::Relaxed)
+            || self.inner.announced.swap(true, Ordering::Relaxed)
+        {
             return;
         }
         if self.is_shared() {
@@ -153,7 +158,9 @@ pub fn global() -> &'static Cache {
 /// ```
 pub fn install(config: Config) -> Result<(), InstallError> {
     let cache = Cache::new(config).map_err(InstallError::Invalid)?;
-    GLOBAL.set(cache).map_err(|_| InstallError::AlreadyInitialized)
+    GLOBAL
+        .set(cache)
+        .map_err(|_| InstallError::AlreadyInitialized)
 }
 
 /// Why [`install`] did not take effect.
@@ -170,9 +177,9 @@ impl fmt::Display for InstallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InstallError::Invalid(error) => error.fmt(f),
-            InstallError::AlreadyInitialized => {
-                f.write_str("the global cache was already initialized: install it before the first request")
-            }
+            InstallError::AlreadyInitialized => f.write_str(
+                "the global cache was already initialized: install it before the first request",
+            ),
         }
     }
 }

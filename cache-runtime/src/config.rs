@@ -81,7 +81,10 @@ impl Config {
             Ok(list) => parse_servers(&list).map_err(|error| error.in_key(SERVERS_ENV))?,
             Err(std::env::VarError::NotPresent) => Vec::new(),
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ConfigError::new(SERVERS_ENV, "a comma-separated list of host:port"))
+                return Err(ConfigError::new(
+                    SERVERS_ENV,
+                    "a comma-separated list of host:port",
+                ))
             }
         };
         Ok(Config {
@@ -108,13 +111,19 @@ impl Config {
             ));
         }
         if self.op_timeout.is_zero() || self.op_timeout > Duration::from_secs(10) {
-            return Err(ConfigError::new("op_timeout", "a duration above 0 and at most 10 s"));
+            return Err(ConfigError::new(
+                "op_timeout",
+                "a duration above 0 and at most 10 s",
+            ));
         }
         if self.pool_idle == 0 {
             return Err(ConfigError::new("pool_idle", "at least 1"));
         }
         if self.max_item_size < 1024 || self.max_item_size > MEMCACHED_ITEM_LIMIT * 128 {
-            return Err(ConfigError::new("max_item_size", "between 1024 and 134217728 bytes"));
+            return Err(ConfigError::new(
+                "max_item_size",
+                "between 1024 and 134217728 bytes",
+            ));
         }
         if self.embedded_capacity < 1024 {
             return Err(ConfigError::new("embedded_capacity", "at least 1024 bytes"));
@@ -175,7 +184,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid cache configuration `{}`: expected {}", self.key, self.expected)
+        write!(
+            f,
+            "invalid cache configuration `{}`: expected {}",
+            self.key, self.expected
+        )
     }
 }
 
@@ -193,7 +206,14 @@ mod tests {
         );
         assert_eq!(parse_servers("[::1]:11211").unwrap(), vec!["[::1]:11211"]);
         assert!(parse_servers("").unwrap().is_empty());
-        for bad in ["localhost", "host:0", "host:99999", ":11211", "::1:11211", "a b:1"] {
+        for bad in [
+            "localhost",
+            "host:0",
+            "host:99999",
+            ":11211",
+            "::1:11211",
+            "a b:1",
+        ] {
             assert!(parse_servers(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -65,7 +65,10 @@ impl StoredResponse {
     /// Decodes a frame; the body shares `frame`'s allocation.
     pub fn decode(frame: Vec<u8>) -> Option<StoredResponse> {
         let frame = Bytes::from(frame);
-        let mut reader = Reader { buf: &frame, pos: 0 };
+        let mut reader = Reader {
+            buf: &frame,
+            pos: 0,
+        };
         if reader.take(3)? != MAGIC || reader.u8()? != VERSION {
             return None;
         }
@@ -111,14 +114,16 @@ impl StoredResponse {
 /// An HTTP field name (RFC 9110 token).
 pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// An HTTP field value: visible characters, spaces and tabs, no CR, LF or NUL.
 pub(crate) fn is_field_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 struct Reader<'a> {
@@ -189,7 +194,11 @@ mod tests {
     fn every_truncation_and_extension_is_a_miss() {
         let frame = sample().encode();
         for len in 0..frame.len() {
-            assert_eq!(StoredResponse::decode(frame[..len].to_vec()), None, "prefix {len}");
+            assert_eq!(
+                StoredResponse::decode(frame[..len].to_vec()),
+                None,
+                "prefix {len}"
+            );
         }
         let mut longer = frame.clone();
         longer.push(0);

@@ -55,7 +55,10 @@ impl<'a> KeyParts<'a> {
         KeyParts {
             route_uri: route.uri.as_str(),
             route_rank: route.rank,
-            route_format: route.format.as_ref().map(|f| (f.top().as_str(), f.sub().as_str())),
+            route_format: route
+                .format
+                .as_ref()
+                .map(|f| (f.top().as_str(), f.sub().as_str())),
             route_name: route.name.as_deref(),
             host,
             path: request.uri().path().as_str(),

@@ -51,7 +51,10 @@ pub fn bypass(request: &Request<'_>) -> Option<Bypass> {
 }
 
 /// Checks a response's status and headers; the body is checked by size afterwards.
-pub fn check_headers<'h>(status: u16, headers: impl Iterator<Item = Header<'h>>) -> Result<(), Refusal> {
+pub fn check_headers<'h>(
+    status: u16,
+    headers: impl Iterator<Item = Header<'h>>,
+) -> Result<(), Refusal> {
     if status != 200 {
         return Err(Refusal::Status);
     }
@@ -76,7 +79,12 @@ pub fn check_headers<'h>(status: u16, headers: impl Iterator<Item = Header<'h>>)
 /// named fields and be sure nothing else was private).
 pub fn forbids_shared_storage(cache_control: &str) -> bool {
     cache_control.split(',').any(|directive| {
-        let name = directive.split('=').next().unwrap_or("").trim().trim_matches('"');
+        let name = directive
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
         name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
     })
 }
@@ -100,7 +108,9 @@ pub fn is_stored_header(name: &str) -> bool {
         "Age",
         "X-Cache",
     ];
-    !DROPPED.iter().any(|dropped| dropped.eq_ignore_ascii_case(name))
+    !DROPPED
+        .iter()
+        .any(|dropped| dropped.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -108,14 +118,18 @@ mod tests {
     use super::*;
 
     fn check(headers: &[(&'static str, &'static str)]) -> Result<(), Refusal> {
-        let headers: Vec<Header<'static>> = headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+        let headers: Vec<Header<'static>> =
+            headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
         check_headers(200, headers.into_iter())
     }
 
     #[test]
     fn only_200_is_stored() {
         for status in [201, 204, 301, 303, 404, 500] {
-            assert_eq!(check_headers(status, std::iter::empty()), Err(Refusal::Status));
+            assert_eq!(
+                check_headers(status, std::iter::empty()),
+                Err(Refusal::Status)
+            );
         }
         assert_eq!(check_headers(200, std::iter::empty()), Ok(()));
     }
@@ -135,10 +149,19 @@ mod tests {
         ] {
             assert!(forbids_shared_storage(value), "{value:?} was allowed");
         }
-        for value in ["public, max-age=60", "max-age=3600", "no-cache", "privateer", "s-maxage=5"] {
+        for value in [
+            "public, max-age=60",
+            "max-age=3600",
+            "no-cache",
+            "privateer",
+            "s-maxage=5",
+        ] {
             assert!(!forbids_shared_storage(value), "{value:?} was refused");
         }
-        assert_eq!(check(&[("Cache-Control", "Private")]), Err(Refusal::CacheControl));
+        assert_eq!(
+            check(&[("Cache-Control", "Private")]),
+            Err(Refusal::CacheControl)
+        );
     }
 
     #[test]
@@ -147,7 +170,10 @@ mod tests {
         assert_eq!(check(&[("set-cookie", "a=b")]), Err(Refusal::SetCookie));
         assert_eq!(check(&[("Vary", "*")]), Err(Refusal::Vary));
         assert_eq!(check(&[("Vary", "Accept-Language")]), Err(Refusal::Vary));
-        assert_eq!(check(&[("Content-Type", "text/plain"), ("ETag", "\"1\"")]), Ok(()));
+        assert_eq!(
+            check(&[("Content-Type", "text/plain"), ("ETag", "\"1\"")]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ impl<P> std::fmt::Debug for Cached<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.outcome {
             Ok(response) => f.debug_tuple("Cached").field(&response.status()).finish(),
-            Err(status) => f.debug_tuple("Cached").field(&Err::<(), _>(status)).finish(),
+            Err(status) => f
+                .debug_tuple("Cached")
+                .field(&Err::<(), _>(status))
+                .finish(),
         }
     }
 }
@@ -72,7 +75,10 @@ pub enum Opaque {}
 /// Turns the handler's responder into a response. Generated code passes it to [`serve`] at the
 /// span of the handler's return type, so that a type that is not a `Responder` is reported
 /// there, once.
-pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(responder: R, request: &'r Request<'_>) -> response::Result<'o> {
+pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(
+    responder: R,
+    request: &'r Request<'_>,
+) -> response::Result<'o> {
     responder.respond_to(request)
 }
 
@@ -112,7 +118,13 @@ where
                 BackendError::Undecodable => &report::UNDECODABLE,
                 _ => &report::LOOKUP_FAILED,
             };
-            report::warn(limiter, format_args!("lookup failed ({}): {error}; serving as a miss", error.cause()));
+            report::warn(
+                limiter,
+                format_args!(
+                    "lookup failed ({}): {error}; serving as a miss",
+                    error.cause()
+                ),
+            );
             // A server that just failed would likely cost the deadline again; an entry that
             // did not decode is replaced.
             matches!(error, BackendError::Undecodable)
@@ -240,7 +252,10 @@ async fn read_entry(
         ttl: options.ttl,
     };
     let fits_frame = entry.headers.len() <= usize::from(u16::MAX)
-        && entry.headers.iter().all(|(name, _)| name.len() <= usize::from(u16::MAX));
+        && entry
+            .headers
+            .iter()
+            .all(|(name, _)| name.len() <= usize::from(u16::MAX));
     if !fits_frame || entry.encoded_len() > limit {
         return Ok(Err(Refusal::TooLarge));
     }

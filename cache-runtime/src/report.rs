@@ -52,7 +52,9 @@ pub(crate) static UNDECODABLE: RateLimited = RateLimited::new();
 pub(crate) fn warn(limiter: &RateLimited, what: std::fmt::Arguments<'_>) {
     if let Some(suppressed) = limiter.admit() {
         if suppressed > 0 {
-            log::warn!("cache: {what} ({suppressed} similar events in the last interval not logged)");
+            log::warn!(
+                "cache: {what} ({suppressed} similar events in the last interval not logged)"
+            );
         } else {
             log::warn!("cache: {what}");
         }

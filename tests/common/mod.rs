@@ -262,7 +262,11 @@ pub fn runs(client: &Client, route: &'static str) -> usize {
 }
 
 pub fn x_cache(response: &LocalResponse<'_>) -> String {
-    response.headers().get_one("X-Cache").unwrap_or("").to_owned()
+    response
+        .headers()
+        .get_one("X-Cache")
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// A response reduced to what a client sees, minus the headers that differ by design.
@@ -277,7 +281,11 @@ pub async fn fetch(client: &Client, uri: &str) -> (Seen, String) {
     fetch_with(client, uri, &[]).await
 }
 
-pub async fn fetch_with(client: &Client, uri: &str, headers: &[(&'static str, &'static str)]) -> (Seen, String) {
+pub async fn fetch_with(
+    client: &Client,
+    uri: &str,
+    headers: &[(&'static str, &'static str)],
+) -> (Seen, String) {
     let mut request = client.get(uri.to_owned());
     for (name, value) in headers {
         request.add_header(Header::new(*name, *value));
@@ -329,7 +337,11 @@ pub mod checks {
         assert_eq!(second, first, "a hit replays status, headers and body");
         assert!(second.headers.contains(&("X-Custom".into(), "two".into())));
         assert!(second.headers.contains(&("ETag".into(), "\"v1\"".into())));
-        assert_eq!(runs(client, "headers"), 1, "the handler body did not run on hits");
+        assert_eq!(
+            runs(client, "headers"),
+            1,
+            "the handler body did not run on hits"
+        );
     }
 
     /// Every promised return shape: cached when 200, passed through otherwise.
@@ -345,12 +357,18 @@ pub mod checks {
             ("/opaque", "opaque", "text/html; charset=utf-8"),
         ] {
             let (first, state) = fetch(client, uri).await;
-            assert_eq!((first.status, state.as_str()), (Status::Ok, "MISS"), "{uri}");
+            assert_eq!(
+                (first.status, state.as_str()),
+                (Status::Ok, "MISS"),
+                "{uri}"
+            );
             let (second, state) = fetch(client, uri).await;
             assert_eq!(state, "HIT", "{uri}");
             assert_eq!(second, first, "{uri}");
             assert!(
-                second.headers.contains(&("Content-Type".into(), content_type.into())),
+                second
+                    .headers
+                    .contains(&("Content-Type".into(), content_type.into())),
                 "{uri}: {:?}",
                 second.headers
             );
@@ -386,11 +404,21 @@ pub mod checks {
     }
 
     pub async fn unsafe_responses_are_not_stored(client: &Client) {
-        for kind in ["cookie", "private", "private-spaced", "no-store", "vary-star"] {
+        for kind in [
+            "cookie",
+            "private",
+            "private-spaced",
+            "no-store",
+            "vary-star",
+        ] {
             let uri = format!("/refuse/{kind}");
             let before = runs(client, "refuse");
             let (first, state) = fetch(client, &uri).await;
-            assert_eq!((first.status, state.as_str()), (Status::Ok, "MISS"), "{uri}");
+            assert_eq!(
+                (first.status, state.as_str()),
+                (Status::Ok, "MISS"),
+                "{uri}"
+            );
             let (second, state) = fetch(client, &uri).await;
             assert_eq!(state, "MISS", "{uri} was stored");
             assert_ne!(second.body, first.body);
@@ -431,12 +459,26 @@ pub mod checks {
         assert_eq!(runs(client, "article"), 3);
 
         fetch_with(client, "/plain", &[("Host", "a.example")]).await;
-        assert_eq!(fetch_with(client, "/plain", &[("Host", "A.EXAMPLE")]).await.1, "HIT");
-        assert_eq!(fetch_with(client, "/plain", &[("Host", "b.example")]).await.1, "MISS");
+        assert_eq!(
+            fetch_with(client, "/plain", &[("Host", "A.EXAMPLE")])
+                .await
+                .1,
+            "HIT"
+        );
+        assert_eq!(
+            fetch_with(client, "/plain", &[("Host", "b.example")])
+                .await
+                .1,
+            "MISS"
+        );
         assert_eq!(runs(client, "plain"), 2);
 
         // HEAD is answered from the GET entry, without a body; and a HEAD miss fills it.
-        let head = client.head("/plain").header(Header::new("Host", "a.example")).dispatch().await;
+        let head = client
+            .head("/plain")
+            .header(Header::new("Host", "a.example"))
+            .dispatch()
+            .await;
         assert_eq!(x_cache(&head), "HIT");
         assert_eq!(head.into_string().await.unwrap_or_default(), "");
         let head = client.head("/tuple").dispatch().await;
@@ -449,14 +491,27 @@ pub mod checks {
         let (admin, _) = fetch_with(client, "/dashboard", &[("X-Admin", "1")]).await;
         assert_eq!(admin.body, "admin dashboard #1");
         let (public, state) = fetch(client, "/dashboard").await;
-        assert_eq!((public.body.as_str(), state.as_str()), ("public dashboard #1", "MISS"));
-        assert_eq!(fetch(client, "/dashboard").await.0.body, "public dashboard #1");
-        assert_eq!(fetch_with(client, "/dashboard", &[("X-Admin", "1")]).await.0.body, "admin dashboard #1");
+        assert_eq!(
+            (public.body.as_str(), state.as_str()),
+            ("public dashboard #1", "MISS")
+        );
+        assert_eq!(
+            fetch(client, "/dashboard").await.0.body,
+            "public dashboard #1"
+        );
+        assert_eq!(
+            fetch_with(client, "/dashboard", &[("X-Admin", "1")])
+                .await
+                .0
+                .body,
+            "admin dashboard #1"
+        );
     }
 
     pub async fn authorization_bypasses(client: &Client) {
         for run in 1..=2 {
-            let (seen, state) = fetch_with(client, "/hello/bob", &[("Authorization", "Bearer t")]).await;
+            let (seen, state) =
+                fetch_with(client, "/hello/bob", &[("Authorization", "Bearer t")]).await;
             assert_eq!(state, "BYPASS");
             assert_eq!(seen.body, format!("hello bob #{run}"));
         }

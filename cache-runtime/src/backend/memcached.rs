@@ -33,7 +33,11 @@ impl fmt::Debug for MemcachedStore {
 }
 
 impl MemcachedStore {
-    pub(crate) fn new(servers: Vec<String>, op_timeout: Duration, pool_idle: usize) -> MemcachedStore {
+    pub(crate) fn new(
+        servers: Vec<String>,
+        op_timeout: Duration,
+        pool_idle: usize,
+    ) -> MemcachedStore {
         MemcachedStore {
             servers,
             op_timeout,
@@ -57,7 +61,10 @@ impl MemcachedStore {
     }
 
     /// Runs `op` under the operation deadline, dialing included.
-    async fn bounded<T>(&self, op: impl Future<Output = Result<T, BackendError>>) -> Result<T, BackendError> {
+    async fn bounded<T>(
+        &self,
+        op: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
         tokio::time::timeout(self.op_timeout, op)
             .await
             .unwrap_or(Err(BackendError::Timeout))

@@ -50,7 +50,9 @@ impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BackendError::Timeout => f.write_str("operation deadline passed"),
-            BackendError::Undecodable => f.write_str("stored value is not a cache frame of this version"),
+            BackendError::Undecodable => {
+                f.write_str("stored value is not a cache frame of this version")
+            }
             BackendError::Client(message) => f.write_str(message),
         }
     }
@@ -81,7 +83,11 @@ impl Store {
         }
     }
 
-    pub(crate) async fn set(&self, key: &CacheKey, entry: Arc<StoredResponse>) -> Result<(), BackendError> {
+    pub(crate) async fn set(
+        &self,
+        key: &CacheKey,
+        entry: Arc<StoredResponse>,
+    ) -> Result<(), BackendError> {
         match self {
             Store::Embedded(store) => store.set(key, entry).await,
             Store::Memcached(store) => store.set(key, entry).await,
