@@ -241,6 +241,65 @@ async fn waiting_on_the_cache_does_not_block_the_executor() {
     server.resume();
 }
 
+/// Requests built to break the key reach memcached only as `rc:` and 64 hex digits, never
+/// share an entry with each other, and leave an unrelated entry intact (no protocol injection).
+#[rocket::async_test]
+async fn hostile_requests_never_reach_the_wire_unhashed() {
+    let server = MemcachedServer::start();
+    let client = client_for(&server).await;
+    server.set_raw("sentinel", b"untouched", 300);
+    let long_path = format!("/any/{}", "a".repeat(8 * 1024));
+    let many_params = format!(
+        "/any/q?{}",
+        (0..10_000)
+            .map(|i| format!("p{i}={i}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
+    let uris = [
+        long_path.as_str(),
+        "/any/a%0d%0aset%20sentinel%200%200%201%0d%0ax",
+        "/any/a%0d%0adelete%20sentinel",
+        "/any/nul%00byte?x=%00",
+        "/any/with%20spaces?q=a%20b+c",
+        "/any/%ff%fe%fd?bad=%c3%28",
+        "/any/q?key=a%0d%0aflush_all",
+        many_params.as_str(),
+    ];
+    for uri in uris {
+        let (first, state) = fetch(&client, uri).await;
+        assert_eq!(
+            (first.status, state.as_str()),
+            (Status::Ok, "MISS"),
+            "{:.80}",
+            uri
+        );
+        let (second, state) = fetch(&client, uri).await;
+        assert_eq!(state, "HIT", "{:.80}", uri);
+        assert_eq!(second.body, first.body);
+    }
+    assert_eq!(
+        runs(&client, "any"),
+        uris.len(),
+        "no two hostile requests shared an entry"
+    );
+    let keys = server.keys();
+    assert_eq!(keys.len(), uris.len() + 1);
+    for key in keys.iter().filter(|k| *k != "sentinel") {
+        let digest = key
+            .strip_prefix("rc:")
+            .unwrap_or_else(|| panic!("unexpected key {key:?}"));
+        assert!(
+            digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{key:?}"
+        );
+    }
+    assert_eq!(
+        server.get_raw("sentinel").as_deref(),
+        Some(&b"untouched"[..])
+    );
+}
+
 /// Joins futures on the current task (keeps the test free of extra dependencies).
 async fn futures_join_all<F: std::future::Future>(
     futures: impl IntoIterator<Item = F>,

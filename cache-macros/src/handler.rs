@@ -71,16 +71,40 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
                     "#[cached_route] applies to free functions; a route handler takes no `self`",
                 ))
             }
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
-                other => return Err(syn::Error::new(
-                    other.span(),
-                    "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
-                )),
-            },
+            FnArg::Typed(typed) => {
+                match &*typed.pat {
+                    Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                        ))
+                    }
+                }
+                if let Some(span) = names_type(&typed.ty, "CookieJar") {
+                    return Err(syn::Error::new(
+                        span,
+                        "#[cached_route] cannot cache a handler that takes `&CookieJar`: its response \
+                         depends on the client's cookies, which are not part of the key, and cookies it \
+                         sets are added after the handler returns, so a cached copy would serve one \
+                         client's page to others without them.\n\
+                         help: remove #[cached_route] from this per-user route, or move the cookie \
+                         handling out of the route you cache",
+                    ));
+                }
+            }
         }
     }
     if let ReturnType::Type(_, ty) = &function.sig.output {
+        if let Some(span) = names_type(ty, "Flash") {
+            return Err(syn::Error::new(
+                span,
+                "#[cached_route] cannot cache a handler that returns `Flash`: the flash message \
+                 is a cookie for one client, added after the handler returns; a cached copy would \
+                 show the message to every client and drop the cookie.\n\
+                 help: remove #[cached_route] from this route; cache the page the flash redirects to",
+            ));
+        }
         if let Some(span) = elided_lifetime(ty) {
             return Err(syn::Error::new(
                 span,
@@ -91,6 +115,23 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,
+/// `rocket::response::Flash<T>`, `Option<Flash<T>>`, ...).
+fn names_type(ty: &Type, name: &str) -> Option<proc_macro2::Span> {
+    struct Finder<'n>(&'n str, Option<proc_macro2::Span>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_path_segment(&mut self, segment: &'ast syn::PathSegment) {
+            if self.1.is_none() && segment.ident == self.0 {
+                self.1 = Some(segment.ident.span());
+            }
+            syn::visit::visit_path_segment(self, segment);
+        }
+    }
+    let mut finder = Finder(name, None);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.1
 }
 
 /// The span of the first elided lifetime (`&T`, `'_`) in `ty`, outside `impl Trait` bounds.

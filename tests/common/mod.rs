@@ -8,6 +8,7 @@ use std::io::Cursor;
 use std::sync::Mutex;
 
 use cache_runtime::{cached_route, Cache};
+use rocket::http::uri::{fmt::Path, Segments};
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::request::{FromRequest, Outcome};
@@ -214,6 +215,13 @@ fn public_dashboard(runs: &State<Runs>) -> String {
     format!("public dashboard #{}", runs.bump("public_dashboard"))
 }
 
+/// Any path, any query: for requests built to break the key.
+#[cached_route(ttl = 60)]
+#[get("/any/<path..>")]
+fn any(path: Segments<'_, Path>, runs: &State<Runs>) -> String {
+    format!("{} segments #{}", path.len(), runs.bump("any"))
+}
+
 /// Not cached: used to show the executor keeps serving while the cache waits.
 #[get("/ping")]
 fn ping() -> &'static str {
@@ -238,6 +246,7 @@ pub fn routes() -> Vec<rocket::Route> {
         short,
         admin_dashboard,
         public_dashboard,
+        any,
         ping
     ]
 }

@@ -83,3 +83,70 @@ impl Backend for EmbeddedStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyParts;
+    use bytes::Bytes;
+
+    fn key(i: usize) -> CacheKey {
+        let path = format!("/item/{i}");
+        KeyParts {
+            route_uri: "/item/<i>",
+            route_rank: 0,
+            route_format: None,
+            route_name: None,
+            host: None,
+            path: &path,
+            query: None,
+        }
+        .build("rc")
+    }
+
+    fn entry(ttl: u32) -> Arc<StoredResponse> {
+        Arc::new(StoredResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: Bytes::from(vec![b'x'; 2048]),
+            created: 0,
+            ttl,
+        })
+    }
+
+    #[rocket::async_test]
+    async fn stays_within_its_byte_bound() {
+        let capacity = 1024 * 1024;
+        let store = EmbeddedStore::new(capacity);
+        for i in 0..5_000 {
+            store.set(&key(i), entry(60)).await.unwrap();
+        }
+        assert!(
+            store.weight() <= capacity,
+            "{} > {capacity}",
+            store.weight()
+        );
+        assert!(store.len() > 100, "it holds entries: {}", store.len());
+        assert!(store.len() < 5_000, "it evicted: {}", store.len());
+        assert!(
+            matches!(store.get(&key(4_999)).await, Lookup::Hit(_)),
+            "the newest entry is kept"
+        );
+    }
+
+    #[rocket::async_test]
+    async fn expired_entries_are_misses() {
+        let store = EmbeddedStore::new(1024 * 1024);
+        store.set(&key(1), entry(60)).await.unwrap();
+        assert!(matches!(store.get(&key(1)).await, Lookup::Hit(_)));
+        store.entries.insert(
+            key(1),
+            Slot {
+                entry: entry(60),
+                expires: Instant::now(),
+            },
+        );
+        assert!(matches!(store.get(&key(1)).await, Lookup::Miss));
+        assert_eq!(store.len(), 0, "the expired entry was dropped");
+    }
+}
