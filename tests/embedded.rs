@@ -50,3 +50,18 @@ async fn authorization_bypasses() {
 async fn entries_expire() {
     checks::entries_expire(&common::client(cache()).await).await;
 }
+
+/// `x_cache_header = false`: no `X-Cache`, but hits still carry `Age`.
+#[rocket::async_test]
+async fn the_x_cache_header_can_be_turned_off() {
+    let mut config = Config::embedded();
+    config.x_cache_header = false;
+    let client = common::client(Cache::new(config).unwrap()).await;
+    let first = client.get("/plain").dispatch().await;
+    assert_eq!(first.headers().get_one("X-Cache"), None);
+    assert_eq!(first.headers().get_one("Age"), None);
+    let second = client.get("/plain").dispatch().await;
+    assert_eq!(second.headers().get_one("X-Cache"), None);
+    assert!(second.headers().get_one("Age").is_some());
+    assert_eq!(common::runs(&client, "plain"), 1);
+}

@@ -264,6 +264,8 @@ async fn hostile_requests_never_reach_the_wire_unhashed() {
         "/any/with%20spaces?q=a%20b+c",
         "/any/%ff%fe%fd?bad=%c3%28",
         "/any/q?key=a%0d%0aflush_all",
+        "/any/v?v[1]=a&v[0]=b",
+        "/any/v?v[0]=b&v[1]=a",
         many_params.as_str(),
     ];
     for uri in uris {

@@ -15,7 +15,10 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{parse_quote, FnArg, GenericParam, ItemFn, Lifetime, LifetimeParam, Pat, ReturnType};
+use syn::{
+    parse_quote, AttrStyle, Attribute, FnArg, GenericParam, ItemFn, Lifetime, LifetimeParam, Pat,
+    ReturnType,
+};
 
 use crate::args::Args;
 use crate::handler;
@@ -33,10 +36,23 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
 
     let mut inner_sig = sig.clone();
     inner_sig.ident = inner_name.clone();
-    let inner_attrs = attrs.iter().filter(|attr| handler::is_lint_attribute(attr));
+    // Lint levels apply to the user's body, so they go on the inner function; `expect` only
+    // there, since the outer function cannot trigger what it expects. Inner attributes
+    // (`#![allow(..)]`, which syn lists with the others) stay inside the body.
+    let (body_attrs, item_attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let inner_attrs = item_attrs
+        .iter()
+        .filter(|attr| handler::is_lint_attribute(attr));
+    let outer_attrs = item_attrs
+        .iter()
+        .filter(|attr| !attr.path().is_ident("expect"));
+    let statements = &block.stmts;
 
     let mut outer_sig = sig;
     outer_sig.asyncness = Some(Default::default());
+    outer_sig.constness = None;
     let mut arg_names = Vec::new();
     for input in &mut outer_sig.inputs {
         if let FnArg::Typed(typed) = input {
@@ -97,10 +113,13 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     };
 
     quote! {
-        #(#attrs)*
+        #(#outer_attrs)*
         #vis #outer_sig {
             #(#inner_attrs)*
-            #inner_sig #block
+            #inner_sig {
+                #(#body_attrs)*
+                #(#statements)*
+            }
 
             static __CACHE_OPTIONS: #route_options = #route_options::new(#ttl);
             let __cache_run = async move { #run };

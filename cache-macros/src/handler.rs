@@ -32,6 +32,22 @@ fn route_method(attr: &Attribute) -> syn::Result<(String, proc_macro2::Span)> {
     Ok((first.to_string().to_ascii_uppercase(), first.span()))
 }
 
+/// The span of a `data = "<param>"` argument in a route attribute.
+fn data_argument(attr: &Attribute) -> Option<proc_macro2::Span> {
+    let Meta::List(list) = &attr.meta else {
+        return None;
+    };
+    let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
+    tokens.windows(2).find_map(|pair| match pair {
+        [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq)]
+            if ident == "data" && eq.as_char() == '=' =>
+        {
+            Some(ident.span())
+        }
+        _ => None,
+    })
+}
+
 /// Checks the handler; on success the function is ready to expand.
 pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
     let mut routes = function
@@ -52,6 +68,14 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
         "route" => route_method(attr)?,
         other => (other.to_ascii_uppercase(), attr.path().span()),
     };
+    if let Some(span) = data_argument(attr) {
+        return Err(syn::Error::new(
+            span,
+            "#[cached_route] cannot cache a route that reads a request body: the body is not part \
+             of the key, so one client's body would decide what every client is served.\n\
+             help: remove `data = ..` from this GET route, or remove #[cached_route]",
+        ));
+    }
     if method != "GET" {
         return Err(syn::Error::new(
             span,
@@ -80,6 +104,15 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
                             "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
                         ))
                     }
+                }
+                if let Some(span) = names_type(&typed.ty, "FlashMessage") {
+                    return Err(syn::Error::new(
+                        span,
+                        "#[cached_route] cannot cache a handler that reads a `FlashMessage`: the \
+                         message belongs to one client, and reading it removes its cookie after the \
+                         handler returns; a cached copy would show it to every client.\n\
+                         help: remove #[cached_route] from this route",
+                    ));
                 }
                 if let Some(span) = names_type(&typed.ty, "CookieJar") {
                     return Err(syn::Error::new(

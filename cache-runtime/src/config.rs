@@ -219,6 +219,19 @@ mod tests {
     }
 
     #[test]
+    fn defaults_are_safe() {
+        let config = Config::default();
+        assert!(config.servers.is_empty(), "no servers: the embedded store");
+        assert!(config.op_timeout <= Duration::from_millis(100));
+        assert!(
+            config.pool_idle >= 64,
+            "64 concurrent clients reuse connections"
+        );
+        assert!(config.max_item_size < MEMCACHED_ITEM_LIMIT - 250 - 64);
+        assert!(config.x_cache_header);
+    }
+
+    #[test]
     fn validate_names_the_offending_key() {
         let mut config = Config::default();
         assert!(config.validate().is_ok());

@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hostile_header_count_does_not_allocate_or_panic() {
+    fn a_hostile_header_count_is_a_miss() {
         let mut frame = sample().encode();
         frame[18..20].copy_from_slice(&u16::MAX.to_le_bytes());
         assert_eq!(StoredResponse::decode(frame), None);

@@ -111,15 +111,38 @@ impl<'a> KeyParts<'a> {
     }
 }
 
-/// Query pairs stably sorted by name. Empty pairs (`a=1&&b=2`) carry nothing and are skipped;
-/// `flag` and `flag=` stay different.
+/// Query pairs with plain names stably sorted by name, then the structured ones in the order
+/// received. Empty pairs (`a=1&&b=2`) carry nothing and are skipped; `flag` and `flag=` stay
+/// different.
+///
+/// A name with `[`, `]`, `.`, `:` or a percent-escape (which may hide one) is part of a
+/// structure Rocket's forms assemble in arrival order (`v[1]=a&v[0]=b` is not
+/// `v[0]=b&v[1]=a` to a `Vec` field), so those pairs keep their order.
 fn hash_query(hasher: &mut Framed, query: &str) {
-    let mut pairs: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
-    pairs.sort_by_key(|pair| pair.split_once('=').map_or(*pair, |(name, _)| name));
-    hasher.0.update(&(pairs.len() as u64).to_le_bytes());
-    for pair in pairs {
-        hasher.field(pair.as_bytes());
+    let mut plain: Vec<&str> = Vec::new();
+    let mut structured: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let name = query_name(pair);
+        if name
+            .bytes()
+            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%'))
+        {
+            structured.push(pair);
+        } else {
+            plain.push(pair);
+        }
     }
+    plain.sort_by_key(|pair| query_name(pair));
+    for group in [plain, structured] {
+        hasher.0.update(&(group.len() as u64).to_le_bytes());
+        for pair in group {
+            hasher.field(pair.as_bytes());
+        }
+    }
+}
+
+fn query_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(name, _)| name)
 }
 
 /// A hasher that writes every field as `length || bytes`.
@@ -199,6 +222,28 @@ mod tests {
         assert_eq!(key("/a", Some("x=1&&y=2")), key("/a", Some("y=2&x=1")));
         assert_ne!(key("/a", Some("flag")), key("/a", Some("flag=")));
         assert_ne!(key("/a", None), key("/a", Some("")));
+    }
+
+    #[test]
+    fn structured_form_fields_keep_their_order() {
+        // Rocket assembles these in arrival order: different values for a `Vec` or map field.
+        assert_ne!(
+            key("/a", Some("v[1]=a&v[0]=b")),
+            key("/a", Some("v[0]=b&v[1]=a"))
+        );
+        assert_ne!(
+            key("/a", Some("v%5B1%5D=a&v%5B0%5D=b")),
+            key("/a", Some("v%5B0%5D=b&v%5B1%5D=a"))
+        );
+        assert_ne!(
+            key("/a", Some("u.name=a&u.name=b")),
+            key("/a", Some("u.name=b&u.name=a"))
+        );
+        // Plain names around them still sort.
+        assert_eq!(
+            key("/a", Some("z=1&v[0]=x&a=2&v[1]=y")),
+            key("/a", Some("a=2&v[0]=x&v[1]=y&z=1"))
+        );
     }
 
     #[test]

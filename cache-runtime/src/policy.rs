@@ -50,6 +50,16 @@ pub fn bypass(request: &Request<'_>) -> Option<Bypass> {
         .then_some(Bypass::Authorization)
 }
 
+/// Whether the handler (or a guard, or a responder such as `Flash`) changed the request's
+/// cookie jar. Rocket adds those cookies to the response after the handler returns, so the
+/// `Set-Cookie` check cannot see them; storing would hand a copy without them to everyone.
+///
+/// Rocket exposes the pending changes only through `Debug`. The check is written so that a
+/// change of that format makes it refuse to store, never store wrongly.
+pub fn has_pending_cookies(request: &Request<'_>) -> bool {
+    !format!("{:?}", request.cookies()).contains("pending: []")
+}
+
 /// Checks a response's status and headers; the body is checked by size afterwards.
 pub fn check_headers<'h>(
     status: u16,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::Cursor;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rocket::http::Status;
@@ -110,6 +110,7 @@ where
 
     let host = host_of(request);
     let key = KeyParts::of(request, route, host.as_deref()).build(&cache.config().namespace);
+    let lookup_started = Instant::now();
     let may_store = match cache.store().get(&key).await {
         Lookup::Hit(entry) => return Cached::new(Ok(replay(&entry, x_cache))),
         Lookup::Miss => true,
@@ -136,7 +137,13 @@ where
         Err(status) => return Cached::new(Err(status)),
     };
     if may_store {
-        if let Err(status) = store(cache, &key, options, &mut response).await {
+        // The lookup and the store share one deadline: a server that answers the lookup and
+        // then stalls still costs a request at most `op_timeout` in all.
+        let budget = cache
+            .config()
+            .op_timeout
+            .saturating_sub(lookup_started.elapsed());
+        if let Err(status) = store(cache, request, &key, options, &mut response, budget).await {
             return Cached::new(Err(status));
         }
     }
@@ -194,17 +201,20 @@ fn replay(entry: &StoredResponse, x_cache: bool) -> Response<'static> {
 /// `Err` only when the body failed while being read, which leaves nothing to send.
 async fn store(
     cache: &Cache,
+    request: &Request<'_>,
     key: &CacheKey,
     options: &RouteOptions,
     response: &mut Response<'_>,
+    budget: Duration,
 ) -> Result<(), Status> {
     let verdict = match policy::check_headers(response.status().code, response.headers().iter()) {
+        Ok(()) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
         Ok(()) => read_entry(cache, options, response).await?,
         Err(refusal) => Err(refusal),
     };
     match verdict {
         Ok(entry) => {
-            if let Err(error) = cache.store().set(key, Arc::new(entry)).await {
+            if let Err(error) = cache.store().set(key, Arc::new(entry), budget).await {
                 report::warn(
                     &report::STORE_FAILED,
                     format_args!("store failed ({}): {error}", error.cause()),

@@ -182,7 +182,7 @@ fn stream(runs: &State<Runs>) -> TextStream![String] {
     }
 }
 
-#[cached_route(ttl = 2)]
+#[cached_route(ttl = 3)]
 #[get("/short")]
 fn short(runs: &State<Runs>) -> String {
     format!("short #{}", runs.bump("short"))
@@ -213,6 +213,28 @@ fn admin_dashboard(_admin: Admin, runs: &State<Runs>) -> String {
 #[get("/dashboard", rank = 2)]
 fn public_dashboard(runs: &State<Runs>) -> String {
     format!("public dashboard #{}", runs.bump("public_dashboard"))
+}
+
+/// A guard that sets a cookie through the jar, as CSRF and session guards do: Rocket adds it
+/// to the response after the handler returns.
+struct Visitor;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Visitor {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Visitor, ()> {
+        if request.headers().contains("X-New-Visitor") {
+            request.cookies().add(("visitor", "v-123"));
+        }
+        Outcome::Success(Visitor)
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/welcome")]
+fn welcome(_visitor: Visitor, runs: &State<Runs>) -> String {
+    format!("welcome #{}", runs.bump("welcome"))
 }
 
 /// Any path, any query: for requests built to break the key.
@@ -247,6 +269,7 @@ pub fn routes() -> Vec<rocket::Route> {
         admin_dashboard,
         public_dashboard,
         any,
+        welcome,
         ping
     ]
 }
@@ -440,6 +463,28 @@ pub mod checks {
         // The cookie was served to the client that caused it.
         let (seen, _) = fetch(client, "/refuse/cookie").await;
         assert!(seen.headers.iter().any(|(n, _)| n == "Set-Cookie"));
+
+        // A cookie set through the jar by a guard is added after the handler: still refused.
+        let (seen, state) = fetch_with(client, "/welcome", &[("X-New-Visitor", "1")]).await;
+        assert_eq!(state, "MISS");
+        assert!(
+            seen.headers
+                .iter()
+                .any(|(n, v)| n == "Set-Cookie" && v.starts_with("visitor=v-123")),
+            "{:?}",
+            seen.headers
+        );
+        let (seen, state) = fetch(client, "/welcome").await;
+        assert_eq!(
+            (seen.body.as_str(), state.as_str()),
+            ("welcome #2", "MISS"),
+            "the cookie response was stored"
+        );
+        assert_eq!(
+            fetch(client, "/welcome").await.1,
+            "HIT",
+            "a response without cookies is stored"
+        );
     }
 
     /// With `max_item_size` 4096: a larger body and a streamed one pass through, uncached.
@@ -528,13 +573,20 @@ pub mod checks {
         assert_eq!(fetch(client, "/hello/bob").await.1, "MISS");
     }
 
-    /// `/short` has `ttl = 2`: served from the cache within it, run again after it.
+    /// `/short` has `ttl = 3`: served from the cache within it, with a growing `Age`, and run
+    /// again after it. Expiry and age are points in time that nothing signals: the test sleeps.
     pub async fn entries_expire(client: &Client) {
+        use std::time::Duration;
         assert_eq!(fetch(client, "/short").await.1, "MISS");
         assert_eq!(fetch(client, "/short").await.1, "HIT");
-        // Expiry is a point in time; nothing signals it. 3 s is past a 2 s TTL even with
-        // memcached's whole-second clock.
-        rocket::tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+        let hit = client.get("/short").dispatch().await;
+        assert_eq!(x_cache(&hit), "HIT");
+        let age: u64 = hit.headers().get_one("Age").unwrap().parse().unwrap();
+        assert!((1..=2).contains(&age), "Age {age} after 1.1 s");
+        drop(hit);
+        // 4.5 s after the store is past a 3 s TTL even with memcached's whole-second clock.
+        rocket::tokio::time::sleep(Duration::from_millis(3400)).await;
         let (seen, state) = fetch(client, "/short").await;
         assert_eq!((seen.body.as_str(), state.as_str()), ("short #2", "MISS"));
         assert_eq!(runs(client, "short"), 2);

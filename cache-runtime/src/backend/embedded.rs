@@ -77,7 +77,12 @@ impl Backend for EmbeddedStore {
         }
     }
 
-    async fn set(&self, key: &CacheKey, entry: Arc<StoredResponse>) -> Result<(), BackendError> {
+    async fn set(
+        &self,
+        key: &CacheKey,
+        entry: Arc<StoredResponse>,
+        _budget: Duration,
+    ) -> Result<(), BackendError> {
         let expires = Instant::now() + Duration::from_secs(u64::from(entry.ttl));
         self.entries.insert(key.clone(), Slot { entry, expires });
         Ok(())
@@ -119,7 +124,7 @@ mod tests {
         let capacity = 1024 * 1024;
         let store = EmbeddedStore::new(capacity);
         for i in 0..5_000 {
-            store.set(&key(i), entry(60)).await.unwrap();
+            store.set(&key(i), entry(60), Duration::ZERO).await.unwrap();
         }
         assert!(
             store.weight() <= capacity,
@@ -137,7 +142,7 @@ mod tests {
     #[rocket::async_test]
     async fn expired_entries_are_misses() {
         let store = EmbeddedStore::new(1024 * 1024);
-        store.set(&key(1), entry(60)).await.unwrap();
+        store.set(&key(1), entry(60), Duration::ZERO).await.unwrap();
         assert!(matches!(store.get(&key(1)).await, Lookup::Hit(_)));
         store.entries.insert(
             key(1),

@@ -3,8 +3,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use memcache::exp::{AsyncMemcache, Ttl};
 use tokio::sync::OnceCell;
@@ -20,7 +20,11 @@ pub(crate) struct MemcachedStore {
     /// Dialed lazily, inside the runtime that serves requests. A failed start (an address that
     /// does not resolve) is retried by the next operation.
     client: OnceCell<AsyncMemcache>,
+    start_failed_at: Mutex<Option<Instant>>,
 }
+
+/// How long after a failed client start the next attempt waits.
+const START_RETRY: Duration = Duration::from_secs(1);
 
 impl fmt::Debug for MemcachedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -43,11 +47,27 @@ impl MemcachedStore {
             op_timeout,
             pool_idle,
             client: OnceCell::new(),
+            start_failed_at: Mutex::new(None),
         }
     }
 
     async fn client(&self) -> Result<&AsyncMemcache, BackendError> {
-        self.client
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        // Starting resolves every address; after a failure (a name that does not resolve),
+        // requests do not each retry the lookup for a while.
+        let failed_at = *self
+            .start_failed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if failed_at.is_some_and(|at| at.elapsed() < START_RETRY) {
+            return Err(BackendError::Client(
+                "client start failed recently; retrying later".into(),
+            ));
+        }
+        let started = self
+            .client
             .get_or_try_init(|| {
                 AsyncMemcache::builder()
                     .timeout(self.op_timeout)
@@ -56,16 +76,23 @@ impl MemcachedStore {
                     .degrade(false)
                     .connect_async(self.servers.iter().map(String::as_str))
             })
-            .await
-            .map_err(|error| BackendError::Client(error.to_string()))
+            .await;
+        if started.is_err() {
+            *self
+                .start_failed_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        started.map_err(|error| BackendError::Client(error.to_string()))
     }
 
-    /// Runs `op` under the operation deadline, dialing included.
+    /// Runs `op` under `deadline`, dialing included.
     async fn bounded<T>(
         &self,
+        deadline: Duration,
         op: impl Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
-        tokio::time::timeout(self.op_timeout, op)
+        tokio::time::timeout(deadline, op)
             .await
             .unwrap_or(Err(BackendError::Timeout))
     }
@@ -74,7 +101,7 @@ impl MemcachedStore {
 impl Backend for MemcachedStore {
     async fn get(&self, key: &CacheKey) -> Lookup {
         let fetched = self
-            .bounded(async {
+            .bounded(self.op_timeout, async {
                 let client = self.client().await?;
                 client
                     .get::<Vec<u8>>(key.as_str())
@@ -92,9 +119,17 @@ impl Backend for MemcachedStore {
         }
     }
 
-    async fn set(&self, key: &CacheKey, entry: Arc<StoredResponse>) -> Result<(), BackendError> {
+    async fn set(
+        &self,
+        key: &CacheKey,
+        entry: Arc<StoredResponse>,
+        budget: Duration,
+    ) -> Result<(), BackendError> {
+        if budget.is_zero() {
+            return Err(BackendError::Timeout);
+        }
         let frame = entry.encode();
-        self.bounded(async {
+        self.bounded(budget, async {
             let client = self.client().await?;
             client
                 .set(key.as_str(), frame.as_slice(), Ttl::secs(entry.ttl))

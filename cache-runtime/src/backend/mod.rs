@@ -7,6 +7,7 @@ mod memcached;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(crate) use embedded::EmbeddedStore;
 pub(crate) use memcached::MemcachedStore;
@@ -61,10 +62,12 @@ impl fmt::Display for BackendError {
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
     fn get(&self, key: &CacheKey) -> impl Future<Output = Lookup> + Send;
+    /// Stores `entry`, giving up after `budget` (what is left of the request's deadline).
     fn set(
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        budget: Duration,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
@@ -87,10 +90,11 @@ impl Store {
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        budget: Duration,
     ) -> Result<(), BackendError> {
         match self {
-            Store::Embedded(store) => store.set(key, entry).await,
-            Store::Memcached(store) => store.set(key, entry).await,
+            Store::Embedded(store) => store.set(key, entry, budget).await,
+            Store::Memcached(store) => store.set(key, entry, budget).await,
         }
     }
 }

@@ -75,9 +75,32 @@ fn echo<'a>(text: &'a str) -> &'a str {
 #[rocket::get("/unit")]
 fn unit() {}
 
+/// Inner attributes, `expect`, early `return` and `?` in the body.
+#[cached_route(ttl = 60)]
+#[get("/body/<n>")]
+#[expect(clippy::needless_return)]
+async fn body(n: &str) -> Result<String, Status> {
+    #![allow(unused_variables)]
+    let unused = 1;
+    let parsed: u32 = n.parse().map_err(|_| Status::BadRequest)?;
+    if parsed == 0 {
+        return Err(Status::NotFound);
+    }
+    return Ok(parsed.to_string());
+}
+
+#[cached_route(ttl = 60)]
+#[get("/const")]
+const fn constant() -> &'static str {
+    "const"
+}
+
 fn main() {
     let _ = rocket::build().manage(Db).mount(
         "/",
-        routes![article, count, fixed, tuple, custom, option, result, redirect, opaque, echo, unit],
+        routes![
+            article, count, fixed, tuple, custom, option, result, redirect, opaque, echo, unit, body,
+            constant
+        ],
     );
 }

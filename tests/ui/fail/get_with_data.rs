@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60)]
+#[get("/", data = "<body>")]
+fn index(body: String) -> String {
+    body
+}
+
+fn main() {}
