@@ -83,9 +83,9 @@ pub use policy::Refusal;
 /// [`Config::max_item_size`], with its status, end-to-end headers and body.
 ///
 /// Served but never stored: any other status (a `None` or `Err(Status)` still reaches
-/// Rocket's catchers), responses with `Set-Cookie`, `Cache-Control: private` or `no-store`
-/// (any case or spacing), `Vary`, streamed or oversized bodies. Requests carrying
-/// `Authorization` bypass the cache entirely (`X-Cache: BYPASS`).
+/// Rocket's catchers), responses with `Set-Cookie` (or a cookie a guard added to the jar),
+/// `Cache-Control: private` or `no-store` (any case or spacing), `Vary`, streamed or oversized
+/// bodies. Requests carrying `Authorization` bypass the cache entirely (`X-Cache: BYPASS`).
 ///
 /// # Handlers
 ///
@@ -98,8 +98,21 @@ pub use policy::Refusal;
 /// # Misuse is a compile error
 ///
 /// A missing or non-positive `ttl`, an unknown or repeated option, the attribute on anything
-/// but a function, no route attribute below it (including writing it *below* `#[get]`), or a
-/// route whose method is not GET.
+/// but a function, no route attribute below it (including writing it *below* `#[get]`), a
+/// route whose method is not GET or that reads a body (`data = ..`), a handler taking
+/// `&CookieJar` or `FlashMessage` or returning `Flash` (per-user responses), a return type
+/// with an elided lifetime.
+///
+/// ```compile_fail
+/// use cache_runtime::cached_route;
+/// use rocket::post;
+///
+/// #[cached_route(ttl = 60)] // error: caches GET routes only
+/// #[post("/comments")]
+/// fn comment() -> &'static str {
+///     "posted"
+/// }
+/// ```
 pub use cache_macros::cached_route;
 
 /// Used by the code `#[cached_route]` generates; not a public API.
