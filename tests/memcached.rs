@@ -241,6 +241,17 @@ async fn waiting_on_the_cache_does_not_block_the_executor() {
     server.resume();
 }
 
+/// Regression: the store's share of the deadline once included the handler's own run time,
+/// so a handler slower than `op_timeout` was never stored.
+#[rocket::async_test]
+async fn a_handler_slower_than_the_deadline_is_still_stored() {
+    let server = MemcachedServer::start();
+    let client = client_for(&server).await;
+    assert_eq!(fetch(&client, "/slow").await.1, "MISS");
+    let (seen, state) = fetch(&client, "/slow").await;
+    assert_eq!((seen.body.as_str(), state.as_str()), ("slow #1", "HIT"));
+}
+
 /// Requests built to break the key reach memcached only as `rc:` and 64 hex digits, never
 /// share an entry with each other, and leave an unrelated entry intact (no protocol injection).
 #[rocket::async_test]

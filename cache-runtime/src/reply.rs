@@ -111,7 +111,9 @@ where
     let host = host_of(request);
     let key = KeyParts::of(request, route, host.as_deref()).build(&cache.config().namespace);
     let lookup_started = Instant::now();
-    let may_store = match cache.store().get(&key).await {
+    let lookup = cache.store().get(&key).await;
+    let lookup_took = lookup_started.elapsed();
+    let may_store = match lookup {
         Lookup::Hit(entry) => return Cached::new(Ok(replay(&entry, x_cache))),
         Lookup::Miss => true,
         Lookup::Failed(error) => {
@@ -139,10 +141,7 @@ where
     if may_store {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
-        let budget = cache
-            .config()
-            .op_timeout
-            .saturating_sub(lookup_started.elapsed());
+        let budget = cache.config().op_timeout.saturating_sub(lookup_took);
         if let Err(status) = store(cache, request, &key, options, &mut response, budget).await {
             return Cached::new(Err(status));
         }

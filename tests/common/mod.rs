@@ -237,6 +237,14 @@ fn welcome(_visitor: Visitor, runs: &State<Runs>) -> String {
     format!("welcome #{}", runs.bump("welcome"))
 }
 
+/// Slower than the 100 ms cache deadline: the handler's time is not the cache's.
+#[cached_route(ttl = 60)]
+#[get("/slow")]
+async fn slow(runs: &State<Runs>) -> String {
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    format!("slow #{}", runs.bump("slow"))
+}
+
 /// Any path, any query: for requests built to break the key.
 #[cached_route(ttl = 60)]
 #[get("/any/<path..>")]
@@ -270,6 +278,7 @@ pub fn routes() -> Vec<rocket::Route> {
         public_dashboard,
         any,
         welcome,
+        slow,
         ping
     ]
 }
