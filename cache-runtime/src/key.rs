@@ -26,6 +26,11 @@ impl CacheKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A key the caller vouches for (benchmarks' raw operations only).
+    pub(crate) fn trusted(key: &str) -> CacheKey {
+        CacheKey(key.to_owned())
+    }
 }
 
 impl fmt::Debug for CacheKey {

@@ -120,4 +120,21 @@ pub use cache_macros::cached_route;
 pub mod __private {
     pub use crate::guard::CacheRequest;
     pub use crate::reply::{respond, serve, Cached, Opaque, RouteOptions};
+
+    /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
+    pub mod bench {
+        pub use crate::entry::StoredResponse;
+        pub use crate::reply::key_for;
+
+        /// One raw get through the cache's own backend client and settings: the floor any
+        /// hit served from that backend stands on. The length of the value, if any.
+        pub async fn raw_get(cache: &crate::Cache, key: &str) -> Option<usize> {
+            cache.store().raw_get(key).await
+        }
+
+        /// Stores raw bytes under `key` through the cache's backend, for [`raw_get`].
+        pub async fn raw_set(cache: &crate::Cache, key: &str, value: &[u8]) -> bool {
+            cache.store().raw_set(key, value).await
+        }
+    }
 }

@@ -108,8 +108,7 @@ where
         }
     };
 
-    let host = host_of(request);
-    let key = KeyParts::of(request, route, host.as_deref()).build(&cache.config().namespace);
+    let key = key_for(request, route, &cache.config().namespace);
     let lookup_started = Instant::now();
     let lookup = cache.store().get(&key).await;
     let lookup_took = lookup_started.elapsed();
@@ -148,6 +147,12 @@ where
     }
     mark(&mut response, x_cache, "MISS");
     Cached::new(Ok(response))
+}
+
+/// The key `request`, served by `route`, is stored under.
+pub fn key_for(request: &Request<'_>, route: &rocket::Route, namespace: &str) -> CacheKey {
+    let host = host_of(request);
+    KeyParts::of(request, route, host.as_deref()).build(namespace)
 }
 
 /// The request's authority: every raw `Host` value when present (so that two different

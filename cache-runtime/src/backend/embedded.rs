@@ -63,6 +63,28 @@ impl EmbeddedStore {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    pub(crate) fn raw_get(&self, key: &str) -> Option<usize> {
+        self.entries
+            .get(&CacheKey::trusted(key))
+            .map(|slot| slot.entry.body.len())
+    }
+
+    pub(crate) fn raw_set(&self, key: &str, value: &[u8]) -> bool {
+        let entry = StoredResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: bytes::Bytes::copy_from_slice(value),
+            created: 0,
+            ttl: 3600,
+        };
+        let slot = Slot {
+            entry: Arc::new(entry),
+            expires: Instant::now() + Duration::from_secs(3600),
+        };
+        self.entries.insert(CacheKey::trusted(key), slot);
+        true
+    }
 }
 
 impl Backend for EmbeddedStore {

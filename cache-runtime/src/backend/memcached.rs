@@ -98,6 +98,34 @@ impl MemcachedStore {
     }
 }
 
+impl MemcachedStore {
+    pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
+        self.bounded(self.op_timeout, async {
+            let client = self.client().await?;
+            client
+                .get::<Vec<u8>>(key)
+                .await
+                .map_err(|error| BackendError::Client(error.to_string()))
+        })
+        .await
+        .ok()
+        .flatten()
+        .map(|value| value.len())
+    }
+
+    pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
+        self.bounded(self.op_timeout, async {
+            let client = self.client().await?;
+            client
+                .set(key, value, Ttl::secs(3600))
+                .await
+                .map_err(|error| BackendError::Client(error.to_string()))
+        })
+        .await
+        .is_ok()
+    }
+}
+
 impl Backend for MemcachedStore {
     async fn get(&self, key: &CacheKey) -> Lookup {
         let fetched = self

@@ -86,6 +86,21 @@ impl Store {
         }
     }
 
+    /// A raw get (no decoding), for the benchmark's floor.
+    pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
+        match self {
+            Store::Embedded(store) => store.raw_get(key),
+            Store::Memcached(store) => store.raw_get(key).await,
+        }
+    }
+
+    pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
+        match self {
+            Store::Embedded(store) => store.raw_set(key, value),
+            Store::Memcached(store) => store.raw_set(key, value).await,
+        }
+    }
+
     pub(crate) async fn set(
         &self,
         key: &CacheKey,

@@ -1,0 +1,104 @@
+//! The benchmark app (`scripts/bench` starts it; see README "Benchmarks"). Every route answers
+//! the same 2 KiB body:
+//!
+//! - `/static`: plain handler, no cache (the ceiling: Rocket itself);
+//! - `/floor`: plain handler doing one raw get of a stored 2 KiB value through the cache's own
+//!   backend client and settings (the floor under any hit from that backend);
+//! - `/hit`: `#[cached_route]`, served from the cache once warm;
+//! - `/work`: plain handler burning about 2 ms of CPU;
+//! - `/miss?n=..`: `/work`'s cached twin; driven with a unique query per request, so every
+//!   request is a miss (get, run, store).
+//!
+//! The backend is the global cache: Memcached when `MEMCACHED_SERVERS` is set, else embedded.
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cache_runtime::__private::bench;
+use cache_runtime::cached_route;
+use rocket::fairing::AdHoc;
+use rocket::{get, launch, routes};
+
+const BODY_LEN: usize = 2048;
+const FLOOR_KEY: &str = "bench:floor";
+
+fn body() -> &'static str {
+    static BODY: OnceLock<String> = OnceLock::new();
+    BODY.get_or_init(|| {
+        let mut body = "cached_route benchmark body, 2 KiB of text.\n".repeat(BODY_LEN / 16);
+        body.truncate(BODY_LEN);
+        body
+    })
+}
+
+/// CPU work that the optimizer cannot remove.
+fn burn(iterations: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    for i in 0..iterations {
+        x = x.rotate_left(5) ^ black_box(i).wrapping_mul(0x0100_0000_01b3);
+    }
+    black_box(x)
+}
+
+/// Iterations of [`burn`] that take about 2 ms here, measured once at start.
+fn two_ms() -> u64 {
+    static ITERATIONS: OnceLock<u64> = OnceLock::new();
+    *ITERATIONS.get_or_init(|| {
+        let probe = 2_000_000;
+        let started = Instant::now();
+        burn(probe);
+        let per_iteration = started.elapsed().as_secs_f64() / probe as f64;
+        (Duration::from_millis(2).as_secs_f64() / per_iteration) as u64
+    })
+}
+
+#[get("/static")]
+fn fixed() -> &'static str {
+    body()
+}
+
+#[get("/floor")]
+async fn floor() -> &'static str {
+    let found = bench::raw_get(cache_runtime::global(), FLOOR_KEY).await;
+    debug_assert_eq!(found, Some(BODY_LEN));
+    body()
+}
+
+#[cached_route(ttl = 3600)]
+#[get("/hit")]
+fn hit() -> &'static str {
+    body()
+}
+
+#[get("/work")]
+fn work() -> &'static str {
+    burn(two_ms());
+    body()
+}
+
+#[cached_route(ttl = 60)]
+#[get("/miss?<n>")]
+fn miss(n: Option<&str>) -> &'static str {
+    let _ = n;
+    burn(two_ms());
+    body()
+}
+
+#[launch]
+fn rocket() -> _ {
+    rocket::build()
+        .mount("/", routes![fixed, floor, hit, work, miss])
+        .attach(AdHoc::on_liftoff("bench setup", |rocket| {
+            Box::pin(async move {
+                let cache = cache_runtime::global();
+                let seeded = bench::raw_set(cache, FLOOR_KEY, body().as_bytes()).await;
+                println!(
+                    "bench_app: port {} backend: {}; floor value seeded: {seeded}; 2 ms = {} iterations",
+                    rocket.config().port,
+                    cache.describe(),
+                    two_ms()
+                );
+            })
+        }))
+}
