@@ -3,7 +3,6 @@
 
 use std::hint::black_box;
 
-use bytes::Bytes;
 use cache_runtime::__private::bench::{key_for, StoredResponse};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rocket::http::{Header, Method};
@@ -40,28 +39,57 @@ fn key_building(c: &mut Criterion) {
 }
 
 fn frame(c: &mut Criterion) {
-    let entry = StoredResponse {
-        status: 200,
-        headers: vec![
-            ("Content-Type".into(), "text/html; charset=utf-8".into()),
-            ("ETag".into(), "\"5f3a9c\"".into()),
-            ("Cache-Control".into(), "public, max-age=3600".into()),
-        ],
-        body: Bytes::from(vec![b'x'; 2048]),
-        created: 1_795_000_000,
-        ttl: 3600,
-    };
-    let frame = entry.encode();
-    c.bench_function("frame: encode 2 KiB response", |b| {
-        b.iter(|| black_box(&entry).encode())
-    });
+    let headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("ETag", "\"5f3a9c\""),
+        ("Cache-Control", "public, max-age=3600"),
+    ];
+    let body = vec![b'x'; 2048];
+    let build =
+        || StoredResponse::build(200, headers.into_iter(), &body, 1_795_000_000, 3600).unwrap();
+    let frame = build().frame().to_vec();
+    c.bench_function("frame: encode 2 KiB response", |b| b.iter(build));
     c.bench_function("frame: decode 2 KiB response", |b| {
         b.iter(|| StoredResponse::decode(black_box(frame.clone())))
     });
     c.bench_function("frame: encode + decode 2 KiB response", |b| {
-        b.iter(|| StoredResponse::decode(black_box(&entry).encode()))
+        b.iter(|| StoredResponse::decode(black_box(build().frame().to_vec())))
     });
 }
 
-criterion_group!(benches, key_building, frame);
+/// The whole request as Rocket's local client dispatches it (routing, guards, handler,
+/// response; no sockets): a plain route against the same body served from the embedded store.
+fn through_rocket(c: &mut Criterion) {
+    static BODY: &str = include_str!("hot_path.rs");
+
+    #[rocket::get("/static")]
+    fn fixed() -> &'static str {
+        &BODY[..2048]
+    }
+
+    #[cache_runtime::cached_route(ttl = 3600)]
+    #[rocket::get("/hit")]
+    fn hit() -> &'static str {
+        &BODY[..2048]
+    }
+
+    let cache = cache_runtime::Cache::new(cache_runtime::Config::embedded()).unwrap();
+    let rocket = rocket::custom(rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::release_default()
+    })
+    .manage(cache)
+    .mount("/", rocket::routes![fixed, hit]);
+    let client = Client::untracked(rocket).expect("rocket");
+    assert_eq!(client.get("/hit").dispatch().headers().get_one("X-Cache"), Some("MISS"));
+    assert_eq!(client.get("/hit").dispatch().headers().get_one("X-Cache"), Some("HIT"));
+    c.bench_function("rocket local: static 2 KiB", |b| {
+        b.iter(|| client.get("/static").dispatch().into_bytes())
+    });
+    c.bench_function("rocket local: embedded hit 2 KiB", |b| {
+        b.iter(|| client.get("/hit").dispatch().into_bytes())
+    });
+}
+
+criterion_group!(benches, key_building, frame, through_rocket);
 criterion_main!(benches);

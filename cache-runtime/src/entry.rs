@@ -1,4 +1,5 @@
-//! The stored response and its versioned binary frame.
+//! The stored response: a versioned binary frame, kept whole. Header names, values and the body
+//! are read in place, so serving a hit copies nothing and allocates no strings.
 //!
 //! Frame, all integers little-endian:
 //!
@@ -11,60 +12,101 @@
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
 //! decodes to `None`: a miss, never a panic.
 
+use std::fmt;
+use std::ops::Range;
+
 use bytes::Bytes;
 
 const MAGIC: &[u8; 3] = b"RCF";
 const VERSION: u8 = 1;
 const FIXED_LEN: usize = 4 + 8 + 4 + 2 + 2 + 4;
+/// Offset of the header count, for tests that corrupt it.
+#[cfg(test)]
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 2;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredResponse {
-    pub status: u16,
-    /// Header names and values in response order; repeated names stay repeated.
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    /// Unix time, in seconds, when the response was produced.
-    pub created: u64,
-    pub ttl: u32,
+    frame: Bytes,
+    status: u16,
+    created: u64,
+    ttl: u32,
+    /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    body: Range<usize>,
 }
 
+impl fmt::Debug for StoredResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .field("created", &self.created)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// A response that cannot be framed: a count or length over its field, or a header that is not
+/// a valid HTTP field (which no reader would accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unframeable;
+
 impl StoredResponse {
-    /// The encoded length, known before encoding (to refuse oversized entries cheaply).
-    pub fn encoded_len(&self) -> usize {
+    /// The frame's length for these parts, known before building it.
+    pub fn frame_len<'h>(
+        headers: impl Iterator<Item = (&'h str, &'h str)>,
+        body_len: usize,
+    ) -> usize {
         FIXED_LEN
-            + self
-                .headers
-                .iter()
+            + headers
                 .map(|(n, v)| 2 + n.len() + 4 + v.len())
                 .sum::<usize>()
-            + self.body.len()
+            + body_len
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_len());
+    /// Frames a response.
+    pub fn build<'h>(
+        status: u16,
+        headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
+        body: &[u8],
+        created: u64,
+        ttl: u32,
+    ) -> Result<StoredResponse, Unframeable> {
+        let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
+        let body_len = u32::try_from(body.len()).map_err(|_| Unframeable)?;
+        let mut out = Vec::with_capacity(StoredResponse::frame_len(headers.clone(), body.len()));
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
-        out.extend_from_slice(&self.created.to_le_bytes());
-        out.extend_from_slice(&self.ttl.to_le_bytes());
-        out.extend_from_slice(&self.status.to_le_bytes());
-        // Header counts and lengths are bounded by construction (see `policy`), but saturating
-        // here would corrupt the frame silently: the builder refuses such responses instead.
-        out.extend_from_slice(&(self.headers.len() as u16).to_le_bytes());
-        for (name, value) in &self.headers {
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&created.to_le_bytes());
+        out.extend_from_slice(&ttl.to_le_bytes());
+        out.extend_from_slice(&status.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        for (name, value) in headers {
+            out.extend_from_slice(
+                &u16::try_from(name.len())
+                    .map_err(|_| Unframeable)?
+                    .to_le_bytes(),
+            );
             out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(
+                &u32::try_from(value.len())
+                    .map_err(|_| Unframeable)?
+                    .to_le_bytes(),
+            );
             out.extend_from_slice(value.as_bytes());
         }
-        out.extend_from_slice(&(self.body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&self.body);
-        out
+        out.extend_from_slice(&body_len.to_le_bytes());
+        out.extend_from_slice(body);
+        // Parsing what was just written records the ranges and applies the same checks a
+        // reader will (a header value with CR/LF is refused here, not stored and then missed).
+        StoredResponse::decode(out).ok_or(Unframeable)
     }
 
-    /// Decodes a frame; the body shares `frame`'s allocation.
-    pub fn decode(frame: Vec<u8>) -> Option<StoredResponse> {
-        let frame = Bytes::from(frame);
+    /// Decodes a frame, keeping it whole.
+    pub fn decode(frame: impl Into<Bytes>) -> Option<StoredResponse> {
+        let frame: Bytes = frame.into();
         let mut reader = Reader {
             buf: &frame,
             pos: 0,
@@ -79,35 +121,74 @@ impl StoredResponse {
             return None;
         }
         let count = reader.u16()? as usize;
-        // Each header takes at least 7 bytes: a claimed count the frame cannot hold is corrupt,
-        // and checking it first keeps a hostile count from reserving memory.
+        // Each header takes at least 7 bytes: a claimed count the frame cannot hold is corrupt.
         if count * 7 > reader.remaining() {
             return None;
         }
         let mut headers = Vec::with_capacity(count);
         for _ in 0..count {
             let name_len = reader.u16()? as usize;
-            let name = std::str::from_utf8(reader.take(name_len)?).ok()?;
+            let name = reader.range(name_len)?;
             let value_len = reader.u32()? as usize;
-            let value = std::str::from_utf8(reader.take(value_len)?).ok()?;
-            if !is_token(name) || !is_field_value(value) {
+            let value = reader.range(value_len)?;
+            let name_ok = std::str::from_utf8(&frame[name.clone()]).is_ok_and(is_token);
+            let value_ok = std::str::from_utf8(&frame[value.clone()]).is_ok_and(is_field_value);
+            if !name_ok || !value_ok {
                 return None;
             }
-            headers.push((name.to_owned(), value.to_owned()));
+            headers.push((name, value));
         }
         let body_len = reader.u32()? as usize;
-        let start = reader.pos;
-        reader.take(body_len)?;
+        let body = reader.range(body_len)?;
         if reader.remaining() != 0 {
             return None;
         }
         Some(StoredResponse {
+            frame,
             status,
-            headers,
-            body: frame.slice(start..start + body_len),
             created,
             ttl,
+            headers,
+            body,
         })
+    }
+
+    /// The encoded frame, as stored.
+    pub fn frame(&self) -> &[u8] {
+        &self.frame
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Unix time, in seconds, when the response was produced.
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers
+            .iter()
+            .map(|(name, value)| (self.text(name.clone()), self.text(value.clone())))
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.frame[self.body.clone()]
+    }
+
+    /// The body, sharing the frame's allocation.
+    pub fn body_bytes(&self) -> Bytes {
+        self.frame.slice(self.body.clone())
+    }
+
+    fn text(&self, range: Range<usize>) -> &str {
+        // Checked when the frame was decoded; the fallback is never reached.
+        std::str::from_utf8(&self.frame[range]).unwrap_or("")
     }
 }
 
@@ -136,11 +217,16 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let out = self.buf.get(self.pos..end)?;
+    fn range(&mut self, n: usize) -> Option<Range<usize>> {
+        let start = self.pos;
+        let end = start.checked_add(n).filter(|end| *end <= self.buf.len())?;
         self.pos = end;
-        Some(out)
+        Some(start..end)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let range = self.range(n)?;
+        Some(&self.buf[range])
     }
 
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -168,31 +254,43 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    const HEADERS: [(&str, &str); 3] = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("X-Custom", "a"),
+        ("X-Custom", "b"),
+    ];
+
     fn sample() -> StoredResponse {
-        StoredResponse {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html; charset=utf-8".into()),
-                ("X-Custom".into(), "a".into()),
-                ("X-Custom".into(), "b".into()),
-            ],
-            body: Bytes::from_static(b"<h1>hello</h1>"),
-            created: 1_700_000_000,
-            ttl: 60,
-        }
+        StoredResponse::build(
+            200,
+            HEADERS.into_iter(),
+            b"<h1>hello</h1>",
+            1_700_000_000,
+            60,
+        )
+        .unwrap()
     }
 
     #[test]
     fn frames_round_trip() {
         let entry = sample();
-        let frame = entry.encode();
-        assert_eq!(frame.len(), entry.encoded_len());
-        assert_eq!(StoredResponse::decode(frame), Some(entry));
+        assert_eq!(entry.status(), 200);
+        assert_eq!(entry.created(), 1_700_000_000);
+        assert_eq!(entry.ttl(), 60);
+        assert_eq!(entry.headers().collect::<Vec<_>>(), HEADERS);
+        assert_eq!(entry.body(), b"<h1>hello</h1>");
+        assert_eq!(
+            entry.frame().len(),
+            StoredResponse::frame_len(HEADERS.into_iter(), 14)
+        );
+        let decoded = StoredResponse::decode(entry.frame().to_vec()).unwrap();
+        assert_eq!(decoded, entry);
+        assert_eq!(&decoded.body_bytes()[..], b"<h1>hello</h1>");
     }
 
     #[test]
     fn every_truncation_and_extension_is_a_miss() {
-        let frame = sample().encode();
+        let frame = sample().frame().to_vec();
         for len in 0..frame.len() {
             assert_eq!(
                 StoredResponse::decode(frame[..len].to_vec()),
@@ -207,7 +305,7 @@ mod tests {
 
     #[test]
     fn other_versions_and_foreign_values_are_misses() {
-        let mut frame = sample().encode();
+        let mut frame = sample().frame().to_vec();
         frame[3] = 2;
         assert_eq!(StoredResponse::decode(frame), None);
         assert_eq!(StoredResponse::decode(b"hello world".to_vec()), None);
@@ -215,30 +313,43 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_headers_are_misses() {
-        let mut entry = sample();
-        entry.headers[0].1 = "evil\r\nSet-Cookie: a=b".into();
-        assert_eq!(StoredResponse::decode(entry.encode()), None);
-        let mut entry = sample();
-        entry.headers[0].0 = "Bad Name".into();
-        assert_eq!(StoredResponse::decode(entry.encode()), None);
-    }
-
-    #[test]
-    fn a_hostile_header_count_is_a_miss() {
-        let mut frame = sample().encode();
-        frame[18..20].copy_from_slice(&u16::MAX.to_le_bytes());
+    fn headers_that_could_inject_are_refused_when_built_and_when_read() {
+        let injected = [("Content-Type", "evil\r\nSet-Cookie: a=b")];
+        assert_eq!(
+            StoredResponse::build(200, injected.into_iter(), b"", 0, 60),
+            Err(Unframeable)
+        );
+        let bad_name = [("Bad Name", "x")];
+        assert_eq!(
+            StoredResponse::build(200, bad_name.into_iter(), b"", 0, 60),
+            Err(Unframeable)
+        );
+        // A frame written by someone else with the same flaws.
+        let mut frame = sample().frame().to_vec();
+        let at = frame.windows(4).position(|w| w == b"text").unwrap();
+        frame[at] = b'\n';
         assert_eq!(StoredResponse::decode(frame), None);
     }
 
     #[test]
-    fn every_single_byte_flip_decodes_or_misses_without_panicking() {
-        let frame = sample().encode();
+    fn a_hostile_header_count_is_a_miss() {
+        let mut frame = sample().frame().to_vec();
+        frame[COUNT_OFFSET..COUNT_OFFSET + 2].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert_eq!(StoredResponse::decode(frame), None);
+    }
+
+    #[test]
+    fn every_single_bit_flip_decodes_or_misses_without_panicking() {
+        let frame = sample().frame().to_vec();
         for i in 0..frame.len() {
             for bit in 0..8 {
                 let mut copy = frame.clone();
                 copy[i] ^= 1 << bit;
-                let _ = StoredResponse::decode(copy);
+                if let Some(entry) = StoredResponse::decode(copy) {
+                    // Whatever decodes is internally consistent.
+                    let _ = entry.headers().count();
+                    let _ = entry.body().len();
+                }
             }
         }
     }

@@ -14,6 +14,7 @@
 //! Whatever the request holds (8 KiB paths, CR/LF, NUL, invalid UTF-8 escapes), the key is the
 //! namespace, a colon and 64 hex digits: at most 129 bytes of safe characters.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use rocket::{Request, Route};
@@ -72,42 +73,40 @@ impl<'a> KeyParts<'a> {
     }
 
     pub fn build(&self, namespace: &str) -> CacheKey {
-        let mut hasher = Framed(blake3::Hasher::new());
-        hasher.field(b"rc-key-v1");
-        hasher.field(self.route_uri.as_bytes());
-        hasher.field(&self.route_rank.to_le_bytes());
+        // Everything is framed into one buffer and hashed once: BLAKE3's per-call overhead
+        // dominates for inputs this small.
+        let mut input = Framed(Vec::with_capacity(
+            96 + self.route_uri.len() + self.path.len() + self.query.map_or(0, str::len) * 2,
+        ));
+        input.field(b"rc-key-v1");
+        input.field(self.route_uri.as_bytes());
+        input.field(&self.route_rank.to_le_bytes());
         match self.route_format {
             Some((top, sub)) => {
-                hasher.0.update(&[1]);
-                hasher.lowercase_field(top);
-                hasher.lowercase_field(sub);
+                input.flag(true);
+                input.lowercase_field(top);
+                input.lowercase_field(sub);
             }
-            None => {
-                hasher.0.update(&[0]);
-            }
+            None => input.flag(false),
         }
-        hasher.optional(self.route_name.map(str::as_bytes));
-        hasher.field(b"GET");
+        input.optional(self.route_name.map(str::as_bytes));
+        input.field(b"GET");
         match self.host {
             Some(host) => {
-                hasher.0.update(&[1]);
-                hasher.lowercase_field(host);
+                input.flag(true);
+                input.lowercase_field(host);
             }
-            None => {
-                hasher.0.update(&[0]);
-            }
+            None => input.flag(false),
         }
-        hasher.field(self.path.as_bytes());
+        input.field(self.path.as_bytes());
         match self.query {
             Some(query) => {
-                hasher.0.update(&[1]);
-                hash_query(&mut hasher, query);
+                input.flag(true);
+                frame_query(&mut input, query);
             }
-            None => {
-                hasher.0.update(&[0]);
-            }
+            None => input.flag(false),
         }
-        let digest = hasher.0.finalize();
+        let digest = blake3::hash(&input.0);
         let mut key = String::with_capacity(namespace.len() + 1 + 64);
         key.push_str(namespace);
         key.push(':');
@@ -123,26 +122,34 @@ impl<'a> KeyParts<'a> {
 /// A name with `[`, `]`, `.`, `:` or a percent-escape (which may hide one) is part of a
 /// structure Rocket's forms assemble in arrival order (`v[1]=a&v[0]=b` is not
 /// `v[0]=b&v[1]=a` to a `Vec` field), so those pairs keep their order.
-fn hash_query(hasher: &mut Framed, query: &str) {
-    let mut plain: Vec<&str> = Vec::new();
-    let mut structured: Vec<&str> = Vec::new();
+fn frame_query(input: &mut Framed, query: &str) {
+    // One pass over the query; the sort is stable and, for the few pairs a query usually has,
+    // an insertion sort over a small vector.
+    let mut pairs: Vec<(&str, &str, bool)> = Vec::with_capacity(8);
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let name = query_name(pair);
-        if name
+        let structured = name
             .bytes()
-            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%'))
-        {
-            structured.push(pair);
-        } else {
-            plain.push(pair);
-        }
+            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%'));
+        pairs.push((pair, name, structured));
     }
-    plain.sort_by_key(|pair| query_name(pair));
-    for group in [plain, structured] {
-        hasher.0.update(&(group.len() as u64).to_le_bytes());
-        for pair in group {
-            hasher.field(pair.as_bytes());
-        }
+    pairs.sort_by(|a, b| match (a.2, b.2) {
+        (false, false) => a.1.cmp(b.1),
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => Ordering::Equal,
+    });
+    let plain = pairs
+        .iter()
+        .take_while(|(_, _, structured)| !structured)
+        .count();
+    input.count(plain);
+    for (pair, _, _) in &pairs[..plain] {
+        input.field(pair.as_bytes());
+    }
+    input.count(pairs.len() - plain);
+    for (pair, _, _) in &pairs[plain..] {
+        input.field(pair.as_bytes());
     }
 }
 
@@ -150,36 +157,37 @@ fn query_name(pair: &str) -> &str {
     pair.split_once('=').map_or(pair, |(name, _)| name)
 }
 
-/// A hasher that writes every field as `length || bytes`.
-struct Framed(blake3::Hasher);
+/// The hash input, every field written as `length || bytes`.
+struct Framed(Vec<u8>);
 
 impl Framed {
+    fn count(&mut self, n: usize) {
+        // Request parts are far below 4 GiB (Rocket's own limits are kilobytes).
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+
+    fn flag(&mut self, present: bool) {
+        self.0.push(u8::from(present));
+    }
+
     fn field(&mut self, bytes: &[u8]) {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.count(bytes.len());
+        self.0.extend_from_slice(bytes);
     }
 
     fn optional(&mut self, bytes: Option<&[u8]>) {
-        match bytes {
-            Some(bytes) => {
-                self.0.update(&[1]);
-                self.field(bytes);
-            }
-            None => {
-                self.0.update(&[0]);
-            }
+        self.flag(bytes.is_some());
+        if let Some(bytes) = bytes {
+            self.field(bytes);
         }
     }
 
     fn lowercase_field(&mut self, text: &str) {
-        self.0.update(&(text.len() as u64).to_le_bytes());
-        let mut chunk = [0u8; 64];
-        for piece in text.as_bytes().chunks(chunk.len()) {
-            let out = &mut chunk[..piece.len()];
-            out.copy_from_slice(piece);
-            out.make_ascii_lowercase();
-            self.0.update(out);
-        }
+        self.count(text.len());
+        let start = self.0.len();
+        self.0.extend_from_slice(text.as_bytes());
+        self.0[start..].make_ascii_lowercase();
     }
 }
 

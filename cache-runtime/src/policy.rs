@@ -20,6 +20,8 @@ pub enum Refusal {
     Streamed,
     /// Larger than the configured item size.
     TooLarge,
+    /// A header that is not a valid HTTP field, or more headers than a frame holds.
+    Unframeable,
 }
 
 impl fmt::Display for Refusal {
@@ -31,6 +33,7 @@ impl fmt::Display for Refusal {
             Refusal::Vary => "response varies on headers outside the key",
             Refusal::Streamed => "body is streamed",
             Refusal::TooLarge => "larger than the item size limit",
+            Refusal::Unframeable => "a header is not a valid HTTP field",
         })
     }
 }

@@ -7,9 +7,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use rocket::http::Status;
 use rocket::response::{self, Responder};
+use rocket::tokio::io::AsyncReadExt;
 use rocket::{Request, Response};
 
 use crate::backend::{BackendError, Lookup};
@@ -89,7 +89,7 @@ pub async fn serve<'r, 'o, P, R>(
     options: &'static RouteOptions,
     handler: impl Future<Output = R>,
     respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
-) -> Cached<'o, P>
+) -> Cached<'r, P>
 where
     'o: 'r,
 {
@@ -104,7 +104,7 @@ where
                 mark(&mut response, x_cache, "BYPASS");
                 response
             });
-            return Cached::new(outcome);
+            return Cached::new(outcome.map(shorten));
         }
     };
 
@@ -134,7 +134,7 @@ where
     };
 
     let mut response = match respond(handler.await, request) {
-        Ok(response) => response,
+        Ok(response) => shorten(response),
         Err(status) => return Cached::new(Err(status)),
     };
     if may_store {
@@ -185,20 +185,66 @@ fn unix_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-/// A stored entry as a response, with `Age`.
-fn replay(entry: &StoredResponse, x_cache: bool) -> Response<'static> {
+/// A response borrowing no longer than the request (`Response` is covariant).
+fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
+    response
+}
+
+/// A stored entry as a response, with `Age`. The body shares the entry's allocation; header
+/// names and the most common values come from static strings, so a typical hit allocates only
+/// for its less common header values.
+fn replay<'r>(entry: &StoredResponse, x_cache: bool) -> Response<'r> {
     let mut builder = Response::build();
-    builder.status(Status::new(entry.status));
-    for (name, value) in &entry.headers {
-        builder.raw_header_adjoin(name.clone(), value.clone());
+    builder.status(Status::new(entry.status()));
+    // `adjoin`: one map operation per header (the names were filtered on the way in, so none
+    // of these is already present).
+    for (name, value) in entry.headers() {
+        builder.raw_header_adjoin(interned(name), interned(value));
     }
-    let age = unix_now().saturating_sub(entry.created);
-    builder.raw_header("Age", age.to_string());
+    builder.raw_header_adjoin("Age", age_text(unix_now().saturating_sub(entry.created())));
     if x_cache {
-        builder.raw_header("X-Cache", "HIT");
+        builder.raw_header_adjoin("X-Cache", "HIT");
     }
-    builder.sized_body(entry.body.len(), Cursor::new(entry.body.clone()));
+    builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
     builder.finalize()
+}
+
+/// `text` as a static string when it is a common header name or value, else a copy.
+fn interned(text: &str) -> Cow<'static, str> {
+    const COMMON: &[&str] = &[
+        "Content-Type",
+        "Cache-Control",
+        "ETag",
+        "Last-Modified",
+        "Expires",
+        "Content-Language",
+        "Content-Encoding",
+        "Content-Disposition",
+        "Link",
+        "text/html; charset=utf-8",
+        "text/plain; charset=utf-8",
+        "application/json",
+        "text/css; charset=utf-8",
+        "text/javascript",
+        "application/xml",
+        "image/png",
+        "image/svg+xml",
+    ];
+    match COMMON.iter().find(|common| **common == text) {
+        Some(common) => Cow::Borrowed(common),
+        None => Cow::Owned(text.to_owned()),
+    }
+}
+
+/// `Age` values, without an allocation for the common ones.
+fn age_text(age: u64) -> Cow<'static, str> {
+    const SMALL: [&str; 16] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+    ];
+    match SMALL.get(age as usize) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(age.to_string()),
+    }
 }
 
 /// Stores `response` when the policy allows. Reading the body replaces it with the bytes read;
@@ -241,37 +287,39 @@ async fn read_entry(
         Some(size) => size,
         None => return Ok(Err(Refusal::Streamed)),
     };
-    if size > limit {
-        return Ok(Err(Refusal::TooLarge));
-    }
-    let body = match response.body_mut().to_bytes().await {
-        Ok(body) => Bytes::from(body),
-        Err(error) => {
-            log::error!("cache: reading the response body failed: {error}");
-            return Err(Status::InternalServerError);
-        }
-    };
-    response.set_sized_body(body.len(), Cursor::new(body.clone()));
+    // Owned: the body is read from `response` below.
     let headers: Vec<(String, String)> = response
         .headers()
         .iter()
         .filter(|header| policy::is_stored_header(header.name().as_str()))
         .map(|header| (header.name().to_string(), header.value().to_string()))
         .collect();
-    let entry = StoredResponse {
-        status: response.status().code,
-        headers,
-        body,
-        created: unix_now(),
-        ttl: options.ttl,
-    };
-    let fits_frame = entry.headers.len() <= usize::from(u16::MAX)
-        && entry
-            .headers
+    let header_pairs = || {
+        headers
             .iter()
-            .all(|(name, _)| name.len() <= usize::from(u16::MAX));
-    if !fits_frame || entry.encoded_len() > limit {
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    };
+    if StoredResponse::frame_len(header_pairs(), size) > limit {
         return Ok(Err(Refusal::TooLarge));
     }
+    // Exactly the announced size: no spare capacity is kept in the store.
+    let mut body = vec![0; size];
+    if let Err(error) = response.body_mut().read_exact(&mut body).await {
+        log::error!("cache: reading the response body failed: {error}");
+        return Err(Status::InternalServerError);
+    }
+    let entry = StoredResponse::build(
+        response.status().code,
+        header_pairs(),
+        &body,
+        unix_now(),
+        options.ttl,
+    );
+    let Ok(entry) = entry else {
+        response.set_sized_body(body.len(), Cursor::new(body));
+        return Ok(Err(Refusal::Unframeable));
+    };
+    // The client is served the stored copy of the body.
+    response.set_sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
     Ok(Ok(entry))
 }

@@ -26,7 +26,7 @@ struct ByBytes;
 
 impl Weighter<CacheKey, Slot> for ByBytes {
     fn weight(&self, key: &CacheKey, slot: &Slot) -> u64 {
-        (key.as_str().len() + slot.entry.encoded_len()) as u64 + ENTRY_OVERHEAD
+        (key.as_str().len() + slot.entry.frame().len()) as u64 + ENTRY_OVERHEAD
     }
 }
 
@@ -67,16 +67,12 @@ impl EmbeddedStore {
     pub(crate) fn raw_get(&self, key: &str) -> Option<usize> {
         self.entries
             .get(&CacheKey::trusted(key))
-            .map(|slot| slot.entry.body.len())
+            .map(|slot| slot.entry.body().len())
     }
 
     pub(crate) fn raw_set(&self, key: &str, value: &[u8]) -> bool {
-        let entry = StoredResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: bytes::Bytes::copy_from_slice(value),
-            created: 0,
-            ttl: 3600,
+        let Ok(entry) = StoredResponse::build(200, std::iter::empty(), value, 0, 3600) else {
+            return false;
         };
         let slot = Slot {
             entry: Arc::new(entry),
@@ -105,7 +101,7 @@ impl Backend for EmbeddedStore {
         entry: Arc<StoredResponse>,
         _budget: Duration,
     ) -> Result<(), BackendError> {
-        let expires = Instant::now() + Duration::from_secs(u64::from(entry.ttl));
+        let expires = Instant::now() + Duration::from_secs(u64::from(entry.ttl()));
         self.entries.insert(key.clone(), Slot { entry, expires });
         Ok(())
     }
@@ -115,7 +111,6 @@ impl Backend for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use bytes::Bytes;
 
     fn key(i: usize) -> CacheKey {
         let path = format!("/item/{i}");
@@ -132,13 +127,8 @@ mod tests {
     }
 
     fn entry(ttl: u32) -> Arc<StoredResponse> {
-        Arc::new(StoredResponse {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: Bytes::from(vec![b'x'; 2048]),
-            created: 0,
-            ttl,
-        })
+        let headers = [("Content-Type", "text/plain")];
+        Arc::new(StoredResponse::build(200, headers.into_iter(), &[b'x'; 2048], 0, ttl).unwrap())
     }
 
     #[rocket::async_test]

@@ -156,11 +156,10 @@ impl Backend for MemcachedStore {
         if budget.is_zero() {
             return Err(BackendError::Timeout);
         }
-        let frame = entry.encode();
         self.bounded(budget, async {
             let client = self.client().await?;
             client
-                .set(key.as_str(), frame.as_slice(), Ttl::secs(entry.ttl))
+                .set(key.as_str(), entry.frame(), Ttl::secs(entry.ttl()))
                 .await
                 .map_err(|error| BackendError::Client(error.to_string()))
         })
