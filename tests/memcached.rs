@@ -75,7 +75,7 @@ async fn entries_expire() {
     checks::entries_expire(&client_for(&server).await).await;
 }
 
-/// The entry lives in memcached under `namespace:64-hex`, and a second app instance with its
+/// The entry lives in memcached under `namespace:32-hex`, and a second app instance with its
 /// own client is served from it.
 #[rocket::async_test]
 async fn entries_are_in_memcached_and_shared_between_instances() {
@@ -89,7 +89,7 @@ async fn entries_are_in_memcached_and_shared_between_instances() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     let (namespace, digest) = keys[0].split_once(':').unwrap();
     assert_eq!(namespace, "rc");
-    assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
 
     let (second, state) = fetch(&two, "/hello/ann").await;
     assert_eq!(state, "HIT");
@@ -252,7 +252,7 @@ async fn a_handler_slower_than_the_deadline_is_still_stored() {
     assert_eq!((seen.body.as_str(), state.as_str()), ("slow #1", "HIT"));
 }
 
-/// Requests built to break the key reach memcached only as `rc:` and 64 hex digits, never
+/// Requests built to break the key reach memcached only as `rc:` and 32 hex digits, never
 /// share an entry with each other, and leave an unrelated entry intact (no protocol injection).
 #[rocket::async_test]
 async fn hostile_requests_never_reach_the_wire_unhashed() {
@@ -303,7 +303,7 @@ async fn hostile_requests_never_reach_the_wire_unhashed() {
             .strip_prefix("rc:")
             .unwrap_or_else(|| panic!("unexpected key {key:?}"));
         assert!(
-            digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
             "{key:?}"
         );
     }

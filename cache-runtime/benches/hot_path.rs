@@ -81,8 +81,14 @@ fn through_rocket(c: &mut Criterion) {
     .manage(cache)
     .mount("/", rocket::routes![fixed, hit]);
     let client = Client::untracked(rocket).expect("rocket");
-    assert_eq!(client.get("/hit").dispatch().headers().get_one("X-Cache"), Some("MISS"));
-    assert_eq!(client.get("/hit").dispatch().headers().get_one("X-Cache"), Some("HIT"));
+    assert_eq!(
+        client.get("/hit").dispatch().headers().get_one("X-Cache"),
+        Some("MISS")
+    );
+    assert_eq!(
+        client.get("/hit").dispatch().headers().get_one("X-Cache"),
+        Some("HIT")
+    );
     c.bench_function("rocket local: static 2 KiB", |b| {
         b.iter(|| client.get("/static").dispatch().into_bytes())
     });

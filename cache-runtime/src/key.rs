@@ -1,4 +1,4 @@
-//! The cache key: `{namespace}:{hex BLAKE3 of everything a response depends on}`.
+//! The cache key: `{namespace}:{hex of a BLAKE3 hash of everything a response depends on}`.
 //!
 //! What goes into the hash, each field length-prefixed so that no two different requests can
 //! produce the same byte stream:
@@ -12,31 +12,75 @@
 //!   names does not matter while the order of a repeated name (a `Vec` parameter) does.
 //!
 //! Whatever the request holds (8 KiB paths, CR/LF, NUL, invalid UTF-8 escapes), the key is the
-//! namespace, a colon and 64 hex digits: at most 129 bytes of safe characters.
+//! namespace, a colon and 32 hex digits (128 bits of the hash): at most 97 bytes of safe
+//! characters.
 
 use std::cmp::Ordering;
 use std::fmt;
 
 use rocket::{Request, Route};
 
-/// A memcached-safe key. Nothing from a request reaches the wire except through the hash.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(String);
+/// The longest key: a 64-byte namespace, a colon and 32 hex digits.
+const KEY_CAPACITY: usize = 64 + 1 + 32;
+
+/// A memcached-safe key, held inline (building one allocates nothing). Nothing from a request
+/// reaches the wire except through the hash.
+#[derive(Clone)]
+pub struct CacheKey {
+    len: u8,
+    bytes: [u8; KEY_CAPACITY],
+}
 
 impl CacheKey {
+    fn new(parts: &[&[u8]]) -> CacheKey {
+        let mut key = CacheKey {
+            len: 0,
+            bytes: [0; KEY_CAPACITY],
+        };
+        for part in parts {
+            let start = key.len as usize;
+            key.bytes[start..start + part.len()].copy_from_slice(part);
+            key.len += part.len() as u8;
+        }
+        key
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always ASCII: a validated namespace, a colon and hex digits.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 
     /// A key the caller vouches for (benchmarks' raw operations only).
     pub(crate) fn trusted(key: &str) -> CacheKey {
-        CacheKey(key.to_owned())
+        assert!(
+            key.len() <= KEY_CAPACITY,
+            "raw keys are at most {KEY_CAPACITY} bytes"
+        );
+        CacheKey::new(&[key.as_bytes()])
+    }
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &CacheKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CacheKey({})", self.0)
+        write!(f, "CacheKey({})", self.as_str())
     }
 }
 
@@ -75,9 +119,7 @@ impl<'a> KeyParts<'a> {
     pub fn build(&self, namespace: &str) -> CacheKey {
         // Everything is framed into one buffer and hashed once: BLAKE3's per-call overhead
         // dominates for inputs this small.
-        let mut input = Framed(Vec::with_capacity(
-            96 + self.route_uri.len() + self.path.len() + self.query.map_or(0, str::len) * 2,
-        ));
+        let mut input = Framed::new();
         input.field(b"rc-key-v1");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
@@ -106,12 +148,16 @@ impl<'a> KeyParts<'a> {
             }
             None => input.flag(false),
         }
-        let digest = blake3::hash(&input.0);
-        let mut key = String::with_capacity(namespace.len() + 1 + 64);
-        key.push_str(namespace);
-        key.push(':');
-        key.push_str(digest.to_hex().as_str());
-        CacheKey(key)
+        // 128 bits of BLAKE3: serving one request another's entry would take a second
+        // preimage, 2^128 work; accidental collisions are negligible at any cache size.
+        let digest = input.finish();
+        let mut hex = [0u8; 32];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(&digest.as_bytes()[..16]) {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        CacheKey::new(&[namespace.as_bytes(), b":", &hex])
     }
 }
 
@@ -157,23 +203,61 @@ fn query_name(pair: &str) -> &str {
     pair.split_once('=').map_or(pair, |(name, _)| name)
 }
 
-/// The hash input, every field written as `length || bytes`.
-struct Framed(Vec<u8>);
+/// The hash input, every field written as `length || bytes`. Buffered on the stack and
+/// hashed in one call; only an input longer than the buffer (a long path or query) streams
+/// through an incremental hasher, which gives the same digest.
+struct Framed {
+    buffer: [u8; 512],
+    len: usize,
+    spilled: Option<blake3::Hasher>,
+}
 
 impl Framed {
+    fn new() -> Framed {
+        Framed {
+            buffer: [0; 512],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buffer.len() {
+            let hasher = self.spilled.get_or_insert_with(blake3::Hasher::new);
+            hasher.update(&self.buffer[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buffer.len() {
+                hasher.update(bytes);
+                return;
+            }
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn finish(self) -> blake3::Hash {
+        match self.spilled {
+            None => blake3::hash(&self.buffer[..self.len]),
+            Some(mut hasher) => {
+                hasher.update(&self.buffer[..self.len]);
+                hasher.finalize()
+            }
+        }
+    }
+
     fn count(&mut self, n: usize) {
         // Request parts are far below 4 GiB (Rocket's own limits are kilobytes).
         let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.0.extend_from_slice(&n.to_le_bytes());
+        self.write(&n.to_le_bytes());
     }
 
     fn flag(&mut self, present: bool) {
-        self.0.push(u8::from(present));
+        self.write(&[u8::from(present)]);
     }
 
     fn field(&mut self, bytes: &[u8]) {
         self.count(bytes.len());
-        self.0.extend_from_slice(bytes);
+        self.write(bytes);
     }
 
     fn optional(&mut self, bytes: Option<&[u8]>) {
@@ -185,9 +269,13 @@ impl Framed {
 
     fn lowercase_field(&mut self, text: &str) {
         self.count(text.len());
-        let start = self.0.len();
-        self.0.extend_from_slice(text.as_bytes());
-        self.0[start..].make_ascii_lowercase();
+        let mut chunk = [0u8; 64];
+        for piece in text.as_bytes().chunks(chunk.len()) {
+            let out = &mut chunk[..piece.len()];
+            out.copy_from_slice(piece);
+            out.make_ascii_lowercase();
+            self.write(out);
+        }
     }
 }
 
@@ -208,21 +296,24 @@ mod tests {
     }
 
     fn key(path: &'static str, query: Option<&'static str>) -> String {
-        parts(path, query).build("rc").0
+        parts(path, query).build("rc").as_str().to_owned()
     }
 
     fn assert_safe(key: &CacheKey) {
-        assert!(key.0.len() <= 250, "{} bytes", key.0.len());
-        assert!(key.0.bytes().all(|b| b.is_ascii_graphic()), "{:?}", key.0);
+        assert!(key.as_str().len() <= 250, "{} bytes", key.as_str().len());
+        assert!(
+            key.as_bytes().iter().all(|b| b.is_ascii_graphic()),
+            "{key:?}"
+        );
     }
 
     #[test]
-    fn the_key_is_namespace_colon_64_hex_digits() {
+    fn the_key_is_namespace_colon_32_hex_digits() {
         let k = parts("/article/1", Some("lang=en")).build("shop-v2");
         assert_safe(&k);
-        let (ns, hex) = k.0.split_once(':').unwrap();
+        let (ns, hex) = k.as_str().split_once(':').unwrap();
         assert_eq!(ns, "shop-v2");
-        assert_eq!(hex.len(), 64);
+        assert_eq!(hex.len(), 32);
         assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
@@ -296,6 +387,27 @@ mod tests {
         let mut d = a;
         d.route_uri = "/v2/article/<id>?<lang>";
         assert_ne!(a.build("rc"), d.build("rc"));
+    }
+
+    #[test]
+    fn long_inputs_hash_the_same_streamed_or_buffered() {
+        let mut small = Framed::new();
+        let mut large = Framed::new();
+        let text = "x".repeat(2000);
+        small.write(text.as_bytes());
+        for chunk in text.as_bytes().chunks(7) {
+            large.write(chunk);
+        }
+        assert_eq!(small.finish(), blake3::hash(text.as_bytes()));
+        assert_eq!(large.finish(), blake3::hash(text.as_bytes()));
+    }
+
+    #[test]
+    fn the_longest_namespace_fits() {
+        let namespace = "n".repeat(64);
+        let k = parts("/a", None).build(&namespace);
+        assert_eq!(k.as_str().len(), 97);
+        assert!(k.as_str().starts_with(&namespace));
     }
 
     #[test]
