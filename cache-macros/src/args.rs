@@ -3,16 +3,46 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, Token, UnOp};
+use syn::{Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp};
 
 /// Every option the attribute accepts, in the order the docs list them.
-const ACCEPTED: &[&str] = &["ttl"];
+const ACCEPTED: &[&str] = &[
+    "ttl",
+    "vary",
+    "vary_cookies",
+    "public",
+    "query",
+    "statuses",
+    "honor_no_cache",
+];
+
+/// Which query parameters the key holds.
+#[derive(Clone)]
+pub(crate) enum Query {
+    /// Every parameter, normalized (the default).
+    All,
+    /// Only these names (and any pair whose name could hide one of them).
+    Only(Vec<LitStr>),
+    /// None: the route declares that its response does not depend on the query.
+    Ignored,
+}
 
 /// The parsed arguments.
-#[derive(Debug)]
 pub(crate) struct Args {
     /// Seconds an entry is served; at least 1.
     pub(crate) ttl: u32,
+    /// Request headers whose values are part of the key, as written (validated tokens).
+    pub(crate) vary: Vec<LitStr>,
+    /// Cookies whose values are part of the key.
+    pub(crate) vary_cookies: Vec<LitStr>,
+    /// The route's responses are the same for every client: `Authorization` requests may be
+    /// served and stored, and per-user parameter types are allowed.
+    pub(crate) public: Option<Span>,
+    pub(crate) query: Query,
+    /// Statuses that may be stored (default: only 200).
+    pub(crate) statuses: Vec<u16>,
+    /// A request's `Cache-Control: no-cache` runs the handler and refreshes the entry.
+    pub(crate) honor_no_cache: bool,
 }
 
 /// One `name` or `name = value` item.
@@ -38,6 +68,12 @@ impl Parse for Item {
 #[derive(Default)]
 struct Builder {
     ttl: Option<u32>,
+    vary: Vec<LitStr>,
+    vary_cookies: Vec<LitStr>,
+    public: Option<Span>,
+    query: Option<Query>,
+    statuses: Option<Vec<u16>>,
+    honor_no_cache: bool,
     seen: Vec<String>,
 }
 
@@ -60,14 +96,39 @@ impl Builder {
             ));
         }
         self.seen.push(key.clone());
+        // Flags: written bare (`public`) or as `= true` / `= false`.
+        if key == "public" || key == "honor_no_cache" {
+            let on = match &item.value {
+                None => true,
+                Some(value) => parse_bool(&key, value)?,
+            };
+            match key.as_str() {
+                "public" => self.public = on.then(|| item.name.span()),
+                _ => self.honor_no_cache = on,
+            }
+            return Ok(());
+        }
         let value = item.value.ok_or_else(|| {
+            let example = match key.as_str() {
+                "ttl" => "ttl = 60",
+                "vary" => "vary = [\"Accept-Language\"]",
+                "vary_cookies" => "vary_cookies = [\"lang\"]",
+                "query" => "query = [\"page\", \"sort\"]",
+                _ => "statuses = [200, 404]",
+            };
             syn::Error::new(
                 item.name.span(),
-                format!("`{key}` needs a value, for example `{key} = 60`"),
+                format!("`{key}` needs a value, for example `{example}`"),
             )
         })?;
         match key.as_str() {
             "ttl" => self.ttl = Some(parse_ttl(&value)?),
+            "vary" => self.vary = parse_names(&value, "vary", NameKind::Header)?,
+            "vary_cookies" => {
+                self.vary_cookies = parse_names(&value, "vary_cookies", NameKind::Cookie)?
+            }
+            "query" => self.query = Some(parse_query(&value)?),
+            "statuses" => self.statuses = Some(parse_statuses(&value)?),
             _ => unreachable!("every accepted key is handled"),
         }
         Ok(())
@@ -81,7 +142,15 @@ impl Builder {
                  for example `#[cached_route(ttl = 60)]`",
             )
         })?;
-        Ok(Args { ttl })
+        Ok(Args {
+            ttl,
+            vary: self.vary,
+            vary_cookies: self.vary_cookies,
+            public: self.public,
+            query: self.query.unwrap_or(Query::All),
+            statuses: self.statuses.unwrap_or_else(|| vec![200]),
+            honor_no_cache: self.honor_no_cache,
+        })
     }
 }
 
@@ -91,6 +160,19 @@ fn accepted_list() -> String {
         .map(|key| format!("`{key}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn parse_bool(key: &str, value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(flag),
+            ..
+        }) => Ok(flag.value),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` is a flag: write `{key}` alone, or `{key} = true` / `{key} = false`"),
+        )),
+    }
 }
 
 fn parse_ttl(value: &Expr) -> syn::Result<u32> {
@@ -120,6 +202,164 @@ fn parse_ttl(value: &Expr) -> syn::Result<u32> {
         }) => error("`ttl` must be a number, not a string"),
         _ => error("`ttl` must be an integer literal"),
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Header,
+    Cookie,
+}
+
+/// The elements of an array literal, or an error naming the expected form.
+fn array<'e>(value: &'e Expr, key: &str, example: &str) -> syn::Result<&'e ExprArray> {
+    match value {
+        Expr::Array(array) => Ok(array),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes a list, for example `{key} = {example}`"),
+        )),
+    }
+}
+
+fn string_literal<'e>(element: &'e Expr, key: &str) -> syn::Result<&'e LitStr> {
+    match element {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => Ok(text),
+        _ => Err(syn::Error::new_spanned(
+            element,
+            format!("`{key}` lists names as string literals, for example \"Accept-Language\""),
+        )),
+    }
+}
+
+/// A list of header or cookie names: tokens (RFC 9110 / RFC 6265), no duplicates (headers
+/// compare case-insensitively, cookies exactly).
+fn parse_names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<LitStr>> {
+    let example = match kind {
+        NameKind::Header => "[\"Accept-Language\"]",
+        NameKind::Cookie => "[\"lang\"]",
+    };
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, key, example)?.elems {
+        let name = string_literal(element, key)?;
+        let text = name.value();
+        let is_token = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !is_token {
+            let what = match kind {
+                NameKind::Header => "a header name",
+                NameKind::Cookie => "a cookie name",
+            };
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{text}` is not {what}: use letters, digits and `!#$%&'*+-.^_`|~`, \
+                     no spaces or separators"
+                ),
+            ));
+        }
+        if kind == NameKind::Header && text.eq_ignore_ascii_case("cookie") {
+            return Err(syn::Error::new(
+                name.span(),
+                "vary on the cookies the page reads, not the whole `Cookie` header: \
+                 `vary_cookies = [\"name\"]`",
+            ));
+        }
+        let duplicate = names.iter().any(|seen| match kind {
+            NameKind::Header => seen.value().eq_ignore_ascii_case(&text),
+            NameKind::Cookie => seen.value() == text,
+        });
+        if duplicate {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `{key}`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
+}
+
+fn parse_query(value: &Expr) -> syn::Result<Query> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Bool(flag),
+        ..
+    }) = value
+    {
+        return if flag.value {
+            Err(syn::Error::new(
+                flag.span,
+                "`query = true` is the default: remove it, or list the parameters the page \
+                 depends on, `query = [\"page\"]`, or ignore the query with `query = false`",
+            ))
+        } else {
+            Ok(Query::Ignored)
+        };
+    }
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, "query", "[\"page\", \"sort\"]")?.elems {
+        let name = string_literal(element, "query")?;
+        let text = name.value();
+        if text.is_empty() || text.contains(['&', '=', '%', '+', ' ', '#', '?']) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is not a query parameter name as Rocket matches it"),
+            ));
+        }
+        if names.iter().any(|seen| seen.value() == text) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `query`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(Query::Only(names))
+}
+
+fn parse_statuses(value: &Expr) -> syn::Result<Vec<u16>> {
+    let mut statuses = Vec::new();
+    for element in &array(value, "statuses", "[200, 404]")?.elems {
+        let code = match element {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => int.base10_parse::<u16>().ok(),
+            _ => None,
+        };
+        let Some(code) = code.filter(|code| (200..=599).contains(code)) else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`statuses` lists HTTP status codes from 200 to 599 as integer literals",
+            ));
+        };
+        if (300..=399).contains(&code) && ![301, 308].contains(&code) {
+            return Err(syn::Error::new_spanned(
+                element,
+                format!(
+                    "status {code} is not cacheable by default (RFC 9110); of the redirects only \
+                     301 and 308 may be stored"
+                ),
+            ));
+        }
+        if statuses.contains(&code) {
+            return Err(syn::Error::new_spanned(
+                element,
+                format!("status {code} is listed twice in `statuses`"),
+            ));
+        }
+        statuses.push(code);
+    }
+    if statuses.is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`statuses` needs at least one status; to store nothing, remove #[cached_route]",
+        ));
+    }
+    Ok(statuses)
 }
 
 /// Parses the attribute's arguments; every problem found is reported, each on its tokens.
@@ -177,5 +417,45 @@ mod tests {
             "{unknown}"
         );
         assert!(message(quote!(ttl = 1, ttl = 2)).contains("duplicate option `ttl`"));
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let args = parse(quote!(
+            ttl = 60,
+            vary = ["Accept-Language", "X-Tenant"],
+            vary_cookies = ["lang"],
+            public,
+            query = ["page", "sort"],
+            statuses = [200, 404],
+            honor_no_cache = true
+        ))
+        .unwrap();
+        assert_eq!(args.vary.len(), 2);
+        assert_eq!(args.vary_cookies[0].value(), "lang");
+        assert!(args.public.is_some() && args.honor_no_cache);
+        assert!(matches!(args.query, Query::Only(ref names) if names.len() == 2));
+        assert_eq!(args.statuses, [200, 404]);
+        let defaults = parse(quote!(ttl = 1)).unwrap();
+        assert_eq!(defaults.statuses, [200]);
+        assert!(matches!(defaults.query, Query::All));
+        assert!(matches!(
+            parse(quote!(ttl = 1, query = false)).unwrap().query,
+            Query::Ignored
+        ));
+    }
+
+    #[test]
+    fn bad_names_lists_and_statuses_say_why() {
+        assert!(message(quote!(ttl = 1, vary = ["Accept Language"])).contains("not a header name"));
+        assert!(message(quote!(ttl = 1, vary = ["accept", "ACCEPT"])).contains("listed twice"));
+        assert!(message(quote!(ttl = 1, vary = ["Cookie"])).contains("vary_cookies"));
+        assert!(message(quote!(ttl = 1, vary = "Accept")).contains("takes a list"));
+        assert!(message(quote!(ttl = 1, vary_cookies = ["a;b"])).contains("not a cookie name"));
+        assert!(message(quote!(ttl = 1, statuses = [200, 200])).contains("listed twice"));
+        assert!(message(quote!(ttl = 1, statuses = [302])).contains("not cacheable"));
+        assert!(message(quote!(ttl = 1, statuses = [99])).contains("from 200 to 599"));
+        assert!(message(quote!(ttl = 1, query = true)).contains("default"));
+        assert!(message(quote!(ttl = 1, public = "yes")).contains("is a flag"));
     }
 }

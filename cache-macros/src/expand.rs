@@ -20,7 +20,7 @@ use syn::{
     ReturnType,
 };
 
-use crate::args::Args;
+use crate::args::{Args, Query};
 use crate::handler;
 use crate::paths;
 
@@ -103,7 +103,7 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     };
     let route_options = paths::route_options();
     let serve = paths::serve();
-    let ttl = args.ttl;
+    let options = options_expression(args);
     // Spanned at the return type: a handler whose response is not `Responder<'r, 'static>`
     // is reported there.
     let respond = paths::respanned(paths::respond(), return_span);
@@ -121,9 +121,41 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
                 #(#statements)*
             }
 
-            static __CACHE_OPTIONS: #route_options = #route_options::new(#ttl);
+            static __CACHE_OPTIONS: #route_options = #options;
             let __cache_run = async move { #run };
             #call
         }
     }
+}
+
+/// `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost nothing
+/// at run time.
+fn options_expression(args: &Args) -> TokenStream {
+    let route_options = paths::route_options();
+    let ttl = args.ttl;
+    let mut options = quote!(#route_options::new(#ttl));
+    if !args.vary.is_empty() {
+        let vary = &args.vary;
+        options = quote!(#options.vary(&[#(#vary),*]));
+    }
+    if !args.vary_cookies.is_empty() {
+        let cookies = &args.vary_cookies;
+        options = quote!(#options.vary_cookies(&[#(#cookies),*]));
+    }
+    if args.public.is_some() {
+        options = quote!(#options.public());
+    }
+    match &args.query {
+        Query::All => {}
+        Query::Only(names) => options = quote!(#options.query_only(&[#(#names),*])),
+        Query::Ignored => options = quote!(#options.ignore_query()),
+    }
+    if args.statuses != [200] {
+        let statuses = &args.statuses;
+        options = quote!(#options.statuses(&[#(#statuses),*]));
+    }
+    if args.honor_no_cache {
+        options = quote!(#options.honor_no_cache());
+    }
+    options
 }

@@ -1,7 +1,10 @@
 //! Checks that the attribute sits on a Rocket GET handler it can rewrite.
 
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ItemFn, Meta, Pat, ReturnType, Type};
+
+use crate::args::{Args, Query};
 
 /// Rocket's route attributes, by name.
 const ROUTE_ATTRIBUTES: &[&str] = &[
@@ -48,8 +51,83 @@ fn data_argument(attr: &Attribute) -> Option<proc_macro2::Span> {
     })
 }
 
+/// The route's URI literal: the first argument of `#[get("..")]`, or `uri = ".."` in
+/// `#[route(GET, uri = "..")]`.
+fn route_uri(attr: &Attribute) -> Option<syn::LitStr> {
+    let Meta::List(list) = &attr.meta else {
+        return None;
+    };
+    let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
+    let literal = |token: &proc_macro2::TokenTree| match token {
+        proc_macro2::TokenTree::Literal(literal) => {
+            syn::parse2::<syn::LitStr>(literal.clone().into_token_stream()).ok()
+        }
+        _ => None,
+    };
+    if let Some(first) = tokens.first().and_then(literal) {
+        return Some(first);
+    }
+    tokens.windows(3).find_map(|window| match window {
+        [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq), value]
+            if ident == "uri" && eq.as_char() == '=' =>
+        {
+            literal(value)
+        }
+        _ => None,
+    })
+}
+
+/// The dynamic query parameters a route URI declares: (`name`, is a trailing `<name..>`).
+fn query_parameters(uri: &str) -> Vec<(String, bool)> {
+    let Some((_, query)) = uri.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|segment| segment.strip_prefix('<')?.strip_suffix('>'))
+        .map(|name| match name.strip_suffix("..") {
+            Some(name) => (name.to_owned(), true),
+            None => (name.to_owned(), false),
+        })
+        .collect()
+}
+
+/// Checks that `query = ..` keeps every query parameter the route reads.
+fn check_query(attr: &Attribute, query: &Query) -> syn::Result<()> {
+    let Some(uri) = route_uri(attr) else {
+        return Ok(());
+    };
+    for (name, trailing) in query_parameters(&uri.value()) {
+        let problem = match query {
+            Query::All => None,
+            Query::Ignored => Some(format!(
+                "this route reads the query parameter `{name}`, so `query = false` would serve \
+                 one value's page for every value.\n\
+                 help: remove `query = false`, or list what the page depends on: \
+                 `query = [\"{name}\"]`"
+            )),
+            Query::Only(_) if trailing => Some(format!(
+                "this route collects every query parameter into `{name}`, so the key needs them \
+                 all.\nhelp: remove `query = [..]`"
+            )),
+            Query::Only(names) if !names.iter().any(|listed| listed.value() == name) => {
+                Some(format!(
+                    "this route reads the query parameter `{name}`, which `query = [..]` leaves \
+                     out of the key.\nhelp: add \"{name}\" to `query`"
+                ))
+            }
+            Query::Only(_) => None,
+        };
+        if let Some(problem) = problem {
+            return Err(syn::Error::new(uri.span(), problem));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the handler; on success the function is ready to expand.
-pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
+pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
+    let declares_sharing = args.public.is_some() || !args.vary_cookies.is_empty();
     let mut routes = function
         .attrs
         .iter()
@@ -75,6 +153,9 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
              of the key, so one client's body would decide what every client is served.\n\
              help: remove `data = ..` from this GET route, or remove #[cached_route]",
         ));
+    }
+    if method == "GET" {
+        check_query(attr, &args.query)?;
     }
     if method != "GET" {
         return Err(syn::Error::new(
@@ -105,37 +186,45 @@ pub(crate) fn validate(function: &ItemFn) -> syn::Result<()> {
                         ))
                     }
                 }
-                if let Some(span) = names_type(&typed.ty, "FlashMessage") {
+                if let Some(span) =
+                    names_type(&typed.ty, "FlashMessage").filter(|_| !declares_sharing)
+                {
                     return Err(syn::Error::new(
                         span,
-                        "#[cached_route] cannot cache a handler that reads a `FlashMessage`: the \
-                         message belongs to one client, and reading it removes its cookie after the \
-                         handler returns; a cached copy would show it to every client.\n\
-                         help: remove #[cached_route] from this route",
+                        "#[cached_route] cannot cache a handler that reads a `FlashMessage` without \
+                         being told how: the message belongs to one client, and reading it removes \
+                         its cookie after the handler returns; a cached copy would show it to \
+                         every client.\n\
+                         help: say which cookies the page depends on, `vary_cookies = [\"name\"]`, \
+                         or declare it the same for everyone, `public` (responses that set \
+                         cookies are then still not stored); or remove #[cached_route]",
                     ));
                 }
-                if let Some(span) = names_type(&typed.ty, "CookieJar") {
+                if let Some(span) = names_type(&typed.ty, "CookieJar").filter(|_| !declares_sharing)
+                {
                     return Err(syn::Error::new(
                         span,
-                        "#[cached_route] cannot cache a handler that takes `&CookieJar`: its response \
-                         depends on the client's cookies, which are not part of the key, and cookies it \
-                         sets are added after the handler returns, so a cached copy would serve one \
-                         client's page to others without them.\n\
-                         help: remove #[cached_route] from this per-user route, or move the cookie \
-                         handling out of the route you cache",
+                        "#[cached_route] cannot cache a handler that takes `&CookieJar` without being \
+                         told how: its response depends on the client's cookies, which are not part \
+                         of the key, so a cached copy would serve one client's page to others.\n\
+                         help: put the cookies the page reads in the key, `vary_cookies = [\"lang\"]`, \
+                         or declare the page the same for everyone, `public` (responses that set \
+                         cookies are then still not stored); or remove #[cached_route]",
                     ));
                 }
             }
         }
     }
     if let ReturnType::Type(_, ty) = &function.sig.output {
-        if let Some(span) = names_type(ty, "Flash") {
+        if let Some(span) = names_type(ty, "Flash").filter(|_| !declares_sharing) {
             return Err(syn::Error::new(
                 span,
-                "#[cached_route] cannot cache a handler that returns `Flash`: the flash message \
-                 is a cookie for one client, added after the handler returns; a cached copy would \
-                 show the message to every client and drop the cookie.\n\
-                 help: remove #[cached_route] from this route; cache the page the flash redirects to",
+                "#[cached_route] cannot cache a handler that returns `Flash` without being told \
+                 how: the flash message is a cookie for one client, added after the handler \
+                 returns; a cached copy would drop it.\n\
+                 help: cache the page the flash redirects to instead; or, if the page is the same \
+                 for everyone, say `public` or `vary_cookies = [..]` (a response that sets a \
+                 cookie is still never stored)",
             ));
         }
         if let Some(span) = elided_lifetime(ty) {

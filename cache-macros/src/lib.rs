@@ -30,14 +30,17 @@ fn cached_route2(
         )),
         Err(error) => Err(error),
     };
-    let checked = function.and_then(|function| handler::validate(&function).map(|()| function));
-    match (parsed_args, checked) {
-        (Ok(args), Ok(function)) => expand::expand(&args, function),
+    let (args, function) = match (parsed_args, function) {
+        (Ok(args), Ok(function)) => (args, function),
         (Err(mut error), Err(other)) => {
             error.combine(other);
-            with_item(error, item)
+            return with_item(error, item);
         }
-        (Err(error), _) | (_, Err(error)) => with_item(error, item),
+        (Err(error), _) | (_, Err(error)) => return with_item(error, item),
+    };
+    match handler::validate(&function, &args) {
+        Ok(()) => expand::expand(&args, function),
+        Err(error) => with_item(error, item),
     }
 }
 

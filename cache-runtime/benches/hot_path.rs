@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use cache_runtime::__private::bench::{key_for, StoredResponse};
+use cache_runtime::__private::bench::{key_for, RouteOptions, StoredResponse};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rocket::http::{Header, Method};
 use rocket::local::blocking::Client;
@@ -20,6 +20,8 @@ impl Handler for Nothing {
     }
 }
 
+const OPTIONS: RouteOptions = RouteOptions::new(60);
+
 fn key_building(c: &mut Criterion) {
     let client = Client::untracked(rocket::build()).expect("rocket");
     let mut route = Route::new(Method::Get, "/article/<id>?<lang>", Nothing);
@@ -34,7 +36,7 @@ fn key_building(c: &mut Criterion) {
         ));
     let request: &Request<'_> = request.inner();
     c.bench_function("key: build from a realistic request", |b| {
-        b.iter(|| key_for(black_box(request), black_box(&route), "rc"))
+        b.iter(|| key_for(black_box(request), black_box(&route), "rc", &OPTIONS))
     });
 }
 

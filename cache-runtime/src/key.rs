@@ -20,6 +20,8 @@ use std::fmt;
 
 use rocket::{Request, Route};
 
+use crate::reply::QueryKey;
+
 /// The longest key: a 64-byte namespace, a colon and 32 hex digits.
 const KEY_CAPACITY: usize = 64 + 1 + 32;
 
@@ -97,6 +99,20 @@ pub struct KeyParts<'a> {
     pub host: Option<&'a str>,
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// Which query parameters count.
+    pub query_key: QueryKey,
+    /// The request headers and cookies the route varies on, with their values.
+    pub varied: &'a [Varied<'a>],
+}
+
+/// One `vary` header or `vary_cookies` cookie and what the request carries for it. Absent
+/// differs from empty; repeated headers are kept in order.
+#[derive(Debug, Clone)]
+pub struct Varied<'a> {
+    pub cookie: bool,
+    pub name: &'a str,
+    pub present: bool,
+    pub values: Vec<&'a str>,
 }
 
 impl<'a> KeyParts<'a> {
@@ -113,6 +129,8 @@ impl<'a> KeyParts<'a> {
             host,
             path: request.uri().path().as_str(),
             query: request.uri().query().map(|q| q.as_str()),
+            query_key: QueryKey::All,
+            varied: &[],
         }
     }
 
@@ -141,12 +159,30 @@ impl<'a> KeyParts<'a> {
             None => input.flag(false),
         }
         input.field(self.path.as_bytes());
-        match self.query {
-            Some(query) => {
+        match (self.query, self.query_key) {
+            (Some(query), QueryKey::All) => {
                 input.flag(true);
-                frame_query(&mut input, query);
+                frame_query(&mut input, query, None);
             }
-            None => input.flag(false),
+            (Some(query), QueryKey::Only(names)) => {
+                input.flag(true);
+                frame_query(&mut input, query, Some(names));
+            }
+            (None, _) | (Some(_), QueryKey::Ignored) => input.flag(false),
+        }
+        input.count(self.varied.len());
+        for varied in self.varied {
+            input.flag(varied.cookie);
+            if varied.cookie {
+                input.field(varied.name.as_bytes());
+            } else {
+                input.lowercase_field(varied.name);
+            }
+            input.flag(varied.present);
+            input.count(varied.values.len());
+            for value in &varied.values {
+                input.field(value.as_bytes());
+            }
         }
         // 128 bits of BLAKE3: serving one request another's entry would take a second
         // preimage, 2^128 work; accidental collisions are negligible at any cache size.
@@ -168,7 +204,11 @@ impl<'a> KeyParts<'a> {
 /// A name with `[`, `]`, `.`, `:` or a percent-escape (which may hide one) is part of a
 /// structure Rocket's forms assemble in arrival order (`v[1]=a&v[0]=b` is not
 /// `v[0]=b&v[1]=a` to a `Vec` field), so those pairs keep their order.
-fn frame_query(input: &mut Framed, query: &str) {
+///
+/// With `only`, a pair is kept when its name is listed or could decode or nest into a listed
+/// one (`%`, `+`, `[`, `.`, `:`): a name the key skips must be one Rocket cannot read as a
+/// listed parameter, or `?p%61ge=2` would be served the entry of `?page=1`.
+fn frame_query(input: &mut Framed, query: &str, only: Option<&[&str]>) {
     // One pass over the query; the sort is stable and, for the few pairs a query usually has,
     // an insertion sort over a small vector.
     let mut pairs: Vec<(&str, &str, bool)> = Vec::with_capacity(8);
@@ -176,7 +216,12 @@ fn frame_query(input: &mut Framed, query: &str) {
         let name = query_name(pair);
         let structured = name
             .bytes()
-            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%'));
+            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%' | b'+'));
+        if let Some(only) = only {
+            if !structured && !only.contains(&name) {
+                continue;
+            }
+        }
         pairs.push((pair, name, structured));
     }
     pairs.sort_by(|a, b| match (a.2, b.2) {
@@ -292,6 +337,8 @@ mod tests {
             host: Some("Example.COM"),
             path,
             query,
+            query_key: QueryKey::All,
+            varied: &[],
         }
     }
 
@@ -348,6 +395,64 @@ mod tests {
             key("/a", Some("z=1&v[0]=x&a=2&v[1]=y")),
             key("/a", Some("a=2&v[0]=x&v[1]=y&z=1"))
         );
+    }
+
+    #[test]
+    fn query_only_skips_unlisted_plain_names_but_never_a_hidden_listed_one() {
+        let only = |query: &'static str| {
+            let mut p = parts("/a", Some(query));
+            p.query_key = QueryKey::Only(&["page", "sort"]);
+            p.build("rc")
+        };
+        assert_eq!(only("page=2&utm_source=x"), only("utm_medium=y&page=2"));
+        assert_ne!(only("page=2"), only("page=3"));
+        assert_eq!(only("sort=a&page=2"), only("page=2&sort=a"));
+        // Rocket decodes `p%61ge` to `page`: it must not share the entry of a request without it.
+        assert_ne!(only("p%61ge=9"), only(""));
+        assert_ne!(only("page.x=9"), only(""));
+        let mut ignored = parts("/a", Some("page=1"));
+        ignored.query_key = QueryKey::Ignored;
+        let mut other = parts("/a", Some("page=2"));
+        other.query_key = QueryKey::Ignored;
+        assert_eq!(ignored.build("rc"), other.build("rc"));
+    }
+
+    #[test]
+    fn vary_values_are_in_the_key_and_absent_differs_from_empty() {
+        let with = |varied: &[Varied<'static>]| {
+            let mut p = parts("/a", None);
+            let varied = varied.to_vec();
+            p.varied = &varied;
+            p.build("rc")
+        };
+        let header = |present: bool, values: Vec<&'static str>| Varied {
+            cookie: false,
+            name: "Accept-Language",
+            present,
+            values,
+        };
+        assert_ne!(
+            with(&[header(true, vec!["en"])]),
+            with(&[header(true, vec!["fr"])])
+        );
+        assert_ne!(
+            with(&[header(false, vec![])]),
+            with(&[header(true, vec![""])])
+        );
+        assert_ne!(
+            with(&[header(true, vec!["en", "fr"])]),
+            with(&[header(true, vec!["en"])])
+        );
+        assert_ne!(
+            with(&[header(true, vec!["en", "fr"])]),
+            with(&[header(true, vec!["fr", "en"])])
+        );
+        let mut cookie = header(true, vec!["en"]);
+        cookie.cookie = true;
+        assert_ne!(with(&[cookie]), with(&[header(true, vec!["en"])]));
+        let mut upper = header(true, vec!["en"]);
+        upper.name = "ACCEPT-LANGUAGE";
+        assert_eq!(with(&[upper]), with(&[header(true, vec!["en"])]));
     }
 
     #[test]

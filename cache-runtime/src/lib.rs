@@ -119,12 +119,12 @@ pub use cache_macros::cached_route;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::CacheRequest;
-    pub use crate::reply::{respond, serve, Cached, Opaque, RouteOptions};
+    pub use crate::reply::{respond, serve, Cached, Opaque, QueryKey, RouteOptions};
 
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
     pub mod bench {
         pub use crate::entry::StoredResponse;
-        pub use crate::reply::key_for;
+        pub use crate::reply::{key_for, RouteOptions};
 
         /// One raw get through the cache's own backend client and settings: the floor any
         /// hit served from that backend stands on. The length of the value, if any.

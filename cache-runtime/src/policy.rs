@@ -5,6 +5,8 @@ use std::fmt;
 use rocket::http::Header;
 use rocket::Request;
 
+use crate::reply::RouteOptions;
+
 /// Why a response was served but not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -45,11 +47,10 @@ pub enum Bypass {
     Authorization,
 }
 
-/// Requests whose response must neither come from nor go to a shared entry.
-pub fn bypass(request: &Request<'_>) -> Option<Bypass> {
-    request
-        .headers()
-        .contains("Authorization")
+/// Requests whose response must neither come from nor go to a shared entry: those carrying
+/// `Authorization`, unless the route is declared `public`.
+pub fn bypass(request: &Request<'_>, options: &RouteOptions) -> Option<Bypass> {
+    (!options.public && request.headers().contains("Authorization"))
         .then_some(Bypass::Authorization)
 }
 
@@ -63,43 +64,151 @@ pub fn has_pending_cookies(request: &Request<'_>) -> bool {
     !format!("{:?}", request.cookies()).contains("pending: []")
 }
 
-/// Checks a response's status and headers; the body is checked by size afterwards.
+/// Checks a response's status and headers against the route's options; the body is checked
+/// by size afterwards. On success, the TTL to store with: the route's, shortened by the
+/// response's own `s-maxage` (or, without it, `max-age`).
 pub fn check_headers<'h>(
     status: u16,
     headers: impl Iterator<Item = Header<'h>>,
-) -> Result<(), Refusal> {
-    if status != 200 {
+    options: &RouteOptions,
+) -> Result<u32, Refusal> {
+    if !options.statuses.contains(&status) {
         return Err(Refusal::Status);
     }
+    let mut max_age = None;
+    let mut s_maxage = None;
     for header in headers {
         let name = header.name();
         if name == "Set-Cookie" {
             return Err(Refusal::SetCookie);
         }
-        if name == "Cache-Control" && forbids_shared_storage(header.value()) {
-            return Err(Refusal::CacheControl);
+        if name == "Cache-Control" {
+            for (directive, argument) in directives(header.value()) {
+                if ["private", "no-store", "no-cache"]
+                    .iter()
+                    .any(|refused| directive.eq_ignore_ascii_case(refused))
+                {
+                    return Err(Refusal::CacheControl);
+                }
+                let seconds = argument.and_then(|a| a.parse::<u64>().ok());
+                if directive.eq_ignore_ascii_case("s-maxage") {
+                    s_maxage = Some(seconds.unwrap_or(0));
+                } else if directive.eq_ignore_ascii_case("max-age") {
+                    max_age = Some(seconds.unwrap_or(0));
+                }
+            }
         }
-        // The key holds no request header yet, so any Vary names a header outside it.
-        if name == "Vary" && !header.value().trim().is_empty() {
+        if name == "Vary" && vary_outside_key(header.value(), options).is_some() {
             return Err(Refusal::Vary);
         }
     }
-    Ok(())
+    let ttl = match s_maxage.or(max_age) {
+        Some(seconds) => u64::from(options.ttl).min(seconds) as u32,
+        None => options.ttl,
+    };
+    if ttl == 0 {
+        return Err(Refusal::CacheControl);
+    }
+    Ok(ttl)
+}
+
+/// A `Cache-Control` value's directives, names trimmed, arguments unquoted. A malformed
+/// argument (`max-age=soon`) reads as 0, which refuses: the safe reading.
+fn directives(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    value.split(',').map(|directive| {
+        let (name, argument) = match directive.split_once('=') {
+            Some((name, argument)) => (name, Some(argument.trim().trim_matches('"'))),
+            None => (directive, None),
+        };
+        (name.trim().trim_matches('"'), argument)
+    })
 }
 
 /// `private` or `no-store` among the directives, in any case, with any spacing, with or
 /// without an argument (`private="Set-Cookie"` still refuses: a shared cache cannot strip the
 /// named fields and be sure nothing else was private).
-pub fn forbids_shared_storage(cache_control: &str) -> bool {
-    cache_control.split(',').any(|directive| {
-        let name = directive
-            .split('=')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches('"');
+#[cfg(test)]
+fn forbids_shared_storage(cache_control: &str) -> bool {
+    directives(cache_control).any(|(name, _)| {
         name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
     })
+}
+
+/// The first header a response's `Vary` names that the key does not hold (`*` included).
+/// `Cookie` is held when the route varies on cookies.
+pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v str> {
+    vary.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .find(|name| {
+            let in_key = options
+                .vary
+                .iter()
+                .any(|held| held.eq_ignore_ascii_case(name))
+                || (name.eq_ignore_ascii_case("cookie") && !options.vary_cookies.is_empty());
+            !in_key
+        })
+}
+
+/// The `Vary` value a response of this route carries: its own names plus those the route
+/// varies on (and `Cookie` for `vary_cookies`), each once.
+pub fn merged_vary(existing: Option<&str>, options: &RouteOptions) -> Option<String> {
+    let mut names: Vec<&str> = existing
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    let declared = options
+        .vary
+        .iter()
+        .copied()
+        .chain((!options.vary_cookies.is_empty()).then_some("Cookie"));
+    for name in declared {
+        if !names.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            names.push(name);
+        }
+    }
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
+/// Whether a client's `Cache-Control: no-cache` (or `Pragma: no-cache`) asks for a fresh
+/// response.
+pub fn client_wants_fresh(request: &Request<'_>) -> bool {
+    request
+        .headers()
+        .get("Cache-Control")
+        .any(|value| directives(value).any(|(name, _)| name.eq_ignore_ascii_case("no-cache")))
+        || request
+            .headers()
+            .get("Pragma")
+            .any(|value| value.trim().eq_ignore_ascii_case("no-cache"))
+}
+
+/// Whether `If-None-Match` on `request` matches `etag` (weak comparison, RFC 9110 13.1.2).
+pub fn not_modified(request: &Request<'_>, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let wanted = opaque(etag);
+    request.headers().get("If-None-Match").any(|value| {
+        value.split(',').any(|candidate| {
+            let candidate = candidate.trim();
+            candidate == "*" || opaque(candidate) == wanted
+        })
+    })
+}
+
+/// Headers a 304 carries (RFC 9110 15.4.5): those a 200 would have sent that guide caches.
+pub fn is_not_modified_header(name: &str) -> bool {
+    [
+        "Cache-Control",
+        "Content-Location",
+        "ETag",
+        "Expires",
+        "Vary",
+        "Last-Modified",
+    ]
+    .iter()
+    .any(|kept| kept.eq_ignore_ascii_case(name))
 }
 
 /// Headers a stored entry keeps: end-to-end ones, minus those recomputed on every reply.
@@ -130,25 +239,35 @@ pub fn is_stored_header(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn check(headers: &[(&'static str, &'static str)]) -> Result<(), Refusal> {
+    const ROUTE: RouteOptions = RouteOptions::new(60);
+
+    fn check_with(
+        options: &RouteOptions,
+        status: u16,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<u32, Refusal> {
         let headers: Vec<Header<'static>> =
             headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
-        check_headers(200, headers.into_iter())
+        check_headers(status, headers.into_iter(), options)
+    }
+
+    fn check(headers: &[(&'static str, &'static str)]) -> Result<u32, Refusal> {
+        check_with(&ROUTE, 200, headers)
     }
 
     #[test]
-    fn only_200_is_stored() {
+    fn only_listed_statuses_are_stored() {
         for status in [201, 204, 301, 303, 404, 500] {
-            assert_eq!(
-                check_headers(status, std::iter::empty()),
-                Err(Refusal::Status)
-            );
+            assert_eq!(check_with(&ROUTE, status, &[]), Err(Refusal::Status));
         }
-        assert_eq!(check_headers(200, std::iter::empty()), Ok(()));
+        assert_eq!(check_with(&ROUTE, 200, &[]), Ok(60));
+        let wider = RouteOptions::new(60).statuses(&[200, 404]);
+        assert_eq!(check_with(&wider, 404, &[]), Ok(60));
+        assert_eq!(check_with(&wider, 500, &[]), Err(Refusal::Status));
     }
 
     #[test]
-    fn private_and_no_store_refuse_in_any_spelling() {
+    fn private_no_store_and_no_cache_refuse_in_any_spelling() {
         for value in [
             "private",
             "PRIVATE",
@@ -161,32 +280,92 @@ mod tests {
             "max-age=60, \"private\"",
         ] {
             assert!(forbids_shared_storage(value), "{value:?} was allowed");
+            assert_eq!(
+                check(&[("Cache-Control", value)]),
+                Err(Refusal::CacheControl)
+            );
         }
         for value in [
             "public, max-age=60",
             "max-age=3600",
-            "no-cache",
             "privateer",
             "s-maxage=5",
         ] {
             assert!(!forbids_shared_storage(value), "{value:?} was refused");
         }
+        // `no-cache` would need revalidation before every use: not stored.
         assert_eq!(
-            check(&[("Cache-Control", "Private")]),
+            check(&[("Cache-Control", "No-Cache")]),
             Err(Refusal::CacheControl)
         );
     }
 
     #[test]
-    fn cookies_and_vary_refuse() {
+    fn max_age_and_s_maxage_shorten_the_ttl() {
+        assert_eq!(check(&[("Cache-Control", "public, max-age=10")]), Ok(10));
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=3600")]),
+            Ok(60),
+            "never longer"
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=10, s-maxage=20")]),
+            Ok(20),
+            "shared caches read s-maxage"
+        );
+        assert_eq!(check(&[("Cache-Control", "S-MAXAGE=\"5\"")]), Ok(5));
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=0")]),
+            Err(Refusal::CacheControl)
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=soon")]),
+            Err(Refusal::CacheControl)
+        );
+    }
+
+    #[test]
+    fn cookies_and_vary_outside_the_key_refuse() {
         assert_eq!(check(&[("Set-Cookie", "a=b")]), Err(Refusal::SetCookie));
         assert_eq!(check(&[("set-cookie", "a=b")]), Err(Refusal::SetCookie));
         assert_eq!(check(&[("Vary", "*")]), Err(Refusal::Vary));
+        assert_eq!(check(&[("Vary", " * ")]), Err(Refusal::Vary));
         assert_eq!(check(&[("Vary", "Accept-Language")]), Err(Refusal::Vary));
         assert_eq!(
             check(&[("Content-Type", "text/plain"), ("ETag", "\"1\"")]),
-            Ok(())
+            Ok(60)
         );
+        let varying = RouteOptions::new(60).vary(&["Accept-Language"]);
+        assert_eq!(
+            check_with(&varying, 200, &[("Vary", "accept-language")]),
+            Ok(60)
+        );
+        assert_eq!(
+            check_with(&varying, 200, &[("Vary", "Accept-Language, *")]),
+            Err(Refusal::Vary)
+        );
+        assert_eq!(
+            vary_outside_key("Accept-Language, X-Tenant", &varying),
+            Some("X-Tenant")
+        );
+        let cookies = RouteOptions::new(60).vary_cookies(&["lang"]);
+        assert_eq!(check_with(&cookies, 200, &[("Vary", "Cookie")]), Ok(60));
+    }
+
+    #[test]
+    fn vary_is_merged_once() {
+        let options = RouteOptions::new(60)
+            .vary(&["Accept-Language"])
+            .vary_cookies(&["lang"]);
+        assert_eq!(
+            merged_vary(None, &options).as_deref(),
+            Some("Accept-Language, Cookie")
+        );
+        assert_eq!(
+            merged_vary(Some("accept-language, Origin"), &options).as_deref(),
+            Some("accept-language, Origin, Cookie")
+        );
+        assert_eq!(merged_vary(None, &ROUTE), None);
     }
 
     #[test]

@@ -16,19 +16,79 @@ use crate::backend::{BackendError, Lookup};
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
 use crate::guard::CacheRequest;
-use crate::key::{CacheKey, KeyParts};
+use crate::key::{CacheKey, KeyParts, Varied};
 use crate::policy::{self, Refusal};
 use crate::report;
 
 /// A route's options, fixed at compile time by `#[cached_route(...)]`.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteOptions {
-    ttl: u32,
+    pub(crate) ttl: u32,
+    pub(crate) vary: &'static [&'static str],
+    pub(crate) vary_cookies: &'static [&'static str],
+    pub(crate) public: bool,
+    pub(crate) query: QueryKey,
+    pub(crate) statuses: &'static [u16],
+    pub(crate) honor_no_cache: bool,
+}
+
+/// Which query parameters the key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKey {
+    /// Every parameter, normalized.
+    All,
+    /// These names, and any pair whose name could hide one of them.
+    Only(&'static [&'static str]),
+    /// None.
+    Ignored,
 }
 
 impl RouteOptions {
     pub const fn new(ttl: u32) -> RouteOptions {
-        RouteOptions { ttl }
+        RouteOptions {
+            ttl,
+            vary: &[],
+            vary_cookies: &[],
+            public: false,
+            query: QueryKey::All,
+            statuses: &[200],
+            honor_no_cache: false,
+        }
+    }
+
+    pub const fn vary(mut self, headers: &'static [&'static str]) -> RouteOptions {
+        self.vary = headers;
+        self
+    }
+
+    pub const fn vary_cookies(mut self, cookies: &'static [&'static str]) -> RouteOptions {
+        self.vary_cookies = cookies;
+        self
+    }
+
+    pub const fn public(mut self) -> RouteOptions {
+        self.public = true;
+        self
+    }
+
+    pub const fn query_only(mut self, names: &'static [&'static str]) -> RouteOptions {
+        self.query = QueryKey::Only(names);
+        self
+    }
+
+    pub const fn ignore_query(mut self) -> RouteOptions {
+        self.query = QueryKey::Ignored;
+        self
+    }
+
+    pub const fn statuses(mut self, statuses: &'static [u16]) -> RouteOptions {
+        self.statuses = statuses;
+        self
+    }
+
+    pub const fn honor_no_cache(mut self) -> RouteOptions {
+        self.honor_no_cache = true;
+        self
     }
 }
 
@@ -97,10 +157,11 @@ where
     let cache = Cache::for_request(request);
     let x_cache = cache.config().x_cache_header;
     let route = match request.route() {
-        Some(route) if policy::bypass(request).is_none() => route,
+        Some(route) if policy::bypass(request, options).is_none() => route,
         // No route (not reachable from a handler) or a per-principal request.
         _ => {
             let outcome = respond(handler.await, request).map(|mut response| {
+                merge_vary(&mut response, options);
                 mark(&mut response, x_cache, "BYPASS");
                 response
             });
@@ -108,11 +169,16 @@ where
         }
     };
 
-    let key = key_for(request, route, &cache.config().namespace);
+    let key = key_for(request, route, &cache.config().namespace, options);
     let lookup_started = Instant::now();
-    let lookup = cache.store().get(&key).await;
+    let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
+    let lookup = if refresh {
+        Lookup::Miss
+    } else {
+        cache.store().get(&key).await
+    };
     let may_store = match lookup {
-        Lookup::Hit(entry) => return Cached::new(Ok(replay(&entry, x_cache))),
+        Lookup::Hit(entry) => return Cached::new(Ok(replay(request, &entry, x_cache))),
         Lookup::Miss => true,
         Lookup::Failed(error) => {
             let limiter = match error {
@@ -138,6 +204,7 @@ where
         Ok(response) => shorten(response),
         Err(status) => return Cached::new(Err(status)),
     };
+    merge_vary(&mut response, options);
     if may_store {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
@@ -146,14 +213,77 @@ where
             return Cached::new(Err(status));
         }
     }
+    let etag = response.headers().get_one("ETag").map(str::to_owned);
+    let fresh_for_client = response.status().class().is_success()
+        && etag.is_some_and(|etag| policy::not_modified(request, &etag));
+    if fresh_for_client {
+        response = not_modified(
+            response
+                .headers()
+                .iter()
+                .map(|h| (h.name.into_string(), h.value.into_owned())),
+        );
+    }
     mark(&mut response, x_cache, "MISS");
     Cached::new(Ok(response))
 }
 
-/// The key `request`, served by `route`, is stored under.
-pub fn key_for(request: &Request<'_>, route: &rocket::Route, namespace: &str) -> CacheKey {
+/// Adds the route's `vary` headers (and `Cookie` for `vary_cookies`) to the response's `Vary`.
+fn merge_vary(response: &mut Response<'_>, options: &RouteOptions) {
+    if options.vary.is_empty() && options.vary_cookies.is_empty() {
+        return;
+    }
+    let existing: Vec<&str> = response.headers().get("Vary").collect();
+    let existing = (!existing.is_empty()).then(|| existing.join(", "));
+    if let Some(merged) = policy::merged_vary(existing.as_deref(), options) {
+        response.set_raw_header("Vary", merged);
+    }
+}
+
+/// A `304 Not Modified` carrying the validators and cache headers of the full response.
+fn not_modified<'r>(headers: impl Iterator<Item = (String, String)>) -> Response<'r> {
+    let mut builder = Response::build();
+    builder.status(Status::NotModified);
+    for (name, value) in headers.filter(|(name, _)| policy::is_not_modified_header(name)) {
+        builder.raw_header_adjoin(name, value);
+    }
+    builder.finalize()
+}
+
+/// The key `request`, served by `route` with `options`, is stored under.
+pub fn key_for(
+    request: &Request<'_>,
+    route: &rocket::Route,
+    namespace: &str,
+    options: &RouteOptions,
+) -> CacheKey {
     let host = host_of(request);
-    KeyParts::of(request, route, host.as_deref()).build(namespace)
+    let mut parts = KeyParts::of(request, route, host.as_deref());
+    parts.query_key = options.query;
+    if options.vary.is_empty() && options.vary_cookies.is_empty() {
+        return parts.build(namespace);
+    }
+    let headers = options.vary.iter().map(|name| {
+        let values: Vec<&str> = request.headers().get(name).collect();
+        Varied {
+            cookie: false,
+            name,
+            present: !values.is_empty(),
+            values,
+        }
+    });
+    let cookies = options.vary_cookies.iter().map(|name| {
+        let value = request.cookies().get(name).map(|cookie| cookie.value());
+        Varied {
+            cookie: true,
+            name,
+            present: value.is_some(),
+            values: value.into_iter().collect(),
+        }
+    });
+    let varied: Vec<Varied<'_>> = headers.chain(cookies).collect();
+    parts.varied = &varied;
+    parts.build(namespace)
 }
 
 /// The request's authority: every raw `Host` value when present (so that two different
@@ -194,19 +324,33 @@ fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
 /// A stored entry as a response, with `Age`. The body shares the entry's allocation; header
 /// names and the most common values come from static strings, so a typical hit allocates only
 /// for its less common header values.
-fn replay<'r>(entry: &StoredResponse, x_cache: bool) -> Response<'r> {
-    let mut builder = Response::build();
-    builder.status(Status::new(entry.status()));
-    // `adjoin`: one map operation per header (the names were filtered on the way in, so none
-    // of these is already present).
-    for (name, value) in entry.headers() {
-        builder.raw_header_adjoin(interned(name), interned(value));
-    }
+fn replay<'r>(request: &Request<'_>, entry: &StoredResponse, x_cache: bool) -> Response<'r> {
+    let etag = entry
+        .headers()
+        .find(|(name, _)| name.eq_ignore_ascii_case("ETag"));
+    let revalidated = (200..300).contains(&entry.status())
+        && etag.is_some_and(|(_, etag)| policy::not_modified(request, etag));
+    let mut builder = if revalidated {
+        Response::build_from(not_modified(
+            entry
+                .headers()
+                .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        ))
+    } else {
+        let mut builder = Response::build();
+        builder.status(Status::new(entry.status()));
+        // `adjoin`: one map operation per header (the names were filtered on the way in, so
+        // none of these is already present).
+        for (name, value) in entry.headers() {
+            builder.raw_header_adjoin(interned(name), interned(value));
+        }
+        builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
+        builder
+    };
     builder.raw_header_adjoin("Age", age_text(unix_now().saturating_sub(entry.created())));
     if x_cache {
         builder.raw_header_adjoin("X-Cache", "HIT");
     }
-    builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
     builder.finalize()
 }
 
@@ -258,9 +402,23 @@ async fn store(
     response: &mut Response<'_>,
     budget: Duration,
 ) -> Result<(), Status> {
-    let verdict = match policy::check_headers(response.status().code, response.headers().iter()) {
-        Ok(()) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
-        Ok(()) => read_entry(cache, options, response).await?,
+    let checked = policy::check_headers(response.status().code, response.headers().iter(), options);
+    let verdict = match checked {
+        Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
+        Ok(ttl) => read_entry(cache, ttl, response).await?,
+        Err(Refusal::Vary) => {
+            let vary = response.headers().get("Vary").collect::<Vec<_>>().join(",");
+            let outside = policy::vary_outside_key(&vary, options).unwrap_or("*");
+            report::warn(
+                &report::VARY_OUTSIDE_KEY,
+                format_args!(
+                    "not stored: {} responded with `Vary: {outside}`, which the key does not hold; \
+                     add `vary = [\"{outside}\"]` to its #[cached_route] (or drop the header)",
+                    request.uri().path()
+                ),
+            );
+            Err(Refusal::Vary)
+        }
         Err(refusal) => Err(refusal),
     };
     match verdict {
@@ -280,7 +438,7 @@ async fn store(
 /// The entry for a storable response, or why not; reads the body when its size allows.
 async fn read_entry(
     cache: &Cache,
-    options: &RouteOptions,
+    ttl: u32,
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
     let limit = cache.config().max_item_size;
@@ -309,12 +467,25 @@ async fn read_entry(
         log::error!("cache: reading the response body failed: {error}");
         return Err(Status::InternalServerError);
     }
+    // Every stored success carries a strong validator: the handler's own, else the body's hash.
+    let mut headers = headers;
+    if response.status().class().is_success() && !response.headers().contains("ETag") {
+        let digest = blake3::hash(&body);
+        let etag = format!("\"{}\"", &digest.to_hex()[..32]);
+        response.set_raw_header("ETag", etag.clone());
+        headers.push(("ETag".to_owned(), etag));
+    }
+    let header_pairs = || {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    };
     let entry = StoredResponse::build(
         response.status().code,
         header_pairs(),
         &body,
         unix_now(),
-        options.ttl,
+        ttl,
     );
     let Ok(entry) = entry else {
         response.set_sized_body(body.len(), Cursor::new(body));

@@ -122,6 +122,8 @@ mod tests {
             host: None,
             path: &path,
             query: None,
+            query_key: crate::reply::QueryKey::All,
+            varied: &[],
         }
         .build("rc")
     }
