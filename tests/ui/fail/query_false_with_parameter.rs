@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, query = false)]
+#[get("/search?<q>")]
+fn index(q: &str) -> String {
+    String::new()
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, query = ["page"])]
+#[get("/search?<q>&<page>")]
+fn index(q: &str, page: u32) -> String {
+    String::new()
+}
+
+fn main() {}

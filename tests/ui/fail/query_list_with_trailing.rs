@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, query = ["page"])]
+#[get("/search?<params..>")]
+fn index(params: std::collections::HashMap<String, String>) -> String {
+    String::new()
+}
+
+fn main() {}
