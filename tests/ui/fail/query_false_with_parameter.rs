@@ -4,7 +4,7 @@ use rocket::get;
 #[cached_route(ttl = 60, query = false)]
 #[get("/search?<q>")]
 fn index(q: &str) -> String {
-    String::new()
+    q.to_owned()
 }
 
 fn main() {}

@@ -4,7 +4,7 @@ use rocket::get;
 #[cached_route(ttl = 60, query = ["page"])]
 #[get("/search?<q>&<page>")]
 fn index(q: &str, page: u32) -> String {
-    String::new()
+    format!("{q}{page}")
 }
 
 fn main() {}

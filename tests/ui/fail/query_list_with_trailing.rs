@@ -4,7 +4,7 @@ use rocket::get;
 #[cached_route(ttl = 60, query = ["page"])]
 #[get("/search?<params..>")]
 fn index(params: std::collections::HashMap<String, String>) -> String {
-    String::new()
+    format!("{params:?}")
 }
 
 fn main() {}
