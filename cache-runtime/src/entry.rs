@@ -171,7 +171,7 @@ impl StoredResponse {
         self.ttl
     }
 
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         self.headers
             .iter()
             .map(|(name, value)| (self.text(name.clone()), self.text(value.clone())))

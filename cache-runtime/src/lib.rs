@@ -41,6 +41,8 @@ mod backend;
 mod cache;
 mod config;
 mod entry;
+#[cfg(test)]
+mod fuzz;
 mod guard;
 mod key;
 mod policy;

@@ -252,6 +252,25 @@ fn any(path: Segments<'_, Path>, runs: &State<Runs>) -> String {
     format!("{} segments #{}", path.len(), runs.bump("any"))
 }
 
+/// The request's `Accept-Language` values, as a localizing handler reads them.
+pub struct Languages(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Languages {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Languages, ()> {
+        let values: Vec<&str> = request.headers().get("Accept-Language").collect();
+        Outcome::Success(Languages(values.join("|")))
+    }
+}
+
+#[cached_route(ttl = 60, vary = ["Accept-Language"])]
+#[get("/localized")]
+fn localized(languages: Languages, runs: &State<Runs>) -> String {
+    format!("page for [{}] #{}", languages.0, runs.bump("localized"))
+}
+
 /// Not cached: used to show the executor keeps serving while the cache waits.
 #[get("/ping")]
 fn ping() -> &'static str {
@@ -279,6 +298,7 @@ pub fn routes() -> Vec<rocket::Route> {
         any,
         welcome,
         slow,
+        localized,
         ping
     ]
 }
