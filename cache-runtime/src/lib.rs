@@ -68,26 +68,36 @@ pub use policy::Refusal;
 ///
 /// # Options
 ///
-/// | option | meaning |
-/// |---|---|
-/// | `ttl = N` | required: seconds an entry is served, a whole number from 1 |
+/// | option | default | meaning |
+/// |---|---|---|
+/// | `ttl = N` | required | seconds an entry is served, a whole number from 1; a response's own `s-maxage` / `max-age` can only shorten it |
+/// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
+/// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` and `FlashMessage` |
+/// | `public` | off | the same page for every client: `Authorization` requests use the cache; per-user types allowed |
+/// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
+/// | `statuses = [..]` | `[200]` | statuses that may be stored |
+/// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 ///
-/// # What the key holds
+/// ```no_run
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+/// use rocket::http::CookieJar;
 ///
-/// The route (its mounted URI pattern, rank and format, so a route that forwards never serves
-/// another route's entry), the host, the path as received and the query string with its
-/// parameters sorted by name. GET and HEAD share an entry. The key is the namespace and a
-/// BLAKE3 hash of those parts: nothing from a request reaches Memcached unhashed.
+/// /// One entry per language cookie; other cookies (a session) do not split the cache.
+/// #[cached_route(ttl = 600, vary_cookies = ["lang"], query = ["page"])]
+/// #[get("/news?<page>")]
+/// fn news(page: Option<u32>, cookies: &CookieJar<'_>) -> String {
+///     let lang = cookies.get("lang").map(|c| c.value()).unwrap_or("en");
+///     format!("news page {} in {lang}", page.unwrap_or(1))
+/// }
 ///
-/// # What is stored, and what never is
-///
-/// Stored: a `200` response whose body size is known and that fits
-/// [`Config::max_item_size`], with its status, end-to-end headers and body.
-///
-/// Served but never stored: any other status (a `None` or `Err(Status)` still reaches
-/// Rocket's catchers), responses with `Set-Cookie` (or a cookie a guard added to the jar),
-/// `Cache-Control: private` or `no-store` (any case or spacing), `Vary`, streamed or oversized
-/// bodies. Requests carrying `Authorization` bypass the cache entirely (`X-Cache: BYPASS`).
+/// /// One entry per `Accept-Language`, 404s cached too, clients may force a refresh.
+/// #[cached_route(ttl = 60, vary = ["Accept-Language"], statuses = [200, 404], honor_no_cache)]
+/// #[get("/docs/<page>")]
+/// fn docs(page: &str) -> Option<String> {
+///     (page == "intro").then(|| String::from("intro"))
+/// }
+/// ```
 ///
 /// # Handlers
 ///
@@ -99,11 +109,12 @@ pub use policy::Refusal;
 ///
 /// # Misuse is a compile error
 ///
-/// A missing or non-positive `ttl`, an unknown or repeated option, the attribute on anything
-/// but a function, no route attribute below it (including writing it *below* `#[get]`), a
-/// route whose method is not GET or that reads a body (`data = ..`), a handler taking
-/// `&CookieJar` or `FlashMessage` or returning `Flash` (per-user responses), a return type
-/// with an elided lifetime.
+/// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
+/// header, cookie or parameter name, a `query` list that leaves out a parameter the route
+/// reads, a status that may not be stored, the attribute on anything but a function, no route
+/// attribute below it (including writing it *below* `#[get]`), a route whose method is not GET
+/// or that reads a body (`data = ..`), a handler taking `&CookieJar` or `FlashMessage` or
+/// returning `Flash` without `vary_cookies` or `public`, a return type with an elided lifetime.
 ///
 /// ```compile_fail
 /// use cache_runtime::cached_route;
