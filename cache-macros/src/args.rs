@@ -45,6 +45,20 @@ pub(crate) struct Args {
     pub(crate) honor_no_cache: bool,
 }
 
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |list: &[LitStr]| list.iter().map(LitStr::value).collect::<Vec<_>>();
+        f.debug_struct("Args")
+            .field("ttl", &self.ttl)
+            .field("vary", &names(&self.vary))
+            .field("vary_cookies", &names(&self.vary_cookies))
+            .field("public", &self.public.is_some())
+            .field("statuses", &self.statuses)
+            .field("honor_no_cache", &self.honor_no_cache)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One `name` or `name = value` item.
 struct Item {
     name: Ident,
