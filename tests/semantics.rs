@@ -151,6 +151,20 @@ fn versioned(runs: &State<Runs>) -> With {
     )
 }
 
+/// Validated but not shareable: it sets a cookie.
+#[cached_route(ttl = 60)]
+#[get("/personal")]
+fn personal(runs: &State<Runs>) -> With {
+    let run = runs.bump("personal");
+    ok_with(
+        vec![
+            ("ETag", "\"p1\"".to_owned()),
+            ("Set-Cookie", "seen=1".to_owned()),
+        ],
+        format!("personal #{run}"),
+    )
+}
+
 #[cached_route(ttl = 60)]
 #[get("/hashed")]
 fn hashed(runs: &State<Runs>) -> &'static str {
@@ -179,6 +193,7 @@ async fn client() -> Client {
             about,
             lookup,
             versioned,
+            personal,
             hashed
         ],
     );
@@ -503,6 +518,10 @@ async fn validators_answer_304_on_hits_and_misses() {
     let if_none_match: &'static str = Box::leak(etag.into_boxed_str());
     let response = get(&client, "/hashed", &[("If-None-Match", if_none_match)]).await;
     assert_eq!(response.status(), Status::NotModified);
+    // A response that is not fit to share keeps its headers (its cookie) instead of a bare 304.
+    let response = get(&client, "/personal", &[("If-None-Match", "\"p1\"")]).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.headers().get_one("Set-Cookie"), Some("seen=1"));
     assert_eq!(runs(&client, "versioned"), 1, "the handler ran once");
     assert_eq!(runs(&client, "hashed"), 1, "the handler ran once");
 }

@@ -205,16 +205,21 @@ where
         Err(status) => return Cached::new(Err(status)),
     };
     merge_vary(&mut response, options);
+    let mut storable = false;
     if may_store {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
         let budget = cache.config().op_timeout.saturating_sub(lookup_took);
-        if let Err(status) = store(cache, request, &key, options, &mut response, budget).await {
-            return Cached::new(Err(status));
+        match store(cache, request, &key, options, &mut response, budget).await {
+            Ok(was_storable) => storable = was_storable,
+            Err(status) => return Cached::new(Err(status)),
         }
     }
+    // Only a response fit to share is answered with a bare 304: one that is not (it sets a
+    // cookie, say) keeps every header it has.
     let etag = response.headers().get_one("ETag").map(str::to_owned);
-    let fresh_for_client = response.status().class().is_success()
+    let fresh_for_client = storable
+        && response.status().class().is_success()
         && etag.is_some_and(|etag| policy::not_modified(request, &etag));
     if fresh_for_client {
         response = not_modified(
@@ -392,8 +397,9 @@ fn age_text(age: u64) -> Cow<'static, str> {
     }
 }
 
-/// Stores `response` when the policy allows. Reading the body replaces it with the bytes read;
-/// `Err` only when the body failed while being read, which leaves nothing to send.
+/// Stores `response` when the policy allows; whether it did (a backend failure still counts:
+/// the response was fit to share). Reading the body replaces it with the bytes read; `Err` only
+/// when the body failed while being read, which leaves nothing to send.
 async fn store(
     cache: &Cache,
     request: &Request<'_>,
@@ -401,7 +407,7 @@ async fn store(
     options: &RouteOptions,
     response: &mut Response<'_>,
     budget: Duration,
-) -> Result<(), Status> {
+) -> Result<bool, Status> {
     let checked = policy::check_headers(response.status().code, response.headers().iter(), options);
     let verdict = match checked {
         Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
@@ -429,10 +435,13 @@ async fn store(
                     format_args!("store failed ({}): {error}", error.cause()),
                 );
             }
+            Ok(true)
         }
-        Err(refusal) => log::debug!("cache: not stored: {refusal}"),
+        Err(refusal) => {
+            log::debug!("cache: not stored: {refusal}");
+            Ok(false)
+        }
     }
-    Ok(())
 }
 
 /// The entry for a storable response, or why not; reads the body when its size allows.
