@@ -8,7 +8,7 @@ use std::sync::Arc;
 use once_cell::sync::OnceCell;
 use rocket::Request;
 
-use crate::backend::{EmbeddedStore, MemcachedStore, Store};
+use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
 use crate::config::{Config, ConfigError, SERVERS_ENV};
 
 /// A configured cache: a store plus the settings routes read on every request.
@@ -48,6 +48,10 @@ impl Cache {
                 config.servers.clone(),
                 config.op_timeout,
                 config.pool_idle,
+                BreakerSettings {
+                    failures: config.breaker_failures,
+                    cooldown: config.breaker_cooldown,
+                },
             ))
         };
         Ok(Cache {
@@ -101,6 +105,18 @@ impl Cache {
         }
     }
 
+    /// Each Memcached server with its circuit breaker's state (empty for the embedded store).
+    pub fn servers(&self) -> Vec<ServerStatus> {
+        match &self.inner.store {
+            Store::Memcached(store) => store
+                .server_states()
+                .into_iter()
+                .map(|(address, breaker)| ServerStatus { address, breaker })
+                .collect(),
+            Store::Embedded(_) => Vec::new(),
+        }
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -132,6 +148,15 @@ impl Cache {
             );
         }
     }
+}
+
+/// A Memcached server and whether requests use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStatus {
+    /// As configured, `host:port`.
+    pub address: String,
+    pub breaker: BreakerState,
 }
 
 static GLOBAL: OnceCell<Cache> = OnceCell::new();

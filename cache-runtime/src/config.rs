@@ -45,6 +45,11 @@ pub struct Config {
     /// Whether responses carry `X-Cache: HIT | MISS | BYPASS`. Default on. `Age` is always sent
     /// on hits.
     pub x_cache_header: bool,
+    /// Failures in a row (timeouts, refused or broken connections) after which a Memcached
+    /// server is skipped: its keys are misses at no cost. Default 3.
+    pub breaker_failures: u32,
+    /// How long a failing server is skipped before one request probes it. Default 2 s.
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for Config {
@@ -57,6 +62,8 @@ impl Default for Config {
             max_item_size: 1_000_000,
             embedded_capacity: 64 * 1024 * 1024,
             x_cache_header: true,
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(2),
         }
     }
 }
@@ -123,6 +130,17 @@ impl Config {
             return Err(ConfigError::new(
                 "max_item_size",
                 "between 1024 and 134217728 bytes",
+            ));
+        }
+        if self.breaker_failures == 0 {
+            return Err(ConfigError::new("breaker_failures", "at least 1"));
+        }
+        if self.breaker_cooldown < Duration::from_millis(100)
+            || self.breaker_cooldown > Duration::from_secs(600)
+        {
+            return Err(ConfigError::new(
+                "breaker_cooldown",
+                "a duration from 100 ms to 10 minutes",
             ));
         }
         if self.embedded_capacity < 1024 {

@@ -49,7 +49,8 @@ mod policy;
 mod reply;
 mod report;
 
-pub use cache::{global, install, Cache, InstallError};
+pub use backend::BreakerState;
+pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SERVERS_ENV};
 pub use policy::Refusal;
 

@@ -180,6 +180,8 @@ where
     let may_store = match lookup {
         Lookup::Hit(entry) => return Cached::new(Ok(replay(request, &entry, x_cache))),
         Lookup::Miss => true,
+        // The breaker already said so, once: a skipped server is a quiet miss.
+        Lookup::Failed(BackendError::ServerSkipped) => false,
         Lookup::Failed(error) => {
             let limiter = match error {
                 BackendError::Undecodable => &report::UNDECODABLE,
@@ -429,7 +431,12 @@ async fn store(
     };
     match verdict {
         Ok(entry) => {
-            if let Err(error) = cache.store().set(key, Arc::new(entry), budget).await {
+            let stored = cache.store().set(key, Arc::new(entry), budget).await;
+            if let Some(error) = stored
+                .as_ref()
+                .err()
+                .filter(|e| !matches!(e, BackendError::ServerSkipped))
+            {
                 report::warn(
                     &report::STORE_FAILED,
                     format_args!("store failed ({}): {error}", error.cause()),

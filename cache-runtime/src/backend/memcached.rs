@@ -6,9 +6,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memcache::exp::{AsyncMemcache, Ttl};
+use memcache::exp::{AsyncMemcache, Rendezvous, Router, Ttl};
 use tokio::sync::OnceCell;
 
+use super::breaker::{Admission, Breaker, BreakerState};
 use super::{Backend, BackendError, Lookup};
 use crate::entry::StoredResponse;
 use crate::key::CacheKey;
@@ -21,6 +22,17 @@ pub(crate) struct MemcachedStore {
     /// does not resolve) is retried by the next operation.
     client: OnceCell<AsyncMemcache>,
     start_failed_at: Mutex<Option<Instant>>,
+    /// The client's router, given to it explicitly so that the breakers see the same server
+    /// for a key as the client does.
+    router: Rendezvous,
+    breakers: Vec<Breaker>,
+}
+
+/// How failures are counted per server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BreakerSettings {
+    pub(crate) failures: u32,
+    pub(crate) cooldown: Duration,
 }
 
 /// How long after a failed client start the next attempt waits.
@@ -41,14 +53,59 @@ impl MemcachedStore {
         servers: Vec<String>,
         op_timeout: Duration,
         pool_idle: usize,
+        breaker: BreakerSettings,
     ) -> MemcachedStore {
+        let breakers = servers
+            .iter()
+            .map(|server| Breaker::new(server.clone(), breaker.failures, breaker.cooldown))
+            .collect();
         MemcachedStore {
             servers,
             op_timeout,
             pool_idle,
             client: OnceCell::new(),
             start_failed_at: Mutex::new(None),
+            router: Rendezvous::new(),
+            breakers,
         }
+    }
+
+    /// Each server and its breaker's state.
+    pub(crate) fn server_states(&self) -> Vec<(String, BreakerState)> {
+        self.servers
+            .iter()
+            .zip(&self.breakers)
+            .map(|(server, breaker)| (server.clone(), breaker.state()))
+            .collect()
+    }
+
+    /// The index of the server `key` lives on, as the client routes it.
+    pub(crate) fn server_of(&self, key: &[u8]) -> usize {
+        match self.servers.len() {
+            1 => 0,
+            _ => self.router.route(key, &self.servers),
+        }
+    }
+
+    /// Runs `op` for `key` under `deadline` and the key's server breaker: a skipped server
+    /// costs nothing; timeouts and client errors count against it, anything else for it.
+    async fn guarded<T>(
+        &self,
+        key: &[u8],
+        deadline: Duration,
+        op: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let breaker = &self.breakers[self.server_of(key)];
+        let admission = breaker.admit();
+        if admission == Admission::Skip {
+            return Err(BackendError::ServerSkipped);
+        }
+        let result = self.bounded(deadline, op).await;
+        match &result {
+            Err(BackendError::Timeout | BackendError::Client(_)) => breaker.failed(admission),
+            _ => breaker.succeeded(admission),
+        }
+        result
     }
 
     async fn client(&self) -> Result<&AsyncMemcache, BackendError> {
@@ -70,6 +127,7 @@ impl MemcachedStore {
             .client
             .get_or_try_init(|| {
                 AsyncMemcache::builder()
+                    .router(self.router)
                     .timeout(self.op_timeout)
                     .connect_timeout(self.op_timeout)
                     .max_idle(self.pool_idle)
@@ -100,7 +158,7 @@ impl MemcachedStore {
 
 impl MemcachedStore {
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
-        self.bounded(self.op_timeout, async {
+        self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
             client
                 .get::<Vec<u8>>(key)
@@ -114,7 +172,7 @@ impl MemcachedStore {
     }
 
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
-        self.bounded(self.op_timeout, async {
+        self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
             client
                 .set(key, value, Ttl::secs(3600))
@@ -129,7 +187,7 @@ impl MemcachedStore {
 impl Backend for MemcachedStore {
     async fn get(&self, key: &CacheKey) -> Lookup {
         let fetched = self
-            .bounded(self.op_timeout, async {
+            .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
                 client
                     .get::<Vec<u8>>(key.as_str())
@@ -156,7 +214,7 @@ impl Backend for MemcachedStore {
         if budget.is_zero() {
             return Err(BackendError::Timeout);
         }
-        self.bounded(budget, async {
+        self.guarded(key.as_bytes(), budget, async {
             let client = self.client().await?;
             client
                 .set(key.as_str(), entry.frame(), Ttl::secs(entry.ttl()))
@@ -164,5 +222,90 @@ impl Backend for MemcachedStore {
                 .map_err(|error| BackendError::Client(error.to_string()))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyParts;
+    use crate::reply::QueryKey;
+
+    fn store(servers: &[&str]) -> MemcachedStore {
+        let settings = BreakerSettings {
+            failures: 3,
+            cooldown: Duration::from_secs(1),
+        };
+        let servers = servers.iter().map(|s| s.to_string()).collect();
+        MemcachedStore::new(servers, Duration::from_millis(100), 8, settings)
+    }
+
+    fn keys() -> Vec<CacheKey> {
+        (0..10_000)
+            .map(|i| {
+                let path = format!("/article/{i}");
+                KeyParts {
+                    route_uri: "/article/<id>",
+                    route_rank: 0,
+                    route_format: None,
+                    route_name: None,
+                    host: Some("example.com"),
+                    path: &path,
+                    query: None,
+                    query_key: QueryKey::All,
+                    varied: &[],
+                }
+                .build("rc")
+            })
+            .collect()
+    }
+
+    /// Rendezvous hashing: losing or adding one server moves only the keys that must move.
+    #[test]
+    fn adding_or_removing_a_server_moves_about_one_nth_of_the_keys() {
+        let three = store(&["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"]);
+        let two = store(&["10.0.0.1:11211", "10.0.0.3:11211"]);
+        let four = store(&[
+            "10.0.0.1:11211",
+            "10.0.0.2:11211",
+            "10.0.0.3:11211",
+            "10.0.0.4:11211",
+        ]);
+        let name = |store: &MemcachedStore, key: &CacheKey| {
+            store.servers[store.server_of(key.as_bytes())].clone()
+        };
+        let keys = keys();
+        let mut per_server = std::collections::HashMap::new();
+        let (mut moved_on_removal, mut moved_on_addition) = (0, 0);
+        for key in &keys {
+            let before = name(&three, key);
+            *per_server.entry(before.clone()).or_insert(0) += 1;
+            let after_removal = name(&two, key);
+            if after_removal != before {
+                assert_eq!(
+                    before, "10.0.0.2:11211",
+                    "only the removed server's keys move"
+                );
+                moved_on_removal += 1;
+            }
+            let after_addition = name(&four, key);
+            if after_addition != before {
+                assert_eq!(
+                    after_addition, "10.0.0.4:11211",
+                    "keys only move to the new server"
+                );
+                moved_on_addition += 1;
+            }
+        }
+        println!("10,000 keys on 3 servers: {per_server:?}; removing one moved {moved_on_removal}, adding one moved {moved_on_addition}");
+        assert!(
+            per_server.values().all(|n| (2_900..=3_800).contains(n)),
+            "{per_server:?}"
+        );
+        assert_eq!(moved_on_removal, per_server["10.0.0.2:11211"]);
+        assert!(
+            (2_000..=3_000).contains(&moved_on_addition),
+            "{moved_on_addition}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Where entries live. The rest of the crate talks to [`Store`] only; the Memcached client's
 //! (experimental) API is named in `memcached.rs` and nowhere else.
 
+mod breaker;
 mod embedded;
 mod memcached;
 
@@ -9,8 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use breaker::BreakerState;
 pub(crate) use embedded::EmbeddedStore;
-pub(crate) use memcached::MemcachedStore;
+pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 
 use crate::entry::StoredResponse;
 use crate::key::CacheKey;
@@ -34,6 +36,8 @@ pub(crate) enum BackendError {
     Undecodable,
     /// Connecting, I/O or a protocol error.
     Client(String),
+    /// The key's server is skipped by its circuit breaker: no cost, no request.
+    ServerSkipped,
 }
 
 impl BackendError {
@@ -43,6 +47,7 @@ impl BackendError {
             BackendError::Timeout => "timeout",
             BackendError::Undecodable => "undecodable entry",
             BackendError::Client(_) => "client error",
+            BackendError::ServerSkipped => "server skipped",
         }
     }
 }
@@ -55,6 +60,9 @@ impl fmt::Display for BackendError {
                 f.write_str("stored value is not a cache frame of this version")
             }
             BackendError::Client(message) => f.write_str(message),
+            BackendError::ServerSkipped => {
+                f.write_str("the key's server is skipped after repeated failures")
+            }
         }
     }
 }
