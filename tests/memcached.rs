@@ -17,9 +17,12 @@ fn cache_for(address: String) -> Cache {
     Cache::new(config).unwrap()
 }
 
+/// The deadline alone, with the circuit breaker out of the way (it has tests of its own in
+/// `tests/fleet.rs`).
 fn cache_with_deadline(address: String, op_timeout: Duration) -> Cache {
     let mut config = Config::memcached([address]);
     config.op_timeout = op_timeout;
+    config.breaker_failures = u32::MAX;
     Cache::new(config).unwrap()
 }
 
@@ -200,7 +203,7 @@ async fn a_paused_server_costs_at_most_the_deadline() {
     // Concurrent requests each wait on their own deadline, not in a queue.
     let started = Instant::now();
     let requests = (0..20).map(|_| fetch(&client, "/plain"));
-    let answers = futures_join_all(requests).await;
+    let answers = common::join_all(requests).await;
     assert!(answers.iter().all(|(seen, _)| seen.status == Status::Ok));
     println!(
         "paused server: 20 concurrent requests took {:?}",
@@ -311,30 +314,4 @@ async fn hostile_requests_never_reach_the_wire_unhashed() {
         server.get_raw("sentinel").as_deref(),
         Some(&b"untouched"[..])
     );
-}
-
-/// Joins futures on the current task (keeps the test free of extra dependencies).
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|context| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(context) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }
