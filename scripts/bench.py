@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark harness behind `scripts/bench`; writes BENCHMARKS.md.
 
-Builds in release mode, starts its own memcached on a free loopback port, starts the benchmark
-app twice (on Memcached and on the embedded store), drives each route with wrk (64 connections,
+Builds in release mode, starts its own three memcached servers on free loopback ports, starts the
+benchmark app three times (one server, the embedded store, the three-server fleet), drives each
+route with wrk (64 connections,
 interleaved runs, several rounds, medians), records peak RSS, runs the criterion
 micro-benchmarks and the embedded-store memory check, stops everything it started.
 
@@ -135,17 +136,22 @@ def main():
     app = TARGET / "release" / "examples" / "bench_app"
     started = []
     try:
-        mc_port = free_port()
-        memcached = subprocess.Popen(
-            ["memcached", "-l", "127.0.0.1", "-p", str(mc_port), "-U", "0", "-m", "1024", "-t", "2",
-             "-u", "root"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        started.append(memcached)
-        wait_for_port(mc_port, memcached, "memcached")
+        mc_ports = []
+        for _ in range(3):
+            mc_port = free_port()
+            memcached = subprocess.Popen(
+                ["memcached", "-l", "127.0.0.1", "-p", str(mc_port), "-U", "0", "-m", "1024", "-t", "2",
+                 "-u", "root"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            started.append(memcached)
+            wait_for_port(mc_port, memcached, "memcached")
+            mc_ports.append(mc_port)
+        fleet = ",".join(f"127.0.0.1:{port}" for port in mc_ports)
 
         apps = {}
-        for name, servers in (("memcached", f"127.0.0.1:{mc_port}"), ("embedded", None)):
+        for name, servers in (("memcached", f"127.0.0.1:{mc_ports[0]}"), ("embedded", None),
+                              ("fleet", fleet)):
             port = free_port()
             env = dict(os.environ, ROCKET_PORT=str(port), ROCKET_ADDRESS="127.0.0.1",
                        ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false")
@@ -175,6 +181,7 @@ def main():
             (("static", "embedded", "/static", None), ("hit-embedded", "embedded", "/hit", None)),
             (("floor", "memcached", "/floor", None), ("hit-memcached", "memcached", "/hit", None)),
             (("work", "memcached", "/work", None), ("miss", "memcached", "/miss", "lua")),
+            (("hit-memcached-1", "memcached", "/hit", None), ("hit-3-servers", "fleet", "/hit", None)),
         ]
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
             lua.write(MISS_LUA)
@@ -236,6 +243,8 @@ def write_report(results, rss, memory, micro):
          "a miss (get, run, store) against the same work uncached"),
         ("hit-memcached / work", *ratio("hit-memcached", "work"), None,
          "the speed-up a user sees for a 2 ms handler"),
+        ("hit-3-servers / hit-memcached", *ratio("hit-3-servers", "hit-memcached-1"), None,
+         "a hit routed across three servers against one server, run back to back"),
     ]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
