@@ -54,10 +54,44 @@ fn greeting(cookies: &CookieJar<'_>, runs: &State<Runs>) -> String {
     format!("greeting in {lang:?} #{}", runs.bump("greeting"))
 }
 
+/// The same for everyone, and the response says it may be shared.
 #[cached_route(ttl = 60, public)]
 #[get("/handbook")]
-fn handbook(runs: &State<Runs>) -> String {
-    format!("handbook #{}", runs.bump("handbook"))
+fn handbook(runs: &State<Runs>) -> With {
+    let run = runs.bump("handbook");
+    ok_with(
+        vec![("Cache-Control", "public, max-age=60".to_owned())],
+        format!("handbook #{run}"),
+    )
+}
+
+/// Declared public, but its responses do not say they may be shared.
+#[cached_route(ttl = 60, public)]
+#[get("/notes")]
+fn notes(runs: &State<Runs>) -> String {
+    format!("notes #{}", runs.bump("notes"))
+}
+
+/// Varies on one cookie, but its own `Vary` claims the whole `Cookie` header.
+#[cached_route(ttl = 60, vary_cookies = ["lang"])]
+#[get("/cookie-vary")]
+fn cookie_vary(runs: &State<Runs>) -> With {
+    let run = runs.bump("cookie_vary");
+    ok_with(
+        vec![("Vary", "Cookie".to_owned())],
+        format!("cookie vary #{run}"),
+    )
+}
+
+/// `/expires/<value>`: a 200 with `Expires: <value>`.
+#[cached_route(ttl = 60)]
+#[get("/expires/<value>")]
+fn expires(value: &str, runs: &State<Runs>) -> With {
+    let run = runs.bump("expires");
+    ok_with(
+        vec![("Expires", value.to_owned())],
+        format!("expires #{run}"),
+    )
 }
 
 #[cached_route(ttl = 60)]
@@ -185,6 +219,9 @@ async fn client() -> Client {
             localized,
             greeting,
             handbook,
+            notes,
+            cookie_vary,
+            expires,
             members,
             directive,
             own_vary,
@@ -321,7 +358,8 @@ async fn authorization_bypasses_unless_the_route_is_public() {
         assert_eq!(state, "BYPASS");
     }
     assert_eq!(fetch(&client, "/members", &[]).await.0, "MISS");
-    // A `public` route is the same for everyone, credentials or not.
+    // A `public` route is the same for everyone, credentials or not, when its response says
+    // it may be shared (RFC 9111 section 3.5)...
     assert_eq!(
         fetch(&client, "/handbook", &[("Authorization", "Bearer alice")])
             .await
@@ -330,6 +368,17 @@ async fn authorization_bypasses_unless_the_route_is_public() {
     );
     let (state, body) = fetch(&client, "/handbook", &[]).await;
     assert_eq!((state.as_str(), body.as_str()), ("HIT", "handbook #1"));
+    // ...and not stored from an authorized request when it does not; served from the cache all
+    // the same once an anonymous request stored it.
+    assert_eq!(
+        fetch(&client, "/notes", &[("Authorization", "Bearer alice")])
+            .await
+            .0,
+        "MISS"
+    );
+    assert_eq!(fetch(&client, "/notes", &[]).await.0, "MISS");
+    let (state, body) = fetch(&client, "/notes", &[("Authorization", "Bearer bob")]).await;
+    assert_eq!((state.as_str(), body.as_str()), ("HIT", "notes #2"));
 }
 
 #[rocket::async_test]
@@ -371,6 +420,29 @@ async fn cache_control_from_the_handler_is_obeyed() {
         fetch(&client, "/directive/max-age=3600", &[]).await.0,
         "MISS"
     );
+    // Repeated ages count at their smallest; commas inside quotes do not split directives.
+    for value in [
+        "max-age=0,%20max-age=60",
+        "ext=%22a,%20s-maxage=3600%22,%20max-age=0",
+    ] {
+        let uri = format!("/directive/{value}");
+        assert_eq!(fetch(&client, &uri, &[]).await.0, "MISS");
+        assert_eq!(
+            fetch(&client, &uri, &[]).await.0,
+            "MISS",
+            "{value} was stored"
+        );
+    }
+    // `Expires` in the past, or not a date, is already expired.
+    for value in ["0", "Thu,%2001%20Jan%201970%2000:00:00%20GMT"] {
+        let uri = format!("/expires/{value}");
+        assert_eq!(fetch(&client, &uri, &[]).await.0, "MISS");
+        assert_eq!(
+            fetch(&client, &uri, &[]).await.0,
+            "MISS",
+            "Expires: {value} was stored"
+        );
+    }
     // Expiry is a point in time: nothing signals it.
     rocket::tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
@@ -404,6 +476,10 @@ async fn a_response_varying_outside_the_key_is_not_stored() {
             "Vary: {value} was stored"
         );
     }
+    // Regression: the handler's own `Vary: Cookie` on a `vary_cookies` route (only `lang` is in
+    // the key) was stored.
+    assert_eq!(fetch(&client, "/cookie-vary", &[]).await.0, "MISS");
+    assert_eq!(fetch(&client, "/cookie-vary", &[]).await.0, "MISS");
     // Varying on what the key holds is fine, and the merged Vary names it once.
     let uri = "/own-vary/accept-language";
     assert_eq!(fetch(&client, uri, &[]).await.0, "MISS");
@@ -443,6 +519,14 @@ async fn a_client_no_cache_refreshes_only_where_the_route_allows_it() {
         ("HIT", "refreshable #2"),
         "the refresh was stored"
     );
+    // A client's `no-store` keeps its exchange out of the cache.
+    let (state, _) = fetch(&client, "/about?first", &[("Cache-Control", "no-store")]).await;
+    assert_eq!(state, "MISS");
+    assert_eq!(
+        fetch(&client, "/about", &[]).await.0,
+        "MISS",
+        "a no-store exchange was stored"
+    );
 }
 
 #[rocket::async_test]
@@ -461,6 +545,17 @@ async fn query_lists_and_ignores_parameters() {
     let (state, encoded) = fetch(&client, "/list?p%61ge=9", &[]).await;
     assert_eq!(state, "MISS");
     assert!(encoded.starts_with("list page Some(9)"), "{encoded}");
+    // Regression: pairs of one field keep their order; Rocket reads the field from them in
+    // order, so the two spellings below are two requests, never one entry.
+    fetch(&client, "/list?page=1&p%61ge=2", &[]).await;
+    assert_eq!(fetch(&client, "/list?p%61ge=2&page=1", &[]).await.0, "MISS");
+    for hidden in ["pa+ge=7", "page[0]=7", "PAGE=7"] {
+        assert_eq!(
+            fetch(&client, &format!("/list?{hidden}"), &[]).await.0,
+            "MISS",
+            "{hidden} shared an entry"
+        );
+    }
     // `query = false`: the route declared that nothing in the query matters.
     fetch(&client, "/about?a=1", &[]).await;
     assert_eq!(fetch(&client, "/about?b=2", &[]).await.0, "HIT");
@@ -481,6 +576,9 @@ async fn statuses_widen_what_is_stored() {
         (Status::NotFound, Some("HIT"))
     );
     assert_eq!(response.into_string().await.unwrap(), "no such item #1");
+    // Conditional requests apply to successes only: a stored 404 is never a 304.
+    let response = get(&client, "/lookup/0", &[("If-None-Match", "*")]).await;
+    assert_eq!(response.status(), Status::NotFound);
 }
 
 #[rocket::async_test]

@@ -350,6 +350,13 @@ fn parse_statuses(value: &Expr) -> syn::Result<Vec<u16>> {
                 "`statuses` lists HTTP status codes from 200 to 599 as integer literals",
             ));
         };
+        if code == 206 {
+            return Err(syn::Error::new_spanned(
+                element,
+                "206 Partial Content answers one `Range`, which the key does not hold: \
+                 storing it would serve that part to every client",
+            ));
+        }
         if (300..=399).contains(&code) && ![301, 308].contains(&code) {
             return Err(syn::Error::new_spanned(
                 element,

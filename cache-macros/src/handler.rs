@@ -186,8 +186,15 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
                         ))
                     }
                 }
-                if let Some(span) =
-                    names_type(&typed.ty, "FlashMessage").filter(|_| !declares_sharing)
+                if let Some(problem) = reads_outside_key(&typed.ty, args) {
+                    return Err(problem);
+                }
+                let flash_in_key = args.public.is_some()
+                    || args
+                        .vary_cookies
+                        .iter()
+                        .any(|cookie| cookie.value() == "_flash");
+                if let Some(span) = names_type(&typed.ty, "FlashMessage").filter(|_| !flash_in_key)
                 {
                     return Err(syn::Error::new(
                         span,
@@ -195,8 +202,8 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
                          being told how: the message belongs to one client, and reading it removes \
                          its cookie after the handler returns; a cached copy would show it to \
                          every client.\n\
-                         help: say which cookies the page depends on, `vary_cookies = [\"name\"]`, \
-                         or declare it the same for everyone, `public` (responses that set \
+                         help: put Rocket's flash cookie in the key, `vary_cookies = [\"_flash\"]`, \
+                         or declare the page the same for everyone, `public` (responses that set \
                          cookies are then still not stored); or remove #[cached_route]",
                     ));
                 }
@@ -237,6 +244,61 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Request guards whose values the key does not hold, unless the route says it covers them.
+fn reads_outside_key(ty: &Type, args: &Args) -> Option<syn::Error> {
+    if args.public.is_some() {
+        return None;
+    }
+    let varies_on = |header: &str| {
+        args.vary
+            .iter()
+            .any(|v| v.value().eq_ignore_ascii_case(header))
+    };
+    let guards: [(&str, bool, &str, &str); 5] = [
+        (
+            "IpAddr",
+            true,
+            "the client's address, which the key does not hold",
+            "`public`, if every client gets the same page",
+        ),
+        (
+            "SocketAddr",
+            true,
+            "the client's address and port, which the key does not hold",
+            "`public`, if every client gets the same page",
+        ),
+        (
+            "ClientRealIp",
+            true,
+            "the client's address, which the key does not hold",
+            "`public`, if every client gets the same page",
+        ),
+        (
+            "Accept",
+            !varies_on("Accept"),
+            "the `Accept` header, which the key does not hold",
+            "`vary = [\"Accept\"]`",
+        ),
+        (
+            "Origin",
+            !matches!(args.query, Query::All),
+            "the raw query, which `query = ..` keeps partly out of the key",
+            "the default `query`, or `public`",
+        ),
+    ];
+    guards.into_iter().find_map(|(name, refused, what, fix)| {
+        let span = names_type(ty, name).filter(|_| refused)?;
+        Some(syn::Error::new(
+            span,
+            format!(
+                "#[cached_route] cannot cache a handler that reads `{name}`: its response may \
+                 depend on {what}, so one client's page would be \
+                 served to others.\nhelp: say so with {fix}; or remove #[cached_route]"
+            ),
+        ))
+    })
 }
 
 /// The span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,

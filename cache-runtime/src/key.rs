@@ -15,7 +15,7 @@
 //! namespace, a colon and 32 hex digits (128 bits of the hash): at most 97 bytes of safe
 //! characters.
 
-use std::cmp::Ordering;
+use std::borrow::Cow;
 use std::fmt;
 
 use rocket::{Request, Route};
@@ -197,50 +197,83 @@ impl<'a> KeyParts<'a> {
     }
 }
 
-/// Query pairs with plain names stably sorted by name, then the structured ones in the order
-/// received. Empty pairs (`a=1&&b=2`) carry nothing and are skipped; `flag` and `flag=` stay
-/// different.
+/// Query pairs stably sorted by the first key Rocket reads from their name: the name
+/// percent- and `+`-decoded, up to the first `.`, `[` or `:`. Pairs Rocket assembles by
+/// arrival order (`v[1]=a&v[0]=b`, `page=1&p%61ge=2`, `v=a&v[]=b`) share a sort key and so keep
+/// their order; only the order of different fields is normalized. The raw pairs are hashed, so
+/// two spellings stay two entries. Empty pairs (`a=1&&b=2`) carry nothing and are skipped;
+/// `flag` and `flag=` stay different.
 ///
-/// A name with `[`, `]`, `.`, `:` or a percent-escape (which may hide one) is part of a
-/// structure Rocket's forms assemble in arrival order (`v[1]=a&v[0]=b` is not
-/// `v[0]=b&v[1]=a` to a `Vec` field), so those pairs keep their order.
-///
-/// With `only`, a pair is kept when its name is listed or could decode or nest into a listed
-/// one (`%`, `+`, `[`, `.`, `:`): a name the key skips must be one Rocket cannot read as a
-/// listed parameter, or `?p%61ge=2` would be served the entry of `?page=1`.
+/// With `only`, a pair is skipped only when its first key, compared case-insensitively, is not
+/// listed: `p%61ge=2`, `PAGE=2`, `page.x=2` and `page[0]=2` all count for `page`.
 fn frame_query(input: &mut Framed, query: &str, only: Option<&[&str]>) {
     // One pass over the query; the sort is stable and, for the few pairs a query usually has,
     // an insertion sort over a small vector.
-    let mut pairs: Vec<(&str, &str, bool)> = Vec::with_capacity(8);
+    let mut pairs: Vec<(&str, Cow<'_, [u8]>)> = Vec::with_capacity(8);
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let name = query_name(pair);
-        let structured = name
-            .bytes()
-            .any(|b| matches!(b, b'[' | b']' | b'.' | b':' | b'%' | b'+'));
+        let field = first_key(query_name(pair));
         if let Some(only) = only {
-            if !structured && !only.contains(&name) {
+            let listed = only
+                .iter()
+                .any(|name| name.as_bytes().eq_ignore_ascii_case(&field));
+            if !listed {
                 continue;
             }
         }
-        pairs.push((pair, name, structured));
+        pairs.push((pair, field));
     }
-    pairs.sort_by(|a, b| match (a.2, b.2) {
-        (false, false) => a.1.cmp(b.1),
-        (false, true) => Ordering::Less,
-        (true, false) => Ordering::Greater,
-        (true, true) => Ordering::Equal,
-    });
-    let plain = pairs
-        .iter()
-        .take_while(|(_, _, structured)| !structured)
-        .count();
-    input.count(plain);
-    for (pair, _, _) in &pairs[..plain] {
+    pairs.sort_by(|a, b| a.1.cmp(&b.1));
+    input.count(pairs.len());
+    for (pair, _) in &pairs {
         input.field(pair.as_bytes());
     }
-    input.count(pairs.len() - plain);
-    for (pair, _, _) in &pairs[plain..] {
-        input.field(pair.as_bytes());
+}
+
+/// The first key of a form field name, as Rocket reads it: decoded, cut at `.`, `[` or `:`.
+fn first_key(name: &str) -> Cow<'_, [u8]> {
+    let raw = name.as_bytes();
+    let decoded: Cow<'_, [u8]> = if raw.iter().any(|b| matches!(b, b'%' | b'+')) {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match raw[i] {
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b'%' => {
+                    let digit = |at: usize| raw.get(at).and_then(|b| hex(*b));
+                    match (digit(i + 1), digit(i + 2)) {
+                        (Some(high), Some(low)) => {
+                            out.push((high * 16 + low) as u8);
+                            i += 3;
+                        }
+                        _ => {
+                            out.push(b'%');
+                            i += 1;
+                        }
+                    }
+                }
+                byte => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    match decoded.iter().position(|b| matches!(b, b'.' | b'[' | b':')) {
+        None => decoded,
+        Some(cut) => match decoded {
+            Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[..cut]),
+            Cow::Owned(mut bytes) => {
+                bytes.truncate(cut);
+                Cow::Owned(bytes)
+            }
+        },
     }
 }
 
@@ -376,6 +409,39 @@ mod tests {
     }
 
     #[test]
+    fn pairs_of_one_field_keep_their_order() {
+        // Regression: names that decode or nest to the same field were grouped apart from it, so
+        // `page=1&p%61ge=2` shared a key with `p%61ge=2&page=1`.
+        assert_ne!(
+            key("/a", Some("page=1&p%61ge=2")),
+            key("/a", Some("p%61ge=2&page=1"))
+        );
+        assert_ne!(key("/a", Some("v=a&v[]=b")), key("/a", Some("v[]=b&v=a")));
+        assert_ne!(
+            key("/a", Some("a+b=1&a%20b=2")),
+            key("/a", Some("a%20b=2&a+b=1"))
+        );
+        // Different fields still sort.
+        assert_eq!(
+            key("/a", Some("p%61ge=2&sort=x")),
+            key("/a", Some("sort=x&p%61ge=2"))
+        );
+    }
+
+    #[test]
+    fn first_keys_decode_and_cut() {
+        assert_eq!(&*first_key("page"), b"page");
+        assert_eq!(&*first_key("p%61ge"), b"page");
+        assert_eq!(&*first_key("pa+ge"), b"pa ge");
+        assert_eq!(&*first_key("page.x"), b"page");
+        assert_eq!(&*first_key("page[0]"), b"page");
+        assert_eq!(&*first_key("p%2eage"), b"p");
+        assert_eq!(&*first_key("bad%zz"), b"bad%zz");
+        assert_eq!(&*first_key("%"), b"%");
+        assert_eq!(&*first_key("%4"), b"%4");
+    }
+
+    #[test]
     fn structured_form_fields_keep_their_order() {
         // Rocket assembles these in arrival order: different values for a `Vec` or map field.
         assert_ne!(
@@ -408,8 +474,14 @@ mod tests {
         assert_ne!(only("page=2"), only("page=3"));
         assert_eq!(only("sort=a&page=2"), only("page=2&sort=a"));
         // Rocket decodes `p%61ge` to `page`: it must not share the entry of a request without it.
-        assert_ne!(only("p%61ge=9"), only(""));
-        assert_ne!(only("page.x=9"), only(""));
+        for hidden in ["p%61ge=9", "page.x=9", "page[0]=9", "PAGE=9", "Page=9"] {
+            assert_ne!(only(hidden), only(""), "{hidden}");
+        }
+        assert_eq!(
+            only("utm.x=1&p=2"),
+            only(""),
+            "unlisted fields, structured or not, are skipped"
+        );
         let mut ignored = parts("/a", Some("page=1"));
         ignored.query_key = QueryKey::Ignored;
         let mut other = parts("/a", Some("page=2"));

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use rocket::http::Header;
+use std::time::SystemTime;
+
 use rocket::Request;
 
 use crate::reply::RouteOptions;
@@ -61,22 +63,40 @@ pub fn bypass(request: &Request<'_>, options: &RouteOptions) -> Option<Bypass> {
 /// Rocket exposes the pending changes only through `Debug`. The check is written so that a
 /// change of that format makes it refuse to store, never store wrongly.
 pub fn has_pending_cookies(request: &Request<'_>) -> bool {
-    !format!("{:?}", request.cookies()).contains("pending: []")
+    // `pending` is the last field: the client's own cookies, printed before it, cannot fake
+    // the ending (regression: `Cookie: x=pending%3A%20%5B%5D` once passed a `contains` check).
+    !format!("{:?}", request.cookies()).ends_with(", pending: [] }")
+}
+
+/// Whether the client asked that nothing of this exchange be stored (`Cache-Control: no-store`).
+pub fn client_forbids_store(request: &Request<'_>) -> bool {
+    request
+        .headers()
+        .get("Cache-Control")
+        .any(|value| directives(value).any(|(name, _)| name.eq_ignore_ascii_case("no-store")))
 }
 
 /// Checks a response's status and headers against the route's options; the body is checked
 /// by size afterwards. On success, the TTL to store with: the route's, shortened by the
-/// response's own `s-maxage` (or, without it, `max-age`).
+/// response's own `s-maxage` (or, without it, `max-age`, or, without either, `Expires`).
+///
+/// `authorized`: the request carried `Authorization` (on a `public` route). Such a response is
+/// stored only if it says it may be shared: `public`, `s-maxage` or `must-revalidate`
+/// (RFC 9111 section 3.5).
 pub fn check_headers<'h>(
     status: u16,
     headers: impl Iterator<Item = Header<'h>>,
     options: &RouteOptions,
+    now: SystemTime,
+    authorized: bool,
 ) -> Result<u32, Refusal> {
     if !options.statuses.contains(&status) {
         return Err(Refusal::Status);
     }
-    let mut max_age = None;
-    let mut s_maxage = None;
+    let mut max_age: Option<u64> = None;
+    let mut s_maxage: Option<u64> = None;
+    let mut expires: Option<Option<SystemTime>> = None;
+    let mut shareable_when_authorized = false;
     for header in headers {
         let name = header.name();
         if name == "Set-Cookie" {
@@ -90,19 +110,43 @@ pub fn check_headers<'h>(
                 {
                     return Err(Refusal::CacheControl);
                 }
-                let seconds = argument.and_then(|a| a.parse::<u64>().ok());
+                // A malformed age reads as 0 (refuses); a repeated one counts at its smallest.
+                let seconds = argument.and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
                 if directive.eq_ignore_ascii_case("s-maxage") {
-                    s_maxage = Some(seconds.unwrap_or(0));
+                    s_maxage = Some(s_maxage.map_or(seconds, |seen| seen.min(seconds)));
+                    shareable_when_authorized = true;
                 } else if directive.eq_ignore_ascii_case("max-age") {
-                    max_age = Some(seconds.unwrap_or(0));
+                    max_age = Some(max_age.map_or(seconds, |seen| seen.min(seconds)));
+                } else if directive.eq_ignore_ascii_case("public")
+                    || directive.eq_ignore_ascii_case("must-revalidate")
+                {
+                    shareable_when_authorized = true;
                 }
             }
+        }
+        if name == "Expires" {
+            // An invalid date means "already expired" (RFC 9111 section 5.3).
+            let at = httpdate::parse_http_date(header.value().trim()).ok();
+            expires = Some(match (expires, at) {
+                (Some(Some(seen)), Some(at)) => Some(seen.min(at)),
+                (Some(None), _) | (_, None) => None,
+                (None, Some(at)) => Some(at),
+            });
         }
         if name == "Vary" && vary_outside_key(header.value(), options).is_some() {
             return Err(Refusal::Vary);
         }
     }
-    let ttl = match s_maxage.or(max_age) {
+    if authorized && !shareable_when_authorized {
+        return Err(Refusal::CacheControl);
+    }
+    let lifetime = match (s_maxage.or(max_age), expires) {
+        (Some(seconds), _) => Some(seconds),
+        (None, Some(Some(at))) => Some(at.duration_since(now).map_or(0, |left| left.as_secs())),
+        (None, Some(None)) => Some(0),
+        (None, None) => None,
+    };
+    let ttl = match lifetime {
         Some(seconds) => u64::from(options.ttl).min(seconds) as u32,
         None => options.ttl,
     };
@@ -112,10 +156,28 @@ pub fn check_headers<'h>(
     Ok(ttl)
 }
 
-/// A `Cache-Control` value's directives, names trimmed, arguments unquoted. A malformed
-/// argument (`max-age=soon`) reads as 0, which refuses: the safe reading.
+/// A `Cache-Control` value's directives, names trimmed, arguments unquoted. Commas inside a
+/// quoted argument do not split (`foo="a, s-maxage=9"` is one directive). A malformed argument
+/// (`max-age=soon`) reads as 0, which refuses: the safe reading.
 fn directives(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
-    value.split(',').map(|directive| {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (at, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&value[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts.into_iter().map(|directive| {
         let (name, argument) = match directive.split_once('=') {
             Some((name, argument)) => (name, Some(argument.trim().trim_matches('"'))),
             None => (directive, None),
@@ -134,19 +196,18 @@ fn forbids_shared_storage(cache_control: &str) -> bool {
     })
 }
 
-/// The first header a response's `Vary` names that the key does not hold (`*` included).
-/// `Cookie` is held when the route varies on cookies.
+/// The first header a handler's own `Vary` names that the key does not hold (`*` included).
+/// `Cookie` is never held: `vary_cookies` puts only the named cookies in the key, and a handler
+/// that says it varies on the whole `Cookie` header may read any of them.
 pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v str> {
     vary.split(',')
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .find(|name| {
-            let in_key = options
+            !options
                 .vary
                 .iter()
                 .any(|held| held.eq_ignore_ascii_case(name))
-                || (name.eq_ignore_ascii_case("cookie") && !options.vary_cookies.is_empty());
-            !in_key
         })
 }
 
@@ -248,7 +309,13 @@ mod tests {
     ) -> Result<u32, Refusal> {
         let headers: Vec<Header<'static>> =
             headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
-        check_headers(status, headers.into_iter(), options)
+        check_headers(
+            status,
+            headers.into_iter(),
+            options,
+            SystemTime::now(),
+            false,
+        )
     }
 
     fn check(headers: &[(&'static str, &'static str)]) -> Result<u32, Refusal> {
@@ -348,8 +415,69 @@ mod tests {
             vary_outside_key("Accept-Language, X-Tenant", &varying),
             Some("X-Tenant")
         );
+        // Regression: a handler's own `Vary: Cookie` passed on a `vary_cookies` route, though
+        // only the named cookies are in the key.
         let cookies = RouteOptions::new(60).vary_cookies(&["lang"]);
-        assert_eq!(check_with(&cookies, 200, &[("Vary", "Cookie")]), Ok(60));
+        assert_eq!(
+            check_with(&cookies, 200, &[("Vary", "Cookie")]),
+            Err(Refusal::Vary)
+        );
+    }
+
+    #[test]
+    fn repeated_ages_quoted_commas_and_expires() {
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=0, max-age=60")]),
+            Err(Refusal::CacheControl)
+        );
+        assert_eq!(
+            check(&[
+                ("Cache-Control", "max-age=30"),
+                ("Cache-Control", "max-age=10")
+            ]),
+            Ok(10)
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "foo=\"x, s-maxage=3600\", max-age=5")]),
+            Ok(5)
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "foo=\"a, private\"")]),
+            Ok(60),
+            "quoted, not a directive"
+        );
+        assert_eq!(check(&[("Expires", "0")]), Err(Refusal::CacheControl));
+        assert_eq!(
+            check(&[("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")]),
+            Err(Refusal::CacheControl)
+        );
+        let soon = httpdate::fmt_http_date(SystemTime::now() + std::time::Duration::from_secs(20));
+        let soon: &'static str = Box::leak(soon.into_boxed_str());
+        assert!(matches!(check(&[("Expires", soon)]), Ok(19..=20)));
+        assert_eq!(
+            check(&[("Expires", soon), ("Cache-Control", "max-age=50")]),
+            Ok(50),
+            "max-age wins"
+        );
+    }
+
+    #[test]
+    fn authorized_requests_need_a_shareable_response() {
+        let headers = |value: &'static str| vec![Header::new("Cache-Control", value)];
+        let public = RouteOptions::new(60).public();
+        let check = |value| {
+            check_headers(
+                200,
+                headers(value).into_iter(),
+                &public,
+                SystemTime::now(),
+                true,
+            )
+        };
+        assert_eq!(check("max-age=30"), Err(Refusal::CacheControl));
+        assert_eq!(check("public, max-age=30"), Ok(30));
+        assert_eq!(check("s-maxage=30"), Ok(30));
+        assert_eq!(check("must-revalidate"), Ok(60));
     }
 
     #[test]

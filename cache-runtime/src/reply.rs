@@ -206,9 +206,8 @@ where
         Ok(response) => shorten(response),
         Err(status) => return Cached::new(Err(status)),
     };
-    merge_vary(&mut response, options);
     let mut storable = false;
-    if may_store {
+    if may_store && !policy::client_forbids_store(request) {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
         let budget = cache.config().op_timeout.saturating_sub(lookup_took);
@@ -217,6 +216,8 @@ where
             Err(status) => return Cached::new(Err(status)),
         }
     }
+    // After storing: the handler's own `Vary` is checked first, then the route's is merged.
+    merge_vary(&mut response, options);
     // Only a response fit to share is answered with a bare 304: one that is not (it sets a
     // cookie, say) keeps every header it has.
     let etag = response.headers().get_one("ETag").map(str::to_owned);
@@ -410,10 +411,17 @@ async fn store(
     response: &mut Response<'_>,
     budget: Duration,
 ) -> Result<bool, Status> {
-    let checked = policy::check_headers(response.status().code, response.headers().iter(), options);
+    let authorized = request.headers().contains("Authorization");
+    let checked = policy::check_headers(
+        response.status().code,
+        response.headers().iter(),
+        options,
+        SystemTime::now(),
+        authorized,
+    );
     let verdict = match checked {
         Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
-        Ok(ttl) => read_entry(cache, ttl, response).await?,
+        Ok(ttl) => read_entry(cache, options, ttl, response).await?,
         Err(Refusal::Vary) => {
             let vary = response.headers().get("Vary").collect::<Vec<_>>().join(",");
             let outside = policy::vary_outside_key(&vary, options).unwrap_or("*");
@@ -454,6 +462,7 @@ async fn store(
 /// The entry for a storable response, or why not; reads the body when its size allows.
 async fn read_entry(
     cache: &Cache,
+    options: &RouteOptions,
     ttl: u32,
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
@@ -462,6 +471,8 @@ async fn read_entry(
         Some(size) => size,
         None => return Ok(Err(Refusal::Streamed)),
     };
+    // The stored entry carries the route's merged `Vary`.
+    merge_vary(response, options);
     // Owned: the body is read from `response` below.
     let headers: Vec<(String, String)> = response
         .headers()
@@ -483,11 +494,22 @@ async fn read_entry(
         log::error!("cache: reading the response body failed: {error}");
         return Err(Status::InternalServerError);
     }
-    // Every stored success carries a strong validator: the handler's own, else the body's hash.
+    // Every stored success carries a validator: the handler's own, else a strong one hashed
+    // from the status, the representation headers and the body (the same bytes as gzip or as
+    // another type are another representation).
     let mut headers = headers;
     if response.status().class().is_success() && !response.headers().contains("ETag") {
-        let digest = blake3::hash(&body);
-        let etag = format!("\"{}\"", &digest.to_hex()[..32]);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&response.status().code.to_le_bytes());
+        for name in ["Content-Type", "Content-Encoding", "Content-Language"] {
+            for value in response.headers().get(name) {
+                hasher.update(&(value.len() as u64).to_le_bytes());
+                hasher.update(value.as_bytes());
+            }
+            hasher.update(&[0xff]);
+        }
+        hasher.update(&body);
+        let etag = format!("\"{}\"", &hasher.finalize().to_hex()[..32]);
         response.set_raw_header("ETag", etag.clone());
         headers.push(("ETag".to_owned(), etag));
     }

@@ -349,7 +349,15 @@ pub async fn fetch_with(
 ) -> (Seen, String) {
     let mut request = client.get(uri.to_owned());
     for (name, value) in headers {
-        request.add_header(Header::new(*name, *value));
+        if *name == "Cookie" {
+            // The local client fills the jar from cookies, not from a raw header.
+            for pair in value.split("; ") {
+                let (cookie, cookie_value) = pair.split_once('=').unwrap();
+                request = request.cookie(rocket::http::Cookie::new(cookie, cookie_value));
+            }
+        } else {
+            request.add_header(Header::new(*name, *value));
+        }
     }
     let response = request.dispatch().await;
     let state = x_cache(&response);
@@ -514,6 +522,14 @@ pub mod checks {
             "HIT",
             "a response without cookies is stored"
         );
+        // Regression: a client cookie whose value imitates the jar's `Debug` output
+        // (`pending: []`) hid the cookie a guard added.
+        let decoy = [("X-New-Visitor", "1"), ("Cookie", "x=pending: []")];
+        for _ in 0..2 {
+            let (seen, state) = fetch_with(client, "/welcome?decoy", &decoy).await;
+            assert_eq!(state, "MISS", "a response that sets a cookie was stored");
+            assert!(seen.headers.iter().any(|(n, _)| n == "Set-Cookie"));
+        }
     }
 
     /// With `max_item_size` 4096: a larger body and a streamed one pass through, uncached.

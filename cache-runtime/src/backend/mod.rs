@@ -81,6 +81,9 @@ pub(crate) trait Backend: Send + Sync {
 
 /// The configured store, dispatched statically: no boxed future on the hit path.
 #[derive(Debug)]
+// One per cache, inside its `Arc`: the size difference costs nothing, a box would cost an
+// indirection on every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Store {
     Embedded(EmbeddedStore),
     Memcached(MemcachedStore),

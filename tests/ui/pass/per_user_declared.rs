@@ -37,6 +37,24 @@ fn list(page: Option<u32>, sort: Option<&str>) -> String {
     format!("{page:?} {sort:?}")
 }
 
+#[cached_route(ttl = 60, vary_cookies = ["_flash"])]
+#[get("/flash-keyed")]
+fn flash_keyed(flash: Option<FlashMessage<'_>>) -> String {
+    flash.map(|f| f.message().to_owned()).unwrap_or_default()
+}
+
+#[cached_route(ttl = 60, vary = ["accept"])]
+#[get("/negotiated")]
+fn negotiated(accept: &rocket::http::Accept) -> String {
+    accept.to_string()
+}
+
+#[cached_route(ttl = 60, public)]
+#[get("/address")]
+fn address(client: std::net::IpAddr) -> String {
+    client.to_string()
+}
+
 #[cached_route(ttl = 60, query = false, honor_no_cache = false)]
 #[get("/about")]
 fn about() -> &'static str {
@@ -44,5 +62,5 @@ fn about() -> &'static str {
 }
 
 fn main() {
-    let _ = rocket::build().mount("/", routes![greeting, notice, flash, list, about]);
+    let _ = rocket::build().mount("/", routes![greeting, notice, flash, list, about, flash_keyed, negotiated, address]);
 }
