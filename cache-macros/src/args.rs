@@ -14,6 +14,8 @@ const ACCEPTED: &[&str] = &[
     "query",
     "statuses",
     "honor_no_cache",
+    "stale",
+    "stale_if_error",
 ];
 
 /// Which query parameters the key holds.
@@ -43,6 +45,10 @@ pub(crate) struct Args {
     pub(crate) statuses: Vec<u16>,
     /// A request's `Cache-Control: no-cache` runs the handler and refreshes the entry.
     pub(crate) honor_no_cache: bool,
+    /// Seconds past the TTL an entry is served while one request refreshes it.
+    pub(crate) stale: u32,
+    /// Seconds past the TTL an entry stands in for a failing handler.
+    pub(crate) stale_if_error: u32,
 }
 
 impl std::fmt::Debug for Args {
@@ -55,6 +61,8 @@ impl std::fmt::Debug for Args {
             .field("public", &self.public.is_some())
             .field("statuses", &self.statuses)
             .field("honor_no_cache", &self.honor_no_cache)
+            .field("stale", &self.stale)
+            .field("stale_if_error", &self.stale_if_error)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +96,8 @@ struct Builder {
     query: Option<Query>,
     statuses: Option<Vec<u16>>,
     honor_no_cache: bool,
+    stale: u32,
+    stale_if_error: u32,
     seen: Vec<String>,
 }
 
@@ -125,6 +135,8 @@ impl Builder {
         let value = item.value.ok_or_else(|| {
             let example = match key.as_str() {
                 "ttl" => "ttl = 60",
+                "stale" => "stale = 30",
+                "stale_if_error" => "stale_if_error = 3600",
                 "vary" => "vary = [\"Accept-Language\"]",
                 "vary_cookies" => "vary_cookies = [\"lang\"]",
                 "query" => "query = [\"page\", \"sort\"]",
@@ -136,7 +148,9 @@ impl Builder {
             )
         })?;
         match key.as_str() {
-            "ttl" => self.ttl = Some(parse_ttl(&value)?),
+            "ttl" => self.ttl = Some(parse_seconds("ttl", &value)?),
+            "stale" => self.stale = parse_seconds("stale", &value)?,
+            "stale_if_error" => self.stale_if_error = parse_seconds("stale_if_error", &value)?,
             "vary" => self.vary = parse_names(&value, "vary", NameKind::Header)?,
             "vary_cookies" => {
                 self.vary_cookies = parse_names(&value, "vary_cookies", NameKind::Cookie)?
@@ -164,6 +178,8 @@ impl Builder {
             query: self.query.unwrap_or(Query::All),
             statuses: self.statuses.unwrap_or_else(|| vec![200]),
             honor_no_cache: self.honor_no_cache,
+            stale: self.stale,
+            stale_if_error: self.stale_if_error,
         })
     }
 }
@@ -189,32 +205,38 @@ fn parse_bool(key: &str, value: &Expr) -> syn::Result<bool> {
     }
 }
 
-fn parse_ttl(value: &Expr) -> syn::Result<u32> {
-    let hint = "write the number of seconds as a whole number literal, for example `ttl = 60`";
+/// A whole, positive number of seconds (`ttl`, `stale`, `stale_if_error`).
+fn parse_seconds(key: &str, value: &Expr) -> syn::Result<u32> {
+    let hint =
+        format!("write the number of seconds as a whole number literal, for example `{key} = 60`");
     let error = |message: &str| Err(syn::Error::new_spanned(value, format!("{message}; {hint}")));
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) => match int.base10_parse::<u64>() {
-            Ok(0) => Err(syn::Error::new(
+            Ok(0) if key == "ttl" => Err(syn::Error::new(
                 int.span(),
                 "`ttl` must be at least 1 second: a response cached for 0 seconds is never served \
                  from the cache; remove #[cached_route] to disable caching",
             )),
+            Ok(0) => Err(syn::Error::new(
+                int.span(),
+                format!("`{key}` must be at least 1 second; to turn it off, leave `{key}` out"),
+            )),
             Ok(seconds) => u32::try_from(seconds)
-                .or_else(|_| error("`ttl` is too large: at most 4294967295 seconds")),
-            Err(_) => error("`ttl` must be a whole number of seconds"),
+                .or_else(|_| error(&format!("`{key}` is too large: at most 4294967295 seconds"))),
+            Err(_) => error(&format!("`{key}` must be a whole number of seconds")),
         },
         Expr::Unary(ExprUnary {
             op: UnOp::Neg(_), ..
-        }) => error("`ttl` must be positive"),
+        }) => error(&format!("`{key}` must be positive")),
         Expr::Lit(ExprLit {
             lit: Lit::Float(_), ..
-        }) => error("`ttl` must be a whole number of seconds"),
+        }) => error(&format!("`{key}` must be a whole number of seconds")),
         Expr::Lit(ExprLit {
             lit: Lit::Str(_), ..
-        }) => error("`ttl` must be a number, not a string"),
-        _ => error("`ttl` must be an integer literal"),
+        }) => error(&format!("`{key}` must be a number, not a string")),
+        _ => error(&format!("`{key}` must be an integer literal")),
     }
 }
 
@@ -478,5 +500,13 @@ mod tests {
         assert!(message(quote!(ttl = 1, statuses = [99])).contains("from 200 to 599"));
         assert!(message(quote!(ttl = 1, query = true)).contains("default"));
         assert!(message(quote!(ttl = 1, public = "yes")).contains("is a flag"));
+    }
+
+    #[test]
+    fn stale_windows_parse() {
+        let stale = parse(quote!(ttl = 1, stale = 30, stale_if_error = 3600)).unwrap();
+        assert_eq!((stale.stale, stale.stale_if_error), (30, 3600));
+        assert!(message(quote!(ttl = 1, stale = 0)).contains("leave `stale` out"));
+        assert!(message(quote!(ttl = 1, stale_if_error = -1)).contains("must be positive"));
     }
 }

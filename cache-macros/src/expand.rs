@@ -157,5 +157,13 @@ fn options_expression(args: &Args) -> TokenStream {
     if args.honor_no_cache {
         options = quote!(#options.honor_no_cache());
     }
+    if args.stale > 0 {
+        let stale = args.stale;
+        options = quote!(#options.stale(#stale));
+    }
+    if args.stale_if_error > 0 {
+        let stale_if_error = args.stale_if_error;
+        options = quote!(#options.stale_if_error(#stale_if_error));
+    }
     options
 }

@@ -10,6 +10,7 @@ use rocket::Request;
 
 use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
 use crate::config::{Config, ConfigError, SERVERS_ENV};
+use crate::flight::Flights;
 
 /// A configured cache: a store plus the settings routes read on every request.
 ///
@@ -25,6 +26,7 @@ struct Inner {
     store: Store,
     config: Config,
     announced: AtomicBool,
+    flights: Flights,
 }
 
 impl fmt::Debug for Cache {
@@ -59,6 +61,7 @@ impl Cache {
                 store,
                 config,
                 announced: AtomicBool::new(false),
+                flights: Flights::default(),
             }),
         })
     }
@@ -115,6 +118,10 @@ impl Cache {
                 .collect(),
             Store::Embedded(_) => Vec::new(),
         }
+    }
+
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -50,6 +50,12 @@ pub struct Config {
     pub breaker_failures: u32,
     /// How long a failing server is skipped before one request probes it. Default 2 s.
     pub breaker_cooldown: Duration,
+    /// How long the request that recomputes a missing entry holds its lease, so that other
+    /// instances wait for it instead of running the handler too. Default 5 s.
+    pub lease_ttl: Duration,
+    /// The most a request waits for another's recomputation (in this process or another)
+    /// before running the handler itself. Default 2 s.
+    pub lease_wait: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +70,8 @@ impl Default for Config {
             x_cache_header: true,
             breaker_failures: 3,
             breaker_cooldown: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(5),
+            lease_wait: Duration::from_secs(2),
         }
     }
 }
@@ -142,6 +150,15 @@ impl Config {
                 "breaker_cooldown",
                 "a duration from 100 ms to 10 minutes",
             ));
+        }
+        if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "lease_ttl",
+                "a duration from 1 s to 10 minutes",
+            ));
+        }
+        if self.lease_wait > Duration::from_secs(60) {
+            return Err(ConfigError::new("lease_wait", "a duration up to 60 s"));
         }
         if self.embedded_capacity < 1024 {
             return Err(ConfigError::new("embedded_capacity", "at least 1024 bytes"));

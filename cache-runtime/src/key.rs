@@ -22,8 +22,11 @@ use rocket::{Request, Route};
 
 use crate::reply::QueryKey;
 
-/// The longest key: a 64-byte namespace, a colon and 32 hex digits.
-const KEY_CAPACITY: usize = 64 + 1 + 32;
+/// The longest key: a 64-byte namespace, a colon, 32 hex digits and a lease suffix.
+const KEY_CAPACITY: usize = 64 + 1 + 32 + LEASE_SUFFIX.len();
+
+/// Appended to a key to name its lease (stampede protection).
+const LEASE_SUFFIX: &[u8] = b"~l";
 
 /// A memcached-safe key, held inline (building one allocates nothing). Nothing from a request
 /// reaches the wire except through the hash.
@@ -45,6 +48,11 @@ impl CacheKey {
             key.len += part.len() as u8;
         }
         key
+    }
+
+    /// The key of this entry's lease: who recomputes it while others wait or serve it stale.
+    pub(crate) fn lease(&self) -> CacheKey {
+        CacheKey::new(&[self.as_bytes(), LEASE_SUFFIX])
     }
 
     pub fn as_bytes(&self) -> &[u8] {

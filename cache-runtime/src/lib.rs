@@ -41,6 +41,7 @@ mod backend;
 mod cache;
 mod config;
 mod entry;
+mod flight;
 #[cfg(test)]
 mod fuzz;
 mod guard;

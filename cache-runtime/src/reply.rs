@@ -15,6 +15,7 @@ use rocket::{Request, Response};
 use crate::backend::{BackendError, Lookup};
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
+use crate::flight::{follow, Role};
 use crate::guard::CacheRequest;
 use crate::key::{CacheKey, KeyParts, Varied};
 use crate::policy::{self, Refusal};
@@ -30,6 +31,10 @@ pub struct RouteOptions {
     pub(crate) query: QueryKey,
     pub(crate) statuses: &'static [u16],
     pub(crate) honor_no_cache: bool,
+    /// Seconds past the TTL an entry may be served while one request refreshes it.
+    pub(crate) stale: u32,
+    /// Seconds past the TTL an entry may stand in for a failing handler.
+    pub(crate) stale_if_error: u32,
 }
 
 /// Which query parameters the key holds.
@@ -53,7 +58,24 @@ impl RouteOptions {
             query: QueryKey::All,
             statuses: &[200],
             honor_no_cache: false,
+            stale: 0,
+            stale_if_error: 0,
         }
+    }
+
+    pub const fn stale(mut self, seconds: u32) -> RouteOptions {
+        self.stale = seconds;
+        self
+    }
+
+    pub const fn stale_if_error(mut self, seconds: u32) -> RouteOptions {
+        self.stale_if_error = seconds;
+        self
+    }
+
+    /// How long an entry is kept past its TTL.
+    fn keep(&self) -> u32 {
+        self.stale.max(self.stale_if_error)
     }
 
     pub const fn vary(mut self, headers: &'static [&'static str]) -> RouteOptions {
@@ -144,6 +166,12 @@ pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(
 
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is
 /// dropped without running) and stores its response when that is safe.
+///
+/// Misses for one key are coalesced: in this process, concurrent requests wait for the one
+/// that runs the handler; across processes, that one holds the key's lease in the backend and
+/// the others poll for its entry. Waits are bounded by `lease_wait`, after which a request runs
+/// the handler itself. With `stale`, an expired entry is served (`X-Cache: STALE`) while one
+/// request refreshes it; with `stale_if_error`, it stands in for a failing handler.
 pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
@@ -155,7 +183,8 @@ where
 {
     let request = guard.request;
     let cache = Cache::for_request(request);
-    let x_cache = cache.config().x_cache_header;
+    let config = cache.config();
+    let x_cache = config.x_cache_header;
     let route = match request.route() {
         Some(route) if policy::bypass(request, options).is_none() => route,
         // No route (not reachable from a handler) or a per-principal request.
@@ -169,7 +198,7 @@ where
         }
     };
 
-    let key = key_for(request, route, &cache.config().namespace, options);
+    let key = key_for(request, route, &config.namespace, options);
     let lookup_started = Instant::now();
     let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
     let lookup = if refresh {
@@ -177,8 +206,33 @@ where
     } else {
         cache.store().get(&key).await
     };
+    // An expired entry kept for `stale_if_error`, if the handler fails.
+    let mut fallback: Option<Arc<StoredResponse>> = None;
+    let mut leader = None;
+    let mut leased = false;
     let may_store = match lookup {
-        Lookup::Hit(entry) => return Cached::new(Ok(replay(request, &entry, x_cache))),
+        Lookup::Hit(entry) => {
+            let age = unix_now().saturating_sub(entry.created());
+            let ttl = u64::from(entry.ttl());
+            if age < ttl || options.keep() == 0 {
+                return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+            }
+            if age < ttl + u64::from(options.stale) {
+                // Stale while revalidating: one request refreshes, the others are served the
+                // stale entry at once.
+                match cache.flights().join(&key) {
+                    Role::Leader(guard) if cache.store().lease(&key, lease_secs(config)).await => {
+                        leader = Some(guard);
+                        leased = true;
+                    }
+                    _ => return Cached::new(Ok(replay(request, &entry, x_cache, "STALE"))),
+                }
+            }
+            if age < ttl + u64::from(options.stale_if_error) {
+                fallback = Some(entry);
+            }
+            true
+        }
         Lookup::Miss => true,
         // The breaker already said so, once: a skipped server is a quiet miss.
         Lookup::Failed(BackendError::ServerSkipped) => false,
@@ -200,28 +254,76 @@ where
         }
     };
 
+    // Coalesce misses. Only when the backend answered: a failing backend must never turn
+    // waiting into a queue (each request then runs the handler, as without a cache).
+    if may_store && leader.is_none() && !refresh {
+        match cache.flights().join(&key) {
+            Role::Follower(receiver) => {
+                let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
+                if let Ok(Some(entry)) = waited {
+                    return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+                }
+                // The leader published nothing usable or took too long: run it here.
+            }
+            Role::Leader(guard) => {
+                if cache.store().lease(&key, lease_secs(config)).await {
+                    leased = true;
+                } else {
+                    match await_other_instance(cache, &key).await {
+                        Awaited::Entry(entry) => {
+                            guard.publish(Some(Arc::clone(&entry)));
+                            return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+                        }
+                        Awaited::Leased => leased = true,
+                        Awaited::GaveUp => {}
+                    }
+                }
+                leader = Some(guard);
+            }
+        }
+    }
+
     // Measured before the handler runs: its time is not the cache's.
     let lookup_took = lookup_started.elapsed();
-    let mut response = match respond(handler.await, request) {
-        Ok(response) => shorten(response),
-        Err(status) => return Cached::new(Err(status)),
+    let outcome = respond(handler.await, request);
+    let failed = match &outcome {
+        Ok(response) => response.status().code >= 500,
+        Err(status) => status.code >= 500,
     };
-    let mut storable = false;
+    if let (true, Some(stale)) = (failed, &fallback) {
+        release(cache, &key, leased).await;
+        return Cached::new(Ok(replay(request, stale, x_cache, "STALE")));
+    }
+    let mut response = match outcome {
+        Ok(response) => shorten(response),
+        Err(status) => {
+            release(cache, &key, leased).await;
+            return Cached::new(Err(status));
+        }
+    };
+    let mut stored = None;
     if may_store && !policy::client_forbids_store(request) {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
-        let budget = cache.config().op_timeout.saturating_sub(lookup_took);
+        let budget = config.op_timeout.saturating_sub(lookup_took);
         match store(cache, request, &key, options, &mut response, budget).await {
-            Ok(was_storable) => storable = was_storable,
-            Err(status) => return Cached::new(Err(status)),
+            Ok(entry) => stored = entry,
+            Err(status) => {
+                release(cache, &key, leased).await;
+                return Cached::new(Err(status));
+            }
         }
     }
+    if let Some(leader) = leader {
+        leader.publish(stored.clone());
+    }
+    release(cache, &key, leased).await;
     // After storing: the handler's own `Vary` is checked first, then the route's is merged.
     merge_vary(&mut response, options);
     // Only a response fit to share is answered with a bare 304: one that is not (it sets a
     // cookie, say) keeps every header it has.
     let etag = response.headers().get_one("ETag").map(str::to_owned);
-    let fresh_for_client = storable
+    let fresh_for_client = stored.is_some()
         && response.status().class().is_success()
         && etag.is_some_and(|etag| policy::not_modified(request, &etag));
     if fresh_for_client {
@@ -234,6 +336,47 @@ where
     }
     mark(&mut response, x_cache, "MISS");
     Cached::new(Ok(response))
+}
+
+fn lease_secs(config: &crate::Config) -> u32 {
+    config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
+}
+
+async fn release(cache: &Cache, key: &CacheKey, leased: bool) {
+    if leased {
+        cache.store().release(key).await;
+    }
+}
+
+/// What waiting on another instance's lease came to.
+enum Awaited {
+    /// It stored the entry.
+    Entry(Arc<StoredResponse>),
+    /// It gave the lease back without storing (the response was not storable), or the lease
+    /// expired: this request now holds it.
+    Leased,
+    /// `lease_wait` passed, or the backend failed: run the handler without a lease.
+    GaveUp,
+}
+
+/// Another instance holds the key's lease: poll for the entry it stores, with backoff, for at
+/// most `lease_wait`; each miss also tries the lease, so a holder that stored nothing does not
+/// make others wait out the deadline.
+async fn await_other_instance(cache: &Cache, key: &CacheKey) -> Awaited {
+    let deadline = Instant::now() + cache.config().lease_wait;
+    let mut pause = Duration::from_millis(5);
+    while Instant::now() + pause < deadline {
+        tokio::time::sleep(pause).await;
+        match cache.store().get(key).await {
+            Lookup::Hit(entry) => return Awaited::Entry(entry),
+            Lookup::Miss if cache.store().lease(key, lease_secs(cache.config())).await => {
+                return Awaited::Leased
+            }
+            Lookup::Miss => pause = (pause * 2).min(Duration::from_millis(100)),
+            Lookup::Failed(_) => return Awaited::GaveUp,
+        }
+    }
+    Awaited::GaveUp
 }
 
 /// Adds the route's `vary` headers (and `Cookie` for `vary_cookies`) to the response's `Vary`.
@@ -332,7 +475,12 @@ fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
 /// A stored entry as a response, with `Age`. The body shares the entry's allocation; header
 /// names and the most common values come from static strings, so a typical hit allocates only
 /// for its less common header values.
-fn replay<'r>(request: &Request<'_>, entry: &StoredResponse, x_cache: bool) -> Response<'r> {
+fn replay<'r>(
+    request: &Request<'_>,
+    entry: &StoredResponse,
+    x_cache: bool,
+    state: &'static str,
+) -> Response<'r> {
     let etag = entry
         .headers()
         .find(|(name, _)| name.eq_ignore_ascii_case("ETag"));
@@ -357,7 +505,7 @@ fn replay<'r>(request: &Request<'_>, entry: &StoredResponse, x_cache: bool) -> R
     };
     builder.raw_header_adjoin("Age", age_text(unix_now().saturating_sub(entry.created())));
     if x_cache {
-        builder.raw_header_adjoin("X-Cache", "HIT");
+        builder.raw_header_adjoin("X-Cache", state);
     }
     builder.finalize()
 }
@@ -410,7 +558,7 @@ async fn store(
     options: &RouteOptions,
     response: &mut Response<'_>,
     budget: Duration,
-) -> Result<bool, Status> {
+) -> Result<Option<Arc<StoredResponse>>, Status> {
     let authorized = request.headers().contains("Authorization");
     let checked = policy::check_headers(
         response.status().code,
@@ -439,7 +587,11 @@ async fn store(
     };
     match verdict {
         Ok(entry) => {
-            let stored = cache.store().set(key, Arc::new(entry), budget).await;
+            let entry = Arc::new(entry);
+            let stored = cache
+                .store()
+                .set(key, Arc::clone(&entry), options.keep(), budget)
+                .await;
             if let Some(error) = stored
                 .as_ref()
                 .err()
@@ -450,11 +602,11 @@ async fn store(
                     format_args!("store failed ({}): {error}", error.cause()),
                 );
             }
-            Ok(true)
+            Ok(Some(entry))
         }
         Err(refusal) => {
             log::debug!("cache: not stored: {refusal}");
-            Ok(false)
+            Ok(None)
         }
     }
 }

@@ -99,12 +99,21 @@ impl Backend for EmbeddedStore {
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        keep: u32,
         _budget: Duration,
     ) -> Result<(), BackendError> {
-        let expires = Instant::now() + Duration::from_secs(u64::from(entry.ttl()));
+        let expires =
+            Instant::now() + Duration::from_secs(u64::from(entry.ttl()) + u64::from(keep));
         self.entries.insert(key.clone(), Slot { entry, expires });
         Ok(())
     }
+
+    /// One process shares this store: the in-process flight is the whole lease.
+    async fn lease(&self, _key: &CacheKey, _ttl: u32) -> bool {
+        true
+    }
+
+    async fn release(&self, _key: &CacheKey) {}
 }
 
 #[cfg(test)]
@@ -138,7 +147,10 @@ mod tests {
         let capacity = 1024 * 1024;
         let store = EmbeddedStore::new(capacity);
         for i in 0..5_000 {
-            store.set(&key(i), entry(60), Duration::ZERO).await.unwrap();
+            store
+                .set(&key(i), entry(60), 0, Duration::ZERO)
+                .await
+                .unwrap();
         }
         assert!(
             store.weight() <= capacity,
@@ -156,7 +168,10 @@ mod tests {
     #[rocket::async_test]
     async fn expired_entries_are_misses() {
         let store = EmbeddedStore::new(1024 * 1024);
-        store.set(&key(1), entry(60), Duration::ZERO).await.unwrap();
+        store
+            .set(&key(1), entry(60), 0, Duration::ZERO)
+            .await
+            .unwrap();
         assert!(matches!(store.get(&key(1)).await, Lookup::Hit(_)));
         store.entries.insert(
             key(1),

@@ -209,6 +209,7 @@ impl Backend for MemcachedStore {
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        keep: u32,
         budget: Duration,
     ) -> Result<(), BackendError> {
         if budget.is_zero() {
@@ -217,11 +218,43 @@ impl Backend for MemcachedStore {
         self.guarded(key.as_bytes(), budget, async {
             let client = self.client().await?;
             client
-                .set(key.as_str(), entry.frame(), Ttl::secs(entry.ttl()))
+                .set(
+                    key.as_str(),
+                    entry.frame(),
+                    Ttl::secs(entry.ttl().saturating_add(keep)),
+                )
                 .await
                 .map_err(|error| BackendError::Client(error.to_string()))
         })
         .await
+    }
+
+    async fn lease(&self, key: &CacheKey, ttl: u32) -> bool {
+        let lease = key.lease();
+        let taken = self
+            .guarded(lease.as_bytes(), self.op_timeout, async {
+                let client = self.client().await?;
+                client
+                    .add(lease.as_str(), b"1".as_slice(), Ttl::secs(ttl.max(1)))
+                    .await
+                    .map_err(|error| BackendError::Client(error.to_string()))
+            })
+            .await;
+        // Unknown is granted: without the backend there is nothing to coordinate with.
+        taken.unwrap_or(true)
+    }
+
+    async fn release(&self, key: &CacheKey) {
+        let lease = key.lease();
+        let _ = self
+            .guarded(lease.as_bytes(), self.op_timeout, async {
+                let client = self.client().await?;
+                client
+                    .delete(lease.as_str())
+                    .await
+                    .map_err(|error| BackendError::Client(error.to_string()))
+            })
+            .await;
     }
 }
 

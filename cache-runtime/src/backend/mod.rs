@@ -70,13 +70,20 @@ impl fmt::Display for BackendError {
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
     fn get(&self, key: &CacheKey) -> impl Future<Output = Lookup> + Send;
-    /// Stores `entry`, giving up after `budget` (what is left of the request's deadline).
+    /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
+    /// after `budget` (what is left of the request's deadline).
     fn set(
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        keep: u32,
         budget: Duration,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry.
+    /// A backend that cannot answer grants it (the cache can only make requests faster).
+    fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
+    /// Gives a lease back once the entry is stored (or was not storable).
+    fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
 }
 
 /// The configured store, dispatched statically: no boxed future on the hit path.
@@ -116,11 +123,26 @@ impl Store {
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
+        keep: u32,
         budget: Duration,
     ) -> Result<(), BackendError> {
         match self {
-            Store::Embedded(store) => store.set(key, entry, budget).await,
-            Store::Memcached(store) => store.set(key, entry, budget).await,
+            Store::Embedded(store) => store.set(key, entry, keep, budget).await,
+            Store::Memcached(store) => store.set(key, entry, keep, budget).await,
+        }
+    }
+
+    pub(crate) async fn lease(&self, key: &CacheKey, ttl: u32) -> bool {
+        match self {
+            Store::Embedded(store) => store.lease(key, ttl).await,
+            Store::Memcached(store) => store.lease(key, ttl).await,
+        }
+    }
+
+    pub(crate) async fn release(&self, key: &CacheKey) {
+        match self {
+            Store::Embedded(store) => store.release(key).await,
+            Store::Memcached(store) => store.release(key).await,
         }
     }
 }
