@@ -7,16 +7,18 @@
 //! - `/hit`: `#[cached_route]`, served from the cache once warm;
 //! - `/work`: plain handler burning about 2 ms of CPU;
 //! - `/miss?n=..`: `/work`'s cached twin; driven with a unique query per request, so every
-//!   request is a miss (get, run, store).
+//!   request is a miss (get, run, store);
+//! - `/hot`: one key with a 1 s TTL, 2 ms of work per run; `/hot-runs` counts the runs.
 //!
 //! The backend is the global cache: Memcached when `MEMCACHED_SERVERS` is set, else embedded.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cache_runtime::__private::bench;
-use cache_runtime::cached_route;
+use cache_runtime::{cached_route, Config};
 use rocket::fairing::AdHoc;
 use rocket::{get, launch, routes};
 
@@ -85,10 +87,30 @@ fn miss(n: Option<&str>) -> &'static str {
     body()
 }
 
+/// A hot key expiring every second: 2 ms of work per handler run, runs counted.
+#[cached_route(ttl = 1)]
+#[get("/hot")]
+fn hot() -> &'static str {
+    HOT_RUNS.fetch_add(1, Ordering::Relaxed);
+    burn(two_ms());
+    body()
+}
+
+static HOT_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[get("/hot-runs")]
+fn hot_runs() -> String {
+    HOT_RUNS.load(Ordering::Relaxed).to_string()
+}
+
 #[launch]
 fn rocket() -> _ {
+    // `BENCH_COALESCE=0`: the same app without stampede protection, to measure what it saves.
+    let mut config = Config::from_env().expect("MEMCACHED_SERVERS is valid");
+    config.coalesce = std::env::var("BENCH_COALESCE").map_or(true, |v| v != "0");
+    cache_runtime::install(config).expect("installed before launch");
     rocket::build()
-        .mount("/", routes![fixed, floor, hit, work, miss])
+        .mount("/", routes![fixed, floor, hit, work, miss, hot, hot_runs])
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
                 let cache = cache_runtime::global();

@@ -150,14 +150,16 @@ def main():
         fleet = ",".join(f"127.0.0.1:{port}" for port in mc_ports)
 
         apps = {}
-        for name, servers in (("memcached", f"127.0.0.1:{mc_ports[0]}"), ("embedded", None),
-                              ("fleet", fleet)):
+                for name, servers, coalesce in (("memcached", f"127.0.0.1:{mc_ports[0]}", True),
+                                        ("embedded", None, True), ("fleet", fleet, True),
+                                        ("unprotected", f"127.0.0.1:{mc_ports[1]}", False)):
             port = free_port()
             env = dict(os.environ, ROCKET_PORT=str(port), ROCKET_ADDRESS="127.0.0.1",
                        ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false")
-            env.pop("MEMCACHED_SERVERS", None)
+                        env.pop("MEMCACHED_SERVERS", None)
             if servers:
                 env["MEMCACHED_SERVERS"] = servers
+            env["BENCH_COALESCE"] = "1" if coalesce else "0"
             process = subprocess.Popen([str(app)], env=env, stdout=subprocess.PIPE, text=True)
             started.append(process)
             wait_for_port(port, process, f"bench_app ({name})")
@@ -195,7 +197,19 @@ def main():
                     results[name].append(result)
                     log(f"round {round_number + 1}/{ROUNDS} {name:14} {result['rps']:10.0f} req/s  "
                         f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  errors {result['errors']}")
-        os.unlink(lua.name)
+                os.unlink(lua.name)
+        # One hot key expiring every second, with and without stampede protection.
+        hot = {}
+        for name, app_name in (("protected", "memcached"), ("unprotected", "unprotected")):
+            port = apps[app_name][0]
+            before = int(get(port, "/hot-runs")[2])
+            started_at = time.time()
+            result = wrk(port, "/hot")
+            elapsed = time.time() - started_at
+            runs = int(get(port, "/hot-runs")[2]) - before
+            hot[name] = {"runs": runs, "per_expiry": runs / elapsed, **result}
+            log(f"hot key {name:12} {runs} handler runs in {elapsed:.1f} s: {runs / elapsed:.1f} per expiry, "
+                f"{result['rps']:.0f} req/s")
         rss = {name: peak_rss_kib(process.pid) for name, (_, process) in apps.items()}
         _, headers, _ = get(apps["memcached"][0], "/hit")
         assert headers.get("x-cache") == "HIT", "the memcached entry survived the runs"
@@ -210,7 +224,7 @@ def main():
         check=True, capture_output=True, text=True,
     ).stdout.strip().splitlines()[-1])
     micro = criterion_figures()
-    write_report(results, rss, memory, micro)
+    write_report(results, rss, memory, micro, hot)
 
 
 def median(values):
@@ -218,7 +232,7 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def write_report(results, rss, memory, micro):
+def write_report(results, rss, memory, micro, hot):
     summary = {
         name: {
             "rps": median([r["rps"] for r in rs]),
@@ -284,6 +298,15 @@ def write_report(results, rss, memory, micro):
     lines += [
         "",
         "Peak RSS of the app (VmHWM): " + ", ".join(f"{name} {kib / 1024:.1f} MiB" for name, kib in rss.items()) + ".",
+        "",
+                "## One hot key expiring every second",
+        "",
+        f"`/hot` has a 1 s TTL and 2 ms of work per run; wrk drives it for {SECONDS} s with "
+        f"{CONNECTIONS} connections.",
+        "",
+        "| | handler runs per expiry | req/s | p99 ms |",
+        "|---|---|---|---|",
+        *[f"| {name} | {h['per_expiry']:.1f} | {h['rps']:.0f} | {h['p99_ms']:.3f} |" for name, h in hot.items()],
         "",
         "## Micro-benchmarks (criterion, median)",
         "",
