@@ -150,13 +150,13 @@ def main():
         fleet = ",".join(f"127.0.0.1:{port}" for port in mc_ports)
 
         apps = {}
-                for name, servers, coalesce in (("memcached", f"127.0.0.1:{mc_ports[0]}", True),
+        for name, servers, coalesce in (("memcached", f"127.0.0.1:{mc_ports[0]}", True),
                                         ("embedded", None, True), ("fleet", fleet, True),
                                         ("unprotected", f"127.0.0.1:{mc_ports[1]}", False)):
             port = free_port()
             env = dict(os.environ, ROCKET_PORT=str(port), ROCKET_ADDRESS="127.0.0.1",
                        ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false")
-                        env.pop("MEMCACHED_SERVERS", None)
+            env.pop("MEMCACHED_SERVERS", None)
             if servers:
                 env["MEMCACHED_SERVERS"] = servers
             env["BENCH_COALESCE"] = "1" if coalesce else "0"
@@ -197,7 +197,7 @@ def main():
                     results[name].append(result)
                     log(f"round {round_number + 1}/{ROUNDS} {name:14} {result['rps']:10.0f} req/s  "
                         f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  errors {result['errors']}")
-                os.unlink(lua.name)
+        os.unlink(lua.name)
         # One hot key expiring every second, with and without stampede protection.
         hot = {}
         for name, app_name in (("protected", "memcached"), ("unprotected", "unprotected")):

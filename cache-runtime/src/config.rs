@@ -53,7 +53,7 @@ pub struct Config {
     /// How long the request that recomputes a missing entry holds its lease, so that other
     /// instances wait for it instead of running the handler too. Default 5 s.
     pub lease_ttl: Duration,
-        /// The most a request waits for another's recomputation (in this process or another)
+    /// The most a request waits for another's recomputation (in this process or another)
     /// before running the handler itself. Default 2 s.
     pub lease_wait: Duration,
     /// Whether concurrent misses for one key wait for a single handler run (in this process,
@@ -74,7 +74,7 @@ impl Default for Config {
             breaker_failures: 3,
             breaker_cooldown: Duration::from_secs(2),
             lease_ttl: Duration::from_secs(5),
-                        lease_wait: Duration::from_secs(2),
+            lease_wait: Duration::from_secs(2),
             coalesce: true,
         }
     }

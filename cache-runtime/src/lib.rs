@@ -79,6 +79,11 @@ pub use policy::Refusal;
 /// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
 /// | `statuses = [..]` | `[200]` | statuses that may be stored |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
+/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
+/// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
+///
+/// Concurrent misses for one key run the handler once (in this process, and across instances
+/// through a lease in Memcached); see [`Config::lease_wait`].
 ///
 /// ```no_run
 /// use cache_runtime::cached_route;

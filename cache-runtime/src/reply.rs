@@ -256,7 +256,7 @@ where
 
     // Coalesce misses. Only when the backend answered: a failing backend must never turn
     // waiting into a queue (each request then runs the handler, as without a cache).
-        if may_store && leader.is_none() && !refresh && config.coalesce {
+    if may_store && leader.is_none() && !refresh && config.coalesce {
         match cache.flights().join(&key) {
             Role::Follower(receiver) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
