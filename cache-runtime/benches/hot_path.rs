@@ -20,7 +20,7 @@ impl Handler for Nothing {
     }
 }
 
-const OPTIONS: RouteOptions = RouteOptions::new(60);
+static OPTIONS: RouteOptions = RouteOptions::new(60);
 
 fn key_building(c: &mut Criterion) {
     let client = Client::untracked(rocket::build()).expect("rocket");

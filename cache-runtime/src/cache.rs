@@ -150,8 +150,9 @@ impl Cache {
             log::info!("cache: {}", self.describe());
         } else {
             log::warn!(
-                "cache: no Memcached servers configured ({SERVERS_ENV} unset); using the embedded \
-                 in-process store: entries are not shared between instances of this application"
+                "cache: no Memcached servers configured ({SERVERS_ENV} unset, no `servers` in the \
+                 cache configuration); using the embedded in-process store: entries are not \
+                 shared between instances of this application"
             );
         }
     }

@@ -219,6 +219,11 @@ impl ConfigError {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The form the value must take.
+    pub fn expected(&self) -> &str {
+        self.expected
+    }
 }
 
 impl fmt::Display for ConfigError {

@@ -28,6 +28,11 @@
 //! call [`install`] before launch; to give one Rocket instance its own cache, manage a
 //! [`Cache`]: `rocket::build().manage(Cache::new(config)?)`.
 //!
+//! # Configuration, counters
+//!
+//! Attach [`CacheFairing`] to read a `cache` table from `Rocket.toml` / `ROCKET_CACHE`; read the
+//! counters with [`stats`], or mount [`metrics_routes`] for Prometheus.
+//!
 //! # Failure policy
 //!
 //! The cache can only make a request faster. A backend error, an operation past its deadline
@@ -41,6 +46,7 @@ mod backend;
 mod cache;
 mod config;
 mod entry;
+mod fairing;
 mod flight;
 #[cfg(test)]
 mod fuzz;
@@ -49,11 +55,14 @@ mod key;
 mod policy;
 mod reply;
 mod report;
+mod stats;
 
 pub use backend::BreakerState;
 pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SERVERS_ENV};
+pub use fairing::CacheFairing;
 pub use policy::Refusal;
+pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
 
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
 ///
@@ -84,6 +93,27 @@ pub use policy::Refusal;
 ///
 /// Concurrent misses for one key run the handler once (in this process, and across instances
 /// through a lease in Memcached); see [`Config::lease_wait`].
+///
+/// ```no_run
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+/// use rocket::http::Status;
+///
+/// /// The same page for everyone, even with credentials; any query string shares the entry.
+/// #[cached_route(ttl = 3600, public, query = false)]
+/// #[get("/terms")]
+/// fn terms() -> &'static str {
+///     "terms of service"
+/// }
+///
+/// /// Served up to 5 minutes past its TTL while one request refreshes it, and up to an hour
+/// /// past it when the handler fails.
+/// #[cached_route(ttl = 60, stale = 300, stale_if_error = 3600)]
+/// #[get("/dashboard")]
+/// async fn dashboard() -> Result<String, Status> {
+///     Ok(String::from("numbers"))
+/// }
+/// ```
 ///
 /// ```no_run
 /// use cache_runtime::cached_route;

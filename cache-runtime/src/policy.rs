@@ -300,7 +300,7 @@ pub fn is_stored_header(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const ROUTE: RouteOptions = RouteOptions::new(60);
+    static ROUTE: RouteOptions = RouteOptions::new(60);
 
     fn check_with(
         options: &RouteOptions,

@@ -20,9 +20,10 @@ use crate::guard::CacheRequest;
 use crate::key::{CacheKey, KeyParts, Varied};
 use crate::policy::{self, Refusal};
 use crate::report;
+use crate::stats::{self, RouteStats, Served};
 
-/// A route's options, fixed at compile time by `#[cached_route(...)]`.
-#[derive(Debug, Clone, Copy)]
+/// A route's options, fixed at compile time by `#[cached_route(...)]`, and its counters.
+#[derive(Debug)]
 pub struct RouteOptions {
     pub(crate) ttl: u32,
     pub(crate) vary: &'static [&'static str],
@@ -35,6 +36,7 @@ pub struct RouteOptions {
     pub(crate) stale: u32,
     /// Seconds past the TTL an entry may stand in for a failing handler.
     pub(crate) stale_if_error: u32,
+    pub(crate) stats: RouteStats,
 }
 
 /// Which query parameters the key holds.
@@ -60,6 +62,7 @@ impl RouteOptions {
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
+            stats: RouteStats::new(),
         }
     }
 
@@ -189,6 +192,7 @@ where
         Some(route) if policy::bypass(request, options).is_none() => route,
         // No route (not reachable from a handler) or a per-principal request.
         _ => {
+            count(options, Served::Bypass);
             let outcome = respond(handler.await, request).map(|mut response| {
                 merge_vary(&mut response, options);
                 mark(&mut response, x_cache, "BYPASS");
@@ -198,13 +202,18 @@ where
         }
     };
 
+    options.stats.register(route);
     let key = key_for(request, route, &config.namespace, options);
     let lookup_started = Instant::now();
     let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
     let lookup = if refresh {
         Lookup::Miss
     } else {
-        cache.store().get(&key).await
+        let lookup = cache.store().get(&key).await;
+        let took = lookup_started.elapsed();
+        stats::GLOBAL.lookup(took);
+        options.stats.counters.lookup(took);
+        lookup
     };
     // An expired entry kept for `stale_if_error`, if the handler fails.
     let mut fallback: Option<Arc<StoredResponse>> = None;
@@ -215,6 +224,7 @@ where
             let age = unix_now().saturating_sub(entry.created());
             let ttl = u64::from(entry.ttl());
             if age < ttl || options.keep() == 0 {
+                count(options, Served::Hit);
                 return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
             }
             if age < ttl + u64::from(options.stale) {
@@ -225,7 +235,10 @@ where
                         leader = Some(guard);
                         leased = true;
                     }
-                    _ => return Cached::new(Ok(replay(request, &entry, x_cache, "STALE"))),
+                    _ => {
+                        count(options, Served::Stale);
+                        return Cached::new(Ok(replay(request, &entry, x_cache, "STALE")));
+                    }
                 }
             }
             if age < ttl + u64::from(options.stale_if_error) {
@@ -237,6 +250,8 @@ where
         // The breaker already said so, once: a skipped server is a quiet miss.
         Lookup::Failed(BackendError::ServerSkipped) => false,
         Lookup::Failed(error) => {
+            stats::GLOBAL.backend_error();
+            options.stats.counters.backend_error();
             let limiter = match error {
                 BackendError::Undecodable => &report::UNDECODABLE,
                 _ => &report::LOOKUP_FAILED,
@@ -261,6 +276,7 @@ where
             Role::Follower(receiver) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 if let Ok(Some(entry)) = waited {
+                    count(options, Served::Hit);
                     return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                 }
                 // The leader published nothing usable or took too long: run it here.
@@ -272,6 +288,7 @@ where
                     match await_other_instance(cache, &key).await {
                         Awaited::Entry(entry) => {
                             guard.publish(Some(Arc::clone(&entry)));
+                            count(options, Served::Hit);
                             return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                         }
                         Awaited::Leased => leased = true,
@@ -292,12 +309,16 @@ where
     };
     if let (true, Some(stale)) = (failed, &fallback) {
         release(cache, &key, leased).await;
+        count(options, Served::Stale);
         return Cached::new(Ok(replay(request, stale, x_cache, "STALE")));
     }
+    count(options, Served::Miss);
     let mut response = match outcome {
         Ok(response) => shorten(response),
         Err(status) => {
             release(cache, &key, leased).await;
+            options.stats.counters.refused(Refusal::Status);
+            stats::GLOBAL.refused(Refusal::Status);
             return Cached::new(Err(status));
         }
     };
@@ -336,6 +357,12 @@ where
     }
     mark(&mut response, x_cache, "MISS");
     Cached::new(Ok(response))
+}
+
+/// Counts what a request came to, process-wide and for its route.
+fn count(options: &RouteOptions, served: Served) {
+    stats::GLOBAL.outcome(served);
+    options.stats.counters.outcome(served);
 }
 
 fn lease_secs(config: &crate::Config) -> u32 {
@@ -592,6 +619,17 @@ async fn store(
                 .store()
                 .set(key, Arc::clone(&entry), options.keep(), budget)
                 .await;
+            match &stored {
+                Ok(()) => {
+                    stats::GLOBAL.stored(entry.frame().len());
+                    options.stats.counters.stored(entry.frame().len());
+                }
+                Err(BackendError::ServerSkipped) => {}
+                Err(_) => {
+                    stats::GLOBAL.backend_error();
+                    options.stats.counters.backend_error();
+                }
+            }
             if let Some(error) = stored
                 .as_ref()
                 .err()
@@ -606,6 +644,8 @@ async fn store(
         }
         Err(refusal) => {
             log::debug!("cache: not stored: {refusal}");
+            stats::GLOBAL.refused(refusal);
+            options.stats.counters.refused(refusal);
             Ok(None)
         }
     }

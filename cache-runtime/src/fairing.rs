@@ -1,0 +1,177 @@
+//! Configuration from Rocket's own configuration: a `cache` table in `Rocket.toml` (any
+//! profile) or `ROCKET_CACHE`, read at ignite.
+
+use std::time::Duration;
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::serde::Deserialize;
+use rocket::{Build, Orbit, Rocket};
+
+use crate::cache::Cache;
+use crate::config::{parse_servers, Config, ConfigError};
+
+/// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
+/// cache (its routes use it; the global cache is installed from it too when still unused).
+/// Invalid configuration fails ignite with a message naming the key and the expected form.
+/// At liftoff, one line says which backend is in use.
+///
+/// ```toml
+/// # Rocket.toml
+/// [default.cache]
+/// servers = ["10.0.0.5:11211", "10.0.0.6:11211"]   # or "a:11211,b:11211"; none: embedded
+/// namespace = "shop-v2"
+/// timeout_ms = 100
+/// pool_idle = 64
+/// breaker_failures = 3
+/// breaker_cooldown_ms = 2000
+/// max_item_size = 1000000
+/// embedded_capacity = 67108864
+/// x_cache_header = true
+/// lease_ttl_ms = 5000
+/// lease_wait_ms = 2000
+/// ```
+///
+/// ```no_run
+/// # use rocket::launch;
+/// #[launch]
+/// fn rocket() -> _ {
+///     rocket::build().attach(cache_runtime::CacheFairing)
+/// }
+/// ```
+///
+/// Without a `cache` table the environment decides, as without the fairing
+/// (`MEMCACHED_SERVERS`, else the embedded store).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheFairing;
+
+/// The `cache` table, every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+struct Table {
+    servers: Option<Servers>,
+    namespace: Option<String>,
+    timeout_ms: Option<u64>,
+    pool_idle: Option<usize>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_ms: Option<u64>,
+    max_item_size: Option<usize>,
+    embedded_capacity: Option<u64>,
+    x_cache_header: Option<bool>,
+    lease_ttl_ms: Option<u64>,
+    lease_wait_ms: Option<u64>,
+}
+
+/// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
+#[derive(Debug, Deserialize)]
+#[serde(crate = "rocket::serde", untagged)]
+enum Servers {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Table {
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config = Config::from_env()?;
+        if let Some(servers) = self.servers {
+            config.servers = match servers {
+                Servers::List(list) => parse_servers(&list.join(","))?,
+                Servers::Text(text) => parse_servers(&text)?,
+            };
+        }
+        let ms = Duration::from_millis;
+        if let Some(v) = self.namespace {
+            config.namespace = v;
+        }
+        if let Some(v) = self.timeout_ms {
+            config.op_timeout = ms(v);
+        }
+        if let Some(v) = self.pool_idle {
+            config.pool_idle = v;
+        }
+        if let Some(v) = self.breaker_failures {
+            config.breaker_failures = v;
+        }
+        if let Some(v) = self.breaker_cooldown_ms {
+            config.breaker_cooldown = ms(v);
+        }
+        if let Some(v) = self.max_item_size {
+            config.max_item_size = v;
+        }
+        if let Some(v) = self.embedded_capacity {
+            config.embedded_capacity = v;
+        }
+        if let Some(v) = self.x_cache_header {
+            config.x_cache_header = v;
+        }
+        if let Some(v) = self.lease_ttl_ms {
+            config.lease_ttl = ms(v);
+        }
+        if let Some(v) = self.lease_wait_ms {
+            config.lease_wait = ms(v);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The field names of [`Config`] as they are spelled in the `cache` table.
+fn table_key(config_key: &str) -> &str {
+    match config_key {
+        "op_timeout" => "timeout_ms",
+        "breaker_cooldown" => "breaker_cooldown_ms",
+        "lease_ttl" => "lease_ttl_ms",
+        "lease_wait" => "lease_wait_ms",
+        "MEMCACHED_SERVERS" | "" => "servers",
+        other => other,
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for CacheFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "cached_route",
+            kind: Kind::Ignite | Kind::Liftoff,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let table = match rocket.figment().find_value("cache") {
+            Err(_) => Table::default(),
+            Ok(_) => match rocket.figment().extract_inner::<Table>("cache") {
+                Ok(table) => table,
+                Err(error) => {
+                    log::error!("invalid cache configuration: {error}");
+                    return Err(rocket);
+                }
+            },
+        };
+        let config = match table.into_config() {
+            Ok(config) => config,
+            Err(error) => {
+                log::error!(
+                    "invalid cache configuration `cache.{}`: {}",
+                    table_key(error.key()),
+                    error.expected()
+                );
+                return Err(rocket);
+            }
+        };
+        let cache = match Cache::new(config.clone()) {
+            Ok(cache) => cache,
+            Err(error) => {
+                log::error!("invalid cache configuration: {error}");
+                return Err(rocket);
+            }
+        };
+        // Code that reaches for the global cache (outside a request) sees the same one.
+        let _ = crate::install(config);
+        Ok(rocket.manage(cache))
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        if let Some(cache) = rocket.state::<Cache>() {
+            log::info!("cache: {}", cache.describe());
+        }
+    }
+}

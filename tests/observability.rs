@@ -1,0 +1,176 @@
+//! Rocket-native configuration (`CacheFairing` reading the `cache` table), the counters, and
+//! the Prometheus route, against a real memcached.
+
+use std::io::Cursor;
+
+use cache_runtime::{cached_route, CacheFairing};
+use cached_route_suite::MemcachedServer;
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::Client;
+use rocket::response::{self, Responder};
+use rocket::{get, routes, Build, Request, Response, Rocket};
+
+#[cached_route(ttl = 60)]
+#[get("/configured")]
+fn configured() -> &'static str {
+    "configured"
+}
+
+#[cached_route(ttl = 60)]
+#[get("/counted")]
+fn counted() -> &'static str {
+    "counted"
+}
+
+/// A 200 that sets a cookie: served, never stored.
+struct WithCookie;
+
+impl<'r> Responder<'r, 'static> for WithCookie {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        Response::build()
+            .raw_header("Set-Cookie", "seen=1")
+            .sized_body(4, Cursor::new("seen"))
+            .ok()
+    }
+}
+
+#[cached_route(ttl = 60)]
+#[get("/refused")]
+fn refused() -> WithCookie {
+    WithCookie
+}
+
+fn app(toml: &str) -> Rocket<Build> {
+    let figment = Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "off"))
+        .merge(Toml::string(toml));
+    rocket::custom(figment)
+        .attach(CacheFairing)
+        .mount("/", routes![configured, counted, refused])
+        .mount("/internal", cache_runtime::metrics_routes())
+}
+
+#[rocket::async_test]
+async fn the_cache_table_configures_the_instance() {
+    let server = MemcachedServer::start();
+    let toml = format!(
+        "[cache]\nservers = [\"{}\"]\nnamespace = \"from-toml\"\ntimeout_ms = 50\n",
+        server.address()
+    );
+    let client = Client::untracked(app(&toml))
+        .await
+        .expect("valid configuration");
+    let first = client.get("/configured").dispatch().await;
+    assert_eq!(first.headers().get_one("X-Cache"), Some("MISS"));
+    let keys = server.keys();
+    assert!(
+        keys.len() == 1 && keys[0].starts_with("from-toml:"),
+        "{keys:?}"
+    );
+    let cache = client.rocket().state::<cache_runtime::Cache>().unwrap();
+    assert_eq!(
+        cache.config().op_timeout,
+        std::time::Duration::from_millis(50)
+    );
+    // The comma-separated form of `MEMCACHED_SERVERS` works too.
+    let toml = format!("[cache]\nservers = \"{0},{0}\"\n", server.address());
+    assert!(Client::untracked(app(&toml)).await.is_ok());
+}
+
+#[rocket::async_test]
+async fn invalid_configuration_fails_at_ignite() {
+    for toml in [
+        "[cache]\nservers = [\"no-port\"]\n",
+        "[cache]\nnamespace = \"has space\"\n",
+        "[cache]\ntimeout_ms = 0\n",
+        "[cache]\nsever = [\"127.0.0.1:11211\"]\n",
+        "[cache]\npool_idle = \"many\"\n",
+    ] {
+        match Client::untracked(app(toml)).await {
+            // Reading the kind marks the error handled (Rocket aborts on an unhandled one).
+            Err(error) => assert!(
+                matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+                "{toml}: {error}"
+            ),
+            Ok(_) => panic!("accepted: {toml}"),
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
+    let server = MemcachedServer::start();
+    let toml = format!("[cache]\nservers = [\"{}\"]\n", server.address());
+    let client = Client::untracked(app(&toml)).await.unwrap();
+    // MISS (stored), HIT, HIT, BYPASS; a refusal.
+    for _ in 0..3 {
+        client.get("/counted").dispatch().await;
+    }
+    let bypass = client
+        .get("/counted")
+        .header(Header::new("Authorization", "Bearer x"))
+        .dispatch()
+        .await;
+    assert_eq!(bypass.headers().get_one("X-Cache"), Some("BYPASS"));
+    client.get("/refused").dispatch().await;
+
+    let stats = cache_runtime::stats();
+    let route = |label: &str| {
+        stats
+            .routes
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no counters for {label}: {:?}", stats.routes))
+    };
+    let counted = route("GET /counted");
+    assert_eq!(
+        (
+            counted.misses,
+            counted.hits,
+            counted.bypasses,
+            counted.stale
+        ),
+        (1, 2, 1, 0)
+    );
+    assert_eq!(
+        (counted.stores, counted.lookups, counted.backend_errors),
+        (1, 3, 0)
+    );
+    assert!(counted.bytes_stored > "counted".len() as u64);
+    assert_eq!(
+        counted.lookup_buckets.iter().map(|(_, n)| n).sum::<u64>(),
+        3
+    );
+    let refused = route("GET /refused");
+    assert_eq!(
+        (
+            refused.misses,
+            refused.stores,
+            refused.refused("set_cookie")
+        ),
+        (1, 0, 1)
+    );
+    assert!(stats.global.hits >= 2);
+
+    let metrics = client.get("/internal/metrics").dispatch().await;
+    assert_eq!(metrics.status(), Status::Ok);
+    assert!(metrics.content_type().unwrap().is_plain());
+    let text = metrics.into_string().await.unwrap();
+    for line in [
+        "cached_route_requests_total{route=\"GET /counted\",result=\"hit\"} 2",
+        "cached_route_requests_total{route=\"GET /counted\",result=\"bypass\"} 1",
+        "cached_route_stores_total{route=\"GET /counted\"} 1",
+        "cached_route_refusals_total{route=\"GET /refused\",reason=\"set_cookie\"} 1",
+        "cached_route_lookup_seconds_count{route=\"GET /counted\"} 3",
+        "# TYPE cached_route_lookup_seconds histogram",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(&format!(
+        "cached_route_server_up{{server=\"{}\"}} 1",
+        server.address()
+    )));
+}
