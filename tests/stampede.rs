@@ -45,6 +45,19 @@ async fn cold(n: u32, runs: &State<Runs>) -> String {
     format!("cold {n} #{run}")
 }
 
+/// Sets a cookie through the jar, after 100 ms of work: never stored.
+#[cached_route(ttl = 60, public)]
+#[get("/personal-cookie")]
+async fn personal_cookie(
+    cookies: &rocket::http::CookieJar<'_>,
+    runs: &State<Runs>,
+) -> &'static str {
+    runs.bump("personal_cookie");
+    rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+    cookies.add(("visited", "1"));
+    "personal"
+}
+
 #[cached_route(ttl = 1, stale = 30)]
 #[get("/news")]
 async fn news(runs: &State<Runs>) -> String {
@@ -71,7 +84,7 @@ async fn instance(server: &MemcachedServer, runs: &Runs, failing: &Failing) -> C
     .manage(Cache::new(Config::memcached([server.address()])).unwrap())
     .manage(runs.clone())
     .manage(failing.clone())
-    .mount("/", routes![cold, news, prices]);
+    .mount("/", routes![cold, news, prices, personal_cookie]);
     Client::untracked(rocket).await.unwrap()
 }
 
@@ -220,4 +233,39 @@ async fn a_paused_server_never_queues_coalesced_requests() {
     // One 100 ms lookup deadline plus the 100 ms handler, not 20 of either in a row.
     assert!(took < Duration::from_millis(600), "{took:?}");
     server.resume();
+}
+
+/// A lease holder whose response is not storable gives the placeholder back at once: the other
+/// instance does not wait out `lease_wait` (2 s).
+#[rocket::async_test]
+async fn a_holder_that_stores_nothing_does_not_hold_others_up() {
+    let server = MemcachedServer::start();
+    let runs = Runs::default();
+    let failing = Failing::default();
+    let one = instance(&server, &runs, &failing).await;
+    let two = instance(&server, &runs, &failing).await;
+    let started = Instant::now();
+    let both = common::join_all([
+        burst(&one, "/personal-cookie", 1),
+        burst(&two, "/personal-cookie", 1),
+    ])
+    .await;
+    let took = started.elapsed();
+    println!(
+        "two instances, one unstorable key: both answered in {took:?}, {} runs",
+        runs.of("personal_cookie")
+    );
+    assert!(both
+        .iter()
+        .flatten()
+        .all(|(status, state, _)| *status == Status::Ok && state == "MISS"));
+    assert_eq!(
+        runs.of("personal_cookie"),
+        2,
+        "each ran the handler: nothing could be shared"
+    );
+    assert!(
+        took < Duration::from_millis(1000),
+        "the second waited {took:?}"
+    );
 }

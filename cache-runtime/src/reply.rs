@@ -12,7 +12,7 @@ use rocket::response::{self, Responder};
 use rocket::tokio::io::AsyncReadExt;
 use rocket::{Request, Response};
 
-use crate::backend::{BackendError, Lookup};
+use crate::backend::{BackendError, Lease, Lookup};
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Role};
@@ -206,10 +206,12 @@ where
     let key = key_for(request, route, &config.namespace, options);
     let lookup_started = Instant::now();
     let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
+    // With coalescing, the lookup also takes the key's lease on a miss: no extra round trip.
+    let lease = config.coalesce.then(|| lease_secs(config));
     let lookup = if refresh {
-        Lookup::Miss
+        Lookup::Miss(Lease::None)
     } else {
-        let lookup = cache.store().get(&key).await;
+        let lookup = cache.store().get(&key, lease).await;
         let took = lookup_started.elapsed();
         stats::GLOBAL.lookup(took);
         options.stats.counters.lookup(took);
@@ -218,7 +220,9 @@ where
     // An expired entry kept for `stale_if_error`, if the handler fails.
     let mut fallback: Option<Arc<StoredResponse>> = None;
     let mut leader = None;
+    // The stale-refresh lease (a companion key) and the lookup's lease (a placeholder).
     let mut leased = false;
+    let mut lease_state = Lease::None;
     let may_store = match lookup {
         Lookup::Hit(entry) => {
             let age = unix_now().saturating_sub(entry.created());
@@ -246,7 +250,10 @@ where
             }
             true
         }
-        Lookup::Miss => true,
+        Lookup::Miss(state) => {
+            lease_state = state;
+            true
+        }
         // The breaker already said so, once: a skipped server is a quiet miss.
         Lookup::Failed(BackendError::ServerSkipped) => false,
         Lookup::Failed(error) => {
@@ -272,8 +279,13 @@ where
     // Coalesce misses. Only when the backend answered: a failing backend must never turn
     // waiting into a queue (each request then runs the handler, as without a cache).
     if may_store && leader.is_none() && !refresh && config.coalesce {
-        match cache.flights().join(&key) {
-            Role::Follower(receiver) => {
+        let role = cache.flights().join(&key);
+        match (lease_state, role) {
+            // This request won the backend's lease: it runs the handler whatever happens here,
+            // and leads this process's waiters if none is leading yet.
+            (Lease::Won, Role::Leader(guard)) => leader = Some(guard),
+            (Lease::Won, Role::Follower(_)) => {}
+            (_, Role::Follower(receiver)) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 if let Ok(Some(entry)) = waited {
                     count(options, Served::Hit);
@@ -281,22 +293,19 @@ where
                 }
                 // The leader published nothing usable or took too long: run it here.
             }
-            Role::Leader(guard) => {
-                if cache.store().lease(&key, lease_secs(config)).await {
-                    leased = true;
-                } else {
-                    match await_other_instance(cache, &key).await {
-                        Awaited::Entry(entry) => {
-                            guard.publish(Some(Arc::clone(&entry)));
-                            count(options, Served::Hit);
-                            return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
-                        }
-                        Awaited::Leased => leased = true,
-                        Awaited::GaveUp => {}
+            (Lease::Busy, Role::Leader(guard)) => {
+                match await_other_instance(cache, &key).await {
+                    Awaited::Entry(entry) => {
+                        guard.publish(Some(Arc::clone(&entry)));
+                        count(options, Served::Hit);
+                        return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                     }
+                    Awaited::Leased => lease_state = Lease::Won,
+                    Awaited::GaveUp => lease_state = Lease::None,
                 }
                 leader = Some(guard);
             }
+            (Lease::None, Role::Leader(guard)) => leader = Some(guard),
         }
     }
 
@@ -307,6 +316,7 @@ where
         Ok(response) => response.status().code >= 500,
         Err(status) => status.code >= 500,
     };
+    let placeholder = lease_state == Lease::Won;
     if let (true, Some(stale)) = (failed, &fallback) {
         release(cache, &key, leased).await;
         count(options, Served::Stale);
@@ -317,6 +327,7 @@ where
         Ok(response) => shorten(response),
         Err(status) => {
             release(cache, &key, leased).await;
+            abandon(cache, &key, placeholder).await;
             options.stats.counters.refused(Refusal::Status);
             stats::GLOBAL.refused(Refusal::Status);
             return Cached::new(Err(status));
@@ -331,6 +342,7 @@ where
             Ok(entry) => stored = entry,
             Err(status) => {
                 release(cache, &key, leased).await;
+                abandon(cache, &key, placeholder).await;
                 return Cached::new(Err(status));
             }
         }
@@ -339,6 +351,9 @@ where
         leader.publish(stored.clone());
     }
     release(cache, &key, leased).await;
+    // A won placeholder is replaced by the stored entry; with nothing stored, it is given
+    // back so that other instances stop waiting for it.
+    abandon(cache, &key, placeholder && stored.is_none()).await;
     // After storing: the handler's own `Vary` is checked first, then the route's is merged.
     merge_vary(&mut response, options);
     // Only a response fit to share is answered with a bare 304: one that is not (it sets a
@@ -375,6 +390,12 @@ async fn release(cache: &Cache, key: &CacheKey, leased: bool) {
     }
 }
 
+async fn abandon(cache: &Cache, key: &CacheKey, placeholder: bool) {
+    if placeholder {
+        cache.store().abandon(key).await;
+    }
+}
+
 /// What waiting on another instance's lease came to.
 enum Awaited {
     /// It stored the entry.
@@ -386,21 +407,23 @@ enum Awaited {
     GaveUp,
 }
 
-/// Another instance holds the key's lease: poll for the entry it stores, with backoff, for at
-/// most `lease_wait`; each miss also tries the lease, so a holder that stored nothing does not
-/// make others wait out the deadline.
+/// Another instance holds the key's lease: poll for the entry it stores with lease reads,
+/// backing off, for at most `lease_wait`. A holder that stored nothing gives the placeholder
+/// back, and the next read here wins the lease instead of waiting out the deadline.
 async fn await_other_instance(cache: &Cache, key: &CacheKey) -> Awaited {
     let deadline = Instant::now() + cache.config().lease_wait;
     let mut pause = Duration::from_millis(5);
     while Instant::now() + pause < deadline {
         tokio::time::sleep(pause).await;
-        match cache.store().get(key).await {
+        match cache
+            .store()
+            .get(key, Some(lease_secs(cache.config())))
+            .await
+        {
             Lookup::Hit(entry) => return Awaited::Entry(entry),
-            Lookup::Miss if cache.store().lease(key, lease_secs(cache.config())).await => {
-                return Awaited::Leased
-            }
-            Lookup::Miss => pause = (pause * 2).min(Duration::from_millis(100)),
-            Lookup::Failed(_) => return Awaited::GaveUp,
+            Lookup::Miss(Lease::Won) => return Awaited::Leased,
+            Lookup::Miss(Lease::Busy) => pause = (pause * 2).min(Duration::from_millis(100)),
+            Lookup::Miss(Lease::None) | Lookup::Failed(_) => return Awaited::GaveUp,
         }
     }
     Awaited::GaveUp

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::{Backend, BackendError, Lookup};
+use super::{Backend, BackendError, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::key::CacheKey;
 
@@ -84,14 +84,14 @@ impl EmbeddedStore {
 }
 
 impl Backend for EmbeddedStore {
-    async fn get(&self, key: &CacheKey) -> Lookup {
+    async fn get(&self, key: &CacheKey, _lease: Option<u32>) -> Lookup {
         match self.entries.get(key) {
             Some(slot) if slot.expires > Instant::now() => Lookup::Hit(slot.entry),
             Some(_) => {
                 self.entries.remove(key);
-                Lookup::Miss
+                Lookup::Miss(Lease::None)
             }
-            None => Lookup::Miss,
+            None => Lookup::Miss(Lease::None),
         }
     }
 
@@ -114,6 +114,8 @@ impl Backend for EmbeddedStore {
     }
 
     async fn release(&self, _key: &CacheKey) {}
+
+    async fn abandon(&self, _key: &CacheKey) {}
 }
 
 #[cfg(test)]
@@ -160,7 +162,7 @@ mod tests {
         assert!(store.len() > 100, "it holds entries: {}", store.len());
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
         assert!(
-            matches!(store.get(&key(4_999)).await, Lookup::Hit(_)),
+            matches!(store.get(&key(4_999), None).await, Lookup::Hit(_)),
             "the newest entry is kept"
         );
     }
@@ -172,7 +174,7 @@ mod tests {
             .set(&key(1), entry(60), 0, Duration::ZERO)
             .await
             .unwrap();
-        assert!(matches!(store.get(&key(1)).await, Lookup::Hit(_)));
+        assert!(matches!(store.get(&key(1), None).await, Lookup::Hit(_)));
         store.entries.insert(
             key(1),
             Slot {
@@ -180,7 +182,7 @@ mod tests {
                 expires: Instant::now(),
             },
         );
-        assert!(matches!(store.get(&key(1)).await, Lookup::Miss));
+        assert!(matches!(store.get(&key(1), None).await, Lookup::Miss(_)));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }
 }

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memcache::exp::{AsyncMemcache, Rendezvous, Router, Ttl};
+use memcache::exp::{AsyncMemcache, GetStatus, LeaseState, Rendezvous, Router, Ttl};
 use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
-use super::{Backend, BackendError, Lookup};
+use super::{Backend, BackendError, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::key::CacheKey;
 
@@ -184,23 +184,53 @@ impl MemcachedStore {
     }
 }
 
+/// A stored frame, or a miss-like failure when it is not ours.
+fn decoded(frame: Vec<u8>) -> Lookup {
+    match StoredResponse::decode(frame) {
+        Some(entry) => Lookup::Hit(Arc::new(entry)),
+        None => Lookup::Failed(BackendError::Undecodable),
+    }
+}
+
 impl Backend for MemcachedStore {
-    async fn get(&self, key: &CacheKey) -> Lookup {
-        let fetched = self
+    async fn get(&self, key: &CacheKey, lease: Option<u32>) -> Lookup {
+        let Some(lease_ttl) = lease else {
+            let fetched = self
+                .guarded(key.as_bytes(), self.op_timeout, async {
+                    let client = self.client().await?;
+                    client
+                        .get::<Vec<u8>>(key.as_str())
+                        .await
+                        .map_err(|error| BackendError::Client(error.to_string()))
+                })
+                .await;
+            return match fetched {
+                Ok(Some(frame)) => decoded(frame),
+                Ok(None) => Lookup::Miss(Lease::None),
+                Err(error) => Lookup::Failed(error),
+            };
+        };
+        // A lease read: on a miss the server creates an empty placeholder for `lease_ttl` and
+        // tells exactly one client it won; others see the placeholder as pending.
+        let read = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
                 client
-                    .get::<Vec<u8>>(key.as_str())
+                    .meta()
+                    .get(key.as_str())
+                    .lease_ttl(lease_ttl.max(1))
+                    .send()
                     .await
                     .map_err(|error| BackendError::Client(error.to_string()))
             })
             .await;
-        match fetched {
-            Ok(Some(frame)) => match StoredResponse::decode(frame) {
-                Some(entry) => Lookup::Hit(Arc::new(entry)),
-                None => Lookup::Failed(BackendError::Undecodable),
+        match read {
+            Ok(result) => match (result.status, result.value) {
+                (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
+                _ if result.lease_state == LeaseState::Granted => Lookup::Miss(Lease::Won),
+                _ if result.lease_state == LeaseState::Busy => Lookup::Miss(Lease::Busy),
+                _ => Lookup::Miss(Lease::None),
             },
-            Ok(None) => Lookup::Miss,
             Err(error) => Lookup::Failed(error),
         }
     }
@@ -242,6 +272,18 @@ impl Backend for MemcachedStore {
             .await;
         // Unknown is granted: without the backend there is nothing to coordinate with.
         taken.unwrap_or(true)
+    }
+
+    async fn abandon(&self, key: &CacheKey) {
+        let _ = self
+            .guarded(key.as_bytes(), self.op_timeout, async {
+                let client = self.client().await?;
+                client
+                    .delete(key.as_str())
+                    .await
+                    .map_err(|error| BackendError::Client(error.to_string()))
+            })
+            .await;
     }
 
     async fn release(&self, key: &CacheKey) {

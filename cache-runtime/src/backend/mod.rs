@@ -21,10 +21,22 @@ use crate::key::CacheKey;
 #[derive(Debug)]
 pub(crate) enum Lookup {
     Hit(Arc<StoredResponse>),
-    Miss,
+    /// Not there; with a lease read, who recomputes it.
+    Miss(Lease),
     /// The backend failed (down, stalled, undecodable entry): served as a miss. After a
     /// failure the response is not stored, so a stalled server costs one deadline, not two.
     Failed(BackendError),
+}
+
+/// The lease a lookup took along the way (Memcached meta `mg ... N<ttl>`: one round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lease {
+    /// No lease was asked for, or the backend has none (the in-process flight decides).
+    None,
+    /// This request recomputes the entry; it must store it or give the lease back.
+    Won,
+    /// Another client (another instance) is recomputing it.
+    Busy,
 }
 
 /// Why a backend operation did not complete.
@@ -69,7 +81,9 @@ impl fmt::Display for BackendError {
 
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
-    fn get(&self, key: &CacheKey) -> impl Future<Output = Lookup> + Send;
+    /// Looks `key` up; with `lease`, a miss also takes the key's lease for that many seconds
+    /// when nobody holds it.
+    fn get(&self, key: &CacheKey, lease: Option<u32>) -> impl Future<Output = Lookup> + Send;
     /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
     /// after `budget` (what is left of the request's deadline).
     fn set(
@@ -84,6 +98,8 @@ pub(crate) trait Backend: Send + Sync {
     fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
     /// Gives a lease back once the entry is stored (or was not storable).
     fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
+    /// Gives back a lease won by a lookup, when nothing was stored in its place.
+    fn abandon(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
 }
 
 /// The configured store, dispatched statically: no boxed future on the hit path.
@@ -97,10 +113,17 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    pub(crate) async fn get(&self, key: &CacheKey) -> Lookup {
+    pub(crate) async fn get(&self, key: &CacheKey, lease: Option<u32>) -> Lookup {
         match self {
-            Store::Embedded(store) => store.get(key).await,
-            Store::Memcached(store) => store.get(key).await,
+            Store::Embedded(store) => store.get(key, lease).await,
+            Store::Memcached(store) => store.get(key, lease).await,
+        }
+    }
+
+    pub(crate) async fn abandon(&self, key: &CacheKey) {
+        match self {
+            Store::Embedded(store) => store.abandon(key).await,
+            Store::Memcached(store) => store.abandon(key).await,
         }
     }
 
