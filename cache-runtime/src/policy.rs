@@ -248,7 +248,10 @@ pub fn client_wants_fresh(request: &Request<'_>) -> bool {
 
 /// Whether `If-None-Match` on `request` matches `etag` (weak comparison, RFC 9110 13.1.2).
 pub fn not_modified(request: &Request<'_>, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    fn opaque(tag: &str) -> &str {
+        let tag = tag.trim();
+        tag.strip_prefix("W/").unwrap_or(tag)
+    }
     let wanted = opaque(etag);
     request.headers().get("If-None-Match").any(|value| {
         value.split(',').any(|candidate| {

@@ -531,11 +531,13 @@ fn replay<'r>(
     x_cache: bool,
     state: &'static str,
 ) -> Response<'r> {
-    let etag = entry
-        .headers()
-        .find(|(name, _)| name.eq_ignore_ascii_case("ETag"));
+    // Conditional requests are the exception: look for the entry's ETag only when asked.
     let revalidated = (200..300).contains(&entry.status())
-        && etag.is_some_and(|(_, etag)| policy::not_modified(request, etag));
+        && request.headers().contains("If-None-Match")
+        && entry
+            .headers()
+            .find(|(name, _)| name.eq_ignore_ascii_case("ETag"))
+            .is_some_and(|(_, etag)| policy::not_modified(request, etag));
     let mut builder = if revalidated {
         Response::build_from(not_modified(
             entry
