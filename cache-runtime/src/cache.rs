@@ -191,6 +191,11 @@ pub fn global() -> &'static Cache {
 /// ```
 pub fn install(config: Config) -> Result<(), InstallError> {
     let cache = Cache::new(config).map_err(InstallError::Invalid)?;
+    install_cache(cache)
+}
+
+/// Installs an existing cache (its store, pools and breakers) as the global one.
+pub(crate) fn install_cache(cache: Cache) -> Result<(), InstallError> {
     GLOBAL
         .set(cache)
         .map_err(|_| InstallError::AlreadyInitialized)

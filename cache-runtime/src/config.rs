@@ -210,7 +210,7 @@ impl ConfigError {
         }
     }
 
-    fn in_key(mut self, key: &str) -> ConfigError {
+    pub(crate) fn in_key(mut self, key: &str) -> ConfigError {
         self.key = key.to_owned();
         self
     }

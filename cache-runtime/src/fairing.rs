@@ -29,7 +29,11 @@ use crate::config::{parse_servers, Config, ConfigError};
 /// x_cache_header = true
 /// lease_ttl_ms = 5000
 /// lease_wait_ms = 2000
+/// coalesce = true
 /// ```
+///
+/// The table's `servers` take precedence over `MEMCACHED_SERVERS`, which is read only when the
+/// table has none.
 ///
 /// ```no_run
 /// # use rocket::launch;
@@ -59,6 +63,7 @@ struct Table {
     x_cache_header: Option<bool>,
     lease_ttl_ms: Option<u64>,
     lease_wait_ms: Option<u64>,
+    coalesce: Option<bool>,
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -71,13 +76,20 @@ enum Servers {
 
 impl Table {
     fn into_config(self) -> Result<Config, ConfigError> {
-        let mut config = Config::from_env()?;
-        if let Some(servers) = self.servers {
-            config.servers = match servers {
-                Servers::List(list) => parse_servers(&list.join(","))?,
-                Servers::Text(text) => parse_servers(&text)?,
-            };
-        }
+        // The table's `servers` win; only without them does `MEMCACHED_SERVERS` count.
+        let mut config = match self.servers {
+            None => Config::from_env()?,
+            Some(servers) => {
+                let list = match servers {
+                    Servers::List(list) => list.join(","),
+                    Servers::Text(text) => text,
+                };
+                Config {
+                    servers: parse_servers(&list).map_err(|error| error.in_key("servers"))?,
+                    ..Config::default()
+                }
+            }
+        };
         let ms = Duration::from_millis;
         if let Some(v) = self.namespace {
             config.namespace = v;
@@ -109,6 +121,9 @@ impl Table {
         if let Some(v) = self.lease_wait_ms {
             config.lease_wait = ms(v);
         }
+        if let Some(v) = self.coalesce {
+            config.coalesce = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -121,7 +136,7 @@ fn table_key(config_key: &str) -> &str {
         "breaker_cooldown" => "breaker_cooldown_ms",
         "lease_ttl" => "lease_ttl_ms",
         "lease_wait" => "lease_wait_ms",
-        "MEMCACHED_SERVERS" | "" => "servers",
+        "" => "servers",
         other => other,
     }
 }
@@ -131,7 +146,7 @@ impl Fairing for CacheFairing {
     fn info(&self) -> Info {
         Info {
             name: "cached_route",
-            kind: Kind::Ignite | Kind::Liftoff,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton,
         }
     }
 
@@ -148,24 +163,29 @@ impl Fairing for CacheFairing {
         };
         let config = match table.into_config() {
             Ok(config) => config,
+            Err(error) if error.key() == crate::SERVERS_ENV => {
+                log::error!("invalid cache configuration: {error}");
+                return Err(rocket);
+            }
             Err(error) => {
                 log::error!(
-                    "invalid cache configuration `cache.{}`: {}",
+                    "invalid cache configuration `cache.{}`: expected {}",
                     table_key(error.key()),
                     error.expected()
                 );
                 return Err(rocket);
             }
         };
-        let cache = match Cache::new(config.clone()) {
+        let cache = match Cache::new(config) {
             Ok(cache) => cache,
             Err(error) => {
                 log::error!("invalid cache configuration: {error}");
                 return Err(rocket);
             }
         };
-        // Code that reaches for the global cache (outside a request) sees the same one.
-        let _ = crate::install(config);
+        // Code that reaches for the global cache (outside a request) sees this same one, when
+        // it is still unused.
+        let _ = crate::cache::install_cache(cache.clone());
         Ok(rocket.manage(cache))
     }
 

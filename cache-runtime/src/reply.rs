@@ -208,13 +208,16 @@ where
     let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
     // With coalescing, the lookup also takes the key's lease on a miss: no extra round trip.
     let lease = config.coalesce.then(|| lease_secs(config));
+    // The lookup's share of the request's cache deadline (waiting on others is not counted:
+    // the store after it gets what the lookup left).
+    let mut lookup_took = Duration::ZERO;
     let lookup = if refresh {
         Lookup::Miss(Lease::None)
     } else {
         let lookup = cache.store().get(&key, lease).await;
-        let took = lookup_started.elapsed();
-        stats::GLOBAL.lookup(took);
-        options.stats.counters.lookup(took);
+        lookup_took = lookup_started.elapsed();
+        stats::GLOBAL.lookup(lookup_took);
+        options.stats.counters.lookup(lookup_took);
         lookup
     };
     // An expired entry kept for `stale_if_error`, if the handler fails.
@@ -283,8 +286,8 @@ where
         match (lease_state, role) {
             // This request won the backend's lease: it runs the handler whatever happens here,
             // and leads this process's waiters if none is leading yet.
-            (Lease::Won, Role::Leader(guard)) => leader = Some(guard),
-            (Lease::Won, Role::Follower(_)) => {}
+            (Lease::Won(_), Role::Leader(guard)) => leader = Some(guard),
+            (Lease::Won(_), Role::Follower(_)) => {}
             (_, Role::Follower(receiver)) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 if let Ok(Some(entry)) = waited {
@@ -300,7 +303,7 @@ where
                         count(options, Served::Hit);
                         return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                     }
-                    Awaited::Leased => lease_state = Lease::Won,
+                    Awaited::Leased(cas) => lease_state = Lease::Won(cas),
                     Awaited::GaveUp => lease_state = Lease::None,
                 }
                 leader = Some(guard);
@@ -309,16 +312,24 @@ where
         }
     }
 
-    // Measured before the handler runs: its time is not the cache's.
-    let lookup_took = lookup_started.elapsed();
+    // Leases this request holds are given back even if it is cancelled from here on (the
+    // client went away): a guard hands them to a task when dropped unfinished.
+    let mut cleanup = LeaseCleanup {
+        cache: cache.clone(),
+        key: key.clone(),
+        companion: leased,
+        placeholder: match lease_state {
+            Lease::Won(cas) => Some(cas),
+            _ => None,
+        },
+    };
     let outcome = respond(handler.await, request);
     let failed = match &outcome {
         Ok(response) => response.status().code >= 500,
         Err(status) => status.code >= 500,
     };
-    let placeholder = lease_state == Lease::Won;
     if let (true, Some(stale)) = (failed, &fallback) {
-        release(cache, &key, leased).await;
+        cleanup.finish(false).await;
         count(options, Served::Stale);
         return Cached::new(Ok(replay(request, stale, x_cache, "STALE")));
     }
@@ -326,23 +337,26 @@ where
     let mut response = match outcome {
         Ok(response) => shorten(response),
         Err(status) => {
-            release(cache, &key, leased).await;
-            abandon(cache, &key, placeholder).await;
+            cleanup.finish(false).await;
             options.stats.counters.refused(Refusal::Status);
             stats::GLOBAL.refused(Refusal::Status);
             return Cached::new(Err(status));
         }
     };
     let mut stored = None;
+    let mut written = false;
     if may_store && !policy::client_forbids_store(request) {
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
         let budget = config.op_timeout.saturating_sub(lookup_took);
         match store(cache, request, &key, options, &mut response, budget).await {
-            Ok(entry) => stored = entry,
+            Ok(Some((entry, set))) => {
+                stored = Some(entry);
+                written = set;
+            }
+            Ok(None) => {}
             Err(status) => {
-                release(cache, &key, leased).await;
-                abandon(cache, &key, placeholder).await;
+                cleanup.finish(false).await;
                 return Cached::new(Err(status));
             }
         }
@@ -350,10 +364,9 @@ where
     if let Some(leader) = leader {
         leader.publish(stored.clone());
     }
-    release(cache, &key, leased).await;
-    // A won placeholder is replaced by the stored entry; with nothing stored, it is given
+    // A won placeholder is replaced by the stored entry; with nothing written, it is given
     // back so that other instances stop waiting for it.
-    abandon(cache, &key, placeholder && stored.is_none()).await;
+    cleanup.finish(written).await;
     // After storing: the handler's own `Vary` is checked first, then the route's is merged.
     merge_vary(&mut response, options);
     // Only a response fit to share is answered with a bare 304: one that is not (it sets a
@@ -384,15 +397,45 @@ fn lease_secs(config: &crate::Config) -> u32 {
     config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
 }
 
-async fn release(cache: &Cache, key: &CacheKey, leased: bool) {
-    if leased {
-        cache.store().release(key).await;
+/// The leases a request holds: the stale-refresh companion key, and the placeholder its lookup
+/// won. Finished explicitly on every path; dropped unfinished (the request was cancelled), it
+/// gives them back from a task.
+struct LeaseCleanup {
+    cache: Cache,
+    key: CacheKey,
+    companion: bool,
+    /// The CAS of the placeholder this request's lookup created.
+    placeholder: Option<u64>,
+}
+
+impl LeaseCleanup {
+    /// Gives the leases back; `written`: the entry replaced the placeholder.
+    async fn finish(&mut self, written: bool) {
+        if std::mem::take(&mut self.companion) {
+            self.cache.store().release(&self.key).await;
+        }
+        if let Some(cas) = self.placeholder.take() {
+            if !written {
+                self.cache.store().abandon(&self.key, cas).await;
+            }
+        }
     }
 }
 
-async fn abandon(cache: &Cache, key: &CacheKey, placeholder: bool) {
-    if placeholder {
-        cache.store().abandon(key).await;
+impl Drop for LeaseCleanup {
+    fn drop(&mut self) {
+        if !self.companion && self.placeholder.is_none() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut unfinished = LeaseCleanup {
+                cache: self.cache.clone(),
+                key: self.key.clone(),
+                companion: std::mem::take(&mut self.companion),
+                placeholder: self.placeholder.take(),
+            };
+            runtime.spawn(async move { unfinished.finish(false).await });
+        }
     }
 }
 
@@ -401,8 +444,8 @@ enum Awaited {
     /// It stored the entry.
     Entry(Arc<StoredResponse>),
     /// It gave the lease back without storing (the response was not storable), or the lease
-    /// expired: this request now holds it.
-    Leased,
+    /// expired: this request now holds it (the placeholder's CAS).
+    Leased(u64),
     /// `lease_wait` passed, or the backend failed: run the handler without a lease.
     GaveUp,
 }
@@ -421,7 +464,7 @@ async fn await_other_instance(cache: &Cache, key: &CacheKey) -> Awaited {
             .await
         {
             Lookup::Hit(entry) => return Awaited::Entry(entry),
-            Lookup::Miss(Lease::Won) => return Awaited::Leased,
+            Lookup::Miss(Lease::Won(cas)) => return Awaited::Leased(cas),
             Lookup::Miss(Lease::Busy) => pause = (pause * 2).min(Duration::from_millis(100)),
             Lookup::Miss(Lease::None) | Lookup::Failed(_) => return Awaited::GaveUp,
         }
@@ -610,7 +653,7 @@ async fn store(
     options: &RouteOptions,
     response: &mut Response<'_>,
     budget: Duration,
-) -> Result<Option<Arc<StoredResponse>>, Status> {
+) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
     let authorized = request.headers().contains("Authorization");
     let checked = policy::check_headers(
         response.status().code,
@@ -665,7 +708,7 @@ async fn store(
                     format_args!("store failed ({}): {error}", error.cause()),
                 );
             }
-            Ok(Some(entry))
+            Ok(Some((entry, stored.is_ok())))
         }
         Err(refusal) => {
             log::debug!("cache: not stored: {refusal}");

@@ -116,6 +116,13 @@ impl Counters {
     /// The current values.
     pub fn snapshot(&self) -> Snapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        // Buckets before the count, so that no cumulative bucket exceeds `+Inf` in a snapshot
+        // taken while lookups are being counted.
+        let lookup_buckets = LATENCY_BUCKETS_US
+            .iter()
+            .zip(&self.lookup_buckets)
+            .map(|(bound, counter)| (*bound as f64 / 1e6, load(counter)))
+            .collect();
         Snapshot {
             hits: load(&self.hits),
             misses: load(&self.misses),
@@ -131,11 +138,7 @@ impl Counters {
             backend_errors: load(&self.backend_errors),
             lookups: load(&self.lookups),
             lookup_seconds_total: load(&self.lookup_micros) as f64 / 1e6,
-            lookup_buckets: LATENCY_BUCKETS_US
-                .iter()
-                .zip(&self.lookup_buckets)
-                .map(|(bound, counter)| (*bound as f64 / 1e6, load(counter)))
-                .collect(),
+            lookup_buckets,
         }
     }
 }
@@ -277,13 +280,12 @@ fn label_value(value: &str) -> String {
 /// The Prometheus text exposition of `stats` and `servers`.
 pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
     let mut out = String::new();
-    let scopes: Vec<(Option<&str>, &Snapshot)> = std::iter::once((None, &stats.global))
-        .chain(
-            stats
-                .routes
-                .iter()
-                .map(|(label, s)| (Some(label.as_str()), s)),
-        )
+    // Per route only: the process-wide figures are their sum, and one family holding both
+    // would count everything twice in `sum(...)`.
+    let scopes: Vec<(Option<&str>, &Snapshot)> = stats
+        .routes
+        .iter()
+        .map(|(label, s)| (Some(label.as_str()), s))
         .collect();
     let route_label = |route: Option<&str>| match route {
         None => String::from("route=\"*\""),

@@ -115,7 +115,7 @@ impl Backend for EmbeddedStore {
 
     async fn release(&self, _key: &CacheKey) {}
 
-    async fn abandon(&self, _key: &CacheKey) {}
+    async fn abandon(&self, _key: &CacheKey, _cas: u64) {}
 }
 
 #[cfg(test)]

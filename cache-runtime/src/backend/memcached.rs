@@ -227,7 +227,9 @@ impl Backend for MemcachedStore {
         match read {
             Ok(result) => match (result.status, result.value) {
                 (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
-                _ if result.lease_state == LeaseState::Granted => Lookup::Miss(Lease::Won),
+                _ if result.lease_state == LeaseState::Granted => {
+                    Lookup::Miss(Lease::Won(result.item.cas.unwrap_or(0)))
+                }
                 _ if result.lease_state == LeaseState::Busy => Lookup::Miss(Lease::Busy),
                 _ => Lookup::Miss(Lease::None),
             },
@@ -274,13 +276,22 @@ impl Backend for MemcachedStore {
         taken.unwrap_or(true)
     }
 
-    async fn abandon(&self, key: &CacheKey) {
+    async fn abandon(&self, key: &CacheKey, cas: u64) {
+        // Only the placeholder this request created: a CAS mismatch means an entry (or another
+        // placeholder) took its place, which must stay.
         let _ = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
-                client
-                    .delete(key.as_str())
+                let delete = client.meta().delete(key.as_str());
+                let delete = if cas == 0 {
+                    delete
+                } else {
+                    delete.compare_cas(cas)
+                };
+                delete
+                    .send()
                     .await
+                    .map(|_| ())
                     .map_err(|error| BackendError::Client(error.to_string()))
             })
             .await;

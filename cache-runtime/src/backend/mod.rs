@@ -33,8 +33,9 @@ pub(crate) enum Lookup {
 pub(crate) enum Lease {
     /// No lease was asked for, or the backend has none (the in-process flight decides).
     None,
-    /// This request recomputes the entry; it must store it or give the lease back.
-    Won,
+    /// This request recomputes the entry; it must store it or give the lease back. The CAS
+    /// of the placeholder, so that giving it back never deletes anything else.
+    Won(u64),
     /// Another client (another instance) is recomputing it.
     Busy,
 }
@@ -98,8 +99,9 @@ pub(crate) trait Backend: Send + Sync {
     fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
     /// Gives a lease back once the entry is stored (or was not storable).
     fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
-    /// Gives back a lease won by a lookup, when nothing was stored in its place.
-    fn abandon(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
+    /// Gives back a lease won by a lookup (the placeholder with this CAS), when nothing was
+    /// stored in its place.
+    fn abandon(&self, key: &CacheKey, cas: u64) -> impl Future<Output = ()> + Send;
 }
 
 /// The configured store, dispatched statically: no boxed future on the hit path.
@@ -120,10 +122,10 @@ impl Store {
         }
     }
 
-    pub(crate) async fn abandon(&self, key: &CacheKey) {
+    pub(crate) async fn abandon(&self, key: &CacheKey, cas: u64) {
         match self {
-            Store::Embedded(store) => store.abandon(key).await,
-            Store::Memcached(store) => store.abandon(key).await,
+            Store::Embedded(store) => store.abandon(key, cas).await,
+            Store::Memcached(store) => store.abandon(key, cas).await,
         }
     }
 
