@@ -3,43 +3,17 @@
 //! response's own `Cache-Control` and `Vary`, validators and `304 Not Modified`. The cases from
 //! other frameworks' privacy fixes are named after what leaked there.
 
-use std::collections::HashMap;
+mod common;
+
 use std::io::Cursor;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use cache_runtime::{cached_route, Cache, Config};
+use common::{Languages, Runs};
 use rocket::http::{CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
-use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, status, Responder};
 use rocket::{get, routes, Request, Response, State};
-
-/// How many times each handler body ran.
-#[derive(Default)]
-struct Runs(Mutex<HashMap<&'static str, usize>>);
-
-impl Runs {
-    fn bump(&self, route: &'static str) -> usize {
-        let mut runs = self.0.lock().unwrap();
-        let count = runs.entry(route).or_default();
-        *count += 1;
-        *count
-    }
-}
-
-/// The request's `Accept-Language` values, as a handler that localizes would read them.
-struct Languages(String);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Languages {
-    type Error = ();
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Languages, ()> {
-        let values: Vec<&str> = request.headers().get("Accept-Language").collect();
-        Outcome::Success(Languages(values.join("|")))
-    }
-}
 
 #[cached_route(ttl = 60, vary = ["Accept-Language"])]
 #[get("/localized")]
@@ -238,16 +212,7 @@ async fn client() -> Client {
 }
 
 fn runs(client: &Client, route: &'static str) -> usize {
-    client
-        .rocket()
-        .state::<Runs>()
-        .unwrap()
-        .0
-        .lock()
-        .unwrap()
-        .get(route)
-        .copied()
-        .unwrap_or(0)
+    client.rocket().state::<Runs>().unwrap().of(route)
 }
 
 async fn get<'c>(

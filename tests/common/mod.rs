@@ -253,7 +253,7 @@ fn any(path: Segments<'_, Path>, runs: &State<Runs>) -> String {
 }
 
 /// The request's `Accept-Language` values, as a localizing handler reads them.
-pub struct Languages(String);
+pub struct Languages(pub String);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Languages {
