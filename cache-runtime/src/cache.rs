@@ -140,7 +140,7 @@ impl Cache {
 
     /// Logs, once per cache and through Rocket's logger (which exists by the first request),
     /// which backend is in use; for the embedded store, that entries are not shared.
-    fn announce(&self) {
+    pub(crate) fn announce(&self) {
         if self.inner.announced.load(Ordering::Relaxed)
             || self.inner.announced.swap(true, Ordering::Relaxed)
         {
@@ -150,9 +150,9 @@ impl Cache {
             log::info!("cache: {}", self.describe());
         } else {
             log::warn!(
-                "cache: no Memcached servers configured ({SERVERS_ENV} unset, no `servers` in the \
-                 cache configuration); using the embedded in-process store: entries are not \
-                 shared between instances of this application"
+                "cache: {}: no Memcached servers configured ({SERVERS_ENV} unset, no `servers` \
+                 in the cache configuration)",
+                self.describe()
             );
         }
     }

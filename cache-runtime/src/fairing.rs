@@ -190,8 +190,9 @@ impl Fairing for CacheFairing {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        // The same once-only line a cache without the fairing logs on first use.
         if let Some(cache) = rocket.state::<Cache>() {
-            log::info!("cache: {}", cache.describe());
+            cache.announce();
         }
     }
 }
