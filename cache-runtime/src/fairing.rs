@@ -196,3 +196,37 @@ impl Fairing for CacheFairing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test in this crate that touches `MEMCACHED_SERVERS`.
+    #[test]
+    fn table_servers_take_precedence_over_the_environment() {
+        std::env::set_var(crate::SERVERS_ENV, "not a server list");
+        let table = Table {
+            servers: Some(Servers::Text("127.0.0.1:11211, 127.0.0.1:11212".into())),
+            namespace: Some("shop".into()),
+            timeout_ms: Some(50),
+            ..Table::default()
+        };
+        let config = table.into_config().expect("the table decides");
+        assert_eq!(config.servers, ["127.0.0.1:11211", "127.0.0.1:11212"]);
+        assert_eq!(
+            (config.namespace.as_str(), config.op_timeout),
+            ("shop", Duration::from_millis(50))
+        );
+        // Without servers in the table, the environment counts, and its name is the key.
+        let error = Table::default().into_config().unwrap_err();
+        assert_eq!(error.key(), crate::SERVERS_ENV);
+        std::env::remove_var(crate::SERVERS_ENV);
+        assert!(Table::default().into_config().unwrap().servers.is_empty());
+        // A bad value in the table names the table's key.
+        let bad = Table {
+            servers: Some(Servers::List(vec!["no-port".into()])),
+            ..Table::default()
+        };
+        assert_eq!(table_key(bad.into_config().unwrap_err().key()), "servers");
+    }
+}
