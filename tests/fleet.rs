@@ -197,9 +197,10 @@ async fn a_paused_server_costs_one_deadline_then_nothing() {
     let tally = tally.into_inner();
     tally.report("pause one of three");
     assert_eq!(tally.failures, 0);
-    // Deadline 100 ms, handler ~0: no request waits for more than one deadline, plus the
-    // scheduling of 16 concurrent clients on one test thread next to the other fleet tests (a
-    // second deadline, or the client's own 1 s default, would show).
+    // Deadline 100 ms, handler ~0: no request waits much past one deadline (the bound leaves
+    // room for 16 concurrent clients on one test thread next to the other fleet tests; the
+    // client's own 1 s default would show). "One deadline, not two" is measured precisely by
+    // `memcached: a_paused_server_costs_at_most_the_deadline`.
     assert!(
         tally.percentile(1.0) < Duration::from_millis(250),
         "a request waited {:?}",
