@@ -2,8 +2,8 @@
 """The benchmark harness behind `scripts/bench`; writes BENCHMARKS.md.
 
 Builds in release mode, starts its own three memcached servers on free loopback ports, starts the
-benchmark app three times (one server, the embedded store, the three-server fleet), drives each
-route with wrk (64 connections,
+benchmark app four times (one server, the embedded store, the three-server fleet, one server with
+coalescing off), drives each route with wrk (64 connections,
 interleaved runs, several rounds, medians), records peak RSS, runs the criterion
 micro-benchmarks and the embedded-store memory check, stops everything it started.
 

@@ -42,7 +42,7 @@ pub struct Config {
     pub max_item_size: usize,
     /// Memory bound of the embedded store, in bytes of stored entries. Default 64 MiB.
     pub embedded_capacity: u64,
-    /// Whether responses carry `X-Cache: HIT | MISS | BYPASS`. Default on. `Age` is always sent
+    /// Whether responses carry `X-Cache: HIT | MISS | STALE | BYPASS`. Default on. `Age` is always sent
     /// on hits.
     pub x_cache_header: bool,
     /// Failures in a row (timeouts, refused or broken connections) after which a Memcached

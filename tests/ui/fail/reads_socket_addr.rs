@@ -1,0 +1,12 @@
+use std::net::SocketAddr;
+
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60)]
+#[get("/")]
+fn index(client: SocketAddr) -> String {
+    format!("hello {client}")
+}
+
+fn main() {}
