@@ -20,7 +20,7 @@ use crate::guard::CacheRequest;
 use crate::key::{CacheKey, KeyParts, Varied};
 use crate::policy::{self, Refusal};
 use crate::report;
-use crate::stats::{self, RouteStats, Served};
+use crate::stats::{RouteStats, Served};
 
 /// A route's options, fixed at compile time by `#[cached_route(...)]`, and its counters.
 #[derive(Debug)]
@@ -192,7 +192,7 @@ where
         Some(route) if policy::bypass(request, options).is_none() => route,
         // No route (not reachable from a handler) or a per-principal request.
         _ => {
-            count(options, Served::Bypass);
+            options.stats.outcome(Served::Bypass);
             let outcome = respond(handler.await, request).map(|mut response| {
                 merge_vary(&mut response, options);
                 mark(&mut response, x_cache, "BYPASS");
@@ -216,8 +216,7 @@ where
     } else {
         let lookup = cache.store().get(&key, lease).await;
         lookup_took = lookup_started.elapsed();
-        stats::GLOBAL.lookup(lookup_took);
-        options.stats.counters.lookup(lookup_took);
+        options.stats.lookup(lookup_took);
         lookup
     };
     // An expired entry kept for `stale_if_error`, if the handler fails.
@@ -231,7 +230,7 @@ where
             let age = unix_now().saturating_sub(entry.created());
             let ttl = u64::from(entry.ttl());
             if age < ttl || options.keep() == 0 {
-                count(options, Served::Hit);
+                options.stats.outcome(Served::Hit);
                 return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
             }
             if age < ttl + u64::from(options.stale) {
@@ -243,7 +242,7 @@ where
                         leased = true;
                     }
                     _ => {
-                        count(options, Served::Stale);
+                        options.stats.outcome(Served::Stale);
                         return Cached::new(Ok(replay(request, &entry, x_cache, "STALE")));
                     }
                 }
@@ -260,8 +259,7 @@ where
         // The breaker already said so, once: a skipped server is a quiet miss.
         Lookup::Failed(BackendError::ServerSkipped) => false,
         Lookup::Failed(error) => {
-            stats::GLOBAL.backend_error();
-            options.stats.counters.backend_error();
+            options.stats.backend_error();
             let limiter = match error {
                 BackendError::Undecodable => &report::UNDECODABLE,
                 _ => &report::LOOKUP_FAILED,
@@ -291,7 +289,7 @@ where
             (_, Role::Follower(receiver)) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 if let Ok(Some(entry)) = waited {
-                    count(options, Served::Hit);
+                    options.stats.outcome(Served::Hit);
                     return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                 }
                 // The leader published nothing usable or took too long: run it here.
@@ -300,7 +298,7 @@ where
                 match await_other_instance(cache, &key).await {
                     Awaited::Entry(entry) => {
                         guard.publish(Some(Arc::clone(&entry)));
-                        count(options, Served::Hit);
+                        options.stats.outcome(Served::Hit);
                         return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
                     }
                     Awaited::Leased(cas) => lease_state = Lease::Won(cas),
@@ -330,16 +328,15 @@ where
     };
     if let (true, Some(stale)) = (failed, &fallback) {
         cleanup.finish(false).await;
-        count(options, Served::Stale);
+        options.stats.outcome(Served::Stale);
         return Cached::new(Ok(replay(request, stale, x_cache, "STALE")));
     }
-    count(options, Served::Miss);
+    options.stats.outcome(Served::Miss);
     let mut response = match outcome {
         Ok(response) => shorten(response),
         Err(status) => {
             cleanup.finish(false).await;
-            options.stats.counters.refused(Refusal::Status);
-            stats::GLOBAL.refused(Refusal::Status);
+            options.stats.refused(Refusal::Status);
             return Cached::new(Err(status));
         }
     };
@@ -385,12 +382,6 @@ where
     }
     mark(&mut response, x_cache, "MISS");
     Cached::new(Ok(response))
-}
-
-/// Counts what a request came to, process-wide and for its route.
-fn count(options: &RouteOptions, served: Served) {
-    stats::GLOBAL.outcome(served);
-    options.stats.counters.outcome(served);
 }
 
 fn lease_secs(config: &crate::Config) -> u32 {
@@ -689,13 +680,11 @@ async fn store(
                 .await;
             match &stored {
                 Ok(()) => {
-                    stats::GLOBAL.stored(entry.frame().len());
-                    options.stats.counters.stored(entry.frame().len());
+                    options.stats.stored(entry.frame().len());
                 }
                 Err(BackendError::ServerSkipped) => {}
                 Err(_) => {
-                    stats::GLOBAL.backend_error();
-                    options.stats.counters.backend_error();
+                    options.stats.backend_error();
                 }
             }
             if let Some(error) = stored
@@ -712,8 +701,7 @@ async fn store(
         }
         Err(refusal) => {
             log::debug!("cache: not stored: {refusal}");
-            stats::GLOBAL.refused(refusal);
-            options.stats.counters.refused(refusal);
+            options.stats.refused(refusal);
             Ok(None)
         }
     }

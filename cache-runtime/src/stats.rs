@@ -209,6 +209,34 @@ impl RouteStats {
     }
 }
 
+/// Each event is counted for the route and for the process, in one place.
+impl RouteStats {
+    pub(crate) fn outcome(&self, served: Served) {
+        GLOBAL.outcome(served);
+        self.counters.outcome(served);
+    }
+
+    pub(crate) fn lookup(&self, took: Duration) {
+        GLOBAL.lookup(took);
+        self.counters.lookup(took);
+    }
+
+    pub(crate) fn stored(&self, bytes: usize) {
+        GLOBAL.stored(bytes);
+        self.counters.stored(bytes);
+    }
+
+    pub(crate) fn refused(&self, refusal: Refusal) {
+        GLOBAL.refused(refusal);
+        self.counters.refused(refusal);
+    }
+
+    pub(crate) fn backend_error(&self) {
+        GLOBAL.backend_error();
+        self.counters.backend_error();
+    }
+}
+
 impl Default for RouteStats {
     fn default() -> RouteStats {
         RouteStats::new()
@@ -282,15 +310,12 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
     let mut out = String::new();
     // Per route only: the process-wide figures are their sum, and one family holding both
     // would count everything twice in `sum(...)`.
-    let scopes: Vec<(Option<&str>, &Snapshot)> = stats
+    let scopes: Vec<(&str, &Snapshot)> = stats
         .routes
         .iter()
-        .map(|(label, s)| (Some(label.as_str()), s))
+        .map(|(label, s)| (label.as_str(), s))
         .collect();
-    let route_label = |route: Option<&str>| match route {
-        None => String::from("route=\"*\""),
-        Some(route) => format!("route=\"{}\"", label_value(route)),
-    };
+    let route_label = |route: &str| format!("route=\"{}\"", label_value(route));
     out.push_str("# HELP cached_route_requests_total Requests to cached routes, by result.\n");
     out.push_str("# TYPE cached_route_requests_total counter\n");
     for (route, s) in &scopes {
@@ -303,7 +328,7 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
             let _ = writeln!(
                 out,
                 "cached_route_requests_total{{{},result=\"{result}\"}} {n}",
-                route_label(*route)
+                route_label(route)
             );
         }
     }
@@ -313,7 +338,7 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
         let _ = writeln!(
             out,
             "cached_route_stores_total{{{}}} {}",
-            route_label(*route),
+            route_label(route),
             s.stores
         );
     }
@@ -323,7 +348,7 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
         let _ = writeln!(
             out,
             "cached_route_stored_bytes_total{{{}}} {}",
-            route_label(*route),
+            route_label(route),
             s.bytes_stored
         );
     }
@@ -336,7 +361,7 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
             let _ = writeln!(
                 out,
                 "cached_route_refusals_total{{{},reason=\"{reason}\"}} {n}",
-                route_label(*route)
+                route_label(route)
             );
         }
     }
@@ -346,7 +371,7 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
         let _ = writeln!(
             out,
             "cached_route_backend_errors_total{{{}}} {}",
-            route_label(*route),
+            route_label(route),
             s.backend_errors
         );
     }
@@ -359,25 +384,25 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
             let _ = writeln!(
                 out,
                 "cached_route_lookup_seconds_bucket{{{},le=\"{bound}\"}} {cumulative}",
-                route_label(*route)
+                route_label(route)
             );
         }
         let _ = writeln!(
             out,
             "cached_route_lookup_seconds_bucket{{{},le=\"+Inf\"}} {}",
-            route_label(*route),
+            route_label(route),
             s.lookups
         );
         let _ = writeln!(
             out,
             "cached_route_lookup_seconds_sum{{{}}} {}",
-            route_label(*route),
+            route_label(route),
             s.lookup_seconds_total
         );
         let _ = writeln!(
             out,
             "cached_route_lookup_seconds_count{{{}}} {}",
-            route_label(*route),
+            route_label(route),
             s.lookups
         );
     }
