@@ -141,7 +141,7 @@ impl MemcachedStore {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
-        started.map_err(|error| BackendError::Client(error.to_string()))
+        started.map_err(client_error)
     }
 
     /// Runs `op` under `deadline`, dialing included.
@@ -160,10 +160,7 @@ impl MemcachedStore {
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
         self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
-            client
-                .get::<Vec<u8>>(key)
-                .await
-                .map_err(|error| BackendError::Client(error.to_string()))
+            client.get::<Vec<u8>>(key).await.map_err(client_error)
         })
         .await
         .ok()
@@ -177,11 +174,16 @@ impl MemcachedStore {
             client
                 .set(key, value, Ttl::secs(3600))
                 .await
-                .map_err(|error| BackendError::Client(error.to_string()))
+                .map_err(client_error)
         })
         .await
         .is_ok()
     }
+}
+
+/// A client error, as the rest of the crate sees it (it never names the client's types).
+fn client_error(error: memcache::exp::Error) -> BackendError {
+    BackendError::Client(error.to_string())
 }
 
 /// A stored frame, or a miss-like failure when it is not ours.
@@ -200,7 +202,7 @@ impl MemcachedStore {
                 client
                     .get::<Vec<u8>>(key.as_str())
                     .await
-                    .map_err(|error| BackendError::Client(error.to_string()))
+                    .map_err(client_error)
             })
             .await;
         match fetched {
@@ -222,7 +224,7 @@ impl MemcachedStore {
                     .lease_ttl(lease_ttl.max(1))
                     .send()
                     .await
-                    .map_err(|error| BackendError::Client(error.to_string()))
+                    .map_err(client_error)
             })
             .await;
         match read {
@@ -269,7 +271,7 @@ impl Backend for MemcachedStore {
                     Ttl::secs(entry.ttl().saturating_add(keep)),
                 )
                 .await
-                .map_err(|error| BackendError::Client(error.to_string()))
+                .map_err(client_error)
         })
         .await
     }
@@ -282,7 +284,7 @@ impl Backend for MemcachedStore {
                 client
                     .add(lease.as_str(), b"1".as_slice(), Ttl::secs(ttl.max(1)))
                     .await
-                    .map_err(|error| BackendError::Client(error.to_string()))
+                    .map_err(client_error)
             })
             .await;
         // Unknown is granted: without the backend there is nothing to coordinate with.
@@ -301,11 +303,7 @@ impl Backend for MemcachedStore {
                 } else {
                     delete.compare_cas(cas)
                 };
-                delete
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| BackendError::Client(error.to_string()))
+                delete.send().await.map(|_| ()).map_err(client_error)
             })
             .await;
     }
@@ -315,10 +313,7 @@ impl Backend for MemcachedStore {
         let _ = self
             .guarded(lease.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
-                client
-                    .delete(lease.as_str())
-                    .await
-                    .map_err(|error| BackendError::Client(error.to_string()))
+                client.delete(lease.as_str()).await.map_err(client_error)
             })
             .await;
     }
