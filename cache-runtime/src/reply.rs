@@ -206,7 +206,7 @@ where
     let key = key_for(request, route, &config.namespace, options);
     let lookup_started = Instant::now();
     let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
-    // With coalescing, the lookup also takes the key's lease on a miss: no extra round trip.
+    // With coalescing, a miss is followed by a lease read (hits pay nothing for it).
     let lease = config.coalesce.then(|| lease_secs(config));
     // The lookup's share of the request's cache deadline (waiting on others is not counted:
     // the store after it gets what the lookup left).
@@ -227,11 +227,12 @@ where
     let mut lease_state = Lease::None;
     let may_store = match lookup {
         Lookup::Hit(entry) => {
-            let age = unix_now().saturating_sub(entry.created());
+            let now = unix_now();
+            let age = now.saturating_sub(entry.created());
             let ttl = u64::from(entry.ttl());
             if age < ttl || options.keep() == 0 {
                 options.stats.outcome(Served::Hit);
-                return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+                return Cached::new(Ok(replay(request, &entry, now, x_cache, "HIT")));
             }
             if age < ttl + u64::from(options.stale) {
                 // Stale while revalidating: one request refreshes, the others are served the
@@ -243,7 +244,7 @@ where
                     }
                     _ => {
                         options.stats.outcome(Served::Stale);
-                        return Cached::new(Ok(replay(request, &entry, x_cache, "STALE")));
+                        return Cached::new(Ok(replay(request, &entry, now, x_cache, "STALE")));
                     }
                 }
             }
@@ -290,7 +291,7 @@ where
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 if let Ok(Some(entry)) = waited {
                     options.stats.outcome(Served::Hit);
-                    return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+                    return Cached::new(Ok(replay(request, &entry, unix_now(), x_cache, "HIT")));
                 }
                 // The leader published nothing usable or took too long: run it here.
             }
@@ -299,7 +300,13 @@ where
                     Awaited::Entry(entry) => {
                         guard.publish(Some(Arc::clone(&entry)));
                         options.stats.outcome(Served::Hit);
-                        return Cached::new(Ok(replay(request, &entry, x_cache, "HIT")));
+                        return Cached::new(Ok(replay(
+                            request,
+                            &entry,
+                            unix_now(),
+                            x_cache,
+                            "HIT",
+                        )));
                     }
                     Awaited::Leased(cas) => lease_state = Lease::Won(cas),
                     Awaited::GaveUp => lease_state = Lease::None,
@@ -329,7 +336,7 @@ where
     if let (true, Some(stale)) = (failed, &fallback) {
         cleanup.finish(false).await;
         options.stats.outcome(Served::Stale);
-        return Cached::new(Ok(replay(request, stale, x_cache, "STALE")));
+        return Cached::new(Ok(replay(request, stale, unix_now(), x_cache, "STALE")));
     }
     options.stats.outcome(Served::Miss);
     let mut response = match outcome {
@@ -556,12 +563,13 @@ fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
     response
 }
 
-/// A stored entry as a response, with `Age`. The body shares the entry's allocation; header
+/// A stored entry as a response, with `Age` as of `now` (unix seconds). The body shares the entry's allocation; header
 /// names and the most common values come from static strings, so a typical hit allocates only
 /// for its less common header values.
 fn replay<'r>(
     request: &Request<'_>,
     entry: &StoredResponse,
+    now: u64,
     x_cache: bool,
     state: &'static str,
 ) -> Response<'r> {
@@ -589,7 +597,7 @@ fn replay<'r>(
         builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
         builder
     };
-    builder.raw_header_adjoin("Age", age_text(unix_now().saturating_sub(entry.created())));
+    builder.raw_header_adjoin("Age", age_text(now.saturating_sub(entry.created())));
     if x_cache {
         builder.raw_header_adjoin("X-Cache", state);
     }
