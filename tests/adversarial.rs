@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use cache_runtime::{Cache, Config};
 use cached_route_suite::MemcachedServer;
-use common::{fetch_with, runs};
+use common::{assert_wire_is_clean, fetch_with, runs};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 
@@ -42,19 +42,6 @@ async fn miss_then_hit(
     first.body
 }
 
-fn assert_wire_is_clean(server: &MemcachedServer) {
-    for key in server.keys().iter().filter(|key| *key != "sentinel") {
-        let digest = key
-            .strip_prefix("rc:")
-            .unwrap_or_else(|| panic!("unexpected key {key:?}"));
-        assert!(
-            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
-            "{key:?}"
-        );
-    }
-    assert_eq!(server.get_raw("sentinel").as_deref(), Some(SENTINEL));
-}
-
 #[rocket::async_test]
 async fn crlf_and_nul_in_path_and_query() {
     let (server, client) = setup().await;
@@ -68,7 +55,7 @@ async fn crlf_and_nul_in_path_and_query() {
     ] {
         miss_then_hit(&client, uri, &[]).await;
     }
-    assert_wire_is_clean(&server);
+    assert_wire_is_clean(&server, SENTINEL);
 }
 
 #[rocket::async_test]
@@ -96,7 +83,7 @@ async fn very_long_paths_and_ten_thousand_parameters() {
             .1,
         "HIT"
     );
-    assert_wire_is_clean(&server);
+    assert_wire_is_clean(&server, SENTINEL);
 }
 
 #[rocket::async_test]
@@ -112,7 +99,7 @@ async fn percent_encoding_variants_never_share_a_wrong_entry() {
     }
     assert_eq!(bodies.len(), 3, "three misses, three handler runs");
     assert_eq!(runs(&client, "any"), 3);
-    assert_wire_is_clean(&server);
+    assert_wire_is_clean(&server, SENTINEL);
 }
 
 #[rocket::async_test]
@@ -152,7 +139,7 @@ async fn hosts_mixed_case_with_ports_and_injected_values() {
             .1,
         "HIT"
     );
-    assert_wire_is_clean(&server);
+    assert_wire_is_clean(&server, SENTINEL);
 }
 
 #[rocket::async_test]
@@ -182,5 +169,5 @@ async fn duplicate_headers_named_in_vary() {
         (seen.status, seen.body.as_str()),
         (Status::Ok, "page for [en] #1")
     );
-    assert_wire_is_clean(&server);
+    assert_wire_is_clean(&server, SENTINEL);
 }

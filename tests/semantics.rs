@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cache_runtime::{cached_route, Cache, Config};
 use common::{Languages, Runs};
-use rocket::http::{CookieJar, Header, Status};
+use rocket::http::{CookieJar, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::response::{self, status, Responder};
 use rocket::{get, routes, Request, Response, State};
@@ -220,19 +220,7 @@ async fn get<'c>(
     uri: &str,
     headers: &[(&'static str, &'static str)],
 ) -> LocalResponse<'c> {
-    let mut request = client.get(uri.to_owned());
-    for (name, value) in headers {
-        if *name == "Cookie" {
-            // The local client fills the jar from cookies, not from a raw header.
-            for pair in value.split("; ") {
-                let (cookie, cookie_value) = pair.split_once('=').unwrap();
-                request = request.cookie(rocket::http::Cookie::new(cookie, cookie_value));
-            }
-        } else {
-            request.add_header(Header::new(*name, *value));
-        }
-    }
-    request.dispatch().await
+    common::request(client, uri, headers).dispatch().await
 }
 
 /// (X-Cache, body)

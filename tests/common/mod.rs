@@ -8,9 +8,10 @@ use std::io::Cursor;
 use std::sync::Mutex;
 
 use cache_runtime::{cached_route, Cache};
+use cached_route_suite::MemcachedServer;
 use rocket::http::uri::{fmt::Path, Segments};
 use rocket::http::{ContentType, Header, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::stream::TextStream;
 use rocket::response::{self, status, Redirect, Responder};
@@ -342,15 +343,16 @@ pub async fn fetch(client: &Client, uri: &str) -> (Seen, String) {
     fetch_with(client, uri, &[]).await
 }
 
-pub async fn fetch_with(
-    client: &Client,
+/// A GET with `headers`; `Cookie` values go into the jar, which the local client fills from
+/// cookies, not from a raw header.
+pub fn request<'c>(
+    client: &'c Client,
     uri: &str,
     headers: &[(&'static str, &'static str)],
-) -> (Seen, String) {
+) -> LocalRequest<'c> {
     let mut request = client.get(uri.to_owned());
     for (name, value) in headers {
         if *name == "Cookie" {
-            // The local client fills the jar from cookies, not from a raw header.
             for pair in value.split("; ") {
                 let (cookie, cookie_value) = pair.split_once('=').unwrap();
                 request = request.cookie(rocket::http::Cookie::new(cookie, cookie_value));
@@ -359,7 +361,30 @@ pub async fn fetch_with(
             request.add_header(Header::new(*name, *value));
         }
     }
-    let response = request.dispatch().await;
+    request
+}
+
+/// Every key on `server` but the test's `sentinel` is `rc:` and 32 hex digits, and the sentinel
+/// still holds `expected`: nothing from a request reached the wire unhashed.
+pub fn assert_wire_is_clean(server: &MemcachedServer, expected: &[u8]) {
+    for key in server.keys().iter().filter(|key| *key != "sentinel") {
+        let digest = key
+            .strip_prefix("rc:")
+            .unwrap_or_else(|| panic!("unexpected key {key:?}"));
+        assert!(
+            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{key:?}"
+        );
+    }
+    assert_eq!(server.get_raw("sentinel").as_deref(), Some(expected));
+}
+
+pub async fn fetch_with(
+    client: &Client,
+    uri: &str,
+    headers: &[(&'static str, &'static str)],
+) -> (Seen, String) {
+    let response = request(client, uri, headers).dispatch().await;
     let state = x_cache(&response);
     let mut seen_headers: Vec<(String, String)> = response
         .headers()
