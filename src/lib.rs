@@ -135,6 +135,15 @@ impl MemcachedServer {
         assert_eq!(line, "STORED\r\n", "raw set of {key}");
     }
 
+    /// Deletes `key` (as an eviction would); whether it was there.
+    pub fn delete_raw(&self, key: &str) -> bool {
+        let mut stream = self.connect();
+        write!(stream, "delete {key}\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line == "DELETED\r\n"
+    }
+
     /// Reads the raw bytes under `key`.
     pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
         let mut stream = self.connect();

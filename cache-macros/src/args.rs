@@ -16,6 +16,7 @@ const ACCEPTED: &[&str] = &[
     "honor_no_cache",
     "stale",
     "stale_if_error",
+    "tags",
 ];
 
 /// Which query parameters the key holds.
@@ -49,6 +50,14 @@ pub(crate) struct Args {
     pub(crate) stale: u32,
     /// Seconds past the TTL an entry stands in for a failing handler.
     pub(crate) stale_if_error: u32,
+    /// Tags, as written: `"article:{id}"` names the route parameter `id`.
+    pub(crate) tags: Vec<Tag>,
+}
+
+/// One tag: its literal, and the route parameters it names, in order.
+pub(crate) struct Tag {
+    pub(crate) literal: LitStr,
+    pub(crate) names: Vec<String>,
 }
 
 impl std::fmt::Debug for Args {
@@ -63,6 +72,10 @@ impl std::fmt::Debug for Args {
             .field("honor_no_cache", &self.honor_no_cache)
             .field("stale", &self.stale)
             .field("stale_if_error", &self.stale_if_error)
+            .field(
+                "tags",
+                &self.tags.iter().map(|t| t.literal.value()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +111,7 @@ struct Builder {
     honor_no_cache: bool,
     stale: u32,
     stale_if_error: u32,
+    tags: Vec<Tag>,
     seen: Vec<String>,
 }
 
@@ -140,6 +154,7 @@ impl Builder {
                 "vary" => "vary = [\"Accept-Language\"]",
                 "vary_cookies" => "vary_cookies = [\"lang\"]",
                 "query" => "query = [\"page\", \"sort\"]",
+                "tags" => "tags = [\"articles\", \"article:{id}\"]",
                 _ => "statuses = [200, 404]",
             };
             syn::Error::new(
@@ -157,6 +172,7 @@ impl Builder {
             }
             "query" => self.query = Some(parse_query(&value)?),
             "statuses" => self.statuses = Some(parse_statuses(&value)?),
+            "tags" => self.tags = parse_tags(&value)?,
             _ => unreachable!("every accepted key is handled"),
         }
         Ok(())
@@ -180,6 +196,7 @@ impl Builder {
             honor_no_cache: self.honor_no_cache,
             stale: self.stale,
             stale_if_error: self.stale_if_error,
+            tags: self.tags,
         })
     }
 }
@@ -320,6 +337,93 @@ fn parse_names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<LitSt
     Ok(names)
 }
 
+/// Tags: string literals whose `{name}` placeholders name route parameters (checked against
+/// the route later); `{{` and `}}` are literal braces.
+fn parse_tags(value: &Expr) -> syn::Result<Vec<Tag>> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for element in &array(value, "tags", "[\"articles\", \"article:{id}\"]")?.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) = element
+        else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`tags` lists string literals, for example \"articles\" or \"article:{id}\"",
+            ));
+        };
+        let text = literal.value();
+        if text.is_empty() {
+            return Err(syn::Error::new(literal.span(), "a tag cannot be empty"));
+        }
+        if tags.iter().any(|seen| seen.literal.value() == text) {
+            return Err(syn::Error::new(
+                literal.span(),
+                format!("`{text}` is listed twice in `tags`"),
+            ));
+        }
+        let names = placeholders(&text).map_err(|why| syn::Error::new(literal.span(), why))?;
+        tags.push(Tag {
+            literal: literal.clone(),
+            names,
+        });
+    }
+    Ok(tags)
+}
+
+/// The `{name}` placeholders of a tag, or why it is malformed.
+fn placeholders(text: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(c);
+                }
+                if !closed {
+                    return Err(format!(
+                        "unclosed `{{{name}` in a tag; write `{{{{` for a brace, `{{name}}` for a \
+                         parameter"
+                    ));
+                }
+                let is_ident = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+                if !is_ident || name == "_" {
+                    return Err(format!(
+                        "`{{{name}}}` in a tag must name a route parameter, as in \
+                         \"article:{{id}}\" (no format specs; write `{{{{` for a brace)"
+                    ));
+                }
+                names.push(name);
+            }
+            '}' => {
+                return Err(
+                    "unmatched `}` in a tag; write `}}` for a brace, `{name}` for a parameter"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
 fn parse_query(value: &Expr) -> syn::Result<Query> {
     if let Expr::Lit(ExprLit {
         lit: Lit::Bool(flag),
@@ -431,6 +535,27 @@ mod tests {
 
     fn message(tokens: TokenStream) -> String {
         parse(tokens).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn tags_parse_with_their_placeholders() {
+        let args = parse(quote!(ttl = 1, tags = ["articles", "article:{id}:{lang}", "{{x}}"])).unwrap();
+        let names: Vec<_> = args.tags.iter().map(|t| t.names.clone()).collect();
+        assert_eq!(names, [vec![], vec!["id".to_owned(), "lang".to_owned()], vec![]]);
+        for (bad, why) in [
+            (quote!(tags = ["a:{id"]), "unclosed"),
+            (quote!(tags = ["a:}"]), "unmatched"),
+            (quote!(tags = ["a:{}"]), "must name a route parameter"),
+            (quote!(tags = ["a:{id:?}"]), "must name a route parameter"),
+            (quote!(tags = ["a:{_}"]), "must name a route parameter"),
+            (quote!(tags = [""]), "cannot be empty"),
+            (quote!(tags = ["a", "a"]), "listed twice"),
+            (quote!(tags = [articles]), "string literals"),
+            (quote!(tags = "articles"), "takes a list"),
+        ] {
+            let message = message(quote!(ttl = 1, #bad));
+            assert!(message.contains(why), "{bad}: {message}");
+        }
     }
 
     #[test]

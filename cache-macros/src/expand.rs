@@ -8,7 +8,13 @@
 //! {
 //!     fn name(id: u32, ...) -> UserReturnType { user body }   // verbatim, as `__cache_handler`
 //!     static __CACHE_OPTIONS: RouteOptions = RouteOptions::new(ttl);
-//!     serve(__cache_request, &__CACHE_OPTIONS, async move { __cache_handler(id, ...) }).await
+//!     let __cache_scope = Scope::new("module::name", &[&id, ..], &[tags]);
+//!     serve(__cache_request, &__CACHE_OPTIONS, __cache_scope, async move { __cache_handler(id, ...) }).await
+//! }
+//!
+//! impl name {                                        // Rocket's route struct
+//!     async fn invalidate(id: u32, ..) -> Result<(), InvalidationError> { .. }
+//!     async fn invalidate_in(cache: &Cache, id: u32, ..) -> Result<(), InvalidationError> { .. }
 //! }
 //! ```
 
@@ -20,11 +26,19 @@ use syn::{
     ReturnType,
 };
 
-use crate::args::{Args, Query};
+use crate::args::{Args, Query, Tag};
 use crate::handler;
 use crate::paths;
 
 pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
+    let route_parameters: Vec<(syn::Ident, syn::Type)> = handler::route_parameters(&function)
+        .into_iter()
+        .filter_map(|typed| match &*typed.pat {
+            Pat::Ident(ident) => Some((ident.ident.clone(), (*typed.ty).clone())),
+            _ => None,
+        })
+        .collect();
+    let typed_invalidation = typed_invalidation(&function, &route_parameters);
     let ItemFn {
         attrs,
         vis,
@@ -109,8 +123,12 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let respond = paths::respanned(paths::respond(), return_span);
     let serve = paths::respanned(serve, return_span);
     let call = quote_spanned! {return_span=>
-        #serve(__cache_request, &__CACHE_OPTIONS, __cache_run, #respond).await
+        #serve(__cache_request, &__CACHE_OPTIONS, __cache_scope, __cache_run, #respond).await
     };
+    let scope = paths::scope();
+    let handler_name = &outer_sig.ident;
+    let values = debug_references(&route_parameters);
+    let tags = args.tags.iter().map(tag_expression);
 
     quote! {
         #(#outer_attrs)*
@@ -122,8 +140,102 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
             }
 
             static __CACHE_OPTIONS: #route_options = #options;
+            let __cache_scope = #scope::new(
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#handler_name)),
+                &[#(#values),*],
+                &[#(#tags),*],
+            );
             let __cache_run = async move { #run };
             #call
+        }
+
+        #typed_invalidation
+    }
+}
+
+/// `&param as &dyn Debug` for each route parameter, spanned at its type: a type without
+/// `Debug` is reported there.
+fn debug_references(parameters: &[(syn::Ident, syn::Type)]) -> Vec<TokenStream> {
+    parameters
+        .iter()
+        .map(|(ident, ty)| quote_spanned!(ty.span()=> &#ident as &dyn ::core::fmt::Debug))
+        .collect()
+}
+
+/// A tag as a `&str`: the literal itself, or formatted from the parameters it names (spanned
+/// at the literal, so that a parameter without `Display` is reported there).
+fn tag_expression(tag: &Tag) -> TokenStream {
+    let literal = &tag.literal;
+    let text = literal.value();
+    if !text.contains('{') && !text.contains('}') {
+        return quote!(#literal);
+    }
+    let mut names: Vec<&String> = Vec::new();
+    for name in &tag.names {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let arguments = names.iter().map(|name| {
+        let ident = syn::Ident::new(name, literal.span());
+        quote_spanned!(literal.span()=> #ident = #ident)
+    });
+    quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
+}
+
+/// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, on the struct
+/// Rocket generates for the route: the route parameters' own types, checked by the compiler.
+fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)]) -> TokenStream {
+    let vis = &function.vis;
+    let name = &function.sig.ident;
+    let generics = &function.sig.generics;
+    let where_clause = &generics.where_clause;
+    let idents: Vec<&syn::Ident> = parameters.iter().map(|(ident, _)| ident).collect();
+    let types = parameters.iter().map(|(_, ty)| ty);
+    let declared: Vec<TokenStream> = idents
+        .iter()
+        .zip(types)
+        .map(|(ident, ty)| quote!(#ident: #ty))
+        .collect();
+    let values = debug_references(parameters);
+    let (error, cache, global) = (
+        paths::invalidation_error(),
+        paths::cache(),
+        paths::global(),
+    );
+    let (route_counter, invalidate_route) = (paths::route_counter(), paths::invalidate_route());
+    let doc = format!(
+        "Drops every entry `{name}` cached for these parameter values, on every instance \
+         sharing the global cache.\n\n# Errors\n\nWhen a Memcached server did not confirm \
+         it: entries there may be served until it is repeated or they expire."
+    );
+    let doc_in = format!(
+        "Like [`{name}::invalidate`], in `cache` (a Rocket instance's managed one).\n\n\
+         # Errors\n\nWhen a Memcached server did not confirm it."
+    );
+    quote! {
+        #[allow(nonstandard_style, clippy::all, clippy::pedantic)]
+        impl #name {
+            #[doc = #doc]
+            #vis async fn invalidate #generics (#(#declared),*) -> ::core::result::Result<(), #error>
+            #where_clause
+            {
+                Self::invalidate_in(#global(), #(#idents),*).await
+            }
+
+            #[doc = #doc_in]
+            #vis async fn invalidate_in #generics (
+                __cache: &#cache,
+                #(#declared),*
+            ) -> ::core::result::Result<(), #error>
+            #where_clause
+            {
+                let __cache_counter = #route_counter(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    &[#(#values),*],
+                );
+                #invalidate_route(__cache, __cache_counter).await
+            }
         }
     }
 }

@@ -92,6 +92,77 @@ fn query_parameters(uri: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Every parameter the route URI declares, path and query (`<id>`, `<path..>`, `<q>`), without
+/// the ignored `<_>`; in URI order.
+fn uri_parameters(uri: &str) -> Vec<String> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    path.split('/')
+        .chain(query.split('&'))
+        .filter_map(|segment| segment.strip_prefix('<')?.strip_suffix('>'))
+        .map(|name| name.strip_suffix("..").unwrap_or(name))
+        .filter(|name| *name != "_")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The handler's route parameters (named in its route URI), in the handler's parameter order:
+/// what typed invalidation takes and what tags may name. Every one of them is in the key.
+pub(crate) fn route_parameters(function: &ItemFn) -> Vec<&syn::PatType> {
+    let declared = function
+        .attrs
+        .iter()
+        .find(|attr| route_attribute_name(attr).is_some())
+        .and_then(route_uri)
+        .map(|uri| uri_parameters(&uri.value()))
+        .unwrap_or_default();
+    function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(ident) if declared.iter().any(|name| ident.ident == name) => Some(typed),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// Checks that each tag names only route parameters.
+fn check_tags(function: &ItemFn, args: &Args) -> syn::Result<()> {
+    let parameters: Vec<String> = route_parameters(function)
+        .iter()
+        .filter_map(|typed| match &*typed.pat {
+            Pat::Ident(ident) => Some(ident.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    for tag in &args.tags {
+        for name in &tag.names {
+            if parameters.contains(name) {
+                continue;
+            }
+            let known = if parameters.is_empty() {
+                "this route has no parameters".to_owned()
+            } else {
+                let listed: Vec<String> = parameters.iter().map(|p| format!("`{p}`")).collect();
+                format!("this route's parameters are {}", listed.join(", "))
+            };
+            return Err(syn::Error::new(
+                tag.literal.span(),
+                format!(
+                    "`{{{name}}}` in this tag is not a route parameter; {known}.\n\
+                     help: a tag may use the parameters of the route's URI (`<id>` in \
+                     `#[get(\"/articles/<id>\")]`), whose values are part of the key; request \
+                     guards are not"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `query = ..` keeps every query parameter the route reads.
 fn check_query(attr: &Attribute, query: &Query) -> syn::Result<()> {
     let Some(uri) = route_uri(attr) else {
@@ -156,6 +227,7 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
     }
     if method == "GET" {
         check_query(attr, &args.query)?;
+        check_tags(function, args)?;
     }
     if method != "GET" {
         return Err(syn::Error::new(

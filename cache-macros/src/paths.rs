@@ -54,3 +54,30 @@ pub(crate) fn respond() -> TokenStream {
     let private = private();
     quote!(#private::respond)
 }
+
+pub(crate) fn scope() -> TokenStream {
+    let private = private();
+    quote!(#private::Scope)
+}
+
+pub(crate) fn route_counter() -> TokenStream {
+    let private = private();
+    quote!(#private::route_counter)
+}
+
+pub(crate) fn invalidate_route() -> TokenStream {
+    let private = private();
+    quote!(#private::invalidate_route)
+}
+
+pub(crate) fn invalidation_error() -> TokenStream {
+    quote!(::cache_runtime::InvalidationError)
+}
+
+pub(crate) fn cache() -> TokenStream {
+    quote!(::cache_runtime::Cache)
+}
+
+pub(crate) fn global() -> TokenStream {
+    quote!(::cache_runtime::global)
+}

@@ -4,9 +4,12 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | status:u16 | header count:u16
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | stamp:u64 | status:u16 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
+//!
+//! The stamp fingerprints the invalidation generations the response was rendered under (see
+//! `invalidation.rs`): an entry whose stamp no longer matches was invalidated.
 //!
 //! Decoding checks every length, that names are HTTP tokens and values printable, and that
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
@@ -18,11 +21,11 @@ use std::ops::Range;
 use bytes::Bytes;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 1;
-const FIXED_LEN: usize = 4 + 8 + 4 + 2 + 2 + 4;
+const VERSION: u8 = 2;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 2 + 2 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 2;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 2;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct StoredResponse {
     status: u16,
     created: u64,
     ttl: u32,
+    /// The invalidation generations it was rendered under, fingerprinted.
+    stamp: u64,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
     headers: Vec<(Range<usize>, Range<usize>)>,
     body: Range<usize>,
@@ -44,6 +49,7 @@ impl fmt::Debug for StoredResponse {
             .field("body_len", &self.body.len())
             .field("created", &self.created)
             .field("ttl", &self.ttl)
+            .field("stamp", &self.stamp)
             .finish()
     }
 }
@@ -66,13 +72,25 @@ impl StoredResponse {
             + body_len
     }
 
-    /// Frames a response.
+    /// Frames a response, with no invalidation stamp.
     pub fn build<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
         created: u64,
         ttl: u32,
+    ) -> Result<StoredResponse, Unframeable> {
+        StoredResponse::build_stamped(status, headers, body, created, ttl, 0)
+    }
+
+    /// Frames a response rendered under the invalidation generations `stamp` fingerprints.
+    pub fn build_stamped<'h>(
+        status: u16,
+        headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
+        body: &[u8],
+        created: u64,
+        ttl: u32,
+        stamp: u64,
     ) -> Result<StoredResponse, Unframeable> {
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
         let body_len = u32::try_from(body.len()).map_err(|_| Unframeable)?;
@@ -81,6 +99,7 @@ impl StoredResponse {
         out.push(VERSION);
         out.extend_from_slice(&created.to_le_bytes());
         out.extend_from_slice(&ttl.to_le_bytes());
+        out.extend_from_slice(&stamp.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
         for (name, value) in headers {
@@ -116,6 +135,7 @@ impl StoredResponse {
         }
         let created = reader.u64()?;
         let ttl = reader.u32()?;
+        let stamp = reader.u64()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
             return None;
@@ -148,6 +168,7 @@ impl StoredResponse {
             status,
             created,
             ttl,
+            stamp,
             headers,
             body,
         })
@@ -169,6 +190,11 @@ impl StoredResponse {
 
     pub fn ttl(&self) -> u32 {
         self.ttl
+    }
+
+    /// The fingerprint of the invalidation generations it was rendered under.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
@@ -261,12 +287,13 @@ mod tests {
     ];
 
     fn sample() -> StoredResponse {
-        StoredResponse::build(
+        StoredResponse::build_stamped(
             200,
             HEADERS.into_iter(),
             b"<h1>hello</h1>",
             1_700_000_000,
             60,
+            0x0123_4567_89ab_cdef,
         )
         .unwrap()
     }
@@ -276,6 +303,7 @@ mod tests {
         let entry = sample();
         assert_eq!(entry.status(), 200);
         assert_eq!(entry.created(), 1_700_000_000);
+        assert_eq!(entry.stamp(), 0x0123_4567_89ab_cdef);
         assert_eq!(entry.ttl(), 60);
         assert_eq!(entry.headers().collect::<Vec<_>>(), HEADERS);
         assert_eq!(entry.body(), b"<h1>hello</h1>");
@@ -305,9 +333,11 @@ mod tests {
 
     #[test]
     fn other_versions_and_foreign_values_are_misses() {
-        let mut frame = sample().frame().to_vec();
-        frame[3] = 2;
-        assert_eq!(StoredResponse::decode(frame), None);
+        for version in [VERSION - 1, VERSION + 1] {
+            let mut frame = sample().frame().to_vec();
+            frame[3] = version;
+            assert_eq!(StoredResponse::decode(frame), None);
+        }
         assert_eq!(StoredResponse::decode(b"hello world".to_vec()), None);
         assert_eq!(StoredResponse::decode(Vec::new()), None);
     }

@@ -17,3 +17,14 @@ impl<'r> FromRequest<'r> for CacheRequest<'r> {
         Outcome::Success(CacheRequest { request })
     }
 }
+
+/// The cache serving this request (its Rocket instance's managed [`Cache`], else the global
+/// one), for handlers that invalidate: `async fn update(id: u32, cache: &Cache)`.
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for &'r crate::Cache {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(crate::Cache::for_request(request))
+    }
+}

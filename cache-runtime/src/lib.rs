@@ -51,6 +51,7 @@ mod flight;
 #[cfg(test)]
 mod fuzz;
 mod guard;
+mod invalidation;
 mod key;
 mod policy;
 mod reply;
@@ -61,6 +62,9 @@ pub use backend::BreakerState;
 pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SERVERS_ENV};
 pub use fairing::CacheFairing;
+pub use invalidation::{
+    invalidate, invalidate_all, invalidate_tag, InvalidationError, InvalidationUri,
+};
 pub use policy::Refusal;
 pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
 
@@ -169,6 +173,7 @@ pub use cache_macros::cached_route;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::CacheRequest;
+    pub use crate::invalidation::{invalidate_route, route_counter, RouteCounter, Scope};
     pub use crate::reply::{respond, serve, Cached, Opaque, QueryKey, RouteOptions};
 
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.

@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Role};
 use crate::guard::CacheRequest;
+use crate::invalidation::{GenId, Scope};
 use crate::key::{CacheKey, KeyParts, Varied};
 use crate::policy::{self, Refusal};
 use crate::report;
@@ -178,6 +179,7 @@ pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(
 pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
+    scope: Scope,
     handler: impl Future<Output = R>,
     respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
 ) -> Cached<'r, P>
@@ -210,14 +212,23 @@ where
     let lease = config.coalesce.then(|| lease_secs(config));
     // The lookup's share of the request's cache deadline (waiting on others is not counted:
     // the store after it gets what the lookup left).
-    let mut lookup_took = Duration::ZERO;
-    let lookup = if refresh {
-        Lookup::Miss(Lease::None)
-    } else {
-        let lookup = cache.store().get(&key, lease).await;
-        lookup_took = lookup_started.elapsed();
-        options.stats.lookup(lookup_took);
-        lookup
+    // The invalidation counters the entry depends on are read in the same round trip.
+    let counters = scope.counters(request.uri().path().segments());
+    let fetched = cache
+        .store()
+        .get(&key, &counters, lease.filter(|_| !refresh))
+        .await;
+    let lookup_took = lookup_started.elapsed();
+    options.stats.lookup(lookup_took);
+    if fetched.invalidated {
+        options.stats.invalidated();
+    }
+    // What the stored entry will be stamped with: the counters as they were before the handler
+    // ran, so that an invalidation during the run is not lost.
+    let stamp = fetched.stamp;
+    let lookup = match fetched.lookup {
+        Lookup::Hit(_) if refresh => Lookup::Miss(Lease::None),
+        lookup => lookup,
     };
     // An expired entry kept for `stale_if_error`, if the handler fails.
     let mut fallback: Option<Arc<StoredResponse>> = None;
@@ -255,7 +266,7 @@ where
         }
         Lookup::Miss(state) => {
             lease_state = state;
-            true
+            stamp.is_some()
         }
         // The breaker already said so, once: a skipped server is a quiet miss.
         Lookup::Failed(BackendError::ServerSkipped) => false,
@@ -274,7 +285,7 @@ where
             );
             // A server that just failed would likely cost the deadline again; an entry that
             // did not decode is replaced.
-            matches!(error, BackendError::Undecodable)
+            matches!(error, BackendError::Undecodable) && stamp.is_some()
         }
     };
 
@@ -289,14 +300,16 @@ where
             (Lease::Won(_), Role::Follower(_)) => {}
             (_, Role::Follower(receiver)) => {
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
-                if let Ok(Some(entry)) = waited {
+                // Rendered under the counters this request read: not from before an
+                // invalidation it follows.
+                if let Ok(Some(entry)) = waited.map(|e| e.filter(|e| Some(e.stamp()) == stamp)) {
                     options.stats.outcome(Served::Hit);
                     return Cached::new(Ok(replay(request, &entry, unix_now(), x_cache, "HIT")));
                 }
                 // The leader published nothing usable or took too long: run it here.
             }
             (Lease::Busy, Role::Leader(guard)) => {
-                match await_other_instance(cache, &key).await {
+                match await_other_instance(cache, &key, &counters).await {
                     Awaited::Entry(entry) => {
                         guard.publish(Some(Arc::clone(&entry)));
                         options.stats.outcome(Served::Hit);
@@ -353,7 +366,8 @@ where
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
         let budget = config.op_timeout.saturating_sub(lookup_took);
-        match store(cache, request, &key, options, &mut response, budget).await {
+        let stamp = stamp.unwrap_or_default();
+        match store(cache, request, &key, options, stamp, &mut response, budget).await {
             Ok(Some((entry, set))) => {
                 stored = Some(entry);
                 written = set;
@@ -451,15 +465,16 @@ enum Awaited {
 /// Another instance holds the key's lease: poll for the entry it stores with lease reads,
 /// backing off, for at most `lease_wait`. A holder that stored nothing gives the placeholder
 /// back, and the next read here wins the lease instead of waiting out the deadline.
-async fn await_other_instance(cache: &Cache, key: &CacheKey) -> Awaited {
+async fn await_other_instance(cache: &Cache, key: &CacheKey, counters: &[GenId]) -> Awaited {
     let deadline = Instant::now() + cache.config().lease_wait;
     let mut pause = Duration::from_millis(5);
     while Instant::now() + pause < deadline {
         tokio::time::sleep(pause).await;
         match cache
             .store()
-            .get(key, Some(lease_secs(cache.config())))
+            .get(key, counters, Some(lease_secs(cache.config())))
             .await
+            .lookup
         {
             Lookup::Hit(entry) => return Awaited::Entry(entry),
             Lookup::Miss(Lease::Won(cas)) => return Awaited::Leased(cas),
@@ -650,6 +665,7 @@ async fn store(
     request: &Request<'_>,
     key: &CacheKey,
     options: &RouteOptions,
+    stamp: u64,
     response: &mut Response<'_>,
     budget: Duration,
 ) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
@@ -663,7 +679,7 @@ async fn store(
     );
     let verdict = match checked {
         Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
-        Ok(ttl) => read_entry(cache, options, ttl, response).await?,
+        Ok(ttl) => read_entry(cache, options, ttl, stamp, response).await?,
         Err(Refusal::Vary) => {
             let vary = response.headers().get("Vary").collect::<Vec<_>>().join(",");
             let outside = policy::vary_outside_key(&vary, options).unwrap_or("*");
@@ -720,6 +736,7 @@ async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
     ttl: u32,
+    stamp: u64,
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
     let limit = cache.config().max_item_size;
@@ -774,12 +791,13 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    let entry = StoredResponse::build(
+    let entry = StoredResponse::build_stamped(
         response.status().code,
         header_pairs(),
         &body,
         unix_now(),
         ttl,
+        stamp,
     );
     let Ok(entry) = entry else {
         response.set_sized_body(body.len(), Cursor::new(body));

@@ -39,6 +39,9 @@ pub struct Counters {
     bytes_stored: AtomicU64,
     refusals: [AtomicU64; REFUSALS.len()],
     backend_errors: AtomicU64,
+    invalidated: AtomicU64,
+    invalidations: AtomicU64,
+    invalidations_unconfirmed: AtomicU64,
     lookups: AtomicU64,
     lookup_micros: AtomicU64,
     lookup_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
@@ -69,6 +72,9 @@ impl Counters {
             bytes_stored: ZERO,
             refusals: [ZERO; REFUSALS.len()],
             backend_errors: ZERO,
+            invalidated: ZERO,
+            invalidations: ZERO,
+            invalidations_unconfirmed: ZERO,
             lookups: ZERO,
             lookup_micros: ZERO,
             lookup_buckets: [ZERO; LATENCY_BUCKETS_US.len()],
@@ -104,6 +110,19 @@ impl Counters {
         Counters::add(&self.backend_errors, 1);
     }
 
+    /// A lookup found an entry rendered before an invalidation (served as a miss).
+    pub(crate) fn invalidated(&self) {
+        Counters::add(&self.invalidated, 1);
+    }
+
+    /// An invalidation call, and whether every server confirmed it.
+    pub(crate) fn invalidation(&self, confirmed: bool) {
+        Counters::add(&self.invalidations, 1);
+        if !confirmed {
+            Counters::add(&self.invalidations_unconfirmed, 1);
+        }
+    }
+
     pub(crate) fn lookup(&self, took: Duration) {
         let micros = took.as_micros().min(u128::from(u64::MAX)) as u64;
         Counters::add(&self.lookups, 1);
@@ -136,6 +155,9 @@ impl Counters {
                 .map(|((_, label), counter)| (*label, load(counter)))
                 .collect(),
             backend_errors: load(&self.backend_errors),
+            invalidated: load(&self.invalidated),
+            invalidations: load(&self.invalidations),
+            invalidations_unconfirmed: load(&self.invalidations_unconfirmed),
             lookups: load(&self.lookups),
             lookup_seconds_total: load(&self.lookup_micros) as f64 / 1e6,
             lookup_buckets,
@@ -166,6 +188,12 @@ pub struct Snapshot {
     pub refusals: Vec<(&'static str, u64)>,
     /// Lookups and stores that failed (timeouts, refused connections, undecodable entries).
     pub backend_errors: u64,
+    /// Lookups that found an entry rendered before an invalidation (served as misses).
+    pub invalidated: u64,
+    /// Invalidation calls (process-wide only; zero per route).
+    pub invalidations: u64,
+    /// Invalidation calls some server did not confirm.
+    pub invalidations_unconfirmed: u64,
     pub lookups: u64,
     pub lookup_seconds_total: f64,
     /// Lookups per latency bucket: (upper bound in seconds, count in that bucket alone).
@@ -229,6 +257,11 @@ impl RouteStats {
     pub(crate) fn refused(&self, refusal: Refusal) {
         GLOBAL.refused(refusal);
         self.counters.refused(refusal);
+    }
+
+    pub(crate) fn invalidated(&self) {
+        GLOBAL.invalidated();
+        self.counters.invalidated();
     }
 
     pub(crate) fn backend_error(&self) {
@@ -375,6 +408,31 @@ pub(crate) fn render(stats: &Stats, servers: &[crate::ServerStatus]) -> String {
             s.backend_errors
         );
     }
+    out.push_str("# HELP cached_route_invalidated_total Lookups that found an entry rendered before an invalidation.\n");
+    out.push_str("# TYPE cached_route_invalidated_total counter\n");
+    for (route, s) in &scopes {
+        let _ = writeln!(
+            out,
+            "cached_route_invalidated_total{{{}}} {}",
+            route_label(route),
+            s.invalidated
+        );
+    }
+    out.push_str("# HELP cached_route_invalidations_total Invalidation calls, by whether every server confirmed them.\n");
+    out.push_str("# TYPE cached_route_invalidations_total counter\n");
+    let (calls, unconfirmed) = (
+        stats.global.invalidations,
+        stats.global.invalidations_unconfirmed,
+    );
+    let _ = writeln!(
+        out,
+        "cached_route_invalidations_total{{result=\"confirmed\"}} {}",
+        calls - unconfirmed
+    );
+    let _ = writeln!(
+        out,
+        "cached_route_invalidations_total{{result=\"unconfirmed\"}} {unconfirmed}"
+    );
     out.push_str("# HELP cached_route_lookup_seconds Latency of cache lookups.\n");
     out.push_str("# TYPE cached_route_lookup_seconds histogram\n");
     for (route, s) in &scopes {

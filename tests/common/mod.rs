@@ -364,17 +364,20 @@ pub fn request<'c>(
     request
 }
 
-/// Every key on `server` but the test's `sentinel` is `rc:` and 32 hex digits, and the sentinel
-/// still holds `expected`: nothing from a request reached the wire unhashed.
+/// Every key on `server` but the test's `sentinel` is `rc:` and 32 hex digits (an entry) or
+/// `rc:g:`, 32 hex digits, `@` and 8 (an invalidation counter), and the sentinel still holds
+/// `expected`: nothing from a request reached the wire unhashed.
 pub fn assert_wire_is_clean(server: &MemcachedServer, expected: &[u8]) {
+    let hex = |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
     for key in server.keys().iter().filter(|key| *key != "sentinel") {
         let digest = key
             .strip_prefix("rc:")
             .unwrap_or_else(|| panic!("unexpected key {key:?}"));
-        assert!(
-            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
-            "{key:?}"
-        );
+        let counter = digest
+            .strip_prefix("g:")
+            .and_then(|counter| counter.split_once('@'))
+            .is_some_and(|(id, server)| hex(id, 32) && hex(server, 8));
+        assert!(hex(digest, 32) || counter, "{key:?}");
     }
     assert_eq!(server.get_raw("sentinel").as_deref(), Some(expected));
 }

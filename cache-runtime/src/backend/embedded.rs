@@ -2,7 +2,7 @@
 //! Entries are not shared between instances of the application.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -10,6 +10,7 @@ use quick_cache::Weighter;
 
 use super::{Backend, BackendError, Lease, Lookup};
 use crate::entry::StoredResponse;
+use crate::invalidation::{fresh_generation, GenId};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -30,9 +31,16 @@ impl Weighter<CacheKey, Slot> for ByBytes {
     }
 }
 
+/// How many invalidation counters are kept. One that is evicted comes back with a new random
+/// value, which drops the entries that depended on it: never more stale, only more misses.
+const COUNTERS: usize = 1 << 18;
+
 pub(crate) struct EmbeddedStore {
     entries: Cache<CacheKey, Slot, ByBytes>,
     capacity: u64,
+    counters: Cache<GenId, u64>,
+    /// Serializes increments (a read and a write); lookups only read or create.
+    bumping: Mutex<()>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -52,6 +60,8 @@ impl EmbeddedStore {
         EmbeddedStore {
             entries: Cache::with_weighter(estimated_items, capacity, ByBytes),
             capacity,
+            counters: Cache::new(COUNTERS),
+            bumping: Mutex::new(()),
         }
     }
 
@@ -83,16 +93,43 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    fn counter(&self, counter: &GenId) -> u64 {
+        self.counters
+            .get_or_insert_with(counter, || Ok::<_, ()>(fresh_generation()))
+            .unwrap_or_else(|()| fresh_generation())
+    }
+}
+
 impl Backend for EmbeddedStore {
-    async fn get(&self, key: &CacheKey, _lease: Option<u32>) -> Lookup {
-        match self.entries.get(key) {
+    async fn get(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        _lease: Option<u32>,
+    ) -> (Lookup, Option<Vec<u64>>) {
+        let values = counters.iter().map(|c| self.counter(c)).collect();
+        let lookup = match self.entries.get(key) {
             Some(slot) if slot.expires > Instant::now() => Lookup::Hit(slot.entry),
             Some(_) => {
                 self.entries.remove(key);
                 Lookup::Miss(Lease::None)
             }
             None => Lookup::Miss(Lease::None),
-        }
+        };
+        (lookup, Some(values))
+    }
+
+    async fn bump(
+        &self,
+        _namespace: &str,
+        counter: GenId,
+        _deadline: Duration,
+    ) -> Vec<(String, BackendError)> {
+        let _serialized = self.bumping.lock().unwrap_or_else(|e| e.into_inner());
+        let next = self.counter(&counter).wrapping_add(1);
+        self.counters.insert(counter, next);
+        Vec::new()
     }
 
     async fn set(
@@ -162,7 +199,7 @@ mod tests {
         assert!(store.len() > 100, "it holds entries: {}", store.len());
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
         assert!(
-            matches!(store.get(&key(4_999), None).await, Lookup::Hit(_)),
+            matches!(store.get(&key(4_999), &[], None).await.0, Lookup::Hit(_)),
             "the newest entry is kept"
         );
     }
@@ -174,7 +211,7 @@ mod tests {
             .set(&key(1), entry(60), 0, Duration::ZERO)
             .await
             .unwrap();
-        assert!(matches!(store.get(&key(1), None).await, Lookup::Hit(_)));
+        assert!(matches!(store.get(&key(1), &[], None).await.0, Lookup::Hit(_)));
         store.entries.insert(
             key(1),
             Slot {
@@ -182,7 +219,7 @@ mod tests {
                 expires: Instant::now(),
             },
         );
-        assert!(matches!(store.get(&key(1), None).await, Lookup::Miss(_)));
+        assert!(matches!(store.get(&key(1), &[], None).await.0, Lookup::Miss(_)));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }
 }

@@ -6,12 +6,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memcache::exp::{AsyncMemcache, GetStatus, LeaseState, Rendezvous, Router, Ttl};
+use memcache::exp::{
+    Arithmetic, AsyncMemcache, Get, GetStatus, LeaseState, Op, OpResult, Rendezvous, Router, Ttl,
+};
 use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::{Backend, BackendError, Lease, Lookup};
 use crate::entry::StoredResponse;
+use crate::invalidation::{fresh_generation, GenId};
 use crate::key::CacheKey;
 
 pub(crate) struct MemcachedStore {
@@ -24,7 +27,7 @@ pub(crate) struct MemcachedStore {
     start_failed_at: Mutex<Option<Instant>>,
     /// The client's router, given to it explicitly so that the breakers see the same server
     /// for a key as the client does.
-    router: Rendezvous,
+    router: Placement,
     breakers: Vec<Breaker>,
 }
 
@@ -37,6 +40,58 @@ pub(crate) struct BreakerSettings {
 
 /// How long after a failed client start the next attempt waits.
 const START_RETRY: Duration = Duration::from_secs(1);
+
+/// Invalidation counters live 30 days past their last read (memcached's longest relative
+/// TTL); one that expires comes back with a new random value, which only drops entries.
+const COUNTER_TTL: u32 = 30 * 24 * 3600;
+
+/// The least time an invalidation is given, however short the per-request deadline.
+const BUMP_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Routes entry keys by rendezvous hashing, and each server's copy of an invalidation counter
+/// (`{ns}:g:{32 hex}@{server tag}`) to that server, so that a lookup reads the counters from
+/// the server that holds the entry, in the same round trip.
+#[derive(Clone)]
+struct Placement {
+    rendezvous: Rendezvous,
+    /// Per configured server: 8 hex digits of a hash of its address as configured.
+    tags: Arc<[[u8; 8]]>,
+}
+
+impl Placement {
+    fn new(servers: &[String]) -> Placement {
+        let tags = servers
+            .iter()
+            .map(|server| {
+                let hex = blake3::hash(server.as_bytes()).to_hex();
+                let mut tag = [0; 8];
+                tag.copy_from_slice(&hex.as_bytes()[..8]);
+                tag
+            })
+            .collect();
+        Placement {
+            rendezvous: Rendezvous::new(),
+            tags,
+        }
+    }
+}
+
+impl Router for Placement {
+    fn route(&self, key: &[u8], servers: &[String]) -> usize {
+        if servers.len() == 1 {
+            return 0;
+        }
+        let pinned = key
+            .len()
+            .checked_sub(9)
+            .filter(|&at| key[at] == b'@')
+            .and_then(|at| self.tags.iter().position(|tag| tag[..] == key[at + 1..]));
+        match pinned {
+            Some(server) if server < servers.len() => server,
+            _ => self.rendezvous.route(key, servers),
+        }
+    }
+}
 
 impl fmt::Debug for MemcachedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,12 +115,12 @@ impl MemcachedStore {
             .map(|server| Breaker::new(server.clone(), breaker.failures, breaker.cooldown))
             .collect();
         MemcachedStore {
+            router: Placement::new(&servers),
             servers,
             op_timeout,
             pool_idle,
             client: OnceCell::new(),
             start_failed_at: Mutex::new(None),
-            router: Rendezvous::new(),
             breakers,
         }
     }
@@ -81,10 +136,18 @@ impl MemcachedStore {
 
     /// The index of the server `key` lives on, as the client routes it.
     pub(crate) fn server_of(&self, key: &[u8]) -> usize {
-        match self.servers.len() {
-            1 => 0,
-            _ => self.router.route(key, &self.servers),
-        }
+        self.router.route(key, &self.servers)
+    }
+
+    /// The copy of `counter` kept on server `server`.
+    fn counter_key(&self, namespace: &str, counter: &GenId, server: usize) -> String {
+        let mut key = String::with_capacity(namespace.len() + 3 + 32 + 9);
+        key.push_str(namespace);
+        key.push_str(":g:");
+        key.extend(counter.hex().iter().map(|&b| char::from(b)));
+        key.push('@');
+        key.extend(self.router.tags[server].iter().map(|&b| char::from(b)));
+        key
     }
 
     /// Runs `op` for `key` under `deadline` and the key's server breaker: a skipped server
@@ -127,7 +190,7 @@ impl MemcachedStore {
             .client
             .get_or_try_init(|| {
                 AsyncMemcache::builder()
-                    .router(self.router)
+                    .router(self.router.clone())
                     .timeout(self.op_timeout)
                     .connect_timeout(self.op_timeout)
                     .max_idle(self.pool_idle)
@@ -195,20 +258,66 @@ fn decoded(frame: Vec<u8>) -> Lookup {
 }
 
 impl MemcachedStore {
-    async fn plain_get(&self, key: &CacheKey) -> Lookup {
+    /// The entry and the current values of its invalidation counters (created when missing),
+    /// from the entry's server, in one round trip.
+    async fn read_with_counters(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+    ) -> (Lookup, Option<Vec<u64>>) {
+        let server = self.server_of(key.as_bytes());
+        let namespace = key
+            .as_str()
+            .rsplit_once(':')
+            .map_or("", |(namespace, _)| namespace);
+        let mut operations = Vec::with_capacity(1 + counters.len());
+        operations.push(Op::Get(Get::new(key.as_bytes())));
+        for counter in counters {
+            let counter_key = self.counter_key(namespace, counter, server);
+            operations.push(Op::Arithmetic(
+                Arithmetic::new(counter_key)
+                    .delta(0)
+                    .initial(fresh_generation(), COUNTER_TTL)
+                    .ttl(Ttl::secs(COUNTER_TTL)),
+            ));
+        }
         let fetched = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
                 client
-                    .get::<Vec<u8>>(key.as_str())
+                    .meta()
+                    .run_batch(operations)
                     .await
                     .map_err(client_error)
             })
             .await;
-        match fetched {
-            Ok(Some(frame)) => decoded(frame),
-            Ok(None) => Lookup::Miss(Lease::None),
-            Err(error) => Lookup::Failed(error),
+        let results = match fetched {
+            Ok(results) => results,
+            Err(error) => return (Lookup::Failed(error), None),
+        };
+        let mut results = results.into_iter();
+        let lookup = match results.next() {
+            Some(Ok(OpResult::Get(result))) => match (result.status, result.value) {
+                (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
+                _ => Lookup::Miss(Lease::None),
+            },
+            Some(Ok(_)) | None => Lookup::Failed(BackendError::Client("unexpected reply".into())),
+            Some(Err(error)) => Lookup::Failed(client_error(error)),
+        };
+        let values: Option<Vec<u64>> = results
+            .map(|result| match result {
+                Ok(OpResult::Arithmetic(counter)) => counter.value,
+                _ => None,
+            })
+            .collect();
+        match values {
+            Some(values) => (lookup, Some(values)),
+            None => (
+                Lookup::Failed(BackendError::Client(
+                    "invalidation counters unreadable".into(),
+                )),
+                None,
+            ),
         }
     }
 
@@ -242,13 +351,67 @@ impl MemcachedStore {
 }
 
 impl Backend for MemcachedStore {
-    async fn get(&self, key: &CacheKey, lease: Option<u32>) -> Lookup {
-        // Hits, the common case, take the plain read (the benchmark's floor); only a miss pays
-        // a second round trip for the lease.
-        let plain = self.plain_get(key).await;
-        match (lease, plain) {
-            (Some(lease_ttl), Lookup::Miss(_)) => self.lease_read(key, lease_ttl).await,
-            (_, lookup) => lookup,
+    async fn get(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> (Lookup, Option<Vec<u64>>) {
+        // Hits, the common case, take one round trip (entry and counters together); only a
+        // miss pays a second one for the lease.
+        let (lookup, values) = self.read_with_counters(key, counters).await;
+        match (lease, lookup) {
+            (Some(lease_ttl), Lookup::Miss(_)) => (self.lease_read(key, lease_ttl).await, values),
+            (_, lookup) => (lookup, values),
+        }
+    }
+
+    async fn bump(
+        &self,
+        namespace: &str,
+        counter: GenId,
+        deadline: Duration,
+    ) -> Vec<(String, BackendError)> {
+        // Every server's copy, whatever its breaker says: an invalidation must reach a server
+        // that is about to come back.
+        let operations: Vec<Op> = (0..self.servers.len())
+            .map(|server| {
+                Op::Arithmetic(
+                    Arithmetic::new(self.counter_key(namespace, &counter, server))
+                        .initial(fresh_generation(), COUNTER_TTL)
+                        .ttl(Ttl::secs(COUNTER_TTL)),
+                )
+            })
+            .collect();
+        let done = self
+            .bounded(deadline.max(BUMP_DEADLINE), async {
+                let client = self.client().await?;
+                client
+                    .meta()
+                    .run_batch(operations)
+                    .await
+                    .map_err(client_error)
+            })
+            .await;
+        match done {
+            Ok(results) => self
+                .servers
+                .iter()
+                .zip(results)
+                .filter_map(|(server, result)| match result {
+                    Ok(OpResult::Arithmetic(_)) => None,
+                    Ok(_) => Some((
+                        server.clone(),
+                        BackendError::Client("unexpected reply".into()),
+                    )),
+                    Err(error) => Some((server.clone(), client_error(error))),
+                })
+                .collect(),
+            Err(error) => self
+                .servers
+                .iter()
+                .map(|server| (server.clone(), BackendError::Client(error.to_string())))
+                .collect(),
         }
     }
 

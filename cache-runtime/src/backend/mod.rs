@@ -15,6 +15,7 @@ pub(crate) use embedded::EmbeddedStore;
 pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 
 use crate::entry::StoredResponse;
+use crate::invalidation::{self, GenId};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -26,6 +27,18 @@ pub(crate) enum Lookup {
     /// The backend failed (down, stalled, undecodable entry): served as a miss. After a
     /// failure the response is not stored, so a stalled server costs one deadline, not two.
     Failed(BackendError),
+}
+
+/// A lookup, checked against the invalidation counters read with it.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// A hit only when the entry was rendered under the counters' current values.
+    pub(crate) lookup: Lookup,
+    /// The fingerprint of the counters' current values, for the entry stored after a miss;
+    /// `None` when they could not be read (then nothing may be stored).
+    pub(crate) stamp: Option<u64>,
+    /// An entry was there but rendered before an invalidation.
+    pub(crate) invalidated: bool,
 }
 
 /// The lease a lookup took along the way (Memcached meta `mg ... N<ttl>`: one round trip).
@@ -82,9 +95,23 @@ impl fmt::Display for BackendError {
 
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
-    /// Looks `key` up; with `lease`, a miss also takes the key's lease for that many seconds
-    /// when nobody holds it.
-    fn get(&self, key: &CacheKey, lease: Option<u32>) -> impl Future<Output = Lookup> + Send;
+    /// Looks `key` up and reads the current values of `counters` (creating missing ones), in
+    /// one round trip; with `lease`, a miss also takes the key's lease for that many seconds
+    /// when nobody holds it. The values are `None` when they could not be read.
+    fn get(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> impl Future<Output = (Lookup, Option<Vec<u64>>)> + Send;
+    /// Increments `counter` wherever it is kept (every server), within `deadline`; the
+    /// servers that did not confirm it.
+    fn bump(
+        &self,
+        namespace: &str,
+        counter: GenId,
+        deadline: Duration,
+    ) -> impl Future<Output = Vec<(String, BackendError)>> + Send;
     /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
     /// after `budget` (what is left of the request's deadline).
     fn set(
@@ -115,10 +142,49 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    pub(crate) async fn get(&self, key: &CacheKey, lease: Option<u32>) -> Lookup {
+    /// Looks `key` up with the invalidation `counters` its entry depends on: an entry rendered
+    /// under other values than theirs is a miss.
+    pub(crate) async fn get(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Fetched {
+        let (lookup, values) = match self {
+            Store::Embedded(store) => store.get(key, counters, lease).await,
+            Store::Memcached(store) => store.get(key, counters, lease).await,
+        };
+        let stamp = values.map(invalidation::stamp);
+        match (lookup, stamp) {
+            (Lookup::Hit(entry), Some(stamp)) if entry.stamp() != stamp => Fetched {
+                lookup: Lookup::Miss(Lease::None),
+                stamp: Some(stamp),
+                invalidated: true,
+            },
+            (Lookup::Hit(_), None) => Fetched {
+                lookup: Lookup::Failed(BackendError::Client(
+                    "invalidation counters unreadable".into(),
+                )),
+                stamp: None,
+                invalidated: false,
+            },
+            (lookup, stamp) => Fetched {
+                lookup,
+                stamp,
+                invalidated: false,
+            },
+        }
+    }
+
+    pub(crate) async fn bump(
+        &self,
+        namespace: &str,
+        counter: GenId,
+        deadline: Duration,
+    ) -> Vec<(String, BackendError)> {
         match self {
-            Store::Embedded(store) => store.get(key, lease).await,
-            Store::Memcached(store) => store.get(key, lease).await,
+            Store::Embedded(store) => store.bump(namespace, counter, deadline).await,
+            Store::Memcached(store) => store.bump(namespace, counter, deadline).await,
         }
     }
 

@@ -1,0 +1,386 @@
+//! Invalidation by generation counters.
+//!
+//! Memcached cannot list keys, so an entry is never found to be deleted. Instead every lookup
+//! reads, in the same round trip as the entry, a few counters the entry depends on:
+//!
+//! - the namespace's (`invalidate_all`),
+//! - its path's (`invalidate(uri)`: every host, query, `vary` value, GET and HEAD),
+//! - its route's, for the handler's parameter values (`article::invalidate(5)`),
+//! - one per tag the route declares (`invalidate_tag("articles")`).
+//!
+//! An entry records a fingerprint of the counters it was rendered under (its stamp). Bumping
+//! any of them changes the fingerprint every later lookup computes, so the entry reads as a
+//! miss and is rendered again and overwritten. Counters are created on first read with a random
+//! value, never zero: a counter that is evicted or expires comes back as another random value,
+//! which can only drop entries, never revive one.
+//!
+//! With Memcached, each server holds its own copy of every counter, next to the entries it
+//! holds: a lookup asks one server one question, and losing a server loses only its entries.
+//! Invalidating bumps the copy on every server.
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocket::http::uri::{Absolute, Origin, Reference, Uri};
+
+use crate::cache::{global, Cache};
+
+/// One generation counter: the namespace's, a path's, a route's parameters', or a tag's.
+/// Named by [`InvalidationUri`], which only this crate implements usefully.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct GenId([u8; 16]);
+
+const EVERYTHING: u8 = 0;
+const PATH: u8 = 1;
+const ROUTE: u8 = 2;
+const TAG: u8 = 3;
+
+/// Separates parameter values in a route counter's input: never produced by `Debug` (which
+/// writes UTF-8).
+const VALUE_END: u8 = 0xff;
+
+impl GenId {
+    fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> GenId {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&[kind]);
+        write(&mut hasher);
+        let mut id = [0; 16];
+        id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        GenId(id)
+    }
+
+    /// The namespace's counter: every entry reads it.
+    pub(crate) fn everything() -> GenId {
+        GenId::hashed(EVERYTHING, |_| {})
+    }
+
+    /// A path's counter, from its percent-decoded, non-empty segments (as Rocket's
+    /// `Path::segments` gives them): `/a/b`, `/a/b/` and `/a//%62` share one.
+    pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> GenId {
+        GenId::hashed(PATH, |hasher| {
+            for segment in segments {
+                hasher.update(&(segment.len() as u64).to_le_bytes());
+                hasher.update(segment.as_bytes());
+            }
+        })
+    }
+
+    /// A route's counter for these parameter values (`route` names the handler).
+    pub(crate) fn route(route: &str, values: &[&dyn fmt::Debug]) -> GenId {
+        struct Writer<'h>(&'h mut blake3::Hasher);
+        impl fmt::Write for Writer<'_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                self.0.update(text.as_bytes());
+                Ok(())
+            }
+        }
+        GenId::hashed(ROUTE, |hasher| {
+            hasher.update(&(route.len() as u64).to_le_bytes());
+            hasher.update(route.as_bytes());
+            for value in values {
+                // Formatting into a hasher cannot fail; a `Debug` impl that reports an error
+                // still wrote the same bytes on both sides.
+                let _ = fmt::write(&mut Writer(hasher), format_args!("{value:?}"));
+                hasher.update(&[VALUE_END]);
+            }
+        })
+    }
+
+    /// A tag's counter.
+    pub(crate) fn tag(tag: &str) -> GenId {
+        GenId::hashed(TAG, |hasher| {
+            hasher.update(tag.as_bytes());
+        })
+    }
+
+    /// 32 lowercase hex digits.
+    pub(crate) fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0; 32];
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        out
+    }
+}
+
+/// The fingerprint of a lookup's counter values, in order. Each step is a bijection of the
+/// running value and of the next counter, so changing any one counter always changes it.
+pub(crate) fn stamp(values: impl IntoIterator<Item = u64>) -> u64 {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for value in values {
+        state = (state ^ value).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        state ^= state >> 33;
+    }
+    state
+}
+
+/// A counter's first value: random, so that a counter created again (after an eviction, a
+/// restart, an expiry) never repeats a value an old entry was stamped with.
+pub(crate) fn fresh_generation() -> u64 {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new()
+        .hash_one(COUNT.fetch_add(1, Ordering::Relaxed))
+        .max(1)
+}
+
+/// What a cached handler's entries depend on besides their path: the handler and its parameter
+/// values, and its tags. Built by the generated code before the handler runs.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub(crate) route: GenId,
+    pub(crate) tags: Vec<GenId>,
+}
+
+impl Scope {
+    /// `route` names the handler (`module::path::name`), `values` are its route parameters in
+    /// declaration order, `tags` its tags with parameters filled in.
+    pub fn new(route: &str, values: &[&dyn fmt::Debug], tags: &[&str]) -> Scope {
+        Scope {
+            route: GenId::route(route, values),
+            tags: tags.iter().map(|tag| GenId::tag(tag)).collect(),
+        }
+    }
+
+    /// The counters a lookup for `path` reads, in stamp order.
+    pub(crate) fn counters<'a>(&self, path: impl Iterator<Item = &'a str>) -> Vec<GenId> {
+        let mut counters = Vec::with_capacity(3 + self.tags.len());
+        counters.push(GenId::everything());
+        counters.push(GenId::path(path));
+        counters.push(self.route);
+        counters.extend_from_slice(&self.tags);
+        counters
+    }
+}
+
+/// Why an invalidation may not have taken effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidationError {
+    /// The text given to [`invalidate`] is not a URI.
+    BadUri(String),
+    /// These Memcached servers did not confirm it (down, stalled): the entries they hold may
+    /// still be served until the call is repeated successfully or they expire.
+    Unconfirmed(Vec<(String, String)>),
+}
+
+impl fmt::Display for InvalidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidationError::BadUri(why) => write!(f, "not a URI to invalidate: {why}"),
+            InvalidationError::Unconfirmed(servers) => {
+                f.write_str("invalidation not confirmed by ")?;
+                for (i, (server, cause)) in servers.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{server} ({cause})")?;
+                }
+                f.write_str("; entries there may be served until it is repeated or they expire")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidationError {}
+
+/// A URI whose path [`invalidate`] drops: what `uri!` produces (`Origin`, `Absolute`,
+/// `Reference`), or text parsed as a URI.
+pub trait InvalidationUri {
+    #[doc(hidden)]
+    fn counter(&self) -> Result<GenId, InvalidationError>;
+}
+
+impl InvalidationUri for Origin<'_> {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        Ok(GenId::path(self.path().segments()))
+    }
+}
+
+impl InvalidationUri for Absolute<'_> {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        Ok(GenId::path(self.path().segments()))
+    }
+}
+
+impl InvalidationUri for Reference<'_> {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        Ok(GenId::path(self.path().segments()))
+    }
+}
+
+impl InvalidationUri for str {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        match Uri::parse_any(self) {
+            Ok(Uri::Origin(origin)) => origin.counter(),
+            Ok(Uri::Absolute(absolute)) => absolute.counter(),
+            Ok(Uri::Reference(reference)) => reference.counter(),
+            Ok(_) => Err(InvalidationError::BadUri(format!(
+                "`{self}` has no path; give one such as `/articles/5`"
+            ))),
+            Err(error) => Err(InvalidationError::BadUri(format!("`{self}`: {error}"))),
+        }
+    }
+}
+
+impl InvalidationUri for String {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        self.as_str().counter()
+    }
+}
+
+impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
+    fn counter(&self) -> Result<GenId, InvalidationError> {
+        (**self).counter()
+    }
+}
+
+impl Cache {
+    /// Drops every entry cached for `uri`'s path, on every instance sharing this cache: every
+    /// host, query string, `vary` value, GET and HEAD. Takes what `uri!` produces.
+    pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+        let counter = uri.counter()?;
+        self.bump(counter).await
+    }
+
+    /// Drops every entry whose route declares `tag` (`tags = ["articles", "article:{id}"]`,
+    /// with the parameters filled in: `"article:5"`).
+    pub async fn invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+        self.bump(GenId::tag(tag.as_ref())).await
+    }
+
+    /// Drops every entry of this cache's namespace; other applications sharing the servers
+    /// under other namespaces keep theirs.
+    pub async fn invalidate_all(&self) -> Result<(), InvalidationError> {
+        self.bump(GenId::everything()).await
+    }
+
+    async fn bump(&self, counter: GenId) -> Result<(), InvalidationError> {
+        let failed = self
+            .store()
+            .bump(&self.config().namespace, counter, self.config().op_timeout)
+            .await;
+        crate::stats::GLOBAL.invalidation(failed.is_empty());
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let failed = failed
+            .into_iter()
+            .map(|(server, error)| (server, error.to_string()))
+            .collect();
+        Err(InvalidationError::Unconfirmed(failed))
+    }
+}
+
+/// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
+/// HEAD), on every instance sharing the global cache.
+///
+/// ```no_run
+/// # use rocket::{get, uri};
+/// # #[get("/articles/<id>")] fn article(id: u32) -> String { id.to_string() }
+/// # async fn f() -> Result<(), cache_runtime::InvalidationError> {
+/// cache_runtime::invalidate(uri!(article(5))).await?;
+/// cache_runtime::invalidate("/articles/5").await?;
+/// # Ok(()) }
+/// ```
+pub async fn invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+    global().invalidate(uri).await
+}
+
+/// Drops every entry of the global cache whose route declares `tag`.
+pub async fn invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+    global().invalidate_tag(tag).await
+}
+
+/// Drops every entry of the global cache's namespace.
+pub async fn invalidate_all() -> Result<(), InvalidationError> {
+    global().invalidate_all().await
+}
+
+/// The counter of a route's entries for these parameter values (in declaration order):
+/// computed before anything is awaited, so that the generated future stays `Send`.
+#[doc(hidden)]
+pub fn route_counter(route: &str, values: &[&dyn fmt::Debug]) -> RouteCounter {
+    RouteCounter(GenId::route(route, values))
+}
+
+/// See [`route_counter`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct RouteCounter(GenId);
+
+/// Drops every entry counted by `counter`: what the generated `handler::invalidate(..)` calls.
+#[doc(hidden)]
+pub async fn invalidate_route(
+    cache: &Cache,
+    counter: RouteCounter,
+) -> Result<(), InvalidationError> {
+    cache.bump(counter.0).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_distinct_per_kind_and_input() {
+        let path = GenId::path(["articles", "5"].into_iter());
+        assert_eq!(path, GenId::path(["articles", "5"].into_iter()));
+        assert_ne!(path, GenId::path(["articles5"].into_iter()));
+        assert_ne!(path, GenId::path(["articles", "6"].into_iter()));
+        assert_ne!(GenId::tag("articles"), GenId::path(["articles"].into_iter()));
+        let five: &dyn fmt::Debug = &5u32;
+        let none: &dyn fmt::Debug = &None::<u32>;
+        assert_ne!(
+            GenId::route("app::article", &[five, none]),
+            GenId::route("app::article", &[none, five])
+        );
+        assert_ne!(
+            GenId::route("app::article", &[five]),
+            GenId::route("app::other", &[five])
+        );
+        assert_ne!(GenId::everything(), GenId::tag(""));
+    }
+
+    #[test]
+    fn uris_of_one_path_share_a_counter() {
+        let counter = |text: &str| text.counter().unwrap();
+        let expected = GenId::path(["articles", "caf\u{e9}"].into_iter());
+        for text in [
+            "/articles/caf%C3%A9",
+            "/articles/caf%C3%A9?lang=fr",
+            "/articles/caf%C3%A9/",
+            "https://example.com/articles/caf%C3%A9?x=1",
+        ] {
+            assert_eq!(counter(text), expected, "{text}");
+        }
+        assert_ne!(counter("/articles/cafe"), expected);
+        assert!(matches!(
+            "not a uri at all \u{7f}".counter(),
+            Err(InvalidationError::BadUri(_))
+        ));
+    }
+
+    #[test]
+    fn changing_any_one_counter_changes_the_stamp() {
+        let base = [7u64, 1 << 40, 99, 12_345];
+        for i in 0..base.len() {
+            for delta in [1u64, 2, u64::MAX] {
+                let mut changed = base;
+                changed[i] = changed[i].wrapping_add(delta);
+                assert_ne!(stamp(changed), stamp(base), "counter {i} + {delta}");
+            }
+        }
+        assert_ne!(stamp([1, 2]), stamp([2, 1]));
+    }
+
+    #[test]
+    fn fresh_generations_differ() {
+        let a = fresh_generation();
+        let b = fresh_generation();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+    }
+}

@@ -1,0 +1,370 @@
+//! Invalidation by URI, by tag, typed per handler and of everything: two app instances sharing
+//! a real memcached (each with its own client, as two processes would have), and the embedded
+//! store. Invalidating on one instance is seen by the other at its next request.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cache_runtime::{cached_route, Cache, Config, InvalidationError};
+use cached_route_suite::MemcachedServer;
+use common::request;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use rocket::tokio::sync::Notify;
+use rocket::{get, routes, uri, State};
+
+/// How many times each handler body ran.
+#[derive(Default)]
+struct Runs(Mutex<HashMap<&'static str, usize>>);
+
+impl Runs {
+    fn bump(&self, route: &'static str) -> usize {
+        let mut runs = self.0.lock().unwrap();
+        let count = runs.entry(route).or_default();
+        *count += 1;
+        *count
+    }
+}
+
+#[cached_route(ttl = 600, vary = ["Accept-Language"], tags = ["articles", "article:{id}"])]
+#[get("/articles/<id>?<format>")]
+fn article(id: u32, format: Option<&str>, runs: &State<Runs>) -> String {
+    let run = runs.bump("article");
+    format!("article {id} as {} (render {run})", format.unwrap_or("html"))
+}
+
+#[cached_route(ttl = 600, tags = ["articles"])]
+#[get("/articles")]
+fn index(runs: &State<Runs>) -> String {
+    let run = runs.bump("index");
+    format!("index (render {run})")
+}
+
+#[cached_route(ttl = 600)]
+#[get("/about")]
+fn about(runs: &State<Runs>) -> String {
+    let run = runs.bump("about");
+    format!("about (render {run})")
+}
+
+/// Holds a render until the test lets it go.
+#[derive(Default)]
+struct Gate {
+    entered: Notify,
+    release: Notify,
+}
+
+#[cached_route(ttl = 600)]
+#[get("/gated")]
+async fn gated(gate: &State<Gate>, runs: &State<Runs>) -> String {
+    let run = runs.bump("gated");
+    gate.entered.notify_one();
+    gate.release.notified().await;
+    format!("gated (render {run})")
+}
+
+async fn client(cache: Cache) -> Client {
+    let rocket = rocket::custom(rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    })
+    .manage(Runs::default())
+    .manage(Gate::default())
+    .manage(cache)
+    .mount("/", routes![article, index, about, gated]);
+    Client::untracked(rocket).await.expect("valid rocket")
+}
+
+fn memcached(server: &MemcachedServer, namespace: &str) -> Cache {
+    let mut config = Config::memcached([server.address()]);
+    config.namespace = namespace.into();
+    Cache::new(config).unwrap()
+}
+
+fn cache(client: &Client) -> &Cache {
+    client.rocket().state::<Cache>().unwrap()
+}
+
+/// `X-Cache` of a GET (or HEAD) for `uri` with `headers`, and the body.
+async fn state(
+    client: &Client,
+    uri: &str,
+    headers: &[(&'static str, &'static str)],
+) -> (String, String) {
+    let response = request(client, uri, headers).dispatch().await;
+    assert_eq!(response.status(), Status::Ok, "{uri}");
+    let x_cache = response.headers().get_one("X-Cache").unwrap_or("").to_owned();
+    (x_cache, response.into_string().await.unwrap_or_default())
+}
+
+async fn head_state(client: &Client, uri: &str) -> String {
+    let response = client.head(uri.to_owned()).dispatch().await;
+    assert_eq!(response.status(), Status::Ok, "HEAD {uri}");
+    response.headers().get_one("X-Cache").unwrap_or("").to_owned()
+}
+
+type Variant = (&'static str, &'static [(&'static str, &'static str)]);
+
+/// Every variant of article 5's path: query strings, a `vary` value, another host.
+const ARTICLE_5: &[Variant] = &[
+    ("/articles/5", &[]),
+    ("/articles/5?format=amp", &[]),
+    ("/articles/5?format=amp&utm=x", &[]),
+    ("/articles/5", &[("Accept-Language", "fr")]),
+    ("/articles/5", &[("Host", "other.example")]),
+];
+
+/// Renders each variant on `a` and checks that `b` is served it from the shared cache.
+async fn warm(a: &Client, b: &Client, variants: &[Variant]) {
+    for (uri, headers) in variants {
+        assert_eq!(state(a, uri, headers).await.0, "MISS", "{uri} {headers:?}");
+        assert_eq!(state(b, uri, headers).await.0, "HIT", "{uri} {headers:?}");
+    }
+}
+
+async fn assert_states(client: &Client, variants: &[Variant], expected: &str) {
+    for (uri, headers) in variants {
+        assert_eq!(
+            state(client, uri, headers).await.0,
+            expected,
+            "{uri} {headers:?}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn by_uri_drops_every_variant_on_every_instance() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "rc")).await;
+    let b = client(memcached(&server, "rc")).await;
+    warm(&a, &b, ARTICLE_5).await;
+    warm(&a, &b, &[("/articles/6", &[]), ("/articles", &[])]).await;
+    assert_eq!(head_state(&b, "/articles/5").await, "HIT");
+
+    // What `uri!` produces for the route, on instance A.
+    cache(&a)
+        .invalidate(uri!(article(5, _)))
+        .await
+        .expect("confirmed");
+
+    // Instance B: HEAD first (GET and HEAD share the entry), then every variant.
+    assert_eq!(head_state(&b, "/articles/5").await, "MISS");
+    for (uri, headers) in ARTICLE_5 {
+        let (x_cache, body) = state(&b, uri, headers).await;
+        assert!(
+            x_cache == "MISS" || (*uri == "/articles/5" && headers.is_empty()),
+            "{uri} {headers:?}: {x_cache}"
+        );
+        assert!(body.contains("article 5"), "{body}");
+    }
+    assert_states(&a, ARTICLE_5, "HIT").await;
+    // Other paths keep their entries.
+    assert_states(&b, &[("/articles/6", &[]), ("/articles", &[])], "HIT").await;
+
+    // Text works too, in any spelling of the same path.
+    cache(&b).invalidate("/articles/%36/").await.unwrap();
+    assert_states(&a, &[("/articles/6", &[])], "MISS").await;
+    assert!(matches!(
+        cache(&b).invalidate("no path \u{7f}").await,
+        Err(InvalidationError::BadUri(_))
+    ));
+}
+
+#[rocket::async_test]
+async fn by_tag_drops_what_carries_the_tag_on_every_instance() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "rc")).await;
+    let b = client(memcached(&server, "rc")).await;
+    let others: &[Variant] = &[("/articles/6", &[]), ("/articles", &[]), ("/about", &[])];
+    warm(&a, &b, ARTICLE_5).await;
+    warm(&a, &b, others).await;
+
+    cache(&b).invalidate_tag("article:5").await.unwrap();
+    assert_states(&a, ARTICLE_5, "MISS").await;
+    assert_states(&a, others, "HIT").await;
+    assert_states(&b, ARTICLE_5, "HIT").await;
+
+    cache(&a).invalidate_tag("articles").await.unwrap();
+    assert_states(&b, ARTICLE_5, "MISS").await;
+    assert_states(&b, &others[..2], "MISS").await;
+    assert_states(&b, &others[2..], "HIT").await;
+}
+
+#[rocket::async_test]
+async fn typed_invalidation_takes_the_handlers_parameter_values() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "rc")).await;
+    let b = client(memcached(&server, "rc")).await;
+    let plain: &[Variant] = &[("/articles/5", &[]), ("/articles/5", &[("Accept-Language", "fr")])];
+    let amp: &[Variant] = &[("/articles/5?format=amp", &[]), ("/articles/5?utm=1&format=amp", &[])];
+    warm(&a, &b, plain).await;
+    warm(&a, &b, amp).await;
+    warm(&a, &b, &[("/articles/6", &[])]).await;
+
+    // The values the handler saw: `id = 5`, `format = Some("amp")`.
+    article::invalidate_in(cache(&b), 5, Some("amp")).await.unwrap();
+    assert_states(&a, amp, "MISS").await;
+    assert_states(&a, plain, "HIT").await;
+
+    article::invalidate_in(cache(&b), 5, None).await.unwrap();
+    assert_states(&a, plain, "MISS").await;
+    assert_states(&a, amp, "HIT").await;
+    assert_states(&a, &[("/articles/6", &[])], "HIT").await;
+
+    // A route without parameters takes none.
+    warm(&a, &b, &[("/about", &[])]).await;
+    about::invalidate_in(cache(&a)).await.unwrap();
+    assert_states(&b, &[("/about", &[])], "MISS").await;
+}
+
+#[rocket::async_test]
+async fn everything_at_once_spares_other_namespaces() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "blog")).await;
+    let b = client(memcached(&server, "blog")).await;
+    let shop = client(memcached(&server, "shop")).await;
+    let pages: &[Variant] = &[("/articles/5", &[]), ("/articles", &[]), ("/about", &[])];
+    warm(&a, &b, pages).await;
+    assert_states(&shop, pages, "MISS").await;
+    assert_states(&shop, pages, "HIT").await;
+
+    cache(&a).invalidate_all().await.unwrap();
+    assert_states(&b, pages, "MISS").await;
+    assert_states(&a, pages, "HIT").await;
+    assert_states(&shop, pages, "HIT").await;
+}
+
+/// A deploy that puts its version in the namespace never serves the old release's entries,
+/// while both run side by side.
+#[rocket::async_test]
+async fn a_versioned_namespace_isolates_releases() {
+    let server = MemcachedServer::start();
+    let old = client(memcached(&server, "blog-1.4.2")).await;
+    let new = client(memcached(&server, "blog-1.5.0")).await;
+    assert_states(&old, &[("/about", &[])], "MISS").await;
+    assert_states(&new, &[("/about", &[])], "MISS").await;
+    assert_states(&old, &[("/about", &[])], "HIT").await;
+    assert_states(&new, &[("/about", &[])], "HIT").await;
+}
+
+/// A render that started before an invalidation is stored stamped with the counters it read:
+/// the next request does not get it.
+#[rocket::async_test]
+async fn a_render_racing_an_invalidation_is_not_served_after_it() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "rc")).await;
+    let b = client(memcached(&server, "rc")).await;
+    let gate = a.rocket().state::<Gate>().unwrap();
+    let racing = async {
+        let (x_cache, body) = state(&a, "/gated", &[]).await;
+        assert_eq!((x_cache.as_str(), body.as_str()), ("MISS", "gated (render 1)"));
+    };
+    let invalidating = async {
+        gate.entered.notified().await;
+        cache(&b).invalidate("/gated").await.unwrap();
+        gate.release.notify_one();
+    };
+    rocket::tokio::join!(racing, invalidating);
+
+    // B's next request renders again (its own render 1), then serves that.
+    let b_gate = b.rocket().state::<Gate>().unwrap();
+    b_gate.release.notify_one();
+    assert_eq!(
+        state(&b, "/gated", &[]).await,
+        ("MISS".to_owned(), "gated (render 1)".to_owned())
+    );
+    assert_eq!(state(&a, "/gated", &[]).await.0, "HIT");
+}
+
+/// Counters are created with random values: one that is evicted comes back as another value,
+/// which drops the entries that read it instead of reviving them.
+#[rocket::async_test]
+async fn an_evicted_counter_never_revives_an_invalidated_entry() {
+    let server = MemcachedServer::start();
+    let a = client(memcached(&server, "rc")).await;
+    warm(&a, &client(memcached(&server, "rc")).await, &[("/about", &[])]).await;
+    let counters: Vec<String> = server
+        .keys()
+        .into_iter()
+        .filter(|key| key.starts_with("rc:g:"))
+        .collect();
+    assert_eq!(counters.len(), 3, "namespace, path, route: {counters:?}");
+    for key in &counters {
+        let value = server.get_raw(key).unwrap();
+        let value: u64 = std::str::from_utf8(&value).unwrap().parse().unwrap();
+        assert!(value > 1_000, "random start, not 0 or 1: {value}");
+        assert!(server.delete_raw(key));
+    }
+    assert_states(&a, &[("/about", &[])], "MISS").await;
+    assert_states(&a, &[("/about", &[])], "HIT").await;
+}
+
+/// Two servers, one down: the invalidation says which did not confirm it, and the other's
+/// entries are dropped.
+#[rocket::async_test]
+async fn an_unreachable_server_is_reported_and_the_rest_invalidated() {
+    let up = MemcachedServer::start();
+    let mut down = MemcachedServer::start();
+    let fleet = || {
+        let mut config = Config::memcached([up.address(), down.address()]);
+        config.breaker_failures = u32::MAX;
+        Cache::new(config).unwrap()
+    };
+    let a = client(fleet()).await;
+    let b = client(fleet()).await;
+    let pages: Vec<String> = (0..20).map(|i| format!("/articles/{i}")).collect();
+    for page in &pages {
+        assert_eq!(state(&a, page, &[]).await.0, "MISS");
+        assert_eq!(state(&b, page, &[]).await.0, "HIT");
+    }
+    let down_address = down.address();
+    down.stop();
+
+    let error = cache(&a).invalidate_tag("articles").await.unwrap_err();
+    match &error {
+        InvalidationError::Unconfirmed(servers) => {
+            let named: Vec<&str> = servers.iter().map(|(s, _)| s.as_str()).collect();
+            assert_eq!(named, [down_address.as_str()], "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    println!("{error}");
+    // Entries on the live server are dropped; those on the dead one are not reachable.
+    for page in &pages {
+        assert_eq!(state(&b, page, &[]).await.0, "MISS", "{page}");
+    }
+}
+
+async fn hit(client: &Client, uri: &'static str) -> String {
+    state(client, uri, &[]).await.0
+}
+
+#[rocket::async_test]
+async fn the_embedded_store_supports_every_form() {
+    let a = client(Cache::new(Config::embedded()).unwrap()).await;
+    for uri in ["/articles/5", "/articles/5?format=amp", "/articles/6", "/about"] {
+        assert_eq!(hit(&a, uri).await, "MISS");
+        assert_eq!(hit(&a, uri).await, "HIT");
+    }
+    cache(&a).invalidate(uri!(article(5, _))).await.unwrap();
+    assert_eq!(hit(&a, "/articles/5?format=amp").await, "MISS");
+    assert_eq!(hit(&a, "/articles/6").await, "HIT");
+
+    article::invalidate_in(cache(&a), 6, None).await.unwrap();
+    assert_eq!(hit(&a, "/articles/6").await, "MISS");
+    assert_eq!(hit(&a, "/articles/5?format=amp").await, "HIT");
+
+    cache(&a).invalidate_tag("article:5").await.unwrap();
+    assert_eq!(hit(&a, "/articles/5?format=amp").await, "MISS");
+    assert_eq!(hit(&a, "/about").await, "HIT");
+
+    cache(&a).invalidate_all().await.unwrap();
+    for uri in ["/articles/5", "/articles/6", "/about"] {
+        assert_eq!(hit(&a, uri).await, "MISS", "{uri}");
+    }
+    let stats = cache_runtime::stats();
+    assert!(stats.global.invalidations >= 4);
+    assert!(stats.global.invalidated >= 5);
+}
