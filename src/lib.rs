@@ -135,6 +135,15 @@ impl MemcachedServer {
         assert_eq!(line, "STORED\r\n", "raw set of {key}");
     }
 
+    /// Every key but the cache's invalidation counters (`{namespace}:g:...`): the entries, and
+    /// whatever a test stored itself.
+    pub fn entry_keys(&self) -> Vec<String> {
+        self.keys()
+            .into_iter()
+            .filter(|key| !key.split_once(':').is_some_and(|(_, rest)| rest.starts_with("g:")))
+            .collect()
+    }
+
     /// Deletes `key` (as an eviction would); whether it was there.
     pub fn delete_raw(&self, key: &str) -> bool {
         let mut stream = self.connect();

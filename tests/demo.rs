@@ -176,7 +176,7 @@ fn memcached_servers_switches_the_demo_to_memcached() {
         demo.banner
     );
     slow_then_instant(&demo);
-    assert_eq!(server.keys().len(), 1, "the entry is in memcached");
+    assert_eq!(server.entry_keys().len(), 1, "the entry is in memcached");
 
     // A second instance of the app shares the entry: its first request is a hit.
     let other = start(Some(&server.address()));

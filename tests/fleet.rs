@@ -32,11 +32,11 @@ fn config(addresses: &[String], cooldown: Duration) -> Config {
 async fn warm(client: &Client, servers: &[&MemcachedServer]) -> HashMap<String, usize> {
     let mut owner = HashMap::new();
     for uri in uris() {
-        let before: Vec<usize> = servers.iter().map(|s| s.keys().len()).collect();
+        let before: Vec<usize> = servers.iter().map(|s| s.entry_keys().len()).collect();
         let (seen, state) = fetch(client, &uri).await;
         assert_eq!((seen.status, state.as_str()), (Status::Ok, "MISS"));
         for (index, server) in servers.iter().enumerate() {
-            if server.keys().len() > before[index] {
+            if server.entry_keys().len() > before[index] {
                 owner.insert(uri.clone(), index);
             }
         }
@@ -274,7 +274,7 @@ async fn an_app_started_with_one_server_down_serves_and_uses_the_others() {
     let tally = tally.into_inner();
     tally.report("start with one of three down");
     assert_eq!(tally.failures, 0);
-    let stored: usize = up.iter().map(|s| s.keys().len()).sum();
+    let stored: usize = up.iter().map(|s| s.entry_keys().len()).sum();
     assert!(stored >= URIS / 3, "the live servers hold {stored} entries");
     assert!(tally.hits > 0, "entries on the live servers are served");
     let cache = client.rocket().state::<Cache>().unwrap();

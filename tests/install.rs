@@ -38,7 +38,7 @@ async fn an_installed_configuration_is_used_and_installed_once() {
     assert_eq!(first.headers().get_one("X-Cache"), Some("MISS"));
     let second = client.get("/").dispatch().await;
     assert_eq!(second.headers().get_one("X-Cache"), Some("HIT"));
-    let keys = server.keys();
+    let keys = server.entry_keys();
     assert_eq!(keys.len(), 1);
     assert!(keys[0].starts_with("installed:"), "{keys:?}");
 }

@@ -85,10 +85,10 @@ async fn entries_are_in_memcached_and_shared_between_instances() {
     let server = MemcachedServer::start();
     let one = client_for(&server).await;
     let two = client_for(&server).await;
-    assert!(server.keys().is_empty());
+    assert!(server.entry_keys().is_empty());
     let (first, state) = fetch(&one, "/hello/ann").await;
     assert_eq!(state, "MISS");
-    let keys = server.keys();
+    let keys = server.entry_keys();
     assert_eq!(keys.len(), 1, "{keys:?}");
     let (namespace, digest) = keys[0].split_once(':').unwrap();
     assert_eq!(namespace, "rc");
@@ -111,7 +111,7 @@ async fn an_undecodable_entry_is_a_miss_and_is_replaced() {
     let server = MemcachedServer::start();
     let client = client_for(&server).await;
     fetch(&client, "/plain").await;
-    let key = server.keys().pop().expect("stored");
+    let key = server.entry_keys().pop().expect("stored");
     for garbage in [
         &b"not a frame"[..],
         b"RCF\x01\xff",
@@ -299,7 +299,7 @@ async fn hostile_requests_never_reach_the_wire_unhashed() {
         uris.len(),
         "no two hostile requests shared an entry"
     );
-    let keys = server.keys();
+    let keys = server.entry_keys();
     assert_eq!(keys.len(), uris.len() + 1);
     common::assert_wire_is_clean(&server, b"untouched");
 }

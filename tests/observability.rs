@@ -64,7 +64,7 @@ async fn the_cache_table_configures_the_instance() {
         .expect("valid configuration");
     let first = client.get("/configured").dispatch().await;
     assert_eq!(first.headers().get_one("X-Cache"), Some("MISS"));
-    let keys = server.keys();
+    let keys = server.entry_keys();
     assert!(
         keys.len() == 1 && keys[0].starts_with("from-toml:"),
         "{keys:?}"

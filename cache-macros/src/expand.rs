@@ -214,7 +214,7 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)])
          # Errors\n\nWhen a Memcached server did not confirm it."
     );
     quote! {
-        #[allow(nonstandard_style, clippy::all, clippy::pedantic)]
+        #[allow(nonstandard_style, dead_code, clippy::all, clippy::pedantic)]
         impl #name {
             #[doc = #doc]
             #vis async fn invalidate #generics (#(#declared),*) -> ::core::result::Result<(), #error>

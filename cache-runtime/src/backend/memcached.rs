@@ -284,10 +284,14 @@ impl MemcachedStore {
         let fetched = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
+                // One server answers the whole batch: any failed operation is that server
+                // failing (semantic outcomes, such as a miss, are not errors), and counts
+                // against its breaker.
                 client
                     .meta()
                     .run_batch(operations)
                     .await
+                    .and_then(|results| results.into_iter().collect::<Result<Vec<_>, _>>())
                     .map_err(client_error)
             })
             .await;
@@ -297,16 +301,15 @@ impl MemcachedStore {
         };
         let mut results = results.into_iter();
         let lookup = match results.next() {
-            Some(Ok(OpResult::Get(result))) => match (result.status, result.value) {
+            Some(OpResult::Get(result)) => match (result.status, result.value) {
                 (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
                 _ => Lookup::Miss(Lease::None),
             },
-            Some(Ok(_)) | None => Lookup::Failed(BackendError::Client("unexpected reply".into())),
-            Some(Err(error)) => Lookup::Failed(client_error(error)),
+            _ => Lookup::Failed(BackendError::Client("unexpected reply".into())),
         };
         let values: Option<Vec<u64>> = results
             .map(|result| match result {
-                Ok(OpResult::Arithmetic(counter)) => counter.value,
+                OpResult::Arithmetic(counter) => counter.value,
                 _ => None,
             })
             .collect();

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, tags = ["articles", "article:{slug}"])]
+#[get("/articles/<id>?<lang>")]
+fn article(id: u32, lang: Option<&str>) -> String {
+    format!("{id} {lang:?}")
+}
+
+fn main() {}
