@@ -140,7 +140,10 @@ impl MemcachedServer {
     pub fn entry_keys(&self) -> Vec<String> {
         self.keys()
             .into_iter()
-            .filter(|key| !key.split_once(':').is_some_and(|(_, rest)| rest.starts_with("g:")))
+            .filter(|key| {
+                !key.split_once(':')
+                    .is_some_and(|(_, rest)| rest.starts_with("g:"))
+            })
             .collect()
     }
 

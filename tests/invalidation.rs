@@ -32,7 +32,10 @@ impl Runs {
 #[get("/articles/<id>?<format>")]
 fn article(id: u32, format: Option<&str>, runs: &State<Runs>) -> String {
     let run = runs.bump("article");
-    format!("article {id} as {} (render {run})", format.unwrap_or("html"))
+    format!(
+        "article {id} as {} (render {run})",
+        format.unwrap_or("html")
+    )
 }
 
 #[cached_route(ttl = 600, tags = ["articles"])]
@@ -95,14 +98,22 @@ async fn state(
 ) -> (String, String) {
     let response = request(client, uri, headers).dispatch().await;
     assert_eq!(response.status(), Status::Ok, "{uri}");
-    let x_cache = response.headers().get_one("X-Cache").unwrap_or("").to_owned();
+    let x_cache = response
+        .headers()
+        .get_one("X-Cache")
+        .unwrap_or("")
+        .to_owned();
     (x_cache, response.into_string().await.unwrap_or_default())
 }
 
 async fn head_state(client: &Client, uri: &str) -> String {
     let response = client.head(uri.to_owned()).dispatch().await;
     assert_eq!(response.status(), Status::Ok, "HEAD {uri}");
-    response.headers().get_one("X-Cache").unwrap_or("").to_owned()
+    response
+        .headers()
+        .get_one("X-Cache")
+        .unwrap_or("")
+        .to_owned()
 }
 
 type Variant = (&'static str, &'static [(&'static str, &'static str)]);
@@ -197,14 +208,22 @@ async fn typed_invalidation_takes_the_handlers_parameter_values() {
     let server = MemcachedServer::start();
     let a = client(memcached(&server, "rc")).await;
     let b = client(memcached(&server, "rc")).await;
-    let plain: &[Variant] = &[("/articles/5", &[]), ("/articles/5", &[("Accept-Language", "fr")])];
-    let amp: &[Variant] = &[("/articles/5?format=amp", &[]), ("/articles/5?utm=1&format=amp", &[])];
+    let plain: &[Variant] = &[
+        ("/articles/5", &[]),
+        ("/articles/5", &[("Accept-Language", "fr")]),
+    ];
+    let amp: &[Variant] = &[
+        ("/articles/5?format=amp", &[]),
+        ("/articles/5?utm=1&format=amp", &[]),
+    ];
     warm(&a, &b, plain).await;
     warm(&a, &b, amp).await;
     warm(&a, &b, &[("/articles/6", &[])]).await;
 
     // The values the handler saw: `id = 5`, `format = Some("amp")`.
-    article::invalidate_in(cache(&b), 5, Some("amp")).await.unwrap();
+    article::invalidate_in(cache(&b), 5, Some("amp"))
+        .await
+        .unwrap();
     assert_states(&a, amp, "MISS").await;
     assert_states(&a, plain, "HIT").await;
 
@@ -259,7 +278,10 @@ async fn a_render_racing_an_invalidation_is_not_served_after_it() {
     let gate = a.rocket().state::<Gate>().unwrap();
     let racing = async {
         let (x_cache, body) = state(&a, "/gated", &[]).await;
-        assert_eq!((x_cache.as_str(), body.as_str()), ("MISS", "gated (render 1)"));
+        assert_eq!(
+            (x_cache.as_str(), body.as_str()),
+            ("MISS", "gated (render 1)")
+        );
     };
     let invalidating = async {
         gate.entered.notified().await;
@@ -284,7 +306,12 @@ async fn a_render_racing_an_invalidation_is_not_served_after_it() {
 async fn an_evicted_counter_never_revives_an_invalidated_entry() {
     let server = MemcachedServer::start();
     let a = client(memcached(&server, "rc")).await;
-    warm(&a, &client(memcached(&server, "rc")).await, &[("/about", &[])]).await;
+    warm(
+        &a,
+        &client(memcached(&server, "rc")).await,
+        &[("/about", &[])],
+    )
+    .await;
     let counters: Vec<String> = server
         .keys()
         .into_iter()
@@ -344,7 +371,12 @@ async fn hit(client: &Client, uri: &'static str) -> String {
 #[rocket::async_test]
 async fn the_embedded_store_supports_every_form() {
     let a = client(Cache::new(Config::embedded()).unwrap()).await;
-    for uri in ["/articles/5", "/articles/5?format=amp", "/articles/6", "/about"] {
+    for uri in [
+        "/articles/5",
+        "/articles/5?format=amp",
+        "/articles/6",
+        "/about",
+    ] {
         assert_eq!(hit(&a, uri).await, "MISS");
         assert_eq!(hit(&a, uri).await, "HIT");
     }

@@ -74,7 +74,11 @@ impl std::fmt::Debug for Args {
             .field("stale_if_error", &self.stale_if_error)
             .field(
                 "tags",
-                &self.tags.iter().map(|t| t.literal.value()).collect::<Vec<_>>(),
+                &self
+                    .tags
+                    .iter()
+                    .map(|t| t.literal.value())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -539,9 +543,16 @@ mod tests {
 
     #[test]
     fn tags_parse_with_their_placeholders() {
-        let args = parse(quote!(ttl = 1, tags = ["articles", "article:{id}:{lang}", "{{x}}"])).unwrap();
+        let args = parse(quote!(
+            ttl = 1,
+            tags = ["articles", "article:{id}:{lang}", "{{x}}"]
+        ))
+        .unwrap();
         let names: Vec<_> = args.tags.iter().map(|t| t.names.clone()).collect();
-        assert_eq!(names, [vec![], vec!["id".to_owned(), "lang".to_owned()], vec![]]);
+        assert_eq!(
+            names,
+            [vec![], vec!["id".to_owned(), "lang".to_owned()], vec![]]
+        );
         for (bad, why) in [
             (quote!(tags = ["a:{id"]), "unclosed"),
             (quote!(tags = ["a:}"]), "unmatched"),

@@ -198,11 +198,7 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)])
         .map(|(ident, ty)| quote!(#ident: #ty))
         .collect();
     let values = debug_references(parameters);
-    let (error, cache, global) = (
-        paths::invalidation_error(),
-        paths::cache(),
-        paths::global(),
-    );
+    let (error, cache, global) = (paths::invalidation_error(), paths::cache(), paths::global());
     let (route_counter, invalidate_route) = (paths::route_counter(), paths::invalidate_route());
     let doc = format!(
         "Drops every entry `{name}` cached for these parameter values, on every instance \

@@ -330,7 +330,10 @@ mod tests {
         assert_eq!(path, GenId::path(["articles", "5"].into_iter()));
         assert_ne!(path, GenId::path(["articles5"].into_iter()));
         assert_ne!(path, GenId::path(["articles", "6"].into_iter()));
-        assert_ne!(GenId::tag("articles"), GenId::path(["articles"].into_iter()));
+        assert_ne!(
+            GenId::tag("articles"),
+            GenId::path(["articles"].into_iter())
+        );
         let five: &dyn fmt::Debug = &5u32;
         let none: &dyn fmt::Debug = &None::<u32>;
         assert_ne!(

@@ -368,7 +368,8 @@ pub fn request<'c>(
 /// `rc:g:`, 32 hex digits, `@` and 8 (an invalidation counter), and the sentinel still holds
 /// `expected`: nothing from a request reached the wire unhashed.
 pub fn assert_wire_is_clean(server: &MemcachedServer, expected: &[u8]) {
-    let hex = |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex =
+        |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
     for key in server.keys().iter().filter(|key| *key != "sentinel") {
         let digest = key
             .strip_prefix("rc:")

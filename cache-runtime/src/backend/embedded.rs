@@ -33,7 +33,7 @@ impl Weighter<CacheKey, Slot> for ByBytes {
 
 /// How many invalidation counters are kept. One that is evicted comes back with a new random
 /// value, which drops the entries that depended on it: never more stale, only more misses.
-const COUNTERS: usize = 1 << 18;
+const COUNTERS: usize = 1 << 16;
 
 pub(crate) struct EmbeddedStore {
     entries: Cache<CacheKey, Slot, ByBytes>,
@@ -211,7 +211,10 @@ mod tests {
             .set(&key(1), entry(60), 0, Duration::ZERO)
             .await
             .unwrap();
-        assert!(matches!(store.get(&key(1), &[], None).await.0, Lookup::Hit(_)));
+        assert!(matches!(
+            store.get(&key(1), &[], None).await.0,
+            Lookup::Hit(_)
+        ));
         store.entries.insert(
             key(1),
             Slot {
@@ -219,7 +222,10 @@ mod tests {
                 expires: Instant::now(),
             },
         );
-        assert!(matches!(store.get(&key(1), &[], None).await.0, Lookup::Miss(_)));
+        assert!(matches!(
+            store.get(&key(1), &[], None).await.0,
+            Lookup::Miss(_)
+        ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }
 }
