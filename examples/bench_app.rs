@@ -4,6 +4,9 @@
 //! - `/static`: plain handler, no cache (the ceiling: Rocket itself);
 //! - `/floor`: plain handler doing one raw get of a stored 2 KiB value through the cache's own
 //!   backend client and settings (the floor under any hit from that backend);
+//! - `/floor-counted`: `/floor`'s raw get batched with reads of three invalidation counters,
+//!   as a hit reads its entry with the namespace's, its path's and its route's counters (what
+//!   invalidation adds to a hit on the wire);
 //! - `/hit`: `#[cached_route]`, served from the cache once warm;
 //! - `/work`: plain handler burning about 2 ms of CPU;
 //! - `/miss?n=..`: `/work`'s cached twin; driven with a unique query per request, so every
@@ -70,6 +73,13 @@ async fn floor() -> &'static str {
     body()
 }
 
+#[get("/floor-counted")]
+async fn floor_counted() -> &'static str {
+    let found = bench::raw_get_counted(cache_runtime::global(), FLOOR_KEY, 3).await;
+    debug_assert_eq!(found, Some(BODY_LEN));
+    body()
+}
+
 #[cached_route(ttl = 3600)]
 #[get("/hit")]
 fn hit() -> &'static str {
@@ -113,7 +123,7 @@ fn rocket() -> _ {
     config.coalesce = std::env::var("BENCH_COALESCE").map_or(true, |v| v != "0");
     cache_runtime::install(config).expect("installed before launch");
     rocket::build()
-        .mount("/", routes![fixed, floor, hit, work, miss, hot, hot_runs])
+        .mount("/", routes![fixed, floor, floor_counted, hit, work, miss, hot, hot_runs])
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
                 let cache = cache_runtime::global();

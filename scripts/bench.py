@@ -173,6 +173,8 @@ def main():
             assert status == 200 and headers.get("x-cache") == "HIT" and len(body) == 2048, (name, headers)
             status, _, body = get(port, "/floor")
             assert status == 200 and len(body) == 2048
+            status, _, body = get(port, "/floor-counted")
+            assert status == 200 and len(body) == 2048
             status, headers, _ = get(port, "/miss?n=warm")
             assert headers.get("x-cache") == "MISS", headers
 
@@ -182,6 +184,7 @@ def main():
         pairs = [
             (("static", "embedded", "/static", None), ("hit-embedded", "embedded", "/hit", None)),
             (("floor", "memcached", "/floor", None), ("hit-memcached", "memcached", "/hit", None)),
+            (("floor-1", "memcached", "/floor", None), ("floor-counted", "memcached", "/floor-counted", None)),
             (("work", "memcached", "/work", None), ("miss", "memcached", "/miss", "lua")),
             (("hit-memcached-1", "memcached", "/hit", None), ("hit-3-servers", "fleet", "/hit", None)),
         ]
@@ -259,6 +262,9 @@ def write_report(results, rss, memory, micro, hot):
          "the speed-up a user sees for a 2 ms handler"),
         ("hit-3-servers / hit-memcached", *ratio("hit-3-servers", "hit-memcached-1"), None,
          "a hit routed across three servers against one server, run back to back"),
+        ("floor-counted / floor", *ratio("floor-counted", "floor-1"), None,
+         "what invalidation adds to a hit on the wire: the raw get batched with the three counters "
+         "a hit reads (one round trip), against the get alone"),
     ]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")

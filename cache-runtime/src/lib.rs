@@ -187,6 +187,19 @@ pub mod __private {
             cache.store().raw_get(key).await
         }
 
+        /// [`raw_get`] batched with reads of `counters` invalidation counters, as a hit
+        /// reads the entry with its counters: the cost invalidation adds to a hit's wire time.
+        pub async fn raw_get_counted(
+            cache: &crate::Cache,
+            key: &str,
+            counters: usize,
+        ) -> Option<usize> {
+            let counters: Vec<crate::invalidation::GenId> = (0..counters)
+                .map(|i| crate::invalidation::GenId::tag(&format!("bench-{i}")))
+                .collect();
+            cache.store().raw_get_counted(key, &counters).await
+        }
+
         /// Stores raw bytes under `key` through the cache's backend, for [`raw_get`].
         pub async fn raw_set(cache: &crate::Cache, key: &str, value: &[u8]) -> bool {
             cache.store().raw_set(key, value).await

@@ -80,6 +80,13 @@ impl EmbeddedStore {
             .map(|slot| slot.entry.body().len())
     }
 
+    pub(crate) fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+        for counter in counters {
+            self.counter(counter);
+        }
+        self.raw_get(key)
+    }
+
     pub(crate) fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         let Ok(entry) = StoredResponse::build(200, std::iter::empty(), value, 0, 3600) else {
             return false;

@@ -231,6 +231,12 @@ impl MemcachedStore {
         .map(|value| value.len())
     }
 
+    /// A raw get batched with reads of `counters` invalidation counters, as a hit does.
+    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+        let (value, _) = self.batch_read(key, counters).await.ok()?;
+        value.map(|value| value.len())
+    }
+
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
@@ -265,13 +271,24 @@ impl MemcachedStore {
         key: &CacheKey,
         counters: &[GenId],
     ) -> (Lookup, Option<Vec<u64>>) {
+        match self.batch_read(key.as_str(), counters).await {
+            Ok((Some(frame), values)) if !frame.is_empty() => (decoded(frame), Some(values)),
+            Ok((_, values)) => (Lookup::Miss(Lease::None), Some(values)),
+            Err(error) => (Lookup::Failed(error), None),
+        }
+    }
+
+    /// One batch to `key`'s server: a get of `key` and a read (creating when missing) of that
+    /// server's copy of each counter.
+    async fn batch_read(
+        &self,
+        key: &str,
+        counters: &[GenId],
+    ) -> Result<(Option<Vec<u8>>, Vec<u64>), BackendError> {
         let server = self.server_of(key.as_bytes());
-        let namespace = key
-            .as_str()
-            .rsplit_once(':')
-            .map_or("", |(namespace, _)| namespace);
+        let namespace = key.rsplit_once(':').map_or("", |(namespace, _)| namespace);
         let mut operations = Vec::with_capacity(1 + counters.len());
-        operations.push(Op::Get(Get::new(key.as_bytes())));
+        operations.push(Op::Get(Get::new(key)));
         for counter in counters {
             let counter_key = self.counter_key(namespace, counter, server);
             operations.push(Op::Arithmetic(
@@ -281,7 +298,7 @@ impl MemcachedStore {
                     .ttl(Ttl::secs(COUNTER_TTL)),
             ));
         }
-        let fetched = self
+        let results = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
                 // One server answers the whole batch: any failed operation is that server
@@ -294,34 +311,21 @@ impl MemcachedStore {
                     .and_then(|results| results.into_iter().collect::<Result<Vec<_>, _>>())
                     .map_err(client_error)
             })
-            .await;
-        let results = match fetched {
-            Ok(results) => results,
-            Err(error) => return (Lookup::Failed(error), None),
-        };
+            .await?;
+        let unexpected = || BackendError::Client("unexpected reply".into());
         let mut results = results.into_iter();
-        let lookup = match results.next() {
-            Some(OpResult::Get(result)) => match (result.status, result.value) {
-                (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
-                _ => Lookup::Miss(Lease::None),
-            },
-            _ => Lookup::Failed(BackendError::Client("unexpected reply".into())),
+        let value = match results.next() {
+            Some(OpResult::Get(result)) if result.status == GetStatus::Hit => result.value,
+            Some(OpResult::Get(_)) => None,
+            _ => return Err(unexpected()),
         };
-        let values: Option<Vec<u64>> = results
+        let values = results
             .map(|result| match result {
-                OpResult::Arithmetic(counter) => counter.value,
-                _ => None,
+                OpResult::Arithmetic(counter) => counter.value.ok_or_else(unexpected),
+                _ => Err(unexpected()),
             })
-            .collect();
-        match values {
-            Some(values) => (lookup, Some(values)),
-            None => (
-                Lookup::Failed(BackendError::Client(
-                    "invalidation counters unreadable".into(),
-                )),
-                None,
-            ),
-        }
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok((value, values))
     }
 
     /// A lease read: on a miss the server creates an empty placeholder for `lease_ttl` and tells

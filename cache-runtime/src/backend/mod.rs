@@ -203,6 +203,14 @@ impl Store {
         }
     }
 
+    /// A raw get batched with reads of invalidation counters, as a hit does.
+    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+        match self {
+            Store::Embedded(store) => store.raw_get_counted(key, counters),
+            Store::Memcached(store) => store.raw_get_counted(key, counters).await,
+        }
+    }
+
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         match self {
             Store::Embedded(store) => store.raw_set(key, value),
