@@ -75,7 +75,7 @@ async fn floor() -> &'static str {
 
 #[get("/floor-counted")]
 async fn floor_counted() -> &'static str {
-    let found = bench::raw_get_counted(cache_runtime::global(), FLOOR_KEY, 3).await;
+    let found = bench::raw_get_counted(cache_runtime::global(), FLOOR_KEY, 1).await;
     debug_assert_eq!(found, Some(BODY_LEN));
     body()
 }

@@ -317,7 +317,11 @@ async fn an_evicted_counter_never_revives_an_invalidated_entry() {
         .into_iter()
         .filter(|key| key.starts_with("rc:g:"))
         .collect();
-    assert_eq!(counters.len(), 3, "namespace, path, route: {counters:?}");
+    assert_eq!(
+        counters.len(),
+        4,
+        "epoch, namespace, path, route: {counters:?}"
+    );
     for key in &counters {
         let value = server.get_raw(key).unwrap();
         let value: u64 = std::str::from_utf8(&value).unwrap().parse().unwrap();

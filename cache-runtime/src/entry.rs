@@ -4,12 +4,13 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | stamp:u64 | status:u16 | header count:u16
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | stamp:u64 | status:u16 |
+//! header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
-//! The stamp fingerprints the invalidation generations the response was rendered under (see
-//! `invalidation.rs`): an entry whose stamp no longer matches was invalidated.
+//! The epoch and the stamp record the invalidation counters the response was rendered under
+//! (see `invalidation.rs`): an entry whose stamp no longer matches was invalidated.
 //!
 //! Decoding checks every length, that names are HTTP tokens and values printable, and that
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
@@ -22,10 +23,12 @@ use bytes::Bytes;
 
 const MAGIC: &[u8; 3] = b"RCF";
 const VERSION: u8 = 2;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 2 + 2 + 4;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 2 + 2 + 4;
+/// Where the epoch is, for [`StoredResponse::with_epoch`].
+const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 2;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 2;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,7 +37,9 @@ pub struct StoredResponse {
     status: u16,
     created: u64,
     ttl: u32,
-    /// The invalidation generations it was rendered under, fingerprinted.
+    /// The namespace's invalidation epoch when it was rendered.
+    epoch: u64,
+    /// The invalidation counters it depends on, fingerprinted, when it was rendered.
     stamp: u64,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
     headers: Vec<(Range<usize>, Range<usize>)>,
@@ -49,6 +54,7 @@ impl fmt::Debug for StoredResponse {
             .field("body_len", &self.body.len())
             .field("created", &self.created)
             .field("ttl", &self.ttl)
+            .field("epoch", &self.epoch)
             .field("stamp", &self.stamp)
             .finish()
     }
@@ -80,16 +86,19 @@ impl StoredResponse {
         created: u64,
         ttl: u32,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::build_stamped(status, headers, body, created, ttl, 0)
+        StoredResponse::build_stamped(status, headers, body, created, ttl, 0, 0)
     }
 
-    /// Frames a response rendered under the invalidation generations `stamp` fingerprints.
+    /// Frames a response rendered in invalidation `epoch` under the counters `stamp`
+    /// fingerprints.
+    #[allow(clippy::too_many_arguments)]
     pub fn build_stamped<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
         created: u64,
         ttl: u32,
+        epoch: u64,
         stamp: u64,
     ) -> Result<StoredResponse, Unframeable> {
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
@@ -99,6 +108,7 @@ impl StoredResponse {
         out.push(VERSION);
         out.extend_from_slice(&created.to_le_bytes());
         out.extend_from_slice(&ttl.to_le_bytes());
+        out.extend_from_slice(&epoch.to_le_bytes());
         out.extend_from_slice(&stamp.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
@@ -135,6 +145,7 @@ impl StoredResponse {
         }
         let created = reader.u64()?;
         let ttl = reader.u32()?;
+        let epoch = reader.u64()?;
         let stamp = reader.u64()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
@@ -168,6 +179,7 @@ impl StoredResponse {
             status,
             created,
             ttl,
+            epoch,
             stamp,
             headers,
             body,
@@ -192,9 +204,27 @@ impl StoredResponse {
         self.ttl
     }
 
-    /// The fingerprint of the invalidation generations it was rendered under.
+    /// The namespace's invalidation epoch when it was rendered.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The fingerprint of the invalidation counters it was rendered under.
     pub fn stamp(&self) -> u64 {
         self.stamp
+    }
+
+    /// The same entry, recorded as still valid in `epoch` (a copy of the frame).
+    pub(crate) fn with_epoch(&self, epoch: u64) -> StoredResponse {
+        let mut frame = self.frame.to_vec();
+        frame[EPOCH_OFFSET..EPOCH_OFFSET + 8].copy_from_slice(&epoch.to_le_bytes());
+        StoredResponse {
+            frame: frame.into(),
+            epoch,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            ..*self
+        }
     }
 
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
@@ -293,6 +323,7 @@ mod tests {
             b"<h1>hello</h1>",
             1_700_000_000,
             60,
+            0xfeed,
             0x0123_4567_89ab_cdef,
         )
         .unwrap()
@@ -304,6 +335,14 @@ mod tests {
         assert_eq!(entry.status(), 200);
         assert_eq!(entry.created(), 1_700_000_000);
         assert_eq!(entry.stamp(), 0x0123_4567_89ab_cdef);
+        assert_eq!(entry.epoch(), 0xfeed);
+        let moved = entry.with_epoch(7);
+        assert_eq!(moved.epoch(), 7);
+        assert_eq!(
+            StoredResponse::decode(moved.frame().to_vec()),
+            Some(moved.clone())
+        );
+        assert_eq!((moved.stamp(), moved.body()), (entry.stamp(), entry.body()));
         assert_eq!(entry.ttl(), 60);
         assert_eq!(entry.headers().collect::<Vec<_>>(), HEADERS);
         assert_eq!(entry.body(), b"<h1>hello</h1>");

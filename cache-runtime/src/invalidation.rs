@@ -1,22 +1,29 @@
 //! Invalidation by generation counters.
 //!
-//! Memcached cannot list keys, so an entry is never found to be deleted. Instead every lookup
-//! reads, in the same round trip as the entry, a few counters the entry depends on:
+//! Memcached cannot list keys, so an entry is never found to be deleted. Instead an entry
+//! depends on a few counters:
 //!
 //! - the namespace's (`invalidate_all`),
 //! - its path's (`invalidate(uri)`: every host, query, `vary` value, GET and HEAD),
 //! - its route's, for the handler's parameter values (`article::invalidate(5)`),
-//! - one per tag the route declares (`invalidate_tag("articles")`).
+//! - one per tag the route declares (`invalidate_tag("articles")`);
 //!
-//! An entry records a fingerprint of the counters it was rendered under (its stamp). Bumping
-//! any of them changes the fingerprint every later lookup computes, so the entry reads as a
-//! miss and is rendered again and overwritten. Counters are created on first read with a random
-//! value, never zero: a counter that is evicted or expires comes back as another random value,
-//! which can only drop entries, never revive one.
+//! and records a fingerprint of their values when it was rendered (its stamp). Bumping any of
+//! them changes the fingerprint later lookups compute, so the entry reads as a miss and is
+//! rendered again and overwritten. Counters are created on first read with a random value: a
+//! counter that is evicted or expires comes back as another random value, which can only drop
+//! entries, never revive one.
+//!
+//! Reading every counter on every hit would cost a hit several operations. So each
+//! invalidation also bumps one more counter, the namespace's epoch, after the one it targets;
+//! an entry records the epoch it was rendered in, and a hit reads the entry and the epoch only
+//! (one round trip, two operations). Only when the epoch moved does a second round trip read the
+//! entry's counters: unchanged, the entry is served and stored again recorded in the new epoch
+//! (once, compared by CAS), so that its next hits take the short path again.
 //!
 //! With Memcached, each server holds its own copy of every counter, next to the entries it
-//! holds: a lookup asks one server one question, and losing a server loses only its entries.
-//! Invalidating bumps the copy on every server.
+//! holds: a lookup asks one server, and losing a server loses only its entries. Invalidating
+//! bumps the copies on every server, each server's in order (the counter, then the epoch).
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -36,6 +43,7 @@ const EVERYTHING: u8 = 0;
 const PATH: u8 = 1;
 const ROUTE: u8 = 2;
 const TAG: u8 = 3;
+const EPOCH: u8 = 4;
 
 /// Separates parameter values in a route counter's input: never produced by `Debug` (which
 /// writes UTF-8).
@@ -51,9 +59,14 @@ impl GenId {
         GenId(id)
     }
 
-    /// The namespace's counter: every entry reads it.
+    /// The namespace's counter: every entry depends on it.
     pub(crate) fn everything() -> GenId {
         GenId::hashed(EVERYTHING, |_| {})
+    }
+
+    /// The namespace's epoch: bumped by every invalidation, read by every hit.
+    pub(crate) fn epoch() -> GenId {
+        GenId::hashed(EPOCH, |_| {})
     }
 
     /// A path's counter, from its percent-decoded, non-empty segments (as Rocket's

@@ -33,6 +33,37 @@
 //! Attach [`CacheFairing`] to read a `cache` table from `Rocket.toml` / `ROCKET_CACHE`; read the
 //! counters with [`stats`], or mount [`metrics_routes`] for Prometheus.
 //!
+//! # Invalidation
+//!
+//! After a change is committed, drop what showed it, on every instance: by the handler's own
+//! parameters (`article::invalidate(5).await`, generated for each cached handler and checked by
+//! the compiler), by URI ([`invalidate`]`(uri!(article(5)))`), by tag ([`invalidate_tag`], for
+//! routes declaring `tags = ["article:{id}"]`) or everything of the namespace
+//! ([`invalidate_all`]). A hit reads the counters this needs in the same round trip as the entry.
+//!
+//! ```no_run
+//! use cache_runtime::cached_route;
+//! use rocket::http::Status;
+//! use rocket::{get, post};
+//!
+//! #[cached_route(ttl = 3600, tags = ["articles", "article:{id}"])]
+//! #[get("/articles/<id>")]
+//! fn article(id: u32) -> String {
+//!     format!("article {id}")
+//! }
+//!
+//! #[post("/articles/<id>/publish")]
+//! async fn publish(id: u32) -> Result<&'static str, Status> {
+//!     // ... save the change first, then:
+//!     let dropped = async {
+//!         article::invalidate(id).await?;
+//!         cache_runtime::invalidate_tag("articles").await
+//!     };
+//!     // `Err`: a server did not confirm; its copies may lag until this is repeated.
+//!     dropped.await.map(|()| "published").map_err(|_| Status::ServiceUnavailable)
+//! }
+//! ```
+//!
 //! # Failure policy
 //!
 //! The cache can only make a request faster. A backend error, an operation past its deadline
@@ -94,6 +125,11 @@ pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 /// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
+/// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
+///
+/// For each cached handler `name`, `name::invalidate(params)` and
+/// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
+/// values (in the handler's order and types), on every instance.
 ///
 /// Concurrent misses for one key run the handler once (in this process, and across instances
 /// through a lease in Memcached); see [`Config::lease_wait`].

@@ -226,6 +226,13 @@ where
     // What the stored entry will be stamped with: the counters as they were before the handler
     // ran, so that an invalidation during the run is not lost.
     let stamp = fetched.stamp;
+    // A hit from an earlier epoch, still valid, is recorded in this one, off the request path.
+    if let (Lookup::Hit(entry), Some(restamp), Some((epoch, _))) =
+        (&fetched.lookup, fetched.restamp, stamp)
+    {
+        let (cache, key, entry) = (cache.clone(), key.clone(), Arc::clone(entry));
+        tokio::spawn(async move { cache.store().restamp(&key, entry, epoch, restamp).await });
+    }
     let lookup = match fetched.lookup {
         Lookup::Hit(_) if refresh => Lookup::Miss(Lease::None),
         lookup => lookup,
@@ -302,7 +309,9 @@ where
                 let waited = tokio::time::timeout(config.lease_wait, follow(receiver)).await;
                 // Rendered under the counters this request read: not from before an
                 // invalidation it follows.
-                if let Ok(Some(entry)) = waited.map(|e| e.filter(|e| Some(e.stamp()) == stamp)) {
+                let same_counters =
+                    |e: &Arc<StoredResponse>| stamp.map(|(_, s)| s) == Some(e.stamp());
+                if let Ok(Some(entry)) = waited.map(|e| e.filter(same_counters)) {
                     options.stats.outcome(Served::Hit);
                     return Cached::new(Ok(replay(request, &entry, unix_now(), x_cache, "HIT")));
                 }
@@ -665,7 +674,7 @@ async fn store(
     request: &Request<'_>,
     key: &CacheKey,
     options: &RouteOptions,
-    stamp: u64,
+    stamp: (u64, u64),
     response: &mut Response<'_>,
     budget: Duration,
 ) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
@@ -736,7 +745,7 @@ async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
     ttl: u32,
-    stamp: u64,
+    (epoch, stamp): (u64, u64),
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
     let limit = cache.config().max_item_size;
@@ -797,6 +806,7 @@ async fn read_entry(
         &body,
         unix_now(),
         ttl,
+        epoch,
         stamp,
     );
     let Ok(entry) = entry else {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::{Backend, BackendError, Lease, Lookup};
+use super::{Backend, BackendError, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::invalidation::{fresh_generation, GenId};
 use crate::key::CacheKey;
@@ -109,34 +109,55 @@ impl EmbeddedStore {
 }
 
 impl Backend for EmbeddedStore {
-    async fn get(
-        &self,
-        key: &CacheKey,
-        counters: &[GenId],
-        _lease: Option<u32>,
-    ) -> (Lookup, Option<Vec<u64>>) {
-        let values = counters.iter().map(|c| self.counter(c)).collect();
-        let lookup = match self.entries.get(key) {
-            Some(slot) if slot.expires > Instant::now() => Lookup::Hit(slot.entry),
-            Some(_) => {
-                self.entries.remove(key);
-                Lookup::Miss(Lease::None)
+    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
+        let epoch = self.counter(&epoch);
+        let found = match self.entries.get(key) {
+            Some(slot) => {
+                let left = slot.expires.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    self.entries.remove(key);
+                    Found::Absent
+                } else {
+                    let left = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
+                    // No CAS: a restamp compares the entry itself.
+                    Found::Entry(slot.entry, Some(0), Some(left))
+                }
             }
-            None => Lookup::Miss(Lease::None),
+            None => Found::Absent,
         };
-        (lookup, Some(values))
+        Ok((found, epoch))
     }
 
-    async fn bump(
+    async fn read_counters(
         &self,
-        _namespace: &str,
-        counter: GenId,
-        _deadline: Duration,
-    ) -> Vec<(String, BackendError)> {
-        let _serialized = self.bumping.lock().unwrap_or_else(|e| e.into_inner());
-        let next = self.counter(&counter).wrapping_add(1);
-        self.counters.insert(counter, next);
-        Vec::new()
+        _key: &CacheKey,
+        counters: &[GenId],
+        _lease: Option<u32>,
+    ) -> Result<(Lookup, Vec<u64>), BackendError> {
+        let values = counters.iter().map(|c| self.counter(c)).collect();
+        Ok((Lookup::Miss(Lease::None), values))
+    }
+
+    async fn restamp(
+        &self,
+        key: &CacheKey,
+        original: Arc<StoredResponse>,
+        epoch: u64,
+        _cas: u64,
+        _ttl: u32,
+    ) {
+        // Replaces only the entry that was read (held here, so never another one at its
+        // address).
+        let Some(slot) = self.entries.get(key) else {
+            return;
+        };
+        if Arc::ptr_eq(&slot.entry, &original) {
+            let slot = Slot {
+                entry: Arc::new(original.with_epoch(epoch)),
+                expires: slot.expires,
+            };
+            self.entries.insert(key.clone(), slot);
+        }
     }
 
     async fn set(
@@ -150,6 +171,20 @@ impl Backend for EmbeddedStore {
             Instant::now() + Duration::from_secs(u64::from(entry.ttl()) + u64::from(keep));
         self.entries.insert(key.clone(), Slot { entry, expires });
         Ok(())
+    }
+
+    async fn bump(
+        &self,
+        _namespace: &str,
+        counter: GenId,
+        _deadline: Duration,
+    ) -> Vec<(String, BackendError)> {
+        let _serialized = self.bumping.lock().unwrap_or_else(|e| e.into_inner());
+        for counter in [counter, GenId::epoch()] {
+            let next = self.counter(&counter).wrapping_add(1);
+            self.counters.insert(counter, next);
+        }
+        Vec::new()
     }
 
     /// One process shares this store: the in-process flight is the whole lease.
@@ -206,7 +241,10 @@ mod tests {
         assert!(store.len() > 100, "it holds entries: {}", store.len());
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
         assert!(
-            matches!(store.get(&key(4_999), &[], None).await.0, Lookup::Hit(_)),
+            matches!(
+                store.read(&key(4_999), GenId::epoch()).await.unwrap().0,
+                Found::Entry(..)
+            ),
             "the newest entry is kept"
         );
     }
@@ -219,8 +257,8 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            store.get(&key(1), &[], None).await.0,
-            Lookup::Hit(_)
+            store.read(&key(1), GenId::epoch()).await.unwrap().0,
+            Found::Entry(..)
         ));
         store.entries.insert(
             key(1),
@@ -230,8 +268,8 @@ mod tests {
             },
         );
         assert!(matches!(
-            store.get(&key(1), &[], None).await.0,
-            Lookup::Miss(_)
+            store.read(&key(1), GenId::epoch()).await.unwrap().0,
+            Found::Absent
         ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }

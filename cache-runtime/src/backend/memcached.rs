@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memcache::exp::{
-    Arithmetic, AsyncMemcache, Get, GetStatus, LeaseState, Op, OpResult, Rendezvous, Router, Ttl,
+    Arithmetic, AsyncMemcache, Get, GetResult, GetStatus, LeaseState, Meta, Op, OpResult,
+    Rendezvous, Router, Ttl,
 };
 use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
-use super::{Backend, BackendError, Lease, Lookup};
+use super::{Backend, BackendError, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::invalidation::{fresh_generation, GenId};
 use crate::key::CacheKey;
@@ -233,8 +234,8 @@ impl MemcachedStore {
 
     /// A raw get batched with reads of `counters` invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
-        let (value, _) = self.batch_read(key, counters).await.ok()?;
-        value.map(|value| value.len())
+        let (got, _) = self.batch(key, Some(Get::new(key)), counters).await.ok()?;
+        got?.value.map(|value| value.len())
     }
 
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
@@ -264,31 +265,19 @@ fn decoded(frame: Vec<u8>) -> Lookup {
 }
 
 impl MemcachedStore {
-    /// The entry and the current values of its invalidation counters (created when missing),
-    /// from the entry's server, in one round trip.
-    async fn read_with_counters(
-        &self,
-        key: &CacheKey,
-        counters: &[GenId],
-    ) -> (Lookup, Option<Vec<u64>>) {
-        match self.batch_read(key.as_str(), counters).await {
-            Ok((Some(frame), values)) if !frame.is_empty() => (decoded(frame), Some(values)),
-            Ok((_, values)) => (Lookup::Miss(Lease::None), Some(values)),
-            Err(error) => (Lookup::Failed(error), None),
-        }
-    }
-
-    /// One batch to `key`'s server: a get of `key` and a read (creating when missing) of that
-    /// server's copy of each counter.
-    async fn batch_read(
+    /// One batch to `key`'s server: `get` (when given) and a read of that server's copy of
+    /// each counter (created with a random value when missing).
+    async fn batch(
         &self,
         key: &str,
+        get: Option<Get>,
         counters: &[GenId],
-    ) -> Result<(Option<Vec<u8>>, Vec<u64>), BackendError> {
+    ) -> Result<(Option<GetResult>, Vec<u64>), BackendError> {
         let server = self.server_of(key.as_bytes());
         let namespace = key.rsplit_once(':').map_or("", |(namespace, _)| namespace);
         let mut operations = Vec::with_capacity(1 + counters.len());
-        operations.push(Op::Get(Get::new(key)));
+        let with_get = get.is_some();
+        operations.extend(get.map(Op::Get));
         for counter in counters {
             let counter_key = self.counter_key(namespace, counter, server);
             operations.push(Op::Arithmetic(
@@ -314,10 +303,17 @@ impl MemcachedStore {
             .await?;
         let unexpected = || BackendError::Client("unexpected reply".into());
         let mut results = results.into_iter();
-        let value = match results.next() {
-            Some(OpResult::Get(result)) if result.status == GetStatus::Hit => result.value,
-            Some(OpResult::Get(_)) => None,
-            _ => return Err(unexpected()),
+        let got = match (with_get, results.next()) {
+            (true, Some(OpResult::Get(result))) => Some(result),
+            (false, Some(first)) => {
+                results = std::iter::once(first)
+                    .chain(results)
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                None
+            }
+            (false, None) => None,
+            (true, _) => return Err(unexpected()),
         };
         let values = results
             .map(|result| match result {
@@ -325,26 +321,47 @@ impl MemcachedStore {
                 _ => Err(unexpected()),
             })
             .collect::<Result<Vec<u64>, _>>()?;
-        Ok((value, values))
+        Ok((got, values))
+    }
+}
+
+impl Backend for MemcachedStore {
+    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
+        let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
+        let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
+        let epoch = values.first().copied().ok_or(BackendError::Timeout)?;
+        let found = match got {
+            Some(result) if result.status == GetStatus::Hit => {
+                match result.value.filter(|frame| !frame.is_empty()) {
+                    // An empty value is another request's lease placeholder.
+                    None => Found::Absent,
+                    Some(frame) => match StoredResponse::decode(frame) {
+                        Some(entry) => {
+                            let ttl = result.item.ttl.and_then(|ttl| u32::try_from(ttl).ok());
+                            Found::Entry(Arc::new(entry), result.item.cas, ttl)
+                        }
+                        None => Found::Undecodable,
+                    },
+                }
+            }
+            _ => Found::Absent,
+        };
+        Ok((found, epoch))
     }
 
-    /// A lease read: on a miss the server creates an empty placeholder for `lease_ttl` and tells
-    /// exactly one client it won; others see the placeholder as pending.
-    async fn lease_read(&self, key: &CacheKey, lease_ttl: u32) -> Lookup {
-        let read = self
-            .guarded(key.as_bytes(), self.op_timeout, async {
-                let client = self.client().await?;
-                client
-                    .meta()
-                    .get(key.as_str())
-                    .lease_ttl(lease_ttl.max(1))
-                    .send()
-                    .await
-                    .map_err(client_error)
-            })
-            .await;
-        match read {
-            Ok(result) => match (result.status, result.value) {
+    /// With a lease, the key is read as a lease read: on a miss the server creates an empty
+    /// placeholder for `lease_ttl` and tells exactly one client it won; others see it pending.
+    async fn read_counters(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Result<(Lookup, Vec<u64>), BackendError> {
+        let get = lease.map(|ttl| Get::new(key.as_bytes()).lease_ttl(ttl.max(1)));
+        let (got, values) = self.batch(key.as_str(), get, counters).await?;
+        let lookup = match got {
+            None => Lookup::Miss(Lease::None),
+            Some(result) => match (result.status, result.value) {
                 (GetStatus::Hit, Some(frame)) if !frame.is_empty() => decoded(frame),
                 _ if result.lease_state == LeaseState::Granted => {
                     Lookup::Miss(Lease::Won(result.item.cas.unwrap_or(0)))
@@ -352,25 +369,33 @@ impl MemcachedStore {
                 _ if result.lease_state == LeaseState::Busy => Lookup::Miss(Lease::Busy),
                 _ => Lookup::Miss(Lease::None),
             },
-            Err(error) => Lookup::Failed(error),
-        }
+        };
+        Ok((lookup, values))
     }
-}
 
-impl Backend for MemcachedStore {
-    async fn get(
+    async fn restamp(
         &self,
         key: &CacheKey,
-        counters: &[GenId],
-        lease: Option<u32>,
-    ) -> (Lookup, Option<Vec<u64>>) {
-        // Hits, the common case, take one round trip (entry and counters together); only a
-        // miss pays a second one for the lease.
-        let (lookup, values) = self.read_with_counters(key, counters).await;
-        match (lease, lookup) {
-            (Some(lease_ttl), Lookup::Miss(_)) => (self.lease_read(key, lease_ttl).await, values),
-            (_, lookup) => (lookup, values),
-        }
+        original: Arc<StoredResponse>,
+        epoch: u64,
+        cas: u64,
+        ttl: u32,
+    ) {
+        let entry = original.with_epoch(epoch);
+        let _ = self
+            .guarded(key.as_bytes(), self.op_timeout, async {
+                let client = self.client().await?;
+                client
+                    .meta()
+                    .set(key.as_bytes(), entry.frame())
+                    .compare_cas(cas)
+                    .ttl(Ttl::secs(ttl))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(client_error)
+            })
+            .await;
     }
 
     async fn bump(
@@ -379,15 +404,22 @@ impl Backend for MemcachedStore {
         counter: GenId,
         deadline: Duration,
     ) -> Vec<(String, BackendError)> {
-        // Every server's copy, whatever its breaker says: an invalidation must reach a server
-        // that is about to come back.
+        // Every server's copies, whatever its breaker says: an invalidation must reach a
+        // server that is about to come back. Per server, the counter before the epoch (one
+        // connection, in order): a hit that sees the new epoch sees the new counter.
+        let increment = |counter: &GenId, server: usize| {
+            Op::Arithmetic(
+                Arithmetic::new(self.counter_key(namespace, counter, server))
+                    .initial(fresh_generation(), COUNTER_TTL)
+                    .ttl(Ttl::secs(COUNTER_TTL)),
+            )
+        };
         let operations: Vec<Op> = (0..self.servers.len())
-            .map(|server| {
-                Op::Arithmetic(
-                    Arithmetic::new(self.counter_key(namespace, &counter, server))
-                        .initial(fresh_generation(), COUNTER_TTL)
-                        .ttl(Ttl::secs(COUNTER_TTL)),
-                )
+            .flat_map(|server| {
+                [
+                    increment(&counter, server),
+                    increment(&GenId::epoch(), server),
+                ]
             })
             .collect();
         let done = self
@@ -404,14 +436,14 @@ impl Backend for MemcachedStore {
             Ok(results) => self
                 .servers
                 .iter()
-                .zip(results)
-                .filter_map(|(server, result)| match result {
-                    Ok(OpResult::Arithmetic(_)) => None,
-                    Ok(_) => Some((
-                        server.clone(),
-                        BackendError::Client("unexpected reply".into()),
-                    )),
-                    Err(error) => Some((server.clone(), client_error(error))),
+                .zip(results.chunks(2))
+                .filter_map(|(server, pair)| {
+                    let failed = pair.iter().find_map(|result| match result {
+                        Ok(OpResult::Arithmetic(_)) => None,
+                        Ok(_) => Some(BackendError::Client("unexpected reply".into())),
+                        Err(error) => Some(BackendError::Client(error.to_string())),
+                    });
+                    failed.map(|error| (server.clone(), error))
                 })
                 .collect(),
             Err(error) => self

@@ -29,16 +29,29 @@ pub(crate) enum Lookup {
     Failed(BackendError),
 }
 
-/// A lookup, checked against the invalidation counters read with it.
+/// A lookup, checked against the invalidation counters.
 #[derive(Debug)]
 pub(crate) struct Fetched {
     /// A hit only when the entry was rendered under the counters' current values.
     pub(crate) lookup: Lookup,
-    /// The fingerprint of the counters' current values, for the entry stored after a miss;
-    /// `None` when they could not be read (then nothing may be stored).
-    pub(crate) stamp: Option<u64>,
+    /// The epoch and counters' fingerprint to stamp the entry stored after a miss with, read
+    /// before the handler runs; `None` when they could not be read (nothing may be stored).
+    pub(crate) stamp: Option<(u64, u64)>,
     /// An entry was there but rendered before an invalidation.
     pub(crate) invalidated: bool,
+    /// The hit was rendered in an earlier epoch but is still valid: store it again, recorded
+    /// in the current one (CAS, TTL left), so that its next hits take the short path.
+    pub(crate) restamp: Option<(u64, u32)>,
+}
+
+/// An entry as the first round trip of a lookup found it.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// With its CAS and remaining TTL, when the backend has them.
+    Entry(Arc<StoredResponse>, Option<u64>, Option<u32>),
+    Absent,
+    /// A value that is not a frame of this version.
+    Undecodable,
 }
 
 /// The lease a lookup took along the way (Memcached meta `mg ... N<ttl>`: one round trip).
@@ -95,17 +108,34 @@ impl fmt::Display for BackendError {
 
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
-    /// Looks `key` up and reads the current values of `counters` (creating missing ones), in
-    /// one round trip; with `lease`, a miss also takes the key's lease for that many seconds
-    /// when nobody holds it. The values are `None` when they could not be read.
-    fn get(
+    /// Reads `key` and the namespace's invalidation epoch (`epoch`, created when missing) in
+    /// one round trip.
+    fn read(
+        &self,
+        key: &CacheKey,
+        epoch: GenId,
+    ) -> impl Future<Output = Result<(Found, u64), BackendError>> + Send;
+    /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
+    /// read of `key`, which on a miss takes the key's lease for that many seconds when nobody
+    /// holds it.
+    fn read_counters(
         &self,
         key: &CacheKey,
         counters: &[GenId],
         lease: Option<u32>,
-    ) -> impl Future<Output = (Lookup, Option<Vec<u64>>)> + Send;
-    /// Increments `counter` wherever it is kept (every server), within `deadline`; the
-    /// servers that did not confirm it.
+    ) -> impl Future<Output = Result<(Lookup, Vec<u64>), BackendError>> + Send;
+    /// Stores `original` again recorded in `epoch`, for the `ttl` it had left, unless `key`
+    /// changed since it was read (with `cas`).
+    fn restamp(
+        &self,
+        key: &CacheKey,
+        original: Arc<StoredResponse>,
+        epoch: u64,
+        cas: u64,
+        ttl: u32,
+    ) -> impl Future<Output = ()> + Send;
+    /// Increments `counter`, then the epoch, wherever they are kept (every server), within
+    /// `deadline`; the servers that did not confirm it.
     fn bump(
         &self,
         namespace: &str,
@@ -142,37 +172,100 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    /// Looks `key` up with the invalidation `counters` its entry depends on: an entry rendered
-    /// under other values than theirs is a miss.
+    /// Looks `key` up, checked against the invalidation `counters` its entry depends on (see
+    /// `invalidation.rs`): an entry rendered under other values than theirs is a miss.
+    ///
+    /// A hit rendered in the current epoch (no invalidation since) takes one round trip: the
+    /// entry and the epoch. Otherwise a second one reads the counters themselves, with the
+    /// lease read on a miss.
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
         counters: &[GenId],
         lease: Option<u32>,
     ) -> Fetched {
-        let (lookup, values) = match self {
-            Store::Embedded(store) => store.get(key, counters, lease).await,
-            Store::Memcached(store) => store.get(key, counters, lease).await,
+        let failed = |error| Fetched {
+            lookup: Lookup::Failed(error),
+            stamp: None,
+            invalidated: false,
+            restamp: None,
         };
-        let stamp = values.map(invalidation::stamp);
-        match (lookup, stamp) {
-            (Lookup::Hit(entry), Some(stamp)) if entry.stamp() != stamp => Fetched {
-                lookup: Lookup::Miss(Lease::None),
-                stamp: Some(stamp),
-                invalidated: true,
-            },
-            (Lookup::Hit(_), None) => Fetched {
-                lookup: Lookup::Failed(BackendError::Client(
-                    "invalidation counters unreadable".into(),
-                )),
-                stamp: None,
-                invalidated: false,
-            },
-            (lookup, stamp) => Fetched {
-                lookup,
-                stamp,
-                invalidated: false,
-            },
+        let (found, epoch) = match self.read(key).await {
+            Ok(read) => read,
+            Err(error) => return failed(error),
+        };
+        if let Found::Entry(entry, _, _) = &found {
+            if entry.epoch() == epoch {
+                return Fetched {
+                    stamp: Some((epoch, entry.stamp())),
+                    lookup: Lookup::Hit(Arc::clone(entry)),
+                    invalidated: false,
+                    restamp: None,
+                };
+            }
+        }
+        // An entry from an earlier epoch is checked against its counters; a miss asks for the
+        // lease. The epoch was read first: an invalidation bumps its counter before the epoch,
+        // so an entry stamped with this epoch and these counters cannot hide a later one.
+        let lease = match found {
+            Found::Absent => lease,
+            _ => None,
+        };
+        let (leased, values) = match self.read_counters(key, counters, lease).await {
+            Ok(read) => read,
+            Err(error) => return failed(error),
+        };
+        let stamp = invalidation::stamp(values);
+        let (lookup, invalidated, restamp) = match (found, leased) {
+            (Found::Entry(entry, cas, ttl), _) if entry.stamp() == stamp => {
+                let restamp = cas.zip(ttl).filter(|(_, ttl)| *ttl > 0);
+                (Lookup::Hit(entry), false, restamp)
+            }
+            (Found::Entry(..), _) => (Lookup::Miss(Lease::None), true, None),
+            (Found::Undecodable, _) => (Lookup::Failed(BackendError::Undecodable), false, None),
+            // Stored by another instance between the two round trips.
+            (Found::Absent, Lookup::Hit(entry)) if entry.stamp() != stamp => {
+                (Lookup::Miss(Lease::None), true, None)
+            }
+            (Found::Absent, leased) => (leased, false, None),
+        };
+        Fetched {
+            lookup,
+            stamp: Some((epoch, stamp)),
+            invalidated,
+            restamp,
+        }
+    }
+
+    async fn read(&self, key: &CacheKey) -> Result<(Found, u64), BackendError> {
+        match self {
+            Store::Embedded(store) => store.read(key, GenId::epoch()).await,
+            Store::Memcached(store) => store.read(key, GenId::epoch()).await,
+        }
+    }
+
+    async fn read_counters(
+        &self,
+        key: &CacheKey,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Result<(Lookup, Vec<u64>), BackendError> {
+        match self {
+            Store::Embedded(store) => store.read_counters(key, counters, lease).await,
+            Store::Memcached(store) => store.read_counters(key, counters, lease).await,
+        }
+    }
+
+    pub(crate) async fn restamp(
+        &self,
+        key: &CacheKey,
+        original: Arc<StoredResponse>,
+        epoch: u64,
+        (cas, ttl): (u64, u32),
+    ) {
+        match self {
+            Store::Embedded(store) => store.restamp(key, original, epoch, cas, ttl).await,
+            Store::Memcached(store) => store.restamp(key, original, epoch, cas, ttl).await,
         }
     }
 
@@ -243,5 +336,75 @@ impl Store {
             Store::Embedded(store) => store.release(key).await,
             Store::Memcached(store) => store.release(key).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyParts;
+    use crate::reply::QueryKey;
+
+    fn key() -> CacheKey {
+        KeyParts {
+            route_uri: "/a/<id>",
+            route_rank: 0,
+            route_format: None,
+            route_name: None,
+            host: None,
+            path: "/a/1",
+            query: None,
+            query_key: QueryKey::All,
+            varied: &[],
+        }
+        .build("rc")
+    }
+
+    async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[GenId]) -> Fetched {
+        let fetched = store.get(key, counters, None).await;
+        assert!(matches!(fetched.lookup, Lookup::Hit(_)), "{fetched:?}");
+        fetched
+    }
+
+    /// The protocol on the embedded store: a hit in its own epoch takes the short path; after
+    /// an unrelated invalidation it is checked, served and restamped; after one of its own
+    /// counters, it is a miss.
+    #[rocket::async_test]
+    async fn hits_take_the_short_path_until_an_invalidation_concerns_them() {
+        let store = Store::Embedded(EmbeddedStore::new(1 << 20));
+        let key = key();
+        let counters = [GenId::everything(), GenId::tag("mine")];
+        let missed = store.get(&key, &counters, None).await;
+        assert!(matches!(missed.lookup, Lookup::Miss(_)));
+        let (epoch, stamp) = missed.stamp.unwrap();
+        let entry =
+            StoredResponse::build_stamped(200, std::iter::empty(), b"x", 0, 60, epoch, stamp);
+        store
+            .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+
+        // Another tag: the epoch moves, the entry is still valid and is recorded again.
+        store.bump("rc", GenId::tag("other"), Duration::ZERO).await;
+        let checked = fresh_hit(&store, &key, &counters).await;
+        let Lookup::Hit(found) = &checked.lookup else {
+            unreachable!()
+        };
+        let restamp = checked.restamp.expect("restamped");
+        let (new_epoch, same_stamp) = checked.stamp.unwrap();
+        assert_ne!(new_epoch, epoch);
+        assert_eq!(same_stamp, stamp);
+        store
+            .restamp(&key, Arc::clone(found), new_epoch, restamp)
+            .await;
+        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+
+        // Its own tag: a miss, and the stamp to store the next rendering with differs.
+        store.bump("rc", GenId::tag("mine"), Duration::ZERO).await;
+        let invalidated = store.get(&key, &counters, None).await;
+        assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
+        assert!(invalidated.invalidated);
+        assert_ne!(invalidated.stamp.unwrap().1, stamp);
     }
 }
