@@ -4,9 +4,9 @@
 //! - `/static`: plain handler, no cache (the ceiling: Rocket itself);
 //! - `/floor`: plain handler doing one raw get of a stored 2 KiB value through the cache's own
 //!   backend client and settings (the floor under any hit from that backend);
-//! - `/floor-counted`: `/floor`'s raw get batched with reads of three invalidation counters,
-//!   as a hit reads its entry with the namespace's, its path's and its route's counters (what
-//!   invalidation adds to a hit on the wire);
+//! - `/floor-counted`: `/floor`'s raw get batched with a read of one invalidation counter, as
+//!   a hit reads its entry with the namespace's epoch (what invalidation adds to a hit on the
+//!   wire);
 //! - `/hit`: `#[cached_route]`, served from the cache once warm;
 //! - `/work`: plain handler burning about 2 ms of CPU;
 //! - `/miss?n=..`: `/work`'s cached twin; driven with a unique query per request, so every

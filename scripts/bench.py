@@ -263,8 +263,8 @@ def write_report(results, rss, memory, micro, hot):
         ("hit-3-servers / hit-memcached", *ratio("hit-3-servers", "hit-memcached-1"), None,
          "a hit routed across three servers against one server, run back to back"),
         ("floor-counted / floor", *ratio("floor-counted", "floor-1"), None,
-         "what invalidation adds to a hit on the wire: the raw get batched with the three counters "
-         "a hit reads (one round trip), against the get alone"),
+         "what invalidation adds to a hit on the wire: the raw get batched with the epoch read "
+         "(one round trip), against the get alone"),
     ]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")

@@ -28,6 +28,7 @@
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rocket::http::uri::{Absolute, Origin, Reference, Uri};
 
@@ -61,12 +62,14 @@ impl GenId {
 
     /// The namespace's counter: every entry depends on it.
     pub(crate) fn everything() -> GenId {
-        GenId::hashed(EVERYTHING, |_| {})
+        static ID: OnceLock<GenId> = OnceLock::new();
+        *ID.get_or_init(|| GenId::hashed(EVERYTHING, |_| {}))
     }
 
     /// The namespace's epoch: bumped by every invalidation, read by every hit.
     pub(crate) fn epoch() -> GenId {
-        GenId::hashed(EPOCH, |_| {})
+        static ID: OnceLock<GenId> = OnceLock::new();
+        *ID.get_or_init(|| GenId::hashed(EPOCH, |_| {}))
     }
 
     /// A path's counter, from its percent-decoded, non-empty segments (as Rocket's

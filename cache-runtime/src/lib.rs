@@ -39,7 +39,8 @@
 //! parameters (`article::invalidate(5).await`, generated for each cached handler and checked by
 //! the compiler), by URI ([`invalidate`]`(uri!(article(5)))`), by tag ([`invalidate_tag`], for
 //! routes declaring `tags = ["article:{id}"]`) or everything of the namespace
-//! ([`invalidate_all`]). A hit reads the counters this needs in the same round trip as the entry.
+//! ([`invalidate_all`]). A hit reads one more counter (the namespace's invalidation epoch) in
+//! the same round trip as the entry.
 //!
 //! ```no_run
 //! use cache_runtime::cached_route;

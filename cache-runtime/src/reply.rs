@@ -212,11 +212,12 @@ where
     let lease = config.coalesce.then(|| lease_secs(config));
     // The lookup's share of the request's cache deadline (waiting on others is not counted:
     // the store after it gets what the lookup left).
-    // The invalidation counters the entry depends on are read in the same round trip.
-    let counters = scope.counters(request.uri().path().segments());
+    // The invalidation counters the entry depends on (read only after an invalidation or on a
+    // miss; a hit in the current epoch reads the epoch alone).
+    let counters = || scope.counters(request.uri().path().segments());
     let fetched = cache
         .store()
-        .get(&key, &counters, lease.filter(|_| !refresh))
+        .get(&key, counters, lease.filter(|_| !refresh))
         .await;
     let lookup_took = lookup_started.elapsed();
     options.stats.lookup(lookup_took);
@@ -318,7 +319,7 @@ where
                 // The leader published nothing usable or took too long: run it here.
             }
             (Lease::Busy, Role::Leader(guard)) => {
-                match await_other_instance(cache, &key, &counters).await {
+                match await_other_instance(cache, &key, &counters()).await {
                     Awaited::Entry(entry) => {
                         guard.publish(Some(Arc::clone(&entry)));
                         options.stats.outcome(Served::Hit);
@@ -481,7 +482,7 @@ async fn await_other_instance(cache: &Cache, key: &CacheKey, counters: &[GenId])
         tokio::time::sleep(pause).await;
         match cache
             .store()
-            .get(key, counters, Some(lease_secs(cache.config())))
+            .get(key, || counters.to_vec(), Some(lease_secs(cache.config())))
             .await
             .lookup
         {

@@ -178,10 +178,12 @@ impl Store {
     /// A hit rendered in the current epoch (no invalidation since) takes one round trip: the
     /// entry and the epoch. Otherwise a second one reads the counters themselves, with the
     /// lease read on a miss.
+    ///
+    /// `counters` are computed only when the second round trip needs them.
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
-        counters: &[GenId],
+        counters: impl FnOnce() -> Vec<GenId>,
         lease: Option<u32>,
     ) -> Fetched {
         let failed = |error| Fetched {
@@ -211,7 +213,7 @@ impl Store {
             Found::Absent => lease,
             _ => None,
         };
-        let (leased, values) = match self.read_counters(key, counters, lease).await {
+        let (leased, values) = match self.read_counters(key, &counters(), lease).await {
             Ok(read) => read,
             Err(error) => return failed(error),
         };
@@ -361,7 +363,7 @@ mod tests {
     }
 
     async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[GenId]) -> Fetched {
-        let fetched = store.get(key, counters, None).await;
+        let fetched = store.get(key, || counters.to_vec(), None).await;
         assert!(matches!(fetched.lookup, Lookup::Hit(_)), "{fetched:?}");
         fetched
     }
@@ -374,7 +376,7 @@ mod tests {
         let store = Store::Embedded(EmbeddedStore::new(1 << 20));
         let key = key();
         let counters = [GenId::everything(), GenId::tag("mine")];
-        let missed = store.get(&key, &counters, None).await;
+        let missed = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(missed.lookup, Lookup::Miss(_)));
         let (epoch, stamp) = missed.stamp.unwrap();
         let entry =
@@ -402,7 +404,7 @@ mod tests {
 
         // Its own tag: a miss, and the stamp to store the next rendering with differs.
         store.bump("rc", GenId::tag("mine"), Duration::ZERO).await;
-        let invalidated = store.get(&key, &counters, None).await;
+        let invalidated = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
         assert!(invalidated.invalidated);
         assert_ne!(invalidated.stamp.unwrap().1, stamp);
