@@ -5,7 +5,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cache_runtime::{cached_route, Cache, Config, InvalidationError};
 use cached_route_suite::MemcachedServer;
@@ -68,15 +69,30 @@ async fn gated(gate: &State<Gate>, runs: &State<Runs>) -> String {
     format!("gated (render {run})")
 }
 
+/// The "database" both instances read: the version the live page shows.
+#[derive(Default, Clone)]
+struct Live(Arc<AtomicU64>);
+
+#[cached_route(ttl = 600, tags = ["live"])]
+#[get("/live")]
+fn live(version: &State<Live>) -> String {
+    version.0.load(Ordering::SeqCst).to_string()
+}
+
 async fn client(cache: Cache) -> Client {
+    client_sharing(cache, Live::default()).await
+}
+
+async fn client_sharing(cache: Cache, live: Live) -> Client {
     let rocket = rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::debug_default()
     })
     .manage(Runs::default())
     .manage(Gate::default())
+    .manage(live)
     .manage(cache)
-    .mount("/", routes![article, index, about, gated]);
+    .mount("/", routes![article, index, about, gated, live]);
     Client::untracked(rocket).await.expect("valid rocket")
 }
 
@@ -403,4 +419,69 @@ async fn the_embedded_store_supports_every_form() {
     let stats = cache_runtime::stats();
     assert!(stats.global.invalidations >= 4);
     assert!(stats.global.invalidated >= 5);
+}
+
+/// Under load, on two instances: a writer commits version i, invalidates (by tag, by URI or
+/// typed, in turn) and then publishes i; readers on both instances note the published version
+/// before each request and must never be answered with an older one. Bounded in count.
+#[rocket::async_test]
+async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
+    const VERSIONS: u64 = 60;
+    const MAX_REQUESTS: usize = 20_000;
+    let server = MemcachedServer::start();
+    let live = Live::default();
+    let a = client_sharing(memcached(&server, "rc"), live.clone()).await;
+    let b = client_sharing(memcached(&server, "rc"), live.clone()).await;
+    let published = AtomicU64::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (requests, hits) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+    let writer = async {
+        for version in 1..=VERSIONS {
+            live.0.store(version, Ordering::SeqCst);
+            let cache = cache(if version % 2 == 0 { &a } else { &b });
+            match version % 3 {
+                0 => cache.invalidate_tag("live").await,
+                1 => cache.invalidate("/live").await,
+                _ => live::invalidate_in(cache).await,
+            }
+            .expect("confirmed");
+            published.store(version, Ordering::SeqCst);
+            // Let the readers serve some hits of this version.
+            for _ in 0..20 {
+                rocket::tokio::task::yield_now().await;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+    };
+    let reader = |client: &'static str| {
+        let (a, b) = (&a, &b);
+        let (published, done, requests, hits) = (&published, &done, &requests, &hits);
+        async move {
+            let client = if client == "a" { a } else { b };
+            while !done.load(Ordering::SeqCst)
+                && requests.fetch_add(1, Ordering::SeqCst) < MAX_REQUESTS
+            {
+                let floor = published.load(Ordering::SeqCst);
+                let (x_cache, body) = state(client, "/live", &[]).await;
+                let seen: u64 = body.parse().unwrap();
+                assert!(
+                    seen >= floor,
+                    "version {floor} was published before the request, {seen} ({x_cache}) served"
+                );
+                hits.fetch_add(usize::from(x_cache == "HIT"), Ordering::SeqCst);
+            }
+        }
+    };
+    rocket::tokio::join!(writer, reader("a"), reader("b"), reader("a"), reader("b"));
+    let (requests, hits) = (requests.into_inner(), hits.into_inner());
+    println!("{VERSIONS} invalidations under {requests} requests on two instances: {hits} hits");
+    assert!(
+        done.into_inner(),
+        "the writer finished within {MAX_REQUESTS} requests"
+    );
+    assert!(
+        hits > requests / 4,
+        "the page was served from the cache: {hits} of {requests}"
+    );
 }
