@@ -485,3 +485,28 @@ async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
         "the page was served from the cache: {hits} of {requests}"
     );
 }
+
+/// An invalidation gets at least 500 ms, however short the per-request deadline: a server that
+/// stalls for 200 ms still confirms it, where a lookup would have given up after 50 ms.
+#[rocket::async_test]
+async fn an_invalidation_outlasts_a_short_request_deadline() {
+    let server = MemcachedServer::start();
+    let mut config = Config::memcached([server.address()]);
+    config.op_timeout = std::time::Duration::from_millis(50);
+    config.breaker_failures = u32::MAX;
+    let a = client(Cache::new(config).unwrap()).await;
+    assert_eq!(state(&a, "/about", &[]).await.0, "MISS");
+
+    server.pause();
+    let started = std::time::Instant::now();
+    let (invalidated, ()) = rocket::tokio::join!(cache(&a).invalidate("/about"), async {
+        // The stall under test: the server answers again 200 ms later.
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        server.resume();
+    });
+    let took = started.elapsed();
+    invalidated.expect("confirmed after the stall");
+    assert!(took >= std::time::Duration::from_millis(200), "{took:?}");
+    println!("invalidation confirmed after a 200 ms stall, in {took:?}");
+    assert_eq!(state(&a, "/about", &[]).await.0, "MISS");
+}

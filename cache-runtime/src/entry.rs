@@ -22,7 +22,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 2 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;

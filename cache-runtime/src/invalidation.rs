@@ -227,16 +227,30 @@ impl InvalidationUri for Reference<'_> {
     }
 }
 
+/// Text: a path (`/articles/5?lang=fr`) or an `http(s)://` URI. Anything else is refused, so
+/// that a tag given by mistake (`"article:5"`, which parses as a URI with scheme `article`)
+/// is an error instead of invalidating an unrelated path.
 impl InvalidationUri for str {
     fn counter(&self) -> Result<GenId, InvalidationError> {
+        let refused = |why: &str| {
+            Err(InvalidationError::BadUri(format!(
+                "`{self}` {why}; give a path such as `/articles/5` (for a tag, use \
+                 `invalidate_tag`)"
+            )))
+        };
         match Uri::parse_any(self) {
             Ok(Uri::Origin(origin)) => origin.counter(),
-            Ok(Uri::Absolute(absolute)) => absolute.counter(),
-            Ok(Uri::Reference(reference)) => reference.counter(),
-            Ok(_) => Err(InvalidationError::BadUri(format!(
-                "`{self}` has no path; give one such as `/articles/5`"
-            ))),
-            Err(error) => Err(InvalidationError::BadUri(format!("`{self}`: {error}"))),
+            Ok(Uri::Absolute(absolute))
+                if ["http", "https"]
+                    .iter()
+                    .any(|scheme| absolute.scheme().eq_ignore_ascii_case(scheme))
+                    && absolute.authority().is_some() =>
+            {
+                absolute.counter()
+            }
+            Ok(Uri::Absolute(_)) => refused("is not an http(s) URI"),
+            Ok(_) => refused("is not a path"),
+            Err(error) => refused(&error.to_string()),
         }
     }
 }
@@ -376,10 +390,19 @@ mod tests {
             assert_eq!(counter(text), expected, "{text}");
         }
         assert_ne!(counter("/articles/cafe"), expected);
-        assert!(matches!(
-            "not a uri at all \u{7f}".counter(),
-            Err(InvalidationError::BadUri(_))
-        ));
+        for refused in [
+            "not a uri at all \u{7f}",
+            "article:5",
+            "articles",
+            "mailto:a@b.c",
+            "*",
+        ] {
+            let error = refused.counter().unwrap_err();
+            assert!(
+                matches!(&error, InvalidationError::BadUri(why) if why.contains("invalidate_tag")),
+                "{refused}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub(crate) struct EmbeddedStore {
     entries: Cache<CacheKey, Slot, ByBytes>,
     capacity: u64,
     counters: Cache<GenId, u64>,
-    /// Serializes increments (a read and a write); lookups only read or create.
-    bumping: Mutex<()>,
+    /// Serializes writes that read first (increments, restamps) with stores; lookups take no
+    /// lock.
+    writes: Mutex<()>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -61,7 +62,7 @@ impl EmbeddedStore {
             entries: Cache::with_weighter(estimated_items, capacity, ByBytes),
             capacity,
             counters: Cache::new(COUNTERS),
-            bumping: Mutex::new(()),
+            writes: Mutex::new(()),
         }
     }
 
@@ -115,7 +116,9 @@ impl Backend for EmbeddedStore {
             Some(slot) => {
                 let left = slot.expires.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    self.entries.remove(key);
+                    // Only if still expired: a fresh entry stored meanwhile stays.
+                    let now = Instant::now();
+                    self.entries.remove_if(key, |slot| slot.expires <= now);
                     Found::Absent
                 } else {
                     let left = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
@@ -147,7 +150,8 @@ impl Backend for EmbeddedStore {
         _ttl: u32,
     ) {
         // Replaces only the entry that was read (held here, so never another one at its
-        // address).
+        // address), atomically with respect to stores.
+        let _serialized = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         let Some(slot) = self.entries.get(key) else {
             return;
         };
@@ -169,6 +173,7 @@ impl Backend for EmbeddedStore {
     ) -> Result<(), BackendError> {
         let expires =
             Instant::now() + Duration::from_secs(u64::from(entry.ttl()) + u64::from(keep));
+        let _serialized = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         self.entries.insert(key.clone(), Slot { entry, expires });
         Ok(())
     }
@@ -179,7 +184,7 @@ impl Backend for EmbeddedStore {
         counter: GenId,
         _deadline: Duration,
     ) -> Vec<(String, BackendError)> {
-        let _serialized = self.bumping.lock().unwrap_or_else(|e| e.into_inner());
+        let _serialized = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         for counter in [counter, GenId::epoch()] {
             let next = self.counter(&counter).wrapping_add(1);
             self.counters.insert(counter, next);

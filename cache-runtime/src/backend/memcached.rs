@@ -25,6 +25,9 @@ pub(crate) struct MemcachedStore {
     /// Dialed lazily, inside the runtime that serves requests. A failed start (an address that
     /// does not resolve) is retried by the next operation.
     client: OnceCell<AsyncMemcache>,
+    /// For invalidations only: a longer deadline per exchange ([`BUMP_DEADLINE`] at least), and
+    /// few connections.
+    invalidation_client: OnceCell<AsyncMemcache>,
     start_failed_at: Mutex<Option<Instant>>,
     /// The client's router, given to it explicitly so that the breakers see the same server
     /// for a key as the client does.
@@ -121,6 +124,7 @@ impl MemcachedStore {
             op_timeout,
             pool_idle,
             client: OnceCell::new(),
+            invalidation_client: OnceCell::new(),
             start_failed_at: Mutex::new(None),
             breakers,
         }
@@ -206,6 +210,22 @@ impl MemcachedStore {
                 .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
         started.map_err(client_error)
+    }
+
+    async fn invalidation_client(&self) -> Result<&AsyncMemcache, BackendError> {
+        let deadline = self.op_timeout.max(BUMP_DEADLINE);
+        self.invalidation_client
+            .get_or_try_init(|| {
+                AsyncMemcache::builder()
+                    .router(self.router.clone())
+                    .timeout(deadline)
+                    .connect_timeout(deadline)
+                    .max_idle(2)
+                    .degrade(false)
+                    .connect_async(self.servers.iter().map(String::as_str))
+            })
+            .await
+            .map_err(client_error)
     }
 
     /// Runs `op` under `deadline`, dialing included.
@@ -424,7 +444,7 @@ impl Backend for MemcachedStore {
             .collect();
         let done = self
             .bounded(deadline.max(BUMP_DEADLINE), async {
-                let client = self.client().await?;
+                let client = self.invalidation_client().await?;
                 client
                     .meta()
                     .run_batch(operations)
@@ -439,8 +459,12 @@ impl Backend for MemcachedStore {
                 .zip(results.chunks(2))
                 .filter_map(|(server, pair)| {
                     let failed = pair.iter().find_map(|result| match result {
-                        Ok(OpResult::Arithmetic(_)) => None,
-                        Ok(_) => Some(BackendError::Client("unexpected reply".into())),
+                        Ok(OpResult::Arithmetic(counter))
+                            if counter.applied() && counter.value.is_some() =>
+                        {
+                            None
+                        }
+                        Ok(_) => Some(BackendError::Client("increment not applied".into())),
                         Err(error) => Some(BackendError::Client(error.to_string())),
                     });
                     failed.map(|error| (server.clone(), error))
