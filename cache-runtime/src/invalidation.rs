@@ -300,7 +300,13 @@ impl Cache {
             .into_iter()
             .map(|(server, error)| (server, error.to_string()))
             .collect();
-        Err(InvalidationError::Unconfirmed(failed))
+        let error = InvalidationError::Unconfirmed(failed);
+        // Also logged: a caller that drops the error still leaves a trace.
+        crate::report::warn(
+            &crate::report::INVALIDATION_UNCONFIRMED,
+            format_args!("{error}"),
+        );
+        Err(error)
     }
 }
 

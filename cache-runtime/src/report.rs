@@ -48,6 +48,7 @@ pub(crate) static LOOKUP_FAILED: RateLimited = RateLimited::new();
 pub(crate) static STORE_FAILED: RateLimited = RateLimited::new();
 pub(crate) static UNDECODABLE: RateLimited = RateLimited::new();
 pub(crate) static VARY_OUTSIDE_KEY: RateLimited = RateLimited::new();
+pub(crate) static INVALIDATION_UNCONFIRMED: RateLimited = RateLimited::new();
 
 /// Logs a warning through `limiter`.
 pub(crate) fn warn(limiter: &RateLimited, what: std::fmt::Arguments<'_>) {
