@@ -323,17 +323,12 @@ impl MemcachedStore {
             .await?;
         let unexpected = || BackendError::Client("unexpected reply".into());
         let mut results = results.into_iter();
-        let got = match (with_get, results.next()) {
-            (true, Some(OpResult::Get(result))) => Some(result),
-            (false, Some(first)) => {
-                results = std::iter::once(first)
-                    .chain(results)
-                    .collect::<Vec<_>>()
-                    .into_iter();
-                None
-            }
-            (false, None) => None,
-            (true, _) => return Err(unexpected()),
+        let got = match with_get {
+            false => None,
+            true => match results.next() {
+                Some(OpResult::Get(result)) => Some(result),
+                _ => return Err(unexpected()),
+            },
         };
         let values = results
             .map(|result| match result {
@@ -349,7 +344,10 @@ impl Backend for MemcachedStore {
     async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
         let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
         let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
-        let epoch = values.first().copied().ok_or(BackendError::Timeout)?;
+        let epoch = values
+            .first()
+            .copied()
+            .ok_or_else(|| BackendError::Client("no epoch in the reply".into()))?;
         let found = match got {
             Some(result) if result.status == GetStatus::Hit => {
                 match result.value.filter(|frame| !frame.is_empty()) {
