@@ -1,9 +1,10 @@
 //! The cache handle, and the global one that routes use unless their Rocket instance manages
 //! its own.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use once_cell::sync::OnceCell;
 use rocket::Request;
@@ -11,6 +12,7 @@ use rocket::Request;
 use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
 use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::flight::Flights;
+use crate::key::CacheKey;
 
 /// A configured cache: a store plus the settings routes read on every request.
 ///
@@ -27,6 +29,8 @@ struct Inner {
     config: Config,
     announced: AtomicBool,
     flights: Flights,
+    /// Keys whose entry this process is storing again in a new invalidation epoch.
+    restamping: Mutex<HashSet<CacheKey>>,
 }
 
 impl fmt::Debug for Cache {
@@ -62,6 +66,7 @@ impl Cache {
                 config,
                 announced: AtomicBool::new(false),
                 flights: Flights::default(),
+                restamping: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -128,6 +133,20 @@ impl Cache {
         &self.inner.store
     }
 
+    /// The right to store `key`'s entry again in a new epoch, unless this process is already
+    /// doing so: concurrent first hits after an invalidation send one re-store, not one each.
+    pub(crate) fn claim_restamp(&self, key: &CacheKey) -> Option<RestampClaim> {
+        let mut restamping = self
+            .inner
+            .restamping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        restamping.insert(key.clone()).then(|| RestampClaim {
+            cache: self.clone(),
+            key: key.clone(),
+        })
+    }
+
     /// The cache serving `request`: its Rocket instance's managed one, else the global one.
     pub(crate) fn for_request<'r>(request: &'r Request<'_>) -> &'r Cache {
         let cache = request
@@ -155,6 +174,23 @@ impl Cache {
                 self.describe()
             );
         }
+    }
+}
+
+/// Held while a key's entry is being stored again; released when dropped.
+pub(crate) struct RestampClaim {
+    pub(crate) cache: Cache,
+    pub(crate) key: CacheKey,
+}
+
+impl Drop for RestampClaim {
+    fn drop(&mut self) {
+        self.cache
+            .inner
+            .restamping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }
 
@@ -223,3 +259,19 @@ impl fmt::Display for InstallError {
 }
 
 impl std::error::Error for InstallError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_restamp_per_key_at_a_time() {
+        let cache = Cache::new(Config::embedded()).unwrap();
+        let (one, two) = (CacheKey::trusted("rc:one"), CacheKey::trusted("rc:two"));
+        let claim = cache.claim_restamp(&one).expect("first claim");
+        assert!(cache.claim_restamp(&one).is_none(), "held");
+        assert!(cache.claim_restamp(&two).is_some(), "another key");
+        drop(claim);
+        assert!(cache.claim_restamp(&one).is_some(), "released");
+    }
+}

@@ -231,8 +231,13 @@ where
     if let (Lookup::Hit(entry), Some(restamp), Some((epoch, _))) =
         (&fetched.lookup, fetched.restamp, stamp)
     {
-        let (cache, key, entry) = (cache.clone(), key.clone(), Arc::clone(entry));
-        tokio::spawn(async move { cache.store().restamp(&key, entry, epoch, restamp).await });
+        if let Some(claim) = cache.claim_restamp(&key) {
+            let entry = Arc::clone(entry);
+            tokio::spawn(async move {
+                let store = claim.cache.store();
+                store.restamp(&claim.key, entry, epoch, restamp).await;
+            });
+        }
     }
     let lookup = match fetched.lookup {
         Lookup::Hit(_) if refresh => Lookup::Miss(Lease::None),
