@@ -4,30 +4,16 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cache_runtime::{cached_route, Cache, Config, InvalidationError};
 use cached_route_suite::MemcachedServer;
-use common::request;
+use common::{fetch_with, Runs};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::{get, routes, uri, State};
-
-/// How many times each handler body ran.
-#[derive(Default)]
-struct Runs(Mutex<HashMap<&'static str, usize>>);
-
-impl Runs {
-    fn bump(&self, route: &'static str) -> usize {
-        let mut runs = self.0.lock().unwrap();
-        let count = runs.entry(route).or_default();
-        *count += 1;
-        *count
-    }
-}
 
 #[cached_route(ttl = 600, vary = ["Accept-Language"], tags = ["articles", "article:{id}"])]
 #[get("/articles/<id>?<format>")]
@@ -106,20 +92,15 @@ fn cache(client: &Client) -> &Cache {
     client.rocket().state::<Cache>().unwrap()
 }
 
-/// `X-Cache` of a GET (or HEAD) for `uri` with `headers`, and the body.
+/// `X-Cache` of a GET for `uri` with `headers`, and the body.
 async fn state(
     client: &Client,
     uri: &str,
     headers: &[(&'static str, &'static str)],
 ) -> (String, String) {
-    let response = request(client, uri, headers).dispatch().await;
-    assert_eq!(response.status(), Status::Ok, "{uri}");
-    let x_cache = response
-        .headers()
-        .get_one("X-Cache")
-        .unwrap_or("")
-        .to_owned();
-    (x_cache, response.into_string().await.unwrap_or_default())
+    let (seen, x_cache) = fetch_with(client, uri, headers).await;
+    assert_eq!(seen.status, Status::Ok, "{uri}");
+    (x_cache, seen.body)
 }
 
 async fn head_state(client: &Client, uri: &str) -> String {
