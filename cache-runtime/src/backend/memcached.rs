@@ -451,23 +451,26 @@ impl Backend for MemcachedStore {
             })
             .await;
         match done {
-            Ok(results) => self
-                .servers
-                .iter()
-                .zip(results.chunks(2))
-                .filter_map(|(server, pair)| {
-                    let failed = pair.iter().find_map(|result| match result {
-                        Ok(OpResult::Arithmetic(counter))
-                            if counter.applied() && counter.value.is_some() =>
-                        {
-                            None
-                        }
-                        Ok(_) => Some(BackendError::Client("increment not applied".into())),
-                        Err(error) => Some(BackendError::Client(error.to_string())),
-                    });
-                    failed.map(|error| (server.clone(), error))
-                })
-                .collect(),
+            Ok(results) => {
+                // Two results per server, in order: its counter, then its epoch.
+                let mut results = results.into_iter();
+                self.servers
+                    .iter()
+                    .filter_map(|server| {
+                        let pair = [results.next(), results.next()];
+                        let failed = pair.into_iter().find_map(|result| match result {
+                            Some(Ok(OpResult::Arithmetic(counter)))
+                                if counter.applied() && counter.value.is_some() =>
+                            {
+                                None
+                            }
+                            Some(Err(error)) => Some(client_error(error)),
+                            _ => Some(BackendError::Client("increment not applied".into())),
+                        });
+                        failed.map(|error| (server.clone(), error))
+                    })
+                    .collect()
+            }
             Err(error) => self
                 .servers
                 .iter()
