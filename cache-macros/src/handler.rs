@@ -82,24 +82,29 @@ fn query_parameters(uri: &str) -> Vec<(String, bool)> {
     let Some((_, query)) = uri.split_once('?') else {
         return Vec::new();
     };
-    query
-        .split('&')
+    dynamic_segments(query.split('&'))
+        .map(|(name, trailing)| (name.to_owned(), trailing))
+        .collect()
+}
+
+/// The `<name>` and `<name..>` segments among `segments`: (`name`, is a trailing `<name..>`).
+fn dynamic_segments<'u>(
+    segments: impl Iterator<Item = &'u str>,
+) -> impl Iterator<Item = (&'u str, bool)> {
+    segments
         .filter_map(|segment| segment.strip_prefix('<')?.strip_suffix('>'))
         .map(|name| match name.strip_suffix("..") {
-            Some(name) => (name.to_owned(), true),
-            None => (name.to_owned(), false),
+            Some(name) => (name, true),
+            None => (name, false),
         })
-        .collect()
 }
 
 /// Every parameter the route URI declares, path and query (`<id>`, `<path..>`, `<q>`), without
 /// the ignored `<_>`; in URI order.
 fn uri_parameters(uri: &str) -> Vec<String> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    path.split('/')
-        .chain(query.split('&'))
-        .filter_map(|segment| segment.strip_prefix('<')?.strip_suffix('>'))
-        .map(|name| name.strip_suffix("..").unwrap_or(name))
+    dynamic_segments(path.split('/').chain(query.split('&')))
+        .map(|(name, _)| name)
         .filter(|name| *name != "_")
         .map(str::to_owned)
         .collect()
