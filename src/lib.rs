@@ -235,3 +235,24 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("bind an ephemeral loopback port")
 }
+
+/// Request guards defined outside the crates that use them, as `rocket_db_pools` defines its
+/// connection guard: what the compile tests use to show how such a guard is declared shared.
+pub mod guards {
+    use std::marker::PhantomData;
+
+    use rocket::request::{FromRequest, Outcome, Request};
+
+    /// A pooled connection to the database `D`, generic like `rocket_db_pools::Connection<D>`.
+    #[derive(Debug)]
+    pub struct Pooled<D>(PhantomData<D>);
+
+    #[rocket::async_trait]
+    impl<'r, D: 'static> FromRequest<'r> for Pooled<D> {
+        type Error = ();
+
+        async fn from_request(_: &'r Request<'_>) -> Outcome<Pooled<D>, ()> {
+            Outcome::Success(Pooled(PhantomData))
+        }
+    }
+}

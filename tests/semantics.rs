@@ -15,7 +15,7 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::response::{self, status, Responder};
 use rocket::{get, routes, Request, Response, State};
 
-#[cached_route(ttl = 60, vary = ["Accept-Language"])]
+#[cached_route(ttl = 60, vary = ["Accept-Language"], trusted_guards = ["languages"])]
 #[get("/localized")]
 fn localized(languages: Languages, runs: &State<Runs>) -> String {
     format!("page for [{}] #{}", languages.0, runs.bump("localized"))

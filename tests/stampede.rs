@@ -45,8 +45,8 @@ async fn cold(n: u32, runs: &State<Runs>) -> String {
     format!("cold {n} #{run}")
 }
 
-/// Sets a cookie through the jar, after 100 ms of work: never stored.
-#[cached_route(ttl = 60, public)]
+/// Sets a cookie through the jar (reads none), after 100 ms of work: never stored.
+#[cached_route(ttl = 60, public, trusted_guards = ["cookies"])]
 #[get("/personal-cookie")]
 async fn personal_cookie(
     cookies: &rocket::http::CookieJar<'_>,

@@ -17,6 +17,7 @@ const ACCEPTED: &[&str] = &[
     "stale",
     "stale_if_error",
     "tags",
+    "trusted_guards",
 ];
 
 /// Which query parameters the key holds.
@@ -52,6 +53,9 @@ pub(crate) struct Args {
     pub(crate) stale_if_error: u32,
     /// Tags, as written: `"article:{id}"` names the route parameter `id`.
     pub(crate) tags: Vec<Tag>,
+    /// Request guard parameters the route vouches for: their values do not change the page
+    /// beyond what the key holds. Every other guard's type is checked.
+    pub(crate) trusted_guards: Vec<LitStr>,
 }
 
 /// One tag: its literal, and the route parameters it names, in order.
@@ -80,6 +84,7 @@ impl std::fmt::Debug for Args {
                     .map(|t| t.literal.value())
                     .collect::<Vec<_>>(),
             )
+            .field("trusted_guards", &names(&self.trusted_guards))
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +121,7 @@ struct Builder {
     stale: u32,
     stale_if_error: u32,
     tags: Vec<Tag>,
+    trusted_guards: Vec<LitStr>,
     seen: Vec<String>,
 }
 
@@ -159,6 +165,7 @@ impl Builder {
                 "vary_cookies" => "vary_cookies = [\"lang\"]",
                 "query" => "query = [\"page\", \"sort\"]",
                 "tags" => "tags = [\"articles\", \"article:{id}\"]",
+                "trusted_guards" => "trusted_guards = [\"db\"]",
                 _ => "statuses = [200, 404]",
             };
             syn::Error::new(
@@ -177,6 +184,7 @@ impl Builder {
             "query" => self.query = Some(parse_query(&value)?),
             "statuses" => self.statuses = Some(parse_statuses(&value)?),
             "tags" => self.tags = parse_tags(&value)?,
+            "trusted_guards" => self.trusted_guards = parse_parameter_names(&value)?,
             _ => unreachable!("every accepted key is handled"),
         }
         Ok(())
@@ -201,6 +209,7 @@ impl Builder {
             stale: self.stale,
             stale_if_error: self.stale_if_error,
             tags: self.tags,
+            trusted_guards: self.trusted_guards,
         })
     }
 }
@@ -428,6 +437,40 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Handler parameter names (`trusted_guards = ["db", "user"]`): identifiers, no duplicates;
+/// whether each is a guard parameter of the handler is checked with the handler.
+fn parse_parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, "trusted_guards", "[\"db\"]")?.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(name),
+            ..
+        }) = element
+        else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`trusted_guards` lists the handler's parameter names as string literals, for \
+                 example `trusted_guards = [\"db\"]`",
+            ));
+        };
+        let text = name.value();
+        if syn::parse_str::<Ident>(&text).is_err() {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is not a parameter name"),
+            ));
+        }
+        if names.iter().any(|seen| seen.value() == text) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `trusted_guards`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
+}
+
 fn parse_query(value: &Expr) -> syn::Result<Query> {
     if let Expr::Lit(ExprLit {
         lit: Lit::Bool(flag),
@@ -452,6 +495,25 @@ fn parse_query(value: &Expr) -> syn::Result<Query> {
             return Err(syn::Error::new(
                 name.span(),
                 format!("`{text}` is not a query parameter name as Rocket matches it"),
+            ));
+        }
+        // Rocket reads a field's name up to the first `.`, `[` or `:` (`page.x`, `page[0]`
+        // are fields of `page`); a listed name holding one would never match any pair, and
+        // the page would be keyed on nothing from the query.
+        if let Some(cut) = text.find(['.', '[', ']', ':']) {
+            let field = &text[..cut];
+            let help = if field.is_empty() {
+                "list the name of the route's parameter".to_owned()
+            } else {
+                format!("list the parameter itself, `\"{field}\"`: its nested fields count with it")
+            };
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{text}` can never match a query parameter: Rocket reads a field's name up \
+                     to the first `.`, `[` or `:`, so the key would hold no query value for \
+                     it.\nhelp: {help}"
+                ),
             ));
         }
         if names.iter().any(|seen| seen.value() == text) {

@@ -39,6 +39,8 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
         })
         .collect();
     let typed_invalidation = typed_invalidation(&function, &route_parameters);
+    let guard_checks = guard_checks(&function, args);
+    let query_in_order = handler::collects_whole_query(&function);
     let ItemFn {
         attrs,
         vis,
@@ -117,7 +119,7 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     };
     let route_options = paths::route_options();
     let serve = paths::serve();
-    let options = options_expression(args);
+    let options = options_expression(args, query_in_order);
     // Spanned at the return type: a handler whose response is not `Responder<'r, 'static>`
     // is reported there.
     let respond = paths::respanned(paths::respond(), return_span);
@@ -139,6 +141,7 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
                 #(#statements)*
             }
 
+            #(#guard_checks)*
             static __CACHE_OPTIONS: #route_options = #options;
             let __cache_scope = #scope::new(
                 ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#handler_name)),
@@ -151,6 +154,36 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
 
         #typed_invalidation
     }
+}
+
+/// One compile-time assertion per request guard parameter not named in `trusted_guards`: its
+/// resolved type may be taken by a route whose key holds what this one's does. Spanned at the
+/// parameter's type, where the error is reported.
+fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
+    let varies = |header: &str| args.vary.iter().any(|v| v.value().eq_ignore_ascii_case(header));
+    let flags = paths::route_flags([
+        matches!(args.query, Query::All),
+        varies("Accept"),
+        varies("Content-Type"),
+        !args.vary_cookies.is_empty(),
+        args.vary_cookies.iter().any(|cookie| cookie.value() == "_flash"),
+    ]);
+    let check = paths::check_guard();
+    handler::guard_parameters(function)
+        .into_iter()
+        .filter_map(|typed| match &*typed.pat {
+            Pat::Ident(ident) => Some((ident.ident.clone(), typed.ty.span())),
+            _ => None,
+        })
+        .filter(|(ident, _)| !args.trusted_guards.iter().any(|name| ident == &name.value()))
+        .map(|(ident, span)| {
+            let check = paths::respanned(check.clone(), span);
+            let flags = paths::respanned(flags.clone(), span);
+            let mut argument = ident;
+            argument.set_span(span);
+            quote_spanned!(span=> #check::<#flags, _, _>(&#argument);)
+        })
+        .collect()
 }
 
 /// `&param as &dyn Debug` for each route parameter, spanned at its type: a type without
@@ -238,7 +271,7 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)])
 
 /// `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost nothing
 /// at run time.
-fn options_expression(args: &Args) -> TokenStream {
+fn options_expression(args: &Args, query_in_order: bool) -> TokenStream {
     let route_options = paths::route_options();
     let ttl = args.ttl;
     let mut options = quote!(#route_options::new(#ttl));
@@ -254,6 +287,7 @@ fn options_expression(args: &Args) -> TokenStream {
         options = quote!(#options.public());
     }
     match &args.query {
+        Query::All if query_in_order => options = quote!(#options.query_in_order()),
         Query::All => {}
         Query::Only(names) => options = quote!(#options.query_only(&[#(#names),*])),
         Query::Ignored => options = quote!(#options.ignore_query()),

@@ -201,6 +201,83 @@ fn check_query(attr: &Attribute, query: &Query) -> syn::Result<()> {
     Ok(())
 }
 
+/// The handler's request guard parameters: every parameter the route URI does not name (a
+/// body parameter is refused before this is asked). Their types are checked by the generated
+/// code, except for those the route vouches for in `trusted_guards`.
+pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&syn::PatType> {
+    let route: Vec<&syn::PatType> = route_parameters(function);
+    function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) if !route.iter().any(|r| std::ptr::eq(*r, typed)) => Some(typed),
+            _ => None,
+        })
+        .collect()
+}
+
+fn parameter_name(typed: &syn::PatType) -> Option<&syn::Ident> {
+    match &*typed.pat {
+        Pat::Ident(ident) => Some(&ident.ident),
+        _ => None,
+    }
+}
+
+/// Checks that `trusted_guards` names only request guard parameters of the handler.
+fn check_trusted_guards(function: &ItemFn, args: &Args) -> syn::Result<()> {
+    let guards: Vec<String> = guard_parameters(function)
+        .into_iter()
+        .filter_map(parameter_name)
+        .map(ToString::to_string)
+        .collect();
+    let route: Vec<String> = route_parameters(function)
+        .into_iter()
+        .filter_map(parameter_name)
+        .map(ToString::to_string)
+        .collect();
+    for name in &args.trusted_guards {
+        let text = name.value();
+        if guards.contains(&text) {
+            continue;
+        }
+        let problem = if route.contains(&text) {
+            format!(
+                "`{text}` is a route parameter, and its value is already part of the key.\n\
+                 help: remove it from `trusted_guards`, which is for request guards"
+            )
+        } else if guards.is_empty() {
+            format!(
+                "`{text}` is not a parameter of this handler, which takes no request guard.\n\
+                 help: remove `trusted_guards`"
+            )
+        } else {
+            let listed: Vec<String> = guards.iter().map(|g| format!("`{g}`")).collect();
+            format!(
+                "`{text}` is not a parameter of this handler; its request guards are {}",
+                listed.join(", ")
+            )
+        };
+        return Err(syn::Error::new(name.span(), problem));
+    }
+    Ok(())
+}
+
+/// Whether the route collects the whole query into one parameter (`?<rest..>`): the value it
+/// builds (a `Vec`, say) may keep the pairs' order, so the key keeps it too.
+pub(crate) fn collects_whole_query(function: &ItemFn) -> bool {
+    function
+        .attrs
+        .iter()
+        .find(|attr| route_attribute_name(attr).is_some())
+        .and_then(route_uri)
+        .is_some_and(|uri| {
+            query_parameters(&uri.value())
+                .iter()
+                .any(|(_, trailing)| *trailing)
+        })
+}
+
 /// Checks the handler; on success the function is ready to expand.
 pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
     let declares_sharing = args.public.is_some() || !args.vary_cookies.is_empty();
@@ -253,52 +330,18 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
                     "#[cached_route] applies to free functions; a route handler takes no `self`",
                 ))
             }
-            FnArg::Typed(typed) => {
-                match &*typed.pat {
-                    Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
-                    other => {
-                        return Err(syn::Error::new(
-                            other.span(),
-                            "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
-                        ))
-                    }
-                }
-                if let Some(problem) = reads_outside_key(&typed.ty, args) {
-                    return Err(problem);
-                }
-                let flash_in_key = args.public.is_some()
-                    || args
-                        .vary_cookies
-                        .iter()
-                        .any(|cookie| cookie.value() == "_flash");
-                if let Some(span) = names_type(&typed.ty, "FlashMessage").filter(|_| !flash_in_key)
-                {
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
+                other => {
                     return Err(syn::Error::new(
-                        span,
-                        "#[cached_route] cannot cache a handler that reads a `FlashMessage` without \
-                         being told how: the message belongs to one client, and reading it removes \
-                         its cookie after the handler returns; a cached copy would show it to \
-                         every client.\n\
-                         help: put Rocket's flash cookie in the key, `vary_cookies = [\"_flash\"]`, \
-                         or declare the page the same for everyone, `public` (responses that set \
-                         cookies are then still not stored); or remove #[cached_route]",
-                    ));
+                        other.span(),
+                        "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                    ))
                 }
-                if let Some(span) = names_type(&typed.ty, "CookieJar").filter(|_| !declares_sharing)
-                {
-                    return Err(syn::Error::new(
-                        span,
-                        "#[cached_route] cannot cache a handler that takes `&CookieJar` without being \
-                         told how: its response depends on the client's cookies, which are not part \
-                         of the key, so a cached copy would serve one client's page to others.\n\
-                         help: put the cookies the page reads in the key, `vary_cookies = [\"lang\"]`, \
-                         or declare the page the same for everyone, `public` (responses that set \
-                         cookies are then still not stored); or remove #[cached_route]",
-                    ));
-                }
-            }
+            },
         }
     }
+    check_trusted_guards(function, args)?;
     if let ReturnType::Type(_, ty) = &function.sig.output {
         if let Some(span) = names_type(ty, "Flash").filter(|_| !declares_sharing) {
             return Err(syn::Error::new(
@@ -321,61 +364,6 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Request guards whose values the key does not hold, unless the route says it covers them.
-fn reads_outside_key(ty: &Type, args: &Args) -> Option<syn::Error> {
-    if args.public.is_some() {
-        return None;
-    }
-    let varies_on = |header: &str| {
-        args.vary
-            .iter()
-            .any(|v| v.value().eq_ignore_ascii_case(header))
-    };
-    let guards: [(&str, bool, &str, &str); 5] = [
-        (
-            "IpAddr",
-            true,
-            "the client's address, which the key does not hold",
-            "`public`, if every client gets the same page",
-        ),
-        (
-            "SocketAddr",
-            true,
-            "the client's address and port, which the key does not hold",
-            "`public`, if every client gets the same page",
-        ),
-        (
-            "ClientRealIp",
-            true,
-            "the client's address, which the key does not hold",
-            "`public`, if every client gets the same page",
-        ),
-        (
-            "Accept",
-            !varies_on("Accept"),
-            "the `Accept` header, which the key does not hold",
-            "`vary = [\"Accept\"]`",
-        ),
-        (
-            "Origin",
-            !matches!(args.query, Query::All),
-            "the raw query, which `query = ..` keeps partly out of the key",
-            "the default `query`, or `public`",
-        ),
-    ];
-    guards.into_iter().find_map(|(name, refused, what, fix)| {
-        let span = names_type(ty, name).filter(|_| refused)?;
-        Some(syn::Error::new(
-            span,
-            format!(
-                "#[cached_route] cannot cache a handler that reads `{name}`: its response may \
-                 depend on {what}, so one client's page would be \
-                 served to others.\nhelp: say so with {fix}; or remove #[cached_route]"
-            ),
-        ))
-    })
 }
 
 /// The span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,

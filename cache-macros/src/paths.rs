@@ -81,3 +81,22 @@ pub(crate) fn cache() -> TokenStream {
 pub(crate) fn global() -> TokenStream {
     quote!(::cache_runtime::global)
 }
+
+pub(crate) fn check_guard() -> TokenStream {
+    let private = private();
+    quote!(#private::check_guard)
+}
+
+/// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
+/// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie).
+pub(crate) fn route_flags(flags: [bool; 5]) -> TokenStream {
+    let private = private();
+    let flags = flags.iter().map(|on| {
+        if *on {
+            quote!(#private::Yes)
+        } else {
+            quote!(#private::No)
+        }
+    });
+    quote!(#private::Route<#(#flags),*>)
+}

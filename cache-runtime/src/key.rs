@@ -170,11 +170,15 @@ impl<'a> KeyParts<'a> {
         match (self.query, self.query_key) {
             (Some(query), QueryKey::All) => {
                 input.flag(true);
-                frame_query(&mut input, query, None);
+                frame_query(&mut input, query, None, Order::ByName);
+            }
+            (Some(query), QueryKey::AllInOrder) => {
+                input.flag(true);
+                frame_query(&mut input, query, None, Order::AsReceived);
             }
             (Some(query), QueryKey::Only(names)) => {
                 input.flag(true);
-                frame_query(&mut input, query, Some(names));
+                frame_query(&mut input, query, Some(names), Order::ByName);
             }
             (None, _) | (Some(_), QueryKey::Ignored) => input.flag(false),
         }
@@ -214,7 +218,9 @@ impl<'a> KeyParts<'a> {
 ///
 /// With `only`, a pair is skipped only when its first key, compared case-insensitively, is not
 /// listed: `p%61ge=2`, `PAGE=2`, `page.x=2` and `page[0]=2` all count for `page`.
-fn frame_query(input: &mut Framed, query: &str, only: Option<&[&str]>) {
+///
+/// With [`Order::AsReceived`] nothing is reordered: `a=1&b=2` and `b=2&a=1` are two entries.
+fn frame_query(input: &mut Framed, query: &str, only: Option<&[&str]>, order: Order) {
     // One pass over the query; the sort is stable and, for the few pairs a query usually has,
     // an insertion sort over a small vector.
     let mut pairs: Vec<(&str, Cow<'_, [u8]>)> = Vec::with_capacity(8);
@@ -230,11 +236,22 @@ fn frame_query(input: &mut Framed, query: &str, only: Option<&[&str]>) {
         }
         pairs.push((pair, field));
     }
-    pairs.sort_by(|a, b| a.1.cmp(&b.1));
+    if order == Order::ByName {
+        pairs.sort_by(|a, b| a.1.cmp(&b.1));
+    }
     input.count(pairs.len());
     for (pair, _) in &pairs {
         input.field(pair.as_bytes());
     }
+}
+
+/// How query pairs are ordered in the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Stably by field name: the order of different fields does not split entries.
+    ByName,
+    /// As received, for routes whose handler may see the order.
+    AsReceived,
 }
 
 /// The first key of a form field name, as Rocket reads it: decoded, cut at `.`, `[` or `:`.

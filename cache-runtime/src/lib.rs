@@ -83,6 +83,7 @@ mod flight;
 #[cfg(test)]
 mod fuzz;
 mod guard;
+mod guard_check;
 mod invalidation;
 mod key;
 mod policy;
@@ -94,6 +95,7 @@ pub use backend::BreakerState;
 pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SERVERS_ENV};
 pub use fairing::CacheFairing;
+pub use guard_check::SharedGuard;
 pub use invalidation::{
     invalidate, invalidate_all, invalidate_tag, InvalidationError, InvalidationUri,
 };
@@ -210,6 +212,7 @@ pub use cache_macros::cached_route;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::CacheRequest;
+    pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
     pub use crate::invalidation::{invalidate_route, route_counter, RouteCounter, Scope};
     pub use crate::reply::{respond, serve, Cached, Opaque, QueryKey, RouteOptions};
 

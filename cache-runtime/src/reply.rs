@@ -45,6 +45,9 @@ pub struct RouteOptions {
 pub enum QueryKey {
     /// Every parameter, normalized.
     All,
+    /// Every parameter, in the order received: the route collects the whole query into one
+    /// value (`?<rest..>`), which may keep the pairs' order (a `Vec`).
+    AllInOrder,
     /// These names, and any pair whose name could hide one of them.
     Only(&'static [&'static str]),
     /// None.
@@ -99,6 +102,11 @@ impl RouteOptions {
 
     pub const fn query_only(mut self, names: &'static [&'static str]) -> RouteOptions {
         self.query = QueryKey::Only(names);
+        self
+    }
+
+    pub const fn query_in_order(mut self) -> RouteOptions {
+        self.query = QueryKey::AllInOrder;
         self
     }
 

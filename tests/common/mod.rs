@@ -204,7 +204,7 @@ impl<'r> FromRequest<'r> for Admin {
     }
 }
 
-#[cached_route(ttl = 60)]
+#[cached_route(ttl = 60, trusted_guards = ["_admin"])]
 #[get("/dashboard", rank = 1)]
 fn admin_dashboard(_admin: Admin, runs: &State<Runs>) -> String {
     format!("admin dashboard #{}", runs.bump("admin_dashboard"))
@@ -232,7 +232,7 @@ impl<'r> FromRequest<'r> for Visitor {
     }
 }
 
-#[cached_route(ttl = 60)]
+#[cached_route(ttl = 60, trusted_guards = ["_visitor"])]
 #[get("/welcome")]
 fn welcome(_visitor: Visitor, runs: &State<Runs>) -> String {
     format!("welcome #{}", runs.bump("welcome"))
@@ -266,7 +266,7 @@ impl<'r> FromRequest<'r> for Languages {
     }
 }
 
-#[cached_route(ttl = 60, vary = ["Accept-Language"])]
+#[cached_route(ttl = 60, vary = ["Accept-Language"], trusted_guards = ["languages"])]
 #[get("/localized")]
 fn localized(languages: Languages, runs: &State<Runs>) -> String {
     format!("page for [{}] #{}", languages.0, runs.bump("localized"))
