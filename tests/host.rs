@@ -26,6 +26,15 @@ fn page(host: Option<&Host<'_>>) -> String {
     }
 }
 
+/// The same page, never cached: what the handler renders for a request.
+#[get("/fresh")]
+fn fresh(host: Option<&Host<'_>>) -> String {
+    match host {
+        Some(host) => format!("page for {host}"),
+        None => "page for no host".to_owned(),
+    }
+}
+
 /// The same for a path: what the handler sees of both.
 #[cached_route(ttl = 60)]
 #[get("/p/<name>")]
@@ -63,7 +72,7 @@ async fn launch() -> Server {
     };
     let app = rocket::custom(config)
         .manage(cache)
-        .mount("/", routes![page, named])
+        .mount("/", routes![page, fresh, named])
         .attach(AdHoc::on_liftoff("report the port", move |rocket| {
             Box::pin(async move {
                 if let Some(ready) = ready.lock().unwrap().take() {
@@ -224,4 +233,73 @@ async fn an_http2_host_header_never_takes_the_place_of_the_authority() {
         (evil_again.body.as_str(), evil_again.x_cache.as_str()),
         ("x on evil.example", "HIT")
     );
+}
+
+/// One way of sending a request for `{}` (the target path, replaced before sending).
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    /// An HTTP/1.x request line and headers.
+    Http1(&'static str),
+    /// An HTTP/2 request of this URI (its authority becomes `:authority`) with these headers.
+    Http2(&'static str, &'static [(&'static str, &'static str)]),
+}
+
+async fn ask(port: u16, how: Ask, target: &str) -> Reply {
+    match how {
+        Ask::Http1(head) => http1(port, &head.replace("{}", target)).await,
+        Ask::Http2(uri, headers) => http2(port, &uri.replace("{}", target), headers).await,
+    }
+}
+
+/// Every way a request can name its host, over both protocols: each, sent after all the others,
+/// must get exactly what the handler renders for it (the uncached twin route is the oracle).
+const WAYS_TO_NAME_A_HOST: &[Ask] = &[
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: SHOP-A.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example."),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example:80"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example:080"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: user@shop-a.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: evil.example\r\nHost: shop-a.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example\r\nHost: evil.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: shop-a.example, evil.example"),
+    Ask::Http1("GET {} HTTP/1.1\r\nHost: "),
+    Ask::Http1("GET {} HTTP/1.0"),
+    // Absolute-form targets: the authority in the request line against `Host`.
+    Ask::Http1("GET http://evil.example{} HTTP/1.1\r\nHost: shop-a.example"),
+    Ask::Http1("GET http://shop-a.example{} HTTP/1.1\r\nHost: evil.example"),
+    Ask::Http1("GET http://shop-a.example{} HTTP/1.1\r\nHost: SHOP-A.example"),
+    Ask::Http1("GET http://evil.example{} HTTP/1.1"),
+    Ask::Http1("GET http://evil.example{} HTTP/1.0"),
+    Ask::Http2("http://shop-a.example{}", &[]),
+    Ask::Http2("http://SHOP-A.example{}", &[]),
+    Ask::Http2("http://shop-a.example.{}", &[]),
+    Ask::Http2("http://shop-a.example:80{}", &[]),
+    Ask::Http2("http://evil.example{}", &[("host", "shop-a.example")]),
+    Ask::Http2("http://shop-a.example{}", &[("host", "evil.example")]),
+    Ask::Http2("http://shop-a.example{}", &[("host", "shop-a.example")]),
+    Ask::Http2("http://user@shop-a.example{}", &[]),
+    // No `:authority` at all: the handler sees no host, whatever `host` says.
+    Ask::Http2("{}", &[("host", "shop-a.example")]),
+];
+
+#[rocket::async_test]
+async fn every_way_of_naming_the_host_gets_the_page_rendered_for_it() {
+    let server = launch().await;
+    // Twice round: the second pass finds every entry the first stored.
+    for round in 0..2 {
+        for how in WAYS_TO_NAME_A_HOST {
+            let rendered = ask(server.port, *how, "/fresh").await;
+            let served = ask(server.port, *how, "/").await;
+            assert_eq!(
+                (served.status, &served.body),
+                (rendered.status, &rendered.body),
+                "round {round}, {how:?}: served ({}) is not what the handler renders",
+                served.x_cache
+            );
+            if round == 1 && served.status == 200 {
+                assert_eq!(served.x_cache, "HIT", "{how:?}");
+            }
+        }
+    }
 }

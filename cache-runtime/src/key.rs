@@ -8,8 +8,10 @@
 //! - host, twice: as Rocket parsed it for the handler (`request.host()`: the `Host` header on
 //!   HTTP/1.x, `:authority` on HTTP/2), and every raw `Host` header value in order, so that
 //!   neither an HTTP/2 request whose `:authority` and `host` differ nor two malformed values
-//!   share an entry with a request the handler answers differently. ASCII-lowercased; absent
-//!   differs from empty;
+//!   share an entry with a request the handler answers differently. Absent differs from
+//!   empty; case is kept, as the handler sees it (`Host`'s `Display`, `domain().as_str()` and
+//!   `to_absolute` all keep the request's spelling; browsers send lowercase, so this costs
+//!   no hits in practice);
 //! - path, exactly as received (percent-encoding is not undone: two spellings are two entries,
 //!   never one entry for two different resources);
 //! - query, normalized: `&`-separated pairs stably sorted by name, so the order of different
@@ -162,7 +164,7 @@ impl<'a> KeyParts<'a> {
         // Everything is framed into one buffer and hashed once: BLAKE3's per-call overhead
         // dominates for inputs this small.
         let mut input = Framed::new();
-        // v2: the host the handler sees as well as the raw `Host` values.
+        // v2: the host the handler sees as well as the raw `Host` values, case kept.
         input.field(b"rc-key-v2");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
@@ -179,14 +181,14 @@ impl<'a> KeyParts<'a> {
         match self.host {
             Some((domain, port)) => {
                 input.flag(true);
-                input.lowercase_field(domain);
+                input.field(domain.as_bytes());
                 input.optional(port.map(u16::to_le_bytes).as_ref().map(|port| &port[..]));
             }
             None => input.flag(false),
         }
         input.count(self.host_headers.len());
         for value in self.host_headers {
-            input.lowercase_field(value);
+            input.field(value.as_bytes());
         }
         input.field(self.path.as_bytes());
         match (self.query, self.query_key) {
@@ -566,21 +568,32 @@ mod tests {
     }
 
     #[test]
-    fn host_is_case_insensitive_and_absent_differs_from_empty() {
+    fn host_keeps_its_case_and_absent_differs_from_empty() {
+        // The handler renders `Host` as sent: `SHOP.example` must not fill `shop.example`'s entry.
         let mut a = parts("/a", None);
         let mut b = parts("/a", None);
         a.host = Some(("EXAMPLE.com", None));
-        b.host = Some(("example.COM", None));
-        assert_eq!(a.build("rc"), b.build("rc"));
-        b.host = Some(("other.com", None));
+        b.host = Some(("example.com", None));
         assert_ne!(a.build("rc"), b.build("rc"));
+        b.host = Some(("EXAMPLE.com", None));
+        assert_eq!(a.build("rc"), b.build("rc"));
         a.host = None;
         b.host = Some(("", None));
         assert_ne!(a.build("rc"), b.build("rc"));
-        // Longer than the lowercasing buffer.
-        a.host = Some(("A".repeat(200).leak(), None));
-        b.host = Some(("a".repeat(200).leak(), None));
-        assert_eq!(a.build("rc"), b.build("rc"));
+        let mut c = parts("/a", None);
+        let mut d = parts("/a", None);
+        c.host_headers = &["EXAMPLE.com"];
+        d.host_headers = &["example.com"];
+        assert_ne!(c.build("rc"), d.build("rc"));
+    }
+
+    #[test]
+    fn lowercasing_longer_than_its_buffer_matches() {
+        let mut upper = Framed::new();
+        let mut lower = Framed::new();
+        upper.lowercase_field(&"A".repeat(200));
+        lower.field("a".repeat(200).as_bytes());
+        assert_eq!(upper.finish(), lower.finish());
     }
 
     #[test]
