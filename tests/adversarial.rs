@@ -106,12 +106,8 @@ async fn percent_encoding_variants_never_share_a_wrong_entry() {
 async fn hosts_mixed_case_with_ports_and_injected_values() {
     let (server, client) = setup().await;
     miss_then_hit(&client, "/plain", &[("Host", "example.com")]).await;
-    assert_eq!(
-        fetch_with(&client, "/plain", &[("Host", "EXAMPLE.Com")])
-            .await
-            .1,
-        "HIT"
-    );
+    // Another case is another entry: a handler renders the host as sent.
+    miss_then_hit(&client, "/plain", &[("Host", "EXAMPLE.Com")]).await;
     miss_then_hit(&client, "/plain", &[("Host", "example.com:8080")]).await;
     miss_then_hit(&client, "/plain", &[("Host", "evil.example")]).await;
     // A value that tries to smuggle a second header line, and one with a NUL.

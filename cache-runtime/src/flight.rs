@@ -102,6 +102,7 @@ mod tests {
             route_format: None,
             route_name: None,
             host: None,
+            host_headers: &[],
             path: "/",
             query: None,
             query_key: QueryKey::All,

@@ -7,13 +7,19 @@ use crate::entry::StoredResponse;
 use crate::key::{KeyParts, Varied};
 use crate::reply::QueryKey;
 
-fn parts<'a>(path: &'a str, query: Option<&'a str>, host: Option<&'a str>) -> KeyParts<'a> {
+fn parts<'a>(
+    path: &'a str,
+    query: Option<&'a str>,
+    host: Option<&'a str>,
+    host_headers: &'a [&'a str],
+) -> KeyParts<'a> {
     KeyParts {
         route_uri: "/<path..>",
         route_rank: 0,
         route_format: None,
         route_name: Some("any"),
-        host,
+        host: host.map(|domain| (domain, None)),
+        host_headers,
         path,
         query,
         query_key: QueryKey::All,
@@ -30,11 +36,13 @@ proptest! {
         path in any::<String>(),
         query in proptest::option::of(any::<String>()),
         host in proptest::option::of(any::<String>()),
+        host_headers in proptest::collection::vec(any::<String>(), 0..3),
         header in proptest::collection::vec(any::<String>(), 0..4),
     ) {
         let varied = [Varied { cookie: false, name: "Accept-Language", present: !header.is_empty(),
             values: header.iter().map(String::as_str).collect() }];
-        let mut p = parts(&path, query.as_deref(), host.as_deref());
+        let host_headers: Vec<&str> = host_headers.iter().map(String::as_str).collect();
+        let mut p = parts(&path, query.as_deref(), host.as_deref(), &host_headers);
         p.varied = &varied;
         let key = p.build("rc");
         let text = key.as_str();
@@ -55,9 +63,9 @@ proptest! {
         let len = list.len();
         list.rotate_left(rotate % len);
         let rotated = list.join("&");
-        prop_assert_eq!(parts("/a", Some(&sorted), None).build("rc"), parts("/a", Some(&rotated), None).build("rc"));
+        prop_assert_eq!(parts("/a", Some(&sorted), None, &[]).build("rc"), parts("/a", Some(&rotated), None, &[]).build("rc"));
         let changed = format!("{sorted}&zzzz_extra=1");
-        prop_assert_ne!(parts("/a", Some(&sorted), None).build("rc"), parts("/a", Some(&changed), None).build("rc"));
+        prop_assert_ne!(parts("/a", Some(&sorted), None, &[]).build("rc"), parts("/a", Some(&changed), None, &[]).build("rc"));
     }
 
     /// Arbitrary bytes never panic the decoder; whatever decodes re-encodes to the same frame.

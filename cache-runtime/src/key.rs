@@ -5,7 +5,13 @@
 //! - route identity: the mounted URI pattern (base included), rank, format and name, so that a
 //!   route that forwards never serves another route's entry;
 //! - method class: GET and HEAD share one entry;
-//! - host, ASCII-lowercased (absent differs from empty);
+//! - host, twice: as Rocket parsed it for the handler (`request.host()`: the `Host` header on
+//!   HTTP/1.x, `:authority` on HTTP/2), and every raw `Host` header value in order, so that
+//!   neither an HTTP/2 request whose `:authority` and `host` differ nor two malformed values
+//!   share an entry with a request the handler answers differently. Absent differs from
+//!   empty; case is kept, as the handler sees it (`Host`'s `Display`, `domain().as_str()` and
+//!   `to_absolute` all keep the request's spelling; browsers send lowercase, so this costs
+//!   no hits in practice);
 //! - path, exactly as received (percent-encoding is not undone: two spellings are two entries,
 //!   never one entry for two different resources);
 //! - query, normalized: `&`-separated pairs stably sorted by name, so the order of different
@@ -104,7 +110,10 @@ pub struct KeyParts<'a> {
     /// two routes.
     pub route_format: Option<(&'a str, &'a str)>,
     pub route_name: Option<&'a str>,
-    pub host: Option<&'a str>,
+    /// The host the handler sees (`request.host()`), as its domain and port.
+    pub host: Option<(&'a str, Option<u16>)>,
+    /// Every raw `Host` header value, in order (none on most HTTP/2 requests).
+    pub host_headers: &'a [&'a str],
     pub path: &'a str,
     pub query: Option<&'a str>,
     /// Which query parameters count.
@@ -125,7 +134,13 @@ pub struct Varied<'a> {
 
 impl<'a> KeyParts<'a> {
     /// The parts of the request being served by `route`.
-    pub fn of(request: &'a Request<'_>, route: &'a Route, host: Option<&'a str>) -> KeyParts<'a> {
+    /// The parts of the request being served by `route`; `host_headers` are the request's raw
+    /// `Host` values (collected by the caller, which owns any buffer they need).
+    pub fn of(
+        request: &'a Request<'_>,
+        route: &'a Route,
+        host_headers: &'a [&'a str],
+    ) -> KeyParts<'a> {
         KeyParts {
             route_uri: route.uri.as_str(),
             route_rank: route.rank,
@@ -134,7 +149,10 @@ impl<'a> KeyParts<'a> {
                 .as_ref()
                 .map(|f| (f.top().as_str(), f.sub().as_str())),
             route_name: route.name.as_deref(),
-            host,
+            host: request
+                .host()
+                .map(|host| (host.domain().as_str(), host.port())),
+            host_headers,
             path: request.uri().path().as_str(),
             query: request.uri().query().map(|q| q.as_str()),
             query_key: QueryKey::All,
@@ -146,7 +164,8 @@ impl<'a> KeyParts<'a> {
         // Everything is framed into one buffer and hashed once: BLAKE3's per-call overhead
         // dominates for inputs this small.
         let mut input = Framed::new();
-        input.field(b"rc-key-v1");
+        // v2: the host the handler sees as well as the raw `Host` values, case kept.
+        input.field(b"rc-key-v2");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
         match self.route_format {
@@ -160,11 +179,16 @@ impl<'a> KeyParts<'a> {
         input.optional(self.route_name.map(str::as_bytes));
         input.field(b"GET");
         match self.host {
-            Some(host) => {
+            Some((domain, port)) => {
                 input.flag(true);
-                input.lowercase_field(host);
+                input.field(domain.as_bytes());
+                input.optional(port.map(u16::to_le_bytes).as_ref().map(|port| &port[..]));
             }
             None => input.flag(false),
+        }
+        input.count(self.host_headers.len());
+        for value in self.host_headers {
+            input.field(value.as_bytes());
         }
         input.field(self.path.as_bytes());
         match (self.query, self.query_key) {
@@ -392,7 +416,8 @@ mod tests {
             route_rank: 2,
             route_format: None,
             route_name: Some("article"),
-            host: Some("Example.COM"),
+            host: Some(("Example.COM", None)),
+            host_headers: &["Example.COM"],
             path,
             query,
             query_key: QueryKey::All,
@@ -560,21 +585,80 @@ mod tests {
     }
 
     #[test]
-    fn host_is_case_insensitive_and_absent_differs_from_empty() {
+    fn host_keeps_its_case_and_absent_differs_from_empty() {
+        // The handler renders `Host` as sent: `SHOP.example` must not fill `shop.example`'s entry.
         let mut a = parts("/a", None);
         let mut b = parts("/a", None);
-        a.host = Some("EXAMPLE.com");
-        b.host = Some("example.COM");
-        assert_eq!(a.build("rc"), b.build("rc"));
-        b.host = Some("other.com");
+        a.host = Some(("EXAMPLE.com", None));
+        b.host = Some(("example.com", None));
         assert_ne!(a.build("rc"), b.build("rc"));
+        b.host = Some(("EXAMPLE.com", None));
+        assert_eq!(a.build("rc"), b.build("rc"));
         a.host = None;
-        b.host = Some("");
+        b.host = Some(("", None));
         assert_ne!(a.build("rc"), b.build("rc"));
-        // Longer than the lowercasing buffer.
-        a.host = Some("A".repeat(200).leak());
-        b.host = Some("a".repeat(200).leak());
-        assert_eq!(a.build("rc"), b.build("rc"));
+        let mut c = parts("/a", None);
+        let mut d = parts("/a", None);
+        c.host_headers = &["EXAMPLE.com"];
+        d.host_headers = &["example.com"];
+        assert_ne!(c.build("rc"), d.build("rc"));
+    }
+
+    #[test]
+    fn lowercasing_longer_than_its_buffer_matches() {
+        let mut upper = Framed::new();
+        let mut lower = Framed::new();
+        upper.lowercase_field(&"A".repeat(200));
+        lower.field("a".repeat(200).as_bytes());
+        assert_eq!(upper.finish(), lower.finish());
+    }
+
+    #[test]
+    fn host_port_is_in_the_key() {
+        let mut a = parts("/a", None);
+        let mut b = parts("/a", None);
+        a.host = Some(("example.com", None));
+        b.host = Some(("example.com", Some(80)));
+        assert_ne!(a.build("rc"), b.build("rc"));
+        a.host = Some(("example.com", Some(8080)));
+        assert_ne!(a.build("rc"), b.build("rc"));
+    }
+
+    #[test]
+    fn raw_host_headers_are_kept_absent_differs_from_empty() {
+        let with = |headers: &'static [&'static str]| {
+            let mut p = parts("/a", None);
+            p.host_headers = headers;
+            p.build("rc")
+        };
+        assert_ne!(with(&[]), with(&[""]));
+        assert_ne!(with(&["a.example"]), with(&["b.example"]));
+        assert_ne!(with(&["a.example"]), with(&["a.example", "a.example"]));
+        assert_ne!(with(&["a.example", "b"]), with(&["b", "a.example"]));
+        assert_ne!(with(&["a.example\nb"]), with(&["a.example", "b"]));
+        assert_ne!(with(&["a.example:x"]), with(&["a.example:y"]));
+    }
+
+    #[test]
+    fn the_handlers_host_and_the_raw_header_are_separate_fields() {
+        // HTTP/2: `:authority` is what the handler sees, a `host` header may say otherwise.
+        let request = |authority: Option<(&'static str, Option<u16>)>,
+                       headers: &'static [&'static str]| {
+            let mut p = parts("/", None);
+            p.host = authority;
+            p.host_headers = headers;
+            p.build("rc")
+        };
+        let http1 = request(Some(("shop-a.example", None)), &["shop-a.example"]);
+        let h2_lying = request(Some(("evil.example", None)), &["shop-a.example"]);
+        let h2_plain = request(Some(("shop-a.example", None)), &[]);
+        let h2_no_authority = request(None, &["shop-a.example"]);
+        assert_ne!(http1, h2_lying);
+        assert_ne!(http1, h2_plain);
+        assert_ne!(http1, h2_no_authority);
+        assert_ne!(h2_plain, h2_no_authority);
+        // A value cannot move between the two fields.
+        assert_ne!(request(Some(("a", None)), &[]), request(None, &["a"]));
     }
 
     #[test]

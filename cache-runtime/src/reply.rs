@@ -537,8 +537,10 @@ pub fn key_for(
     namespace: &str,
     options: &RouteOptions,
 ) -> CacheKey {
-    let host = host_of(request);
-    let mut parts = KeyParts::of(request, route, host.as_deref());
+    // Both the host the handler sees and the raw `Host` values: over HTTP/2 the handler's host
+    // is `:authority`, which a `host` header sent alongside may contradict.
+    let host_headers = HostHeaders::of(request);
+    let mut parts = KeyParts::of(request, route, host_headers.as_slice());
     parts.query_key = options.query;
     if options.vary.is_empty() && options.vary_cookies.is_empty() {
         return parts.build(namespace);
@@ -566,21 +568,32 @@ pub fn key_for(
     parts.build(namespace)
 }
 
-/// The request's authority: every raw `Host` value when present (so that two different
-/// malformed values never share an entry), else what Rocket parsed (HTTP/2 `:authority`).
-fn host_of<'a>(request: &'a Request<'_>) -> Option<Cow<'a, str>> {
-    let mut values = request.headers().get("Host");
-    match (values.next(), values.next()) {
-        (Some(only), None) => Some(Cow::Borrowed(only)),
-        (Some(first), Some(second)) => {
-            let mut all = format!("{first}\n{second}");
-            for value in values {
-                all.push('\n');
-                all.push_str(value);
+/// The request's raw `Host` values: borrowed in place for the usual zero or one, collected
+/// only when a request repeats the header.
+enum HostHeaders<'a> {
+    Absent,
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+impl<'a> HostHeaders<'a> {
+    fn of(request: &'a Request<'_>) -> HostHeaders<'a> {
+        let mut values = request.headers().get("Host");
+        match (values.next(), values.next()) {
+            (None, _) => HostHeaders::Absent,
+            (Some(only), None) => HostHeaders::One(only),
+            (Some(first), Some(second)) => {
+                HostHeaders::Many([first, second].into_iter().chain(values).collect())
             }
-            Some(Cow::Owned(all))
         }
-        (None, _) => request.host().map(|host| Cow::Owned(host.to_string())),
+    }
+
+    fn as_slice(&self) -> &[&'a str] {
+        match self {
+            HostHeaders::Absent => &[],
+            HostHeaders::One(only) => std::slice::from_ref(only),
+            HostHeaders::Many(all) => all,
+        }
     }
 }
 

@@ -588,10 +588,17 @@ pub mod checks {
 
         fetch_with(client, "/plain", &[("Host", "a.example")]).await;
         assert_eq!(
-            fetch_with(client, "/plain", &[("Host", "A.EXAMPLE")])
+            fetch_with(client, "/plain", &[("Host", "a.example")])
                 .await
                 .1,
             "HIT"
+        );
+        // The host's case is kept: a handler renders the host as sent.
+        assert_eq!(
+            fetch_with(client, "/plain", &[("Host", "A.EXAMPLE")])
+                .await
+                .1,
+            "MISS"
         );
         assert_eq!(
             fetch_with(client, "/plain", &[("Host", "b.example")])
@@ -599,7 +606,7 @@ pub mod checks {
                 .1,
             "MISS"
         );
-        assert_eq!(runs(client, "plain"), 2);
+        assert_eq!(runs(client, "plain"), 3);
 
         // HEAD is answered from the GET entry, without a body; and a HEAD miss fills it.
         let head = client

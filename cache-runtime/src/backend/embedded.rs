@@ -215,6 +215,7 @@ mod tests {
             route_format: None,
             route_name: None,
             host: None,
+            host_headers: &[],
             path: &path,
             query: None,
             query_key: crate::reply::QueryKey::All,

@@ -354,6 +354,7 @@ mod tests {
             route_format: None,
             route_name: None,
             host: None,
+            host_headers: &[],
             path: "/a/1",
             query: None,
             query_key: QueryKey::All,
