@@ -167,3 +167,19 @@ async fn duplicate_headers_named_in_vary() {
     );
     assert_wire_is_clean(&server, SENTINEL);
 }
+
+/// A route collecting the whole query (`?<rest..>` into a `Vec`) sees the pairs' order: a
+/// reordered query is another entry, never the first order's page.
+#[rocket::async_test]
+async fn a_collected_query_keeps_its_order_in_the_key() {
+    let (server, client) = setup().await;
+    let forward = miss_then_hit(&client, "/collect?a=1&b=2", &[]).await;
+    let (reversed, state) = fetch_with(&client, "/collect?b=2&a=1", &[]).await;
+    assert_eq!(
+        state, "MISS",
+        "the reordered query was served the first order's entry"
+    );
+    assert!(forward.starts_with("1,2 #"), "{forward}");
+    assert!(reversed.body.starts_with("2,1 #"), "{}", reversed.body);
+    assert_wire_is_clean(&server, SENTINEL);
+}

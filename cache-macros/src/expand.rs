@@ -160,13 +160,19 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
 /// resolved type may be taken by a route whose key holds what this one's does. Spanned at the
 /// parameter's type, where the error is reported.
 fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
-    let varies = |header: &str| args.vary.iter().any(|v| v.value().eq_ignore_ascii_case(header));
+    let varies = |header: &str| {
+        args.vary
+            .iter()
+            .any(|v| v.value().eq_ignore_ascii_case(header))
+    };
     let flags = paths::route_flags([
         matches!(args.query, Query::All),
         varies("Accept"),
         varies("Content-Type"),
         !args.vary_cookies.is_empty(),
-        args.vary_cookies.iter().any(|cookie| cookie.value() == "_flash"),
+        args.vary_cookies
+            .iter()
+            .any(|cookie| cookie.value() == "_flash"),
     ]);
     let check = paths::check_guard();
     handler::guard_parameters(function)
@@ -175,7 +181,12 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
             Pat::Ident(ident) => Some((ident.ident.clone(), typed.ty.span())),
             _ => None,
         })
-        .filter(|(ident, _)| !args.trusted_guards.iter().any(|name| ident == &name.value()))
+        .filter(|(ident, _)| {
+            !args
+                .trusted_guards
+                .iter()
+                .any(|name| ident == &name.value())
+        })
         .map(|(ident, span)| {
             let check = paths::respanned(check.clone(), span);
             let flags = paths::respanned(flags.clone(), span);

@@ -332,12 +332,10 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
             }
             FnArg::Typed(typed) => match &*typed.pat {
                 Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
-                other => {
-                    return Err(syn::Error::new(
-                        other.span(),
-                        "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
-                    ))
-                }
+                other => return Err(syn::Error::new(
+                    other.span(),
+                    "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                )),
             },
         }
     }

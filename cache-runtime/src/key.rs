@@ -448,6 +448,17 @@ mod tests {
     }
 
     #[test]
+    fn a_collected_query_keeps_the_order_of_different_names() {
+        let in_order = |query| {
+            let mut parts = parts("/a", Some(query));
+            parts.query_key = QueryKey::AllInOrder;
+            parts.build("rc")
+        };
+        assert_ne!(in_order("x=1&y=2"), in_order("y=2&x=1"));
+        assert_eq!(in_order("x=1&y=2"), in_order("x=1&y=2"));
+    }
+
+    #[test]
     fn parameter_order_does_not_matter_but_values_and_repeats_do() {
         assert_eq!(key("/a", Some("x=1&y=2")), key("/a", Some("y=2&x=1")));
         assert_ne!(key("/a", Some("x=1&y=2")), key("/a", Some("x=1&y=3")));

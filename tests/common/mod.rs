@@ -272,6 +272,13 @@ fn localized(languages: Languages, runs: &State<Runs>) -> String {
     format!("page for [{}] #{}", languages.0, runs.bump("localized"))
 }
 
+/// Collects the whole query into a `Vec`, in the order the pairs arrive.
+#[cached_route(ttl = 60)]
+#[get("/collect?<rest..>")]
+fn collect(rest: Vec<&str>, runs: &State<Runs>) -> String {
+    format!("{} #{}", rest.join(","), runs.bump("collect"))
+}
+
 /// Not cached: used to show the executor keeps serving while the cache waits.
 #[get("/ping")]
 fn ping() -> &'static str {
@@ -297,6 +304,7 @@ pub fn routes() -> Vec<rocket::Route> {
         admin_dashboard,
         public_dashboard,
         any,
+        collect,
         welcome,
         slow,
         localized,
