@@ -121,14 +121,15 @@ pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
 /// |---|---|---|
 /// | `ttl = N` | required | seconds an entry is served, a whole number from 1; a response's own `s-maxage` / `max-age` can only shorten it |
 /// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
-/// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` and `FlashMessage` |
-/// | `public` | off | the same page for every client: `Authorization` requests use the cache; per-user types allowed |
+/// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
+/// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
 /// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
 /// | `statuses = [..]` | `[200]` | statuses that may be stored |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 /// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
+/// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |
 ///
 /// For each cached handler `name`, `name::invalidate(params)` and
 /// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
@@ -187,14 +188,69 @@ pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
 /// `(ContentType, String)`, `status::Custom<T>`, `Option<T>`, `Result<T, E>`, `Redirect`,
 /// `impl Responder<'r, 'static>`, ...
 ///
+/// # Request guards
+///
+/// Every request guard parameter is checked on its resolved type (aliases, renamed imports and
+/// `Option` / `Result` / `Outcome` wrappers included), because a guard may read what the key
+/// does not hold and make one client's page everyone's:
+///
+/// - accepted as they are: [`SharedGuard`]s, the same for every request (`&State<T>`, `&Config`,
+///   `&Limits`, `Shutdown`, `&Route`, `&Host` (the host is in every key), `&Cache`);
+/// - accepted when the key holds what they read: `&Accept` with `vary = ["Accept"]`,
+///   `&ContentType` with `vary = ["Content-Type"]`, `&CookieJar` with `vary_cookies`,
+///   `FlashMessage` with `vary_cookies = ["_flash"]`, `&Origin` with the whole query in the key;
+/// - everything else (`IpAddr`, `SocketAddr`, `Method`, mTLS `Certificate`, the application's
+///   own guards) is a compile error naming the guard, until the route names the parameter in
+///   `trusted_guards` or its type implements [`SharedGuard`].
+///
+/// ```no_run
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+/// use rocket::request::{FromRequest, Outcome, Request};
+///
+/// /// Reads the `X-Tenant` header.
+/// struct Tenant(String);
+///
+/// #[rocket::async_trait]
+/// impl<'r> FromRequest<'r> for Tenant {
+///     type Error = ();
+///
+///     async fn from_request(request: &'r Request<'_>) -> Outcome<Tenant, ()> {
+///         let tenant = request.headers().get_one("X-Tenant").unwrap_or("main");
+///         Outcome::Success(Tenant(tenant.to_owned()))
+///     }
+/// }
+///
+/// /// The header the guard reads is in the key, so the route can vouch for the guard.
+/// #[cached_route(ttl = 60, vary = ["X-Tenant"], trusted_guards = ["tenant"])]
+/// #[get("/home")]
+/// fn home(tenant: Tenant) -> String {
+///     format!("home of {}", tenant.0)
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+/// use rocket::http::CookieJar as Jar;
+///
+/// #[cached_route(ttl = 60, public)] // error: reads `&CookieJar`, and the key holds no cookie
+/// #[get("/account")]
+/// fn account(jar: &Jar<'_>) -> String {
+///     jar.get("user").map(|c| c.value().to_owned()).unwrap_or_default()
+/// }
+/// ```
+///
 /// # Misuse is a compile error
 ///
 /// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
 /// header, cookie or parameter name, a `query` list that leaves out a parameter the route
 /// reads, a status that may not be stored, the attribute on anything but a function, no route
 /// attribute below it (including writing it *below* `#[get]`), a route whose method is not GET
-/// or that reads a body (`data = ..`), a handler taking `&CookieJar` or `FlashMessage` or
-/// returning `Flash` without `vary_cookies` or `public`, a return type with an elided lifetime.
+/// or that reads a body (`data = ..`), a request guard the key does not cover (above), a
+/// `trusted_guards` name that is not a guard parameter, a `query` name that can never match
+/// (`"page.x"`), a handler returning `Flash` without `vary_cookies` or `public`, a return type
+/// with an elided lifetime.
 ///
 /// ```compile_fail
 /// use cache_runtime::cached_route;
