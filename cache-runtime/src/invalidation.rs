@@ -372,7 +372,10 @@ impl Cache {
 }
 
 /// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
-/// HEAD), on every instance sharing the global cache.
+/// HEAD), on every instance sharing the global cache; with it, every other spelling of the path
+/// that Rocket's own parameter types read as the same values (`/articles/05`, `/articles/+5`,
+/// `/files/x/../b` for a `PathBuf`). A parameter type of your own whose `FromParam` accepts
+/// several spellings of one value is not covered: use typed invalidation or a tag.
 ///
 /// ```no_run
 /// # use rocket::{get, uri};
@@ -471,6 +474,25 @@ mod tests {
                 "{refused}: {error}"
             );
         }
+    }
+
+    /// What names a Memcached counter key (`{ns}:g:{hex}@{server}`): distinct URLs, parameter
+    /// values and tags, however many, name at most `SHARED_COUNTERS` keys per server.
+    #[test]
+    fn distinct_names_share_a_bounded_set_of_counter_keys() {
+        let mut keys = std::collections::HashSet::new();
+        for i in 0..100_000u32 {
+            let text = i.to_string();
+            let value: &dyn fmt::Debug = &i;
+            keys.insert(GenId::path(["missing", text.as_str()].into_iter()).hex());
+            keys.insert(GenId::route("app::missing", &[value]).hex());
+            keys.insert(GenId::tag(&text).hex());
+        }
+        assert!(keys.len() <= SHARED_COUNTERS, "{} keys", keys.len());
+        // Spread over the whole set: few names share a counter by accident.
+        assert!(keys.len() > SHARED_COUNTERS * 9 / 10, "{} keys", keys.len());
+        assert!(!keys.contains(&GenId::everything().hex()));
+        assert!(!keys.contains(&GenId::epoch().hex()));
     }
 
     #[test]

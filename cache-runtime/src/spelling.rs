@@ -225,6 +225,32 @@ mod tests {
         assert_eq!(wide("Caf\u{e9}"), "caf\u{e9}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Any segments (request data) give counters without panicking, and a path is always
+        /// among the ones its own invalidation bumps.
+        #[test]
+        fn any_path_spells_and_invalidates_itself(
+            segments in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<String>(),
+                    "[-+.eE0-9]{0,12}",
+                    proptest::prelude::Just("..".to_owned()),
+                    "[{}:a-fA-F0-9-]{30,45}",
+                ],
+                0..6,
+            ),
+        ) {
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let invalidated = invalidated_path_counters(segments.iter().copied());
+            for prefix in 0..=segments.len() {
+                let served = readings(&resolve_dot_dot(&segments, prefix));
+                proptest::prop_assert!(served.iter().any(|c| invalidated.contains(c)));
+            }
+        }
+    }
+
     #[test]
     fn dot_dot_pops_only_past_the_prefix() {
         let segments = ["files", "x", "..", "..", "b"];
