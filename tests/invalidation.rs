@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -37,6 +39,41 @@ fn index(runs: &State<Runs>) -> String {
 fn about(runs: &State<Runs>) -> String {
     let run = runs.bump("about");
     format!("about (render {run})")
+}
+
+#[cached_route(ttl = 600)]
+#[get("/prices/<amount>")]
+fn price(amount: f64, runs: &State<Runs>) -> String {
+    let run = runs.bump("price");
+    format!("price {amount} (render {run})")
+}
+
+#[cached_route(ttl = 600)]
+#[get("/ratios/<ratio>")]
+fn ratio(ratio: f32, runs: &State<Runs>) -> String {
+    let run = runs.bump("ratio");
+    format!("ratio {ratio} (render {run})")
+}
+
+#[cached_route(ttl = 600)]
+#[get("/files/<path..>")]
+fn file(path: PathBuf, runs: &State<Runs>) -> String {
+    let run = runs.bump("file");
+    format!("file {} (render {run})", path.display())
+}
+
+#[cached_route(ttl = 600)]
+#[get("/hosts/<ip>")]
+fn host(ip: Ipv6Addr, runs: &State<Runs>) -> String {
+    let run = runs.bump("host");
+    format!("host {ip} (render {run})")
+}
+
+/// Not found for every id: what a scan of made-up URLs gets.
+#[cached_route(ttl = 600)]
+#[get("/missing/<id>")]
+fn missing(id: u64) -> Option<String> {
+    (id == u64::MAX).then(String::new)
 }
 
 /// Holds a render until the test lets it go.
@@ -78,7 +115,10 @@ async fn client_sharing(cache: Cache, live: Live) -> Client {
     .manage(Gate::default())
     .manage(live)
     .manage(cache)
-    .mount("/", routes![article, index, about, gated, live]);
+    .mount(
+        "/",
+        routes![article, index, about, gated, live, price, ratio, file, host, missing],
+    );
     Client::untracked(rocket).await.expect("valid rocket")
 }
 
@@ -490,4 +530,109 @@ async fn an_invalidation_outlasts_a_short_request_deadline() {
     assert!(took >= std::time::Duration::from_millis(200), "{took:?}");
     println!("invalidation confirmed after a 200 ms stall, in {took:?}");
     assert_eq!(state(&a, "/about", &[]).await.0, "MISS");
+}
+
+/// Spellings of one value, as the route's parameter type reads them, and the path invalidated.
+const SPELLINGS: &[(&[&str], &str)] = &[
+    // `id: u32`: leading zeros, a sign, an encoded sign.
+    (
+        &[
+            "/articles/05",
+            "/articles/+5",
+            "/articles/%2B5",
+            "/articles/5",
+        ],
+        "/articles/5",
+    ),
+    // `amount: f64`: any float notation; -0 is 0.
+    (
+        &["/prices/5.0", "/prices/5e0", "/prices/.5E1", "/prices/+5."],
+        "/prices/5",
+    ),
+    (&["/prices/-0", "/prices/0.000"], "/prices/0"),
+    // `ratio: f32`: more digits than an f32 holds.
+    (&["/ratios/0.30000001", "/ratios/0.3"], "/ratios/0.3"),
+    // `path: PathBuf`: `..` pops a segment (never past the route's prefix), empty ones vanish.
+    (
+        &[
+            "/files/x/../b",
+            "/files/../b",
+            "/files/x/y/../../b",
+            "/files//b/",
+        ],
+        "/files/b",
+    ),
+    // `ip: Ipv6Addr`: IPv6 has many spellings.
+    (
+        &["/hosts/0:0:0:0:0:0:0:A", "/hosts/::A", "/hosts/0::a"],
+        "/hosts/::a",
+    ),
+];
+
+/// Paths near each group's value, which its invalidation leaves cached.
+const NEIGHBOURS: &[&str] = &[
+    "/articles/50",
+    "/prices/5.5",
+    "/ratios/0.4",
+    "/files/x/b",
+    "/hosts/::b",
+];
+
+async fn invalidating_one_spelling_drops_the_others(a: &Client) {
+    for uri in SPELLINGS
+        .iter()
+        .flat_map(|(spellings, _)| *spellings)
+        .chain(NEIGHBOURS)
+    {
+        assert_eq!(state(a, uri, &[]).await.0, "MISS", "{uri}");
+        assert_eq!(state(a, uri, &[]).await.0, "HIT", "{uri}");
+    }
+    for (spellings, target) in SPELLINGS {
+        cache(a).invalidate(*target).await.unwrap();
+        for uri in *spellings {
+            assert_eq!(state(a, uri, &[]).await.0, "MISS", "{uri} after {target}");
+        }
+    }
+    for uri in NEIGHBOURS {
+        assert_eq!(state(a, uri, &[]).await.0, "HIT", "{uri}");
+    }
+}
+
+/// Another spelling of the same value (`/articles/05` for `id: u32`, `/files/x/../b` for a
+/// `PathBuf`) serves the same page under its own key: invalidating one spelling drops them all.
+#[rocket::async_test]
+async fn uri_invalidation_reaches_every_spelling_of_the_value() {
+    let server = MemcachedServer::start();
+    invalidating_one_spelling_drops_the_others(&client(memcached(&server, "rc")).await).await;
+    invalidating_one_spelling_drops_the_others(
+        &client(Cache::new(Config::embedded()).unwrap()).await,
+    )
+    .await;
+}
+
+/// A scan of made-up URLs on a cached route (each a 404 miss) creates no counters: the
+/// embedded store's counters stay few, and a targeted invalidation afterwards drops what it
+/// targets, not every entry whose counters the scan would have pushed out of a bounded table.
+#[rocket::async_test]
+async fn a_404_scan_neither_grows_counters_nor_widens_the_next_invalidation() {
+    const SCANNED: u64 = 70_000;
+    let a = client(Cache::new(Config::embedded()).unwrap()).await;
+    let pages: &[Variant] = &[("/about", &[]), ("/articles/6", &[]), ("/files/a/b", &[])];
+    for (uri, _) in pages {
+        assert_eq!(state(&a, uri, &[]).await.0, "MISS", "{uri}");
+    }
+    // Each path twice, with another query string (another key, the same path): a counter read
+    // twice is one an LRU-like table keeps over those read once.
+    for id in 0..SCANNED {
+        for uri in [format!("/missing/{id}"), format!("/missing/{id}?again")] {
+            let response = a.get(uri).dispatch().await;
+            assert_eq!(response.status(), Status::NotFound);
+        }
+    }
+    let held = cache_runtime::__private::counters_held(cache(&a)).expect("embedded");
+    assert!(held < 100, "{SCANNED} misses left {held} counters");
+
+    cache(&a).invalidate("/articles/5").await.unwrap();
+    assert_states(&a, pages, "HIT").await;
+    assert_states(&a, &[("/articles/5", &[])], "MISS").await;
 }

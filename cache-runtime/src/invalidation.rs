@@ -4,15 +4,20 @@
 //! depends on a few counters:
 //!
 //! - the namespace's (`invalidate_all`),
-//! - its path's (`invalidate(uri)`: every host, query, `vary` value, GET and HEAD),
+//! - its path's (`invalidate(uri)`: every host, query, `vary` value, GET and HEAD; the path
+//!   as `spelling.rs` spells it, so that `/articles/05` and `/articles/5` share one),
 //! - its route's, for the handler's parameter values (`article::invalidate(5)`),
 //! - one per tag the route declares (`invalidate_tag("articles")`);
 //!
 //! and records a fingerprint of their values when it was rendered (its stamp). Bumping any of
 //! them changes the fingerprint later lookups compute, so the entry reads as a miss and is
-//! rendered again and overwritten. Counters are created on first read with a random value: a
-//! counter that is evicted or expires comes back as another random value, which can only drop
-//! entries, never revive one.
+//! rendered again and overwritten.
+//!
+//! Paths, parameter values and tags are hashed onto a fixed set of [`SHARED_COUNTERS`]
+//! counters, so that their number never depends on how many distinct URLs are requested. In
+//! Memcached they are created on first read with a random value: one that is evicted or
+//! expires comes back as another random value, which can only drop entries, never revive one.
+//! The embedded store holds all of them from the start and never evicts one.
 //!
 //! Reading every counter on every hit would cost a hit several operations. So each
 //! invalidation also bumps one more counter, the namespace's epoch, after the one it targets;
@@ -31,49 +36,76 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use rocket::http::uri::{Absolute, Origin, Reference, Uri};
+use rocket::Request;
 
 use crate::cache::{global, Cache};
 
-/// One generation counter: the namespace's, a path's, a route's parameters', or a tag's.
-/// Named by [`InvalidationUri`], which only this crate implements usefully.
+/// One generation counter: the namespace's, the epoch, or one of [`SHARED_COUNTERS`] that
+/// paths, routes' parameter values and tags are hashed onto. Named by [`InvalidationUri`],
+/// which only this crate implements usefully.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct GenId([u8; 16]);
+pub struct GenId(Counter);
+
+/// Where a counter lives.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Counter {
+    Everything,
+    Epoch,
+    /// An index below [`SHARED_COUNTERS`].
+    Shared(u16),
+}
+
+/// How many counters paths, routes' parameter values and tags share. Requests name counters
+/// (every distinct URL its own path), so their number must not depend on traffic: a scan of
+/// made-up URLs would otherwise fill a store with counters, pushing out those of real pages
+/// (each then comes back with a new value, dropping its entries at the next check). Hashed
+/// onto a fixed set, two names sometimes share a counter: bumping it drops both, never fewer
+/// entries than asked (an unrelated entry, with three or four counters, is dropped by a given
+/// invalidation with odds of about 1 in 20,000).
+pub(crate) const SHARED_COUNTERS: usize = 1 << 16;
 
 const EVERYTHING: u8 = 0;
 const PATH: u8 = 1;
 const ROUTE: u8 = 2;
 const TAG: u8 = 3;
 const EPOCH: u8 = 4;
+const SHARED: u8 = 5;
 
 /// Separates parameter values in a route counter's input: never produced by `Debug` (which
 /// writes UTF-8).
 const VALUE_END: u8 = 0xff;
 
+fn digest(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> [u8; 16] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[kind]);
+    write(&mut hasher);
+    let mut id = [0; 16];
+    id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    id
+}
+
 impl GenId {
     fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> GenId {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&[kind]);
-        write(&mut hasher);
-        let mut id = [0; 16];
-        id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-        GenId(id)
+        let [low, high, ..] = digest(kind, write);
+        GenId(Counter::Shared(u16::from_le_bytes([low, high])))
     }
 
     /// The namespace's counter: every entry depends on it.
     pub(crate) fn everything() -> GenId {
-        static ID: OnceLock<GenId> = OnceLock::new();
-        *ID.get_or_init(|| GenId::hashed(EVERYTHING, |_| {}))
+        GenId(Counter::Everything)
     }
 
     /// The namespace's epoch: bumped by every invalidation, read by every hit.
     pub(crate) fn epoch() -> GenId {
-        static ID: OnceLock<GenId> = OnceLock::new();
-        *ID.get_or_init(|| GenId::hashed(EPOCH, |_| {}))
+        GenId(Counter::Epoch)
     }
 
-    /// A path's counter, from its percent-decoded, non-empty segments (as Rocket's
-    /// `Path::segments` gives them): `/a/b`, `/a/b/` and `/a//%62` share one.
+    pub(crate) fn counter(&self) -> Counter {
+        self.0
+    }
+
+    /// A path's counter, from its segments as [`crate::spelling`] spells them.
     pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> GenId {
         GenId::hashed(PATH, |hasher| {
             for segment in segments {
@@ -111,11 +143,20 @@ impl GenId {
         })
     }
 
-    /// 32 lowercase hex digits.
+    /// 32 lowercase hex digits, distinct per counter (the Memcached key's suffix).
     pub(crate) fn hex(&self) -> [u8; 32] {
+        static EVERYTHING_ID: OnceLock<[u8; 16]> = OnceLock::new();
+        static EPOCH_ID: OnceLock<[u8; 16]> = OnceLock::new();
+        let id = match self.0 {
+            Counter::Everything => *EVERYTHING_ID.get_or_init(|| digest(EVERYTHING, |_| {})),
+            Counter::Epoch => *EPOCH_ID.get_or_init(|| digest(EPOCH, |_| {})),
+            Counter::Shared(index) => digest(SHARED, |hasher| {
+                hasher.update(&index.to_le_bytes());
+            }),
+        };
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0; 32];
-        for (i, byte) in self.0.iter().enumerate() {
+        for (i, byte) in id.iter().enumerate() {
             out[2 * i] = DIGITS[usize::from(byte >> 4)];
             out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
         }
@@ -162,11 +203,12 @@ impl Scope {
         }
     }
 
-    /// The counters a lookup for `path` reads, in stamp order.
-    pub(crate) fn counters<'a>(&self, path: impl Iterator<Item = &'a str>) -> Vec<GenId> {
-        let mut counters = Vec::with_capacity(3 + self.tags.len());
+    /// The counters a lookup for `request` reads, in stamp order. Computed on misses and after
+    /// invalidations only: a hit in the current epoch reads the epoch alone.
+    pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<GenId> {
+        let mut counters = Vec::with_capacity(4 + self.tags.len());
         counters.push(GenId::everything());
-        counters.push(GenId::path(path));
+        counters.extend(crate::spelling::served_path_counters(request));
         counters.push(self.route);
         counters.extend_from_slice(&self.tags);
         counters
@@ -205,25 +247,32 @@ impl std::error::Error for InvalidationError {}
 /// A URI whose path [`invalidate`] drops: what `uri!` produces (`Origin`, `Absolute`,
 /// `Reference`), or text parsed as a URI.
 pub trait InvalidationUri {
+    /// The counters of its path, in every spelling that reads as the same values.
     #[doc(hidden)]
-    fn counter(&self) -> Result<GenId, InvalidationError>;
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError>;
 }
 
 impl InvalidationUri for Origin<'_> {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
-        Ok(GenId::path(self.path().segments()))
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+        Ok(crate::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
 impl InvalidationUri for Absolute<'_> {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
-        Ok(GenId::path(self.path().segments()))
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+        Ok(crate::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
 impl InvalidationUri for Reference<'_> {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
-        Ok(GenId::path(self.path().segments()))
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+        Ok(crate::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
@@ -231,7 +280,7 @@ impl InvalidationUri for Reference<'_> {
 /// that a tag given by mistake (`"article:5"`, which parses as a URI with scheme `article`)
 /// is an error instead of invalidating an unrelated path.
 impl InvalidationUri for str {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
         let refused = |why: &str| {
             Err(InvalidationError::BadUri(format!(
                 "`{self}` {why}; give a path such as `/articles/5` (for a tag, use \
@@ -239,14 +288,14 @@ impl InvalidationUri for str {
             )))
         };
         match Uri::parse_any(self) {
-            Ok(Uri::Origin(origin)) => origin.counter(),
+            Ok(Uri::Origin(origin)) => origin.counters(),
             Ok(Uri::Absolute(absolute))
                 if ["http", "https"]
                     .iter()
                     .any(|scheme| absolute.scheme().eq_ignore_ascii_case(scheme))
                     && absolute.authority().is_some() =>
             {
-                absolute.counter()
+                absolute.counters()
             }
             Ok(Uri::Absolute(_)) => refused("is not an http(s) URI"),
             Ok(_) => refused("is not a path"),
@@ -256,23 +305,25 @@ impl InvalidationUri for str {
 }
 
 impl InvalidationUri for String {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
-        self.as_str().counter()
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+        self.as_str().counters()
     }
 }
 
 impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
-    fn counter(&self) -> Result<GenId, InvalidationError> {
-        (**self).counter()
+    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+        (**self).counters()
     }
 }
 
 impl Cache {
     /// Drops every entry cached for `uri`'s path, on every instance sharing this cache: every
-    /// host, query string, `vary` value, GET and HEAD. Takes what `uri!` produces.
+    /// host, query string, `vary` value, GET and HEAD, and every spelling of the path that
+    /// Rocket's own parameter types read as the same values (`/articles/05` for
+    /// `/articles/5`). Takes what `uri!` produces.
     pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
-        let counter = uri.counter()?;
-        self.bump(counter).await
+        let counters = uri.counters()?;
+        self.bump_each(&counters).await
     }
 
     /// Drops every entry whose route declares `tag` (`tags = ["articles", "article:{id}"]`,
@@ -288,18 +339,28 @@ impl Cache {
     }
 
     async fn bump(&self, counter: GenId) -> Result<(), InvalidationError> {
-        let failed = self
-            .store()
-            .bump(&self.config().namespace, counter, self.config().op_timeout)
-            .await;
+        self.bump_each(&[counter]).await
+    }
+
+    /// Bumps each counter in turn: one invalidation, reported once, naming each server that
+    /// did not confirm one of them.
+    async fn bump_each(&self, counters: &[GenId]) -> Result<(), InvalidationError> {
+        let mut failed: Vec<(String, String)> = Vec::new();
+        for counter in counters {
+            let unconfirmed = self
+                .store()
+                .bump(&self.config().namespace, *counter, self.config().op_timeout)
+                .await;
+            for (server, error) in unconfirmed {
+                if !failed.iter().any(|(named, _)| *named == server) {
+                    failed.push((server, error.to_string()));
+                }
+            }
+        }
         crate::stats::GLOBAL.invalidation(failed.is_empty());
         if failed.is_empty() {
             return Ok(());
         }
-        let failed = failed
-            .into_iter()
-            .map(|(server, error)| (server, error.to_string()))
-            .collect();
         let error = InvalidationError::Unconfirmed(failed);
         // Also logged: a caller that drops the error still leaves a trace.
         crate::report::warn(
@@ -311,7 +372,10 @@ impl Cache {
 }
 
 /// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
-/// HEAD), on every instance sharing the global cache.
+/// HEAD), on every instance sharing the global cache; with it, every other spelling of the path
+/// that Rocket's own parameter types read as the same values (`/articles/05`, `/articles/+5`,
+/// `/files/x/../b` for a `PathBuf`). A parameter type of your own whose `FromParam` accepts
+/// several spellings of one value is not covered: use typed invalidation or a tag.
 ///
 /// ```no_run
 /// # use rocket::{get, uri};
@@ -385,12 +449,13 @@ mod tests {
 
     #[test]
     fn uris_of_one_path_share_a_counter() {
-        let counter = |text: &str| text.counter().unwrap();
-        let expected = GenId::path(["articles", "caf\u{e9}"].into_iter());
+        let counter = |text: &str| text.counters().unwrap();
+        let expected = vec![GenId::path(["articles", "caf\u{e9}"].into_iter())];
         for text in [
             "/articles/caf%C3%A9",
             "/articles/caf%C3%A9?lang=fr",
             "/articles/caf%C3%A9/",
+            "/Articles/CAF%C3%A9",
             "https://example.com/articles/caf%C3%A9?x=1",
         ] {
             assert_eq!(counter(text), expected, "{text}");
@@ -403,12 +468,31 @@ mod tests {
             "mailto:a@b.c",
             "*",
         ] {
-            let error = refused.counter().unwrap_err();
+            let error = refused.counters().unwrap_err();
             assert!(
                 matches!(&error, InvalidationError::BadUri(why) if why.contains("invalidate_tag")),
                 "{refused}: {error}"
             );
         }
+    }
+
+    /// What names a Memcached counter key (`{ns}:g:{hex}@{server}`): distinct URLs, parameter
+    /// values and tags, however many, name at most `SHARED_COUNTERS` keys per server.
+    #[test]
+    fn distinct_names_share_a_bounded_set_of_counter_keys() {
+        let mut keys = std::collections::HashSet::new();
+        for i in 0..100_000u32 {
+            let text = i.to_string();
+            let value: &dyn fmt::Debug = &i;
+            keys.insert(GenId::path(["missing", text.as_str()].into_iter()).hex());
+            keys.insert(GenId::route("app::missing", &[value]).hex());
+            keys.insert(GenId::tag(&text).hex());
+        }
+        assert!(keys.len() <= SHARED_COUNTERS, "{} keys", keys.len());
+        // Spread over the whole set: few names share a counter by accident.
+        assert!(keys.len() > SHARED_COUNTERS * 9 / 10, "{} keys", keys.len());
+        assert!(!keys.contains(&GenId::everything().hex()));
+        assert!(!keys.contains(&GenId::epoch().hex()));
     }
 
     #[test]

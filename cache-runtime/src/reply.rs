@@ -222,7 +222,7 @@ where
     // the store after it gets what the lookup left).
     // The invalidation counters the entry depends on (read only after an invalidation or on a
     // miss; a hit in the current epoch reads the epoch alone).
-    let counters = || scope.counters(request.uri().path().segments());
+    let counters = || scope.counters(request);
     let fetched = cache
         .store()
         .get(&key, counters, lease.filter(|_| !refresh))

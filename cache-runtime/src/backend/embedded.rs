@@ -2,6 +2,7 @@
 //! Entries are not shared between instances of the application.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use quick_cache::Weighter;
 
 use super::{Backend, BackendError, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::invalidation::{fresh_generation, GenId};
+use crate::invalidation::{Counter, GenId, SHARED_COUNTERS};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -31,16 +32,39 @@ impl Weighter<CacheKey, Slot> for ByBytes {
     }
 }
 
-/// How many invalidation counters are kept. One that is evicted comes back with a new random
-/// value, which drops the entries that depended on it: never more stale, only more misses.
-const COUNTERS: usize = 1 << 16;
+/// Every invalidation counter, in place from the start: reading one creates nothing and
+/// nothing is ever evicted, so no request, however many distinct URLs it names, can make
+/// another page's counter lose its value. They start at 0: they live exactly as long as the
+/// entries stamped with them.
+struct Counters {
+    everything: AtomicU64,
+    epoch: AtomicU64,
+    shared: Box<[AtomicU64]>,
+}
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            everything: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            shared: (0..SHARED_COUNTERS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn cell(&self, id: GenId) -> &AtomicU64 {
+        match id.counter() {
+            Counter::Everything => &self.everything,
+            Counter::Epoch => &self.epoch,
+            Counter::Shared(index) => &self.shared[usize::from(index)],
+        }
+    }
+}
 
 pub(crate) struct EmbeddedStore {
     entries: Cache<CacheKey, Slot, ByBytes>,
     capacity: u64,
-    counters: Cache<GenId, u64>,
-    /// Serializes writes that read first (increments, restamps) with stores; lookups take no
-    /// lock.
+    counters: Counters,
+    /// Serializes writes that read first (restamps) with stores; lookups take no lock.
     writes: Mutex<()>,
 }
 
@@ -61,7 +85,7 @@ impl EmbeddedStore {
         EmbeddedStore {
             entries: Cache::with_weighter(estimated_items, capacity, ByBytes),
             capacity,
-            counters: Cache::new(COUNTERS),
+            counters: Counters::new(),
             writes: Mutex::new(()),
         }
     }
@@ -69,6 +93,21 @@ impl EmbeddedStore {
     /// Bytes currently held, as weighed for the bound.
     pub(crate) fn weight(&self) -> u64 {
         self.entries.weight()
+    }
+
+    /// How many counters were ever bumped (the namespace's and the epoch included): what
+    /// invalidations created; reads create none.
+    pub(crate) fn counters_held(&self) -> usize {
+        let Counters {
+            everything,
+            epoch,
+            shared,
+        } = &self.counters;
+        [everything, epoch]
+            .into_iter()
+            .chain(shared.iter())
+            .filter(|cell| cell.load(Ordering::Relaxed) != 0)
+            .count()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -103,9 +142,9 @@ impl EmbeddedStore {
 
 impl EmbeddedStore {
     fn counter(&self, counter: &GenId) -> u64 {
-        self.counters
-            .get_or_insert_with(counter, || Ok::<_, ()>(fresh_generation()))
-            .unwrap_or_else(|()| fresh_generation())
+        // Paired with the increments in `bump`: a lookup that sees the new epoch sees the
+        // counter bumped before it.
+        self.counters.cell(*counter).load(Ordering::SeqCst)
     }
 }
 
@@ -184,10 +223,10 @@ impl Backend for EmbeddedStore {
         counter: GenId,
         _deadline: Duration,
     ) -> Vec<(String, BackendError)> {
-        let _serialized = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        // The counter before the epoch (see `counter`). An entry stored meanwhile carries
+        // the values its request read before rendering, so no lock with stores is needed.
         for counter in [counter, GenId::epoch()] {
-            let next = self.counter(&counter).wrapping_add(1);
-            self.counters.insert(counter, next);
+            self.counters.cell(counter).fetch_add(1, Ordering::SeqCst);
         }
         Vec::new()
     }

@@ -290,6 +290,14 @@ impl Store {
         }
     }
 
+    /// How many invalidation counters the embedded store holds; `None` for Memcached.
+    pub(crate) fn counters_held(&self) -> Option<usize> {
+        match self {
+            Store::Embedded(store) => Some(store.counters_held()),
+            Store::Memcached(_) => None,
+        }
+    }
+
     /// A raw get (no decoding), for the benchmark's floor.
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
         match self {
