@@ -63,8 +63,15 @@ fn tenant(tenant: Tenant) -> String {
     tenant.0
 }
 
+/// A route parameter is in the key whatever its type: only guards are checked.
+#[cached_route(ttl = 60)]
+#[get("/hosts/<ip>")]
+fn host(ip: std::net::IpAddr) -> String {
+    ip.to_string()
+}
+
 fn main() {
     let _ = rocket::build()
         .manage(0u32)
-        .mount("/", routes![shared, tenant]);
+        .mount("/", routes![shared, tenant, host]);
 }
