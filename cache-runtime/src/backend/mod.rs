@@ -73,8 +73,12 @@ pub(crate) enum BackendError {
     Timeout,
     /// The server answered with something that is not a frame of ours.
     Undecodable,
-    /// Connecting, I/O or a protocol error.
+    /// Connecting, I/O or a protocol error: the server failed.
     Client(String),
+    /// This one request was refused, by the client before it was sent (an invalid argument) or
+    /// by a server that answered (an item too large for it): a usage error, which says nothing
+    /// about the server's health.
+    Refused(String),
     /// The key's server is skipped by its circuit breaker: no cost, no request.
     ServerSkipped,
 }
@@ -86,6 +90,7 @@ impl BackendError {
             BackendError::Timeout => "timeout",
             BackendError::Undecodable => "undecodable entry",
             BackendError::Client(_) => "client error",
+            BackendError::Refused(_) => "request refused",
             BackendError::ServerSkipped => "server skipped",
         }
     }
@@ -98,7 +103,7 @@ impl fmt::Display for BackendError {
             BackendError::Undecodable => {
                 f.write_str("stored value is not a cache frame of this version")
             }
-            BackendError::Client(message) => f.write_str(message),
+            BackendError::Client(message) | BackendError::Refused(message) => f.write_str(message),
             BackendError::ServerSkipped => {
                 f.write_str("the key's server is skipped after repeated failures")
             }
