@@ -575,8 +575,10 @@ impl Backend for MemcachedStore {
                     .map_err(client_error)
             })
             .await;
-        // Unknown is granted: without the backend there is nothing to coordinate with.
-        taken.unwrap_or(true)
+        // Only a confirmed `add` is a win. A timed-out one may still be applied (and then held
+        // by nobody until it expires); any failure means the server that would hold the lease,
+        // and store the refreshed entry, is not answering: the stale entry is served instead.
+        matches!(taken, Ok(true))
     }
 
     async fn abandon(&self, key: &CacheKey, cas: u64) {

@@ -156,8 +156,8 @@ pub(crate) trait Backend: Send + Sync {
         keep: u32,
         budget: Duration,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry.
-    /// A backend that cannot answer grants it (the cache can only make requests faster).
+    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry,
+    /// only once the backend confirmed it (a timed-out request is not a lease).
     fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
     /// Gives a lease back once the entry is stored (or was not storable).
     fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
