@@ -55,6 +55,13 @@ fn two_mebibytes(n: u32, runs: &State<Runs>) -> String {
     format!("{n:>8}").repeat(2 * 1024 * 1024 / 8)
 }
 
+#[cached_route(ttl = 60)]
+#[get("/sized/<n>")]
+fn sized(n: usize, runs: &State<Runs>) -> String {
+    runs.bump("sized");
+    "x".repeat(n)
+}
+
 async fn client(config: Config) -> Client {
     let rocket = rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
@@ -70,10 +77,21 @@ async fn client(config: Config) -> Client {
             long_stale,
             long_stale_if_error,
             neighbour,
-            two_mebibytes
+            two_mebibytes,
+            sized
         ],
     );
     Client::untracked(rocket).await.expect("valid rocket")
+}
+
+fn route_stats(label: &str) -> cache_runtime::Snapshot {
+    let stats = cache_runtime::stats();
+    stats
+        .routes
+        .into_iter()
+        .find(|(route, _)| route == label)
+        .map(|(_, snapshot)| snapshot)
+        .unwrap_or_else(|| panic!("no counters for {label}"))
 }
 
 fn breaker(client: &Client) -> BreakerState {
@@ -141,4 +159,43 @@ async fn refused_stores_do_not_open_the_breaker() {
         (seen.body.as_str(), state.as_str()),
         ("neighbour #1", "HIT")
     );
+}
+
+/// Regression: the size limit was checked before the generated `ETag` was added, so a body just
+/// under `max_item_size` made a frame over it, which was stored anyway (or, against a server
+/// whose item limit is `max_item_size`, refused as a backend error). Now the frame is counted
+/// with its `ETag`: the body that fits only without it is refused as too large, counted as a
+/// refusal and not as a backend error, and one just small enough with it is stored.
+#[rocket::async_test]
+async fn the_generated_etag_counts_in_the_size_limit() {
+    use cache_runtime::__private::bench::StoredResponse;
+    let server = MemcachedServer::start();
+    let mut config = Config::memcached([server.address()]);
+    config.max_item_size = 4096;
+    let client = client(config).await;
+    let content_type = ("Content-Type", "text/plain; charset=utf-8");
+    let etag = ("ETag", "\"0123456789abcdef0123456789abcdef\"");
+    let without_etag = 4096 - StoredResponse::frame_len([content_type].into_iter(), 0);
+    let with_etag = 4096 - StoredResponse::frame_len([content_type, etag].into_iter(), 0);
+
+    // Just small enough with its `ETag`: stored (this also registers the route's counters).
+    assert_eq!(
+        fetch(&client, &format!("/sized/{with_etag}")).await.1,
+        "MISS"
+    );
+    assert_eq!(
+        fetch(&client, &format!("/sized/{with_etag}")).await.1,
+        "HIT"
+    );
+
+    let before = route_stats("GET /sized/<n>");
+    for _ in 0..2 {
+        let (seen, state) = fetch(&client, &format!("/sized/{without_etag}")).await;
+        assert_eq!((seen.body.len(), state.as_str()), (without_etag, "MISS"));
+    }
+    let after = route_stats("GET /sized/<n>");
+    assert_eq!(after.refused("too_large") - before.refused("too_large"), 2);
+    assert_eq!(after.stores - before.stores, 0);
+    assert_eq!(after.backend_errors - before.backend_errors, 0);
+    assert_eq!(runs(&client, "sized"), 3);
 }

@@ -746,6 +746,29 @@ async fn store(
     }
 }
 
+/// What [`generated_etag`] returns has this length: the size limit counts it before the body
+/// is read.
+const GENERATED_ETAG_SHAPE: &str = "\"0123456789abcdef0123456789abcdef\"";
+
+/// A strong validator for a success without one, hashed from the status, the representation
+/// headers and the body (the same bytes as gzip or as another type are another
+/// representation): 32 hex digits, quoted.
+fn generated_etag(response: &Response<'_>, body: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&response.status().code.to_le_bytes());
+    for name in ["Content-Type", "Content-Encoding", "Content-Language"] {
+        for value in response.headers().get(name) {
+            hasher.update(&(value.len() as u64).to_le_bytes());
+            hasher.update(value.as_bytes());
+        }
+        hasher.update(&[0xff]);
+    }
+    hasher.update(body);
+    let etag = format!("\"{}\"", &hasher.finalize().to_hex()[..32]);
+    debug_assert_eq!(etag.len(), GENERATED_ETAG_SHAPE.len());
+    etag
+}
+
 /// The entry for a storable response, or why not; reads the body when its size allows.
 async fn read_entry(
     cache: &Cache,
@@ -773,7 +796,11 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    if StoredResponse::frame_len(header_pairs(), size) > limit {
+    // Counted with the validator added below, so that no frame over the limit reaches the
+    // backend (which would refuse it as an error, after the body was read for nothing).
+    let adds_etag = response.status().class().is_success() && !response.headers().contains("ETag");
+    let etag = adds_etag.then_some(("ETag", GENERATED_ETAG_SHAPE));
+    if StoredResponse::frame_len(header_pairs().chain(etag), size) > limit {
         return Ok(Err(Refusal::TooLarge));
     }
     // Exactly the announced size: no spare capacity is kept in the store.
@@ -782,22 +809,10 @@ async fn read_entry(
         log::error!("cache: reading the response body failed: {error}");
         return Err(Status::InternalServerError);
     }
-    // Every stored success carries a validator: the handler's own, else a strong one hashed
-    // from the status, the representation headers and the body (the same bytes as gzip or as
-    // another type are another representation).
+    // Every stored success carries a validator: the handler's own, else a generated one.
     let mut headers = headers;
-    if response.status().class().is_success() && !response.headers().contains("ETag") {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&response.status().code.to_le_bytes());
-        for name in ["Content-Type", "Content-Encoding", "Content-Language"] {
-            for value in response.headers().get(name) {
-                hasher.update(&(value.len() as u64).to_le_bytes());
-                hasher.update(value.as_bytes());
-            }
-            hasher.update(&[0xff]);
-        }
-        hasher.update(&body);
-        let etag = format!("\"{}\"", &hasher.finalize().to_hex()[..32]);
+    if adds_etag {
+        let etag = generated_etag(response, &body);
         response.set_raw_header("ETag", etag.clone());
         headers.push(("ETag".to_owned(), etag));
     }
