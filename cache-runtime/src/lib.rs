@@ -85,6 +85,7 @@ mod fuzz;
 mod guard;
 mod invalidation;
 mod key;
+mod leases;
 mod policy;
 mod reply;
 mod report;

@@ -44,6 +44,27 @@ pub(crate) struct Fetched {
     pub(crate) restamp: Option<(u64, u32)>,
 }
 
+impl Fetched {
+    pub(crate) fn failed(error: BackendError) -> Fetched {
+        Fetched {
+            lookup: Lookup::Failed(error),
+            stamp: None,
+            invalidated: false,
+            restamp: None,
+        }
+    }
+}
+
+/// What the first round trip of a lookup decided.
+#[derive(Debug)]
+pub(crate) enum FirstRead {
+    /// A hit in the current epoch, or a failure: nothing more to read.
+    Done(Fetched),
+    /// An entry from an earlier epoch, or none, to check against the counters (with the
+    /// epoch read).
+    Check(Found, u64),
+}
+
 /// An entry as the first round trip of a lookup found it.
 #[derive(Debug)]
 pub(crate) enum Found {
@@ -52,6 +73,13 @@ pub(crate) enum Found {
     Absent,
     /// A value that is not a frame of this version.
     Undecodable,
+}
+
+impl Found {
+    /// Whether the second round trip asks for the key's lease: only when nothing is there.
+    pub(crate) fn takes_lease(&self) -> bool {
+        matches!(self, Found::Absent)
+    }
 }
 
 /// The lease a lookup took along the way (Memcached meta `mg ... N<ttl>`: one round trip).
@@ -177,50 +205,64 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    /// Looks `key` up, checked against the invalidation `counters` its entry depends on (see
-    /// `invalidation.rs`): an entry rendered under other values than theirs is a miss.
-    ///
-    /// A hit rendered in the current epoch (no invalidation since) takes one round trip: the
-    /// entry and the epoch. Otherwise a second one reads the counters themselves, with the
-    /// lease read on a miss.
-    ///
-    /// `counters` are computed only when the second round trip needs them.
+    /// Both round trips of a lookup in one (see [`read_first`](Self::read_first)); requests go
+    /// through `Leases::lookup`, which runs a lease read so that a cancelled request gives
+    /// back what it won.
+    #[cfg(test)]
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
         counters: impl FnOnce() -> Vec<GenId>,
         lease: Option<u32>,
     ) -> Fetched {
-        let failed = |error| Fetched {
-            lookup: Lookup::Failed(error),
-            stamp: None,
-            invalidated: false,
-            restamp: None,
-        };
+        match self.read_first(key).await {
+            FirstRead::Done(fetched) => fetched,
+            FirstRead::Check(found, epoch) => {
+                let lease = lease.filter(|_| found.takes_lease());
+                self.check(key, found, epoch, &counters(), lease).await
+            }
+        }
+    }
+
+    /// Looks `key` up, to be checked against the invalidation counters its entry depends on
+    /// (see `invalidation.rs`): an entry rendered under other values than theirs is a miss.
+    ///
+    /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
+    /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters
+    /// themselves, with the lease read on a miss.
+    pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
         let (found, epoch) = match self.read(key).await {
             Ok(read) => read,
-            Err(error) => return failed(error),
+            Err(error) => return FirstRead::Done(Fetched::failed(error)),
         };
         if let Found::Entry(entry, _, _) = &found {
             if entry.epoch() == epoch {
-                return Fetched {
+                return FirstRead::Done(Fetched {
                     stamp: Some((epoch, entry.stamp())),
                     lookup: Lookup::Hit(Arc::clone(entry)),
                     invalidated: false,
                     restamp: None,
-                };
+                });
             }
         }
-        // An entry from an earlier epoch is checked against its counters; a miss asks for the
-        // lease. The epoch was read first: an invalidation bumps its counter before the epoch,
-        // so an entry stamped with this epoch and these counters cannot hide a later one.
-        let lease = match found {
-            Found::Absent => lease,
-            _ => None,
-        };
-        let (leased, values) = match self.read_counters(key, &counters(), lease).await {
+        FirstRead::Check(found, epoch)
+    }
+
+    /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
+    /// checked against the `counters`; with `lease` (only for an absent entry), a lease read.
+    /// The epoch was read first: an invalidation bumps its counter before the epoch, so an
+    /// entry stamped with this epoch and these counters cannot hide a later one.
+    pub(crate) async fn check(
+        &self,
+        key: &CacheKey,
+        found: Found,
+        epoch: u64,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Fetched {
+        let (leased, values) = match self.read_counters(key, counters, lease).await {
             Ok(read) => read,
-            Err(error) => return failed(error),
+            Err(error) => return Fetched::failed(error),
         };
         let stamp = invalidation::stamp(values);
         let (lookup, invalidated, restamp) = match (found, leased) {
