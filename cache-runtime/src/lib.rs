@@ -86,6 +86,7 @@ mod guard;
 mod guard_check;
 mod invalidation;
 mod key;
+mod leases;
 mod policy;
 mod reply;
 mod report;

@@ -19,6 +19,7 @@ use crate::flight::{follow, Role};
 use crate::guard::CacheRequest;
 use crate::invalidation::{GenId, Scope};
 use crate::key::{CacheKey, KeyParts, Varied};
+use crate::leases::Leases;
 use crate::policy::{self, Refusal};
 use crate::report;
 use crate::stats::{RouteStats, Served};
@@ -223,10 +224,10 @@ where
     // The invalidation counters the entry depends on (read only after an invalidation or on a
     // miss; a hit in the current epoch reads the epoch alone).
     let counters = || scope.counters(request);
-    let fetched = cache
-        .store()
-        .get(&key, counters, lease.filter(|_| !refresh))
-        .await;
+    // Every lease this request takes from here is given back, whatever await it is dropped
+    // at (the client went away).
+    let mut leases = Leases::new(cache, &key);
+    let fetched = leases.lookup(counters, lease.filter(|_| !refresh)).await;
     let lookup_took = lookup_started.elapsed();
     options.stats.lookup(lookup_took);
     if fetched.invalidated {
@@ -254,8 +255,7 @@ where
     // An expired entry kept for `stale_if_error`, if the handler fails.
     let mut fallback: Option<Arc<StoredResponse>> = None;
     let mut leader = None;
-    // The stale-refresh lease (a companion key) and the lookup's lease (a placeholder).
-    let mut leased = false;
+    // Whether the lookup's lease read made this request the one to recompute the entry.
     let mut lease_state = Lease::None;
     let may_store = match lookup {
         Lookup::Hit(entry) => {
@@ -270,9 +270,8 @@ where
                 // Stale while revalidating: one request refreshes, the others are served the
                 // stale entry at once.
                 match cache.flights().join(&key) {
-                    Role::Leader(guard) if cache.store().lease(&key, lease_secs(config)).await => {
+                    Role::Leader(guard) if leases.take_companion(lease_secs(config)).await => {
                         leader = Some(guard);
-                        leased = true;
                     }
                     _ => {
                         options.stats.outcome(Served::Stale);
@@ -332,7 +331,7 @@ where
                 // The leader published nothing usable or took too long: run it here.
             }
             (Lease::Busy, Role::Leader(guard)) => {
-                match await_other_instance(cache, &key, &counters()).await {
+                match await_other_instance(&mut leases, config, &counters()).await {
                     Awaited::Entry(entry) => {
                         guard.publish(Some(Arc::clone(&entry)));
                         options.stats.outcome(Served::Hit);
@@ -344,8 +343,8 @@ where
                             "HIT",
                         )));
                     }
-                    Awaited::Leased(cas) => lease_state = Lease::Won(cas),
-                    Awaited::GaveUp => lease_state = Lease::None,
+                    // Either way this request runs the handler; a lease it won is in `leases`.
+                    Awaited::Leased | Awaited::GaveUp => {}
                 }
                 leader = Some(guard);
             }
@@ -353,24 +352,13 @@ where
         }
     }
 
-    // Leases this request holds are given back even if it is cancelled from here on (the
-    // client went away): a guard hands them to a task when dropped unfinished.
-    let mut cleanup = LeaseCleanup {
-        cache: cache.clone(),
-        key: key.clone(),
-        companion: leased,
-        placeholder: match lease_state {
-            Lease::Won(cas) => Some(cas),
-            _ => None,
-        },
-    };
     let outcome = respond(handler.await, request);
     let failed = match &outcome {
         Ok(response) => response.status().code >= 500,
         Err(status) => status.code >= 500,
     };
     if let (true, Some(stale)) = (failed, &fallback) {
-        cleanup.finish(false).await;
+        leases.finish(false).await;
         options.stats.outcome(Served::Stale);
         return Cached::new(Ok(replay(request, stale, unix_now(), x_cache, "STALE")));
     }
@@ -378,7 +366,7 @@ where
     let mut response = match outcome {
         Ok(response) => shorten(response),
         Err(status) => {
-            cleanup.finish(false).await;
+            leases.finish(false).await;
             options.stats.refused(Refusal::Status);
             return Cached::new(Err(status));
         }
@@ -397,7 +385,7 @@ where
             }
             Ok(None) => {}
             Err(status) => {
-                cleanup.finish(false).await;
+                leases.finish(false).await;
                 return Cached::new(Err(status));
             }
         }
@@ -407,7 +395,7 @@ where
     }
     // A won placeholder is replaced by the stored entry; with nothing written, it is given
     // back so that other instances stop waiting for it.
-    cleanup.finish(written).await;
+    leases.finish(written).await;
     // After storing: the handler's own `Vary` is checked first, then the route's is merged.
     merge_vary(&mut response, options);
     // Only a response fit to share is answered with a bare 304: one that is not (it sets a
@@ -432,75 +420,34 @@ fn lease_secs(config: &crate::Config) -> u32 {
     config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
 }
 
-/// The leases a request holds: the stale-refresh companion key, and the placeholder its lookup
-/// won. Finished explicitly on every path; dropped unfinished (the request was cancelled), it
-/// gives them back from a task.
-struct LeaseCleanup {
-    cache: Cache,
-    key: CacheKey,
-    companion: bool,
-    /// The CAS of the placeholder this request's lookup created.
-    placeholder: Option<u64>,
-}
-
-impl LeaseCleanup {
-    /// Gives the leases back; `written`: the entry replaced the placeholder.
-    async fn finish(&mut self, written: bool) {
-        if std::mem::take(&mut self.companion) {
-            self.cache.store().release(&self.key).await;
-        }
-        if let Some(cas) = self.placeholder.take() {
-            if !written {
-                self.cache.store().abandon(&self.key, cas).await;
-            }
-        }
-    }
-}
-
-impl Drop for LeaseCleanup {
-    fn drop(&mut self) {
-        if !self.companion && self.placeholder.is_none() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut unfinished = LeaseCleanup {
-                cache: self.cache.clone(),
-                key: self.key.clone(),
-                companion: std::mem::take(&mut self.companion),
-                placeholder: self.placeholder.take(),
-            };
-            runtime.spawn(async move { unfinished.finish(false).await });
-        }
-    }
-}
-
 /// What waiting on another instance's lease came to.
 enum Awaited {
     /// It stored the entry.
     Entry(Arc<StoredResponse>),
     /// It gave the lease back without storing (the response was not storable), or the lease
-    /// expired: this request now holds it (the placeholder's CAS).
-    Leased(u64),
+    /// expired: this request now holds it (given back through its `Leases`).
+    Leased,
     /// `lease_wait` passed, or the backend failed: run the handler without a lease.
     GaveUp,
 }
 
 /// Another instance holds the key's lease: poll for the entry it stores with lease reads,
 /// backing off, for at most `lease_wait`. A holder that stored nothing gives the placeholder
-/// back, and the next read here wins the lease instead of waiting out the deadline.
-async fn await_other_instance(cache: &Cache, key: &CacheKey, counters: &[GenId]) -> Awaited {
-    let deadline = Instant::now() + cache.config().lease_wait;
+/// back, and the next read here wins the lease (held by `leases`) instead of waiting out the
+/// deadline.
+async fn await_other_instance(
+    leases: &mut Leases<'_>,
+    config: &crate::Config,
+    counters: &[GenId],
+) -> Awaited {
+    let deadline = Instant::now() + config.lease_wait;
     let mut pause = Duration::from_millis(5);
     while Instant::now() + pause < deadline {
         tokio::time::sleep(pause).await;
-        match cache
-            .store()
-            .get(key, || counters.to_vec(), Some(lease_secs(cache.config())))
-            .await
-            .lookup
-        {
+        let lease = Some(lease_secs(config));
+        match leases.lookup(|| counters.to_vec(), lease).await.lookup {
             Lookup::Hit(entry) => return Awaited::Entry(entry),
-            Lookup::Miss(Lease::Won(cas)) => return Awaited::Leased(cas),
+            Lookup::Miss(Lease::Won(_)) => return Awaited::Leased,
             Lookup::Miss(Lease::Busy) => pause = (pause * 2).min(Duration::from_millis(100)),
             Lookup::Miss(Lease::None) | Lookup::Failed(_) => return Awaited::GaveUp,
         }
@@ -767,6 +714,29 @@ async fn store(
     }
 }
 
+/// What [`generated_etag`] returns has this length: the size limit counts it before the body
+/// is read.
+const GENERATED_ETAG_SHAPE: &str = "\"0123456789abcdef0123456789abcdef\"";
+
+/// A strong validator for a success without one, hashed from the status, the representation
+/// headers and the body (the same bytes as gzip or as another type are another
+/// representation): 32 hex digits, quoted.
+fn generated_etag(response: &Response<'_>, body: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&response.status().code.to_le_bytes());
+    for name in ["Content-Type", "Content-Encoding", "Content-Language"] {
+        for value in response.headers().get(name) {
+            hasher.update(&(value.len() as u64).to_le_bytes());
+            hasher.update(value.as_bytes());
+        }
+        hasher.update(&[0xff]);
+    }
+    hasher.update(body);
+    let etag = format!("\"{}\"", &hasher.finalize().to_hex()[..32]);
+    debug_assert_eq!(etag.len(), GENERATED_ETAG_SHAPE.len());
+    etag
+}
+
 /// The entry for a storable response, or why not; reads the body when its size allows.
 async fn read_entry(
     cache: &Cache,
@@ -794,7 +764,11 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    if StoredResponse::frame_len(header_pairs(), size) > limit {
+    // Counted with the validator added below, so that no frame over the limit reaches the
+    // backend (which would refuse it as an error, after the body was read for nothing).
+    let adds_etag = response.status().class().is_success() && !response.headers().contains("ETag");
+    let etag = adds_etag.then_some(("ETag", GENERATED_ETAG_SHAPE));
+    if StoredResponse::frame_len(header_pairs().chain(etag), size) > limit {
         return Ok(Err(Refusal::TooLarge));
     }
     // Exactly the announced size: no spare capacity is kept in the store.
@@ -803,22 +777,10 @@ async fn read_entry(
         log::error!("cache: reading the response body failed: {error}");
         return Err(Status::InternalServerError);
     }
-    // Every stored success carries a validator: the handler's own, else a strong one hashed
-    // from the status, the representation headers and the body (the same bytes as gzip or as
-    // another type are another representation).
+    // Every stored success carries a validator: the handler's own, else a generated one.
     let mut headers = headers;
-    if response.status().class().is_success() && !response.headers().contains("ETag") {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&response.status().code.to_le_bytes());
-        for name in ["Content-Type", "Content-Encoding", "Content-Language"] {
-            for value in response.headers().get(name) {
-                hasher.update(&(value.len() as u64).to_le_bytes());
-                hasher.update(value.as_bytes());
-            }
-            hasher.update(&[0xff]);
-        }
-        hasher.update(&body);
-        let etag = format!("\"{}\"", &hasher.finalize().to_hex()[..32]);
+    if adds_etag {
+        let etag = generated_etag(response, &body);
         response.set_raw_header("ETag", etag.clone());
         headers.push(("ETag".to_owned(), etag));
     }

@@ -101,6 +101,14 @@ impl Breaker {
         }
     }
 
+    /// The request was refused for what it asked (a usage error), not for the server's state:
+    /// neither a failure nor a success. A probe that ends this way lets the next request probe.
+    pub(crate) fn not_blamed(&self, admission: Admission) {
+        if admission == Admission::Probe {
+            self.probe_started.store(0, Ordering::Release);
+        }
+    }
+
     pub(crate) fn failed(&self, admission: Admission) {
         let cooldown = self.cooldown.as_millis() as u64;
         if admission == Admission::Probe {
@@ -156,6 +164,21 @@ mod tests {
         breaker.succeeded(Admission::Probe);
         assert_eq!(breaker.state(), BreakerState::Closed);
         assert_eq!(breaker.admit(), Admission::Pass);
+    }
+
+    #[test]
+    fn usage_errors_neither_open_it_nor_hold_a_probe() {
+        let breaker = Breaker::new("a:1".into(), 2, Duration::from_millis(20));
+        for _ in 0..5 {
+            breaker.not_blamed(breaker.admit());
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.failed(Admission::Pass);
+        breaker.failed(Admission::Pass);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(breaker.admit(), Admission::Probe);
+        breaker.not_blamed(Admission::Probe);
+        assert_eq!(breaker.admit(), Admission::Probe, "the next request probes");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memcache::exp::{
     Arithmetic, AsyncMemcache, Get, GetResult, GetStatus, LeaseState, Meta, Op, OpResult,
@@ -156,7 +156,8 @@ impl MemcachedStore {
     }
 
     /// Runs `op` for `key` under `deadline` and the key's server breaker: a skipped server
-    /// costs nothing; timeouts and client errors count against it, anything else for it.
+    /// costs nothing; timeouts and client errors count against it, a refused request (a usage
+    /// error) neither way, anything else for it.
     async fn guarded<T>(
         &self,
         key: &[u8],
@@ -171,6 +172,8 @@ impl MemcachedStore {
         let result = self.bounded(deadline, op).await;
         match &result {
             Err(BackendError::Timeout | BackendError::Client(_)) => breaker.failed(admission),
+            // One route's bad request must not switch the server off for every route.
+            Err(BackendError::Refused(_)) => breaker.not_blamed(admission),
             _ => breaker.succeeded(admission),
         }
         result
@@ -271,9 +274,67 @@ impl MemcachedStore {
     }
 }
 
-/// A client error, as the rest of the crate sees it (it never names the client's types).
+/// A client error, as the rest of the crate sees it (it never names the client's types):
+/// either the server failing, or this request refused (see [`is_usage_error`]).
 fn client_error(error: memcache::exp::Error) -> BackendError {
-    BackendError::Client(error.to_string())
+    if is_usage_error(&error) {
+        BackendError::Refused(error.to_string())
+    } else {
+        BackendError::Client(error.to_string())
+    }
+}
+
+/// Whether `error` is about the request rather than the server: the client refused it before
+/// sending (an invalid TTL, key or value), or the server answered that it will not take it
+/// (`CLIENT_ERROR`, or `SERVER_ERROR object too large for cache` when `max_item_size` is above
+/// its `-I`). Such a server is healthy: its breaker must not count these.
+fn is_usage_error(error: &memcache::exp::Error) -> bool {
+    use memcache::exp::Error;
+    match error {
+        Error::Usage(_)
+        | Error::EmptyValue
+        | Error::Encode(_)
+        | Error::Decode(_)
+        | Error::Rejected(_) => true,
+        Error::Server(message) => message.contains("too large"),
+        // Written, then refused: the server's answer is what counts.
+        Error::Ambiguous { source, .. } => is_usage_error(source),
+        _ => false,
+    }
+}
+
+/// Memcached reads an expiry above 30 days as a unix time...
+const LONGEST_RELATIVE_EXPIRY: u32 = 30 * 24 * 3600;
+
+/// ...and parses it as a signed 32-bit number: a later time (2038-01-19T03:14:07Z and after)
+/// wraps into the past and the item is stored already expired, while the client refuses
+/// outright one that does not fit 32 bits unsigned.
+const LATEST_ABSOLUTE_EXPIRY: u64 = i32::MAX as u64;
+
+/// The expiry Memcached is given for an item meant to live `seconds` from `now` (unix
+/// seconds): exactly that when Memcached can hold it, else the longest it can. Never longer:
+/// a route without stale windows trusts Memcached's expiry, and an entry dropped early is only
+/// a miss. Never a value the client refuses (a usage error on every store) or one the server
+/// stores already expired.
+fn expiry(seconds: u32, now: u64) -> Ttl {
+    let seconds = seconds.max(1);
+    let until = now
+        .saturating_add(u64::from(seconds))
+        .min(LATEST_ABSOLUTE_EXPIRY);
+    if seconds <= LONGEST_RELATIVE_EXPIRY
+        || until <= now.saturating_add(u64::from(LONGEST_RELATIVE_EXPIRY))
+    {
+        // Short enough to send relative, or past what an absolute time can say (near 2038):
+        // at most 30 days, which the server reads from its own clock.
+        return Ttl::secs(seconds.min(LONGEST_RELATIVE_EXPIRY));
+    }
+    Ttl::at(UNIX_EPOCH + Duration::from_secs(until))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// A stored frame, or a miss-like failure when it is not ours.
@@ -407,7 +468,7 @@ impl Backend for MemcachedStore {
                     .meta()
                     .set(key.as_bytes(), entry.frame())
                     .compare_cas(cas)
-                    .ttl(Ttl::secs(ttl))
+                    .ttl(expiry(ttl, unix_now()))
                     .send()
                     .await
                     .map(|_| ())
@@ -495,7 +556,7 @@ impl Backend for MemcachedStore {
                 .set(
                     key.as_str(),
                     entry.frame(),
-                    Ttl::secs(entry.ttl().saturating_add(keep)),
+                    expiry(entry.ttl().saturating_add(keep), unix_now()),
                 )
                 .await
                 .map_err(client_error)
@@ -514,8 +575,10 @@ impl Backend for MemcachedStore {
                     .map_err(client_error)
             })
             .await;
-        // Unknown is granted: without the backend there is nothing to coordinate with.
-        taken.unwrap_or(true)
+        // Only a confirmed `add` is a win. A timed-out one may still be applied (and then held
+        // by nobody until it expires); any failure means the server that would hold the lease,
+        // and store the refreshed entry, is not answering: the stale entry is served instead.
+        matches!(taken, Ok(true))
     }
 
     async fn abandon(&self, key: &CacheKey, cas: u64) {
@@ -580,6 +643,26 @@ mod tests {
                 .build("rc")
             })
             .collect()
+    }
+
+    /// Expiries past what memcached can hold: 30 days relative, then a unix time up to
+    /// 2038-01-19 (a signed 32-bit value), never longer than asked.
+    #[test]
+    fn an_expiry_is_the_longest_memcached_holds_and_never_longer_than_asked() {
+        let now = 1_800_000_000;
+        let at = |secs: u64| Ttl::at(UNIX_EPOCH + Duration::from_secs(secs));
+        let month = LONGEST_RELATIVE_EXPIRY;
+        assert_eq!(expiry(60, now), Ttl::secs(60));
+        assert_eq!(expiry(0, now), Ttl::secs(1));
+        assert_eq!(expiry(month, now), Ttl::secs(month));
+        assert_eq!(expiry(month + 1, now), at(now + u64::from(month) + 1));
+        assert_eq!(expiry(u32::MAX, now), at(LATEST_ABSOLUTE_EXPIRY));
+        // Within a month of 2038, and after it, only a relative expiry is left.
+        assert_eq!(
+            expiry(u32::MAX, LATEST_ABSOLUTE_EXPIRY - 10),
+            Ttl::secs(month)
+        );
+        assert_eq!(expiry(u32::MAX, u64::from(u32::MAX)), Ttl::secs(month));
     }
 
     /// Rendezvous hashing: losing or adding one server moves only the keys that must move.

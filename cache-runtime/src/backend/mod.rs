@@ -44,6 +44,27 @@ pub(crate) struct Fetched {
     pub(crate) restamp: Option<(u64, u32)>,
 }
 
+impl Fetched {
+    pub(crate) fn failed(error: BackendError) -> Fetched {
+        Fetched {
+            lookup: Lookup::Failed(error),
+            stamp: None,
+            invalidated: false,
+            restamp: None,
+        }
+    }
+}
+
+/// What the first round trip of a lookup decided.
+#[derive(Debug)]
+pub(crate) enum FirstRead {
+    /// A hit in the current epoch, or a failure: nothing more to read.
+    Done(Fetched),
+    /// An entry from an earlier epoch, or none, to check against the counters (with the
+    /// epoch read).
+    Check(Found, u64),
+}
+
 /// An entry as the first round trip of a lookup found it.
 #[derive(Debug)]
 pub(crate) enum Found {
@@ -52,6 +73,13 @@ pub(crate) enum Found {
     Absent,
     /// A value that is not a frame of this version.
     Undecodable,
+}
+
+impl Found {
+    /// Whether the second round trip asks for the key's lease: only when nothing is there.
+    pub(crate) fn takes_lease(&self) -> bool {
+        matches!(self, Found::Absent)
+    }
 }
 
 /// The lease a lookup took along the way (Memcached meta `mg ... N<ttl>`: one round trip).
@@ -73,8 +101,12 @@ pub(crate) enum BackendError {
     Timeout,
     /// The server answered with something that is not a frame of ours.
     Undecodable,
-    /// Connecting, I/O or a protocol error.
+    /// Connecting, I/O or a protocol error: the server failed.
     Client(String),
+    /// This one request was refused, by the client before it was sent (an invalid argument) or
+    /// by a server that answered (an item too large for it): a usage error, which says nothing
+    /// about the server's health.
+    Refused(String),
     /// The key's server is skipped by its circuit breaker: no cost, no request.
     ServerSkipped,
 }
@@ -86,6 +118,7 @@ impl BackendError {
             BackendError::Timeout => "timeout",
             BackendError::Undecodable => "undecodable entry",
             BackendError::Client(_) => "client error",
+            BackendError::Refused(_) => "request refused",
             BackendError::ServerSkipped => "server skipped",
         }
     }
@@ -98,7 +131,7 @@ impl fmt::Display for BackendError {
             BackendError::Undecodable => {
                 f.write_str("stored value is not a cache frame of this version")
             }
-            BackendError::Client(message) => f.write_str(message),
+            BackendError::Client(message) | BackendError::Refused(message) => f.write_str(message),
             BackendError::ServerSkipped => {
                 f.write_str("the key's server is skipped after repeated failures")
             }
@@ -151,8 +184,8 @@ pub(crate) trait Backend: Send + Sync {
         keep: u32,
         budget: Duration,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry.
-    /// A backend that cannot answer grants it (the cache can only make requests faster).
+    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry,
+    /// only once the backend confirmed it (a timed-out request is not a lease).
     fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
     /// Gives a lease back once the entry is stored (or was not storable).
     fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
@@ -172,50 +205,64 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    /// Looks `key` up, checked against the invalidation `counters` its entry depends on (see
-    /// `invalidation.rs`): an entry rendered under other values than theirs is a miss.
-    ///
-    /// A hit rendered in the current epoch (no invalidation since) takes one round trip: the
-    /// entry and the epoch. Otherwise a second one reads the counters themselves, with the
-    /// lease read on a miss.
-    ///
-    /// `counters` are computed only when the second round trip needs them.
+    /// Both round trips of a lookup in one (see [`read_first`](Self::read_first)); requests go
+    /// through `Leases::lookup`, which runs a lease read so that a cancelled request gives
+    /// back what it won.
+    #[cfg(test)]
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
         counters: impl FnOnce() -> Vec<GenId>,
         lease: Option<u32>,
     ) -> Fetched {
-        let failed = |error| Fetched {
-            lookup: Lookup::Failed(error),
-            stamp: None,
-            invalidated: false,
-            restamp: None,
-        };
+        match self.read_first(key).await {
+            FirstRead::Done(fetched) => fetched,
+            FirstRead::Check(found, epoch) => {
+                let lease = lease.filter(|_| found.takes_lease());
+                self.check(key, found, epoch, &counters(), lease).await
+            }
+        }
+    }
+
+    /// Looks `key` up, to be checked against the invalidation counters its entry depends on
+    /// (see `invalidation.rs`): an entry rendered under other values than theirs is a miss.
+    ///
+    /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
+    /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters
+    /// themselves, with the lease read on a miss.
+    pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
         let (found, epoch) = match self.read(key).await {
             Ok(read) => read,
-            Err(error) => return failed(error),
+            Err(error) => return FirstRead::Done(Fetched::failed(error)),
         };
         if let Found::Entry(entry, _, _) = &found {
             if entry.epoch() == epoch {
-                return Fetched {
+                return FirstRead::Done(Fetched {
                     stamp: Some((epoch, entry.stamp())),
                     lookup: Lookup::Hit(Arc::clone(entry)),
                     invalidated: false,
                     restamp: None,
-                };
+                });
             }
         }
-        // An entry from an earlier epoch is checked against its counters; a miss asks for the
-        // lease. The epoch was read first: an invalidation bumps its counter before the epoch,
-        // so an entry stamped with this epoch and these counters cannot hide a later one.
-        let lease = match found {
-            Found::Absent => lease,
-            _ => None,
-        };
-        let (leased, values) = match self.read_counters(key, &counters(), lease).await {
+        FirstRead::Check(found, epoch)
+    }
+
+    /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
+    /// checked against the `counters`; with `lease` (only for an absent entry), a lease read.
+    /// The epoch was read first: an invalidation bumps its counter before the epoch, so an
+    /// entry stamped with this epoch and these counters cannot hide a later one.
+    pub(crate) async fn check(
+        &self,
+        key: &CacheKey,
+        found: Found,
+        epoch: u64,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Fetched {
+        let (leased, values) = match self.read_counters(key, counters, lease).await {
             Ok(read) => read,
-            Err(error) => return failed(error),
+            Err(error) => return Fetched::failed(error),
         };
         let stamp = invalidation::stamp(values);
         let (lookup, invalidated, restamp) = match (found, leased) {
