@@ -63,24 +63,16 @@ fn sized(n: usize, runs: &State<Runs>) -> String {
 }
 
 async fn client(config: Config) -> Client {
-    let rocket = rocket::custom(rocket::Config {
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::debug_default()
-    })
-    .manage(Runs::default())
-    .manage(Cache::new(config).unwrap())
-    .mount(
-        "/",
-        routes![
-            forever,
-            past_2038,
-            long_stale,
-            long_stale_if_error,
-            neighbour,
-            two_mebibytes,
-            sized
-        ],
-    );
+    let routes = routes![
+        forever,
+        past_2038,
+        long_stale,
+        long_stale_if_error,
+        neighbour,
+        two_mebibytes,
+        sized
+    ];
+    let rocket = common::app_with(Cache::new(config).unwrap(), routes);
     Client::untracked(rocket).await.expect("valid rocket")
 }
 

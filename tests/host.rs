@@ -45,6 +45,13 @@ fn named(name: &str, host: Option<&Host<'_>>) -> String {
     }
 }
 
+/// Collects the whole query in the order it arrives.
+#[cached_route(ttl = 60)]
+#[get("/collect?<rest..>")]
+fn collect(rest: Vec<&str>) -> String {
+    rest.join(",")
+}
+
 /// A running server; shut down when dropped.
 struct Server {
     port: u16,
@@ -72,7 +79,7 @@ async fn launch() -> Server {
     };
     let app = rocket::custom(config)
         .manage(cache)
-        .mount("/", routes![page, fresh, named])
+        .mount("/", routes![page, fresh, named, collect])
         .attach(AdHoc::on_liftoff("report the port", move |rocket| {
             Box::pin(async move {
                 if let Some(ready) = ready.lock().unwrap().take() {
@@ -302,4 +309,41 @@ async fn every_way_of_naming_the_host_gets_the_page_rendered_for_it() {
             }
         }
     }
+}
+
+/// A route that collects the whole query sees the pairs' order: over HTTP/1.1 and HTTP/2, a
+/// reordered query is another entry, never the first order's page.
+#[rocket::async_test]
+async fn a_collected_query_keeps_its_order_over_the_wire() {
+    let server = launch().await;
+    let forward = http1(
+        server.port,
+        "GET /collect?a=1&b=2 HTTP/1.1\r\nHost: shop.example",
+    )
+    .await;
+    assert_eq!(
+        (forward.body.as_str(), forward.x_cache.as_str()),
+        ("1,2", "MISS")
+    );
+    // The same host both ways (`:authority` and `host` agree), so only the order differs.
+    let reversed = http2(
+        server.port,
+        "http://shop.example/collect?b=2&a=1",
+        &[("host", "shop.example")],
+    )
+    .await;
+    assert_eq!(
+        reversed.body, "2,1",
+        "a reordered query was served the first order's page ({})",
+        reversed.x_cache
+    );
+    let again = http1(
+        server.port,
+        "GET /collect?b=2&a=1 HTTP/1.1\r\nHost: shop.example",
+    )
+    .await;
+    assert_eq!(
+        (again.body.as_str(), again.x_cache.as_str()),
+        ("2,1", "HIT")
+    );
 }

@@ -31,13 +31,7 @@ fn leased(runs: &State<Runs>) -> String {
 }
 
 async fn client(config: Config) -> Client {
-    let rocket = rocket::custom(rocket::Config {
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::debug_default()
-    })
-    .manage(Runs::default())
-    .manage(Cache::new(config).unwrap())
-    .mount("/", routes![refreshed, leased]);
+    let rocket = common::app_with(Cache::new(config).unwrap(), routes![refreshed, leased]);
     Client::untracked(rocket).await.expect("valid rocket")
 }
 

@@ -314,13 +314,18 @@ pub fn routes() -> Vec<rocket::Route> {
 
 /// The app with its own `cache`, so that tests running in parallel never share entries.
 pub fn app(cache: Cache) -> Rocket<Build> {
+    app_with(cache, routes())
+}
+
+/// An app of `routes` (a test file's own) with its own `cache` and `Runs`.
+pub fn app_with(cache: Cache, routes: Vec<rocket::Route>) -> Rocket<Build> {
     rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::debug_default()
     })
     .manage(Runs::default())
     .manage(cache)
-    .mount("/", routes())
+    .mount("/", routes)
 }
 
 pub async fn client(cache: Cache) -> Client {
