@@ -285,38 +285,9 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)])
 fn options_expression(args: &Args, query_in_order: bool) -> TokenStream {
     let route_options = paths::route_options();
     let ttl = args.ttl;
-    let mut options = quote!(#route_options::new(#ttl));
-    if !args.vary.is_empty() {
-        let vary = &args.vary;
-        options = quote!(#options.vary(&[#(#vary),*]));
-    }
-    if !args.vary_cookies.is_empty() {
-        let cookies = &args.vary_cookies;
-        options = quote!(#options.vary_cookies(&[#(#cookies),*]));
-    }
-    if args.public.is_some() {
-        options = quote!(#options.public());
-    }
-    match &args.query {
-        Query::All if query_in_order => options = quote!(#options.query_in_order()),
-        Query::All => {}
-        Query::Only(names) => options = quote!(#options.query_only(&[#(#names),*])),
-        Query::Ignored => options = quote!(#options.ignore_query()),
-    }
-    if args.statuses != [200] {
-        let statuses = &args.statuses;
-        options = quote!(#options.statuses(&[#(#statuses),*]));
-    }
-    if args.honor_no_cache {
-        options = quote!(#options.honor_no_cache());
-    }
-    if args.stale > 0 {
-        let stale = args.stale;
-        options = quote!(#options.stale(#stale));
-    }
-    if args.stale_if_error > 0 {
-        let stale_if_error = args.stale_if_error;
-        options = quote!(#options.stale_if_error(#stale_if_error));
-    }
-    options
+    let calls = args.builder_calls();
+    // Not an option: the route's own `?<rest..>` may keep the pairs' order.
+    let in_order =
+        (query_in_order && matches!(args.query, Query::All)).then(|| quote!(.query_in_order()));
+    quote!(#route_options::new(#ttl) #calls #in_order)
 }

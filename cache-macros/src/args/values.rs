@@ -1,0 +1,373 @@
+//! The value of each option: literals read into typed values that keep their spans, each
+//! rejected at its own tokens with a message that says how to write it.
+
+use syn::{Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitStr, UnOp};
+
+/// Which query parameters the key holds.
+pub(crate) enum Query {
+    /// Every parameter, normalized (the default).
+    All,
+    /// Only these names (and any pair whose name could hide one of them).
+    Only(Vec<LitStr>),
+    /// None: the route declares that its response does not depend on the query.
+    Ignored,
+}
+
+/// One tag: its literal, and the route parameters it names, in order.
+pub(crate) struct Tag {
+    pub(crate) literal: LitStr,
+    pub(crate) names: Vec<String>,
+}
+
+pub(super) fn flag(key: &str, value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(flag),
+            ..
+        }) => Ok(flag.value),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` is a flag: write `{key}` alone, or `{key} = true` / `{key} = false`"),
+        )),
+    }
+}
+
+/// A whole, positive number of seconds (`ttl`, `stale`, `stale_if_error`).
+pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<u32> {
+    let hint =
+        format!("write the number of seconds as a whole number literal, for example `{key} = 60`");
+    let error = |message: &str| Err(syn::Error::new_spanned(value, format!("{message}; {hint}")));
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
+            Ok(0) if key == "ttl" => Err(syn::Error::new(
+                int.span(),
+                "`ttl` must be at least 1 second: a response cached for 0 seconds is never served \
+                 from the cache; remove #[cached_route] to disable caching",
+            )),
+            Ok(0) => Err(syn::Error::new(
+                int.span(),
+                format!("`{key}` must be at least 1 second; to turn it off, leave `{key}` out"),
+            )),
+            Ok(seconds) => u32::try_from(seconds)
+                .or_else(|_| error(&format!("`{key}` is too large: at most 4294967295 seconds"))),
+            Err(_) => error(&format!("`{key}` must be a whole number of seconds")),
+        },
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => error(&format!("`{key}` must be positive")),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(_), ..
+        }) => error(&format!("`{key}` must be a whole number of seconds")),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(_), ..
+        }) => error(&format!("`{key}` must be a number, not a string")),
+        _ => error(&format!("`{key}` must be an integer literal")),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum NameKind {
+    Header,
+    Cookie,
+}
+
+/// The elements of an array literal, or an error naming the expected form.
+fn array<'e>(value: &'e Expr, key: &str, example: &str) -> syn::Result<&'e ExprArray> {
+    match value {
+        Expr::Array(array) => Ok(array),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes a list, for example `{key} = {example}`"),
+        )),
+    }
+}
+
+fn string_literal<'e>(element: &'e Expr, key: &str) -> syn::Result<&'e LitStr> {
+    match element {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => Ok(text),
+        _ => Err(syn::Error::new_spanned(
+            element,
+            format!("`{key}` lists names as string literals, for example \"Accept-Language\""),
+        )),
+    }
+}
+
+/// A list of header or cookie names: tokens (RFC 9110 / RFC 6265), no duplicates (headers
+/// compare case-insensitively, cookies exactly).
+pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<LitStr>> {
+    let example = match kind {
+        NameKind::Header => "[\"Accept-Language\"]",
+        NameKind::Cookie => "[\"lang\"]",
+    };
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, key, example)?.elems {
+        let name = string_literal(element, key)?;
+        let text = name.value();
+        let is_token = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !is_token {
+            let what = match kind {
+                NameKind::Header => "a header name",
+                NameKind::Cookie => "a cookie name",
+            };
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{text}` is not {what}: use letters, digits and `!#$%&'*+-.^_`|~`, \
+                     no spaces or separators"
+                ),
+            ));
+        }
+        if kind == NameKind::Header && text.eq_ignore_ascii_case("cookie") {
+            return Err(syn::Error::new(
+                name.span(),
+                "vary on the cookies the page reads, not the whole `Cookie` header: \
+                 `vary_cookies = [\"name\"]`",
+            ));
+        }
+        let duplicate = names.iter().any(|seen| match kind {
+            NameKind::Header => seen.value().eq_ignore_ascii_case(&text),
+            NameKind::Cookie => seen.value() == text,
+        });
+        if duplicate {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `{key}`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
+}
+
+/// Tags: string literals whose `{name}` placeholders name route parameters (checked against
+/// the route later); `{{` and `}}` are literal braces.
+pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for element in &array(value, "tags", "[\"articles\", \"article:{id}\"]")?.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) = element
+        else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`tags` lists string literals, for example \"articles\" or \"article:{id}\"",
+            ));
+        };
+        let text = literal.value();
+        if text.is_empty() {
+            return Err(syn::Error::new(literal.span(), "a tag cannot be empty"));
+        }
+        if tags.iter().any(|seen| seen.literal.value() == text) {
+            return Err(syn::Error::new(
+                literal.span(),
+                format!("`{text}` is listed twice in `tags`"),
+            ));
+        }
+        let names = placeholders(&text).map_err(|why| syn::Error::new(literal.span(), why))?;
+        tags.push(Tag {
+            literal: literal.clone(),
+            names,
+        });
+    }
+    Ok(tags)
+}
+
+/// The `{name}` placeholders of a tag, or why it is malformed.
+fn placeholders(text: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(c);
+                }
+                if !closed {
+                    return Err(format!(
+                        "unclosed `{{{name}` in a tag; write `{{{{` for a brace, `{{name}}` for a \
+                         parameter"
+                    ));
+                }
+                let is_ident = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+                if !is_ident || name == "_" {
+                    return Err(format!(
+                        "`{{{name}}}` in a tag must name a route parameter, as in \
+                         \"article:{{id}}\" (no format specs; write `{{{{` for a brace)"
+                    ));
+                }
+                names.push(name);
+            }
+            '}' => {
+                return Err(
+                    "unmatched `}` in a tag; write `}}` for a brace, `{name}` for a parameter"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// Handler parameter names (`trusted_guards = ["db", "user"]`): identifiers, no duplicates;
+/// whether each is a guard parameter of the handler is checked with the handler.
+pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, "trusted_guards", "[\"db\"]")?.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(name),
+            ..
+        }) = element
+        else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`trusted_guards` lists the handler's parameter names as string literals, for \
+                 example `trusted_guards = [\"db\"]`",
+            ));
+        };
+        let text = name.value();
+        if syn::parse_str::<Ident>(&text).is_err() {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is not a parameter name"),
+            ));
+        }
+        if names.iter().any(|seen| seen.value() == text) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `trusted_guards`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
+}
+
+pub(super) fn query(value: &Expr) -> syn::Result<Query> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Bool(flag),
+        ..
+    }) = value
+    {
+        return if flag.value {
+            Err(syn::Error::new(
+                flag.span,
+                "`query = true` is the default: remove it, or list the parameters the page \
+                 depends on, `query = [\"page\"]`, or ignore the query with `query = false`",
+            ))
+        } else {
+            Ok(Query::Ignored)
+        };
+    }
+    let mut names: Vec<LitStr> = Vec::new();
+    for element in &array(value, "query", "[\"page\", \"sort\"]")?.elems {
+        let name = string_literal(element, "query")?;
+        let text = name.value();
+        if text.is_empty() || text.contains(['&', '=', '%', '+', ' ', '#', '?']) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is not a query parameter name as Rocket matches it"),
+            ));
+        }
+        // Rocket reads a field's name up to the first `.`, `[` or `:` (`page.x`, `page[0]`
+        // are fields of `page`); a listed name holding one would never match any pair, and
+        // the page would be keyed on nothing from the query.
+        if let Some(cut) = text.find(['.', '[', ']', ':']) {
+            let field = &text[..cut];
+            let help = if field.is_empty() {
+                "list the name of the route's parameter".to_owned()
+            } else {
+                format!("list the parameter itself, `\"{field}\"`: its nested fields count with it")
+            };
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{text}` can never match a query parameter: Rocket reads a field's name up \
+                     to the first `.`, `[` or `:`, so the key would hold no query value for \
+                     it.\nhelp: {help}"
+                ),
+            ));
+        }
+        if names.iter().any(|seen| seen.value() == text) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{text}` is listed twice in `query`"),
+            ));
+        }
+        names.push(name.clone());
+    }
+    Ok(Query::Only(names))
+}
+
+pub(super) fn statuses(value: &Expr) -> syn::Result<Vec<u16>> {
+    let mut statuses = Vec::new();
+    for element in &array(value, "statuses", "[200, 404]")?.elems {
+        let code = match element {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => int.base10_parse::<u16>().ok(),
+            _ => None,
+        };
+        let Some(code) = code.filter(|code| (200..=599).contains(code)) else {
+            return Err(syn::Error::new_spanned(
+                element,
+                "`statuses` lists HTTP status codes from 200 to 599 as integer literals",
+            ));
+        };
+        if code == 206 {
+            return Err(syn::Error::new_spanned(
+                element,
+                "206 Partial Content answers one `Range`, which the key does not hold: \
+                 storing it would serve that part to every client",
+            ));
+        }
+        if (300..=399).contains(&code) && ![301, 308].contains(&code) {
+            return Err(syn::Error::new_spanned(
+                element,
+                format!(
+                    "status {code} is not cacheable by default (RFC 9110); of the redirects only \
+                     301 and 308 may be stored"
+                ),
+            ));
+        }
+        if statuses.contains(&code) {
+            return Err(syn::Error::new_spanned(
+                element,
+                format!("status {code} is listed twice in `statuses`"),
+            ));
+        }
+        statuses.push(code);
+    }
+    if statuses.is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`statuses` needs at least one status; to store nothing, remove #[cached_route]",
+        ));
+    }
+    Ok(statuses)
+}
