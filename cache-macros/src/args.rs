@@ -10,6 +10,8 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Token};
 
 use values::NameKind;
+
+use crate::diagnostics::Diagnostics;
 pub(crate) use values::{Query, Tag};
 
 /// The parsed arguments; an option left out keeps its default.
@@ -322,18 +324,13 @@ pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
     let items = Punctuated::<Item, Token![,]>::parse_terminated.parse2(tokens)?;
     let mut args = Args::default();
     let mut seen = Vec::new();
-    let mut errors: Option<syn::Error> = None;
+    let mut diagnostics = Diagnostics::default();
     for item in items {
         if let Err(error) = set(&mut args, &mut seen, item) {
-            match &mut errors {
-                Some(all) => all.combine(error),
-                None => errors = Some(error),
-            }
+            diagnostics.push(error);
         }
     }
-    if let Some(errors) = errors {
-        return Err(errors);
-    }
+    diagnostics.finish()?;
     if !seen.iter().any(|key| key == "ttl") {
         return Err(syn::Error::new(
             Span::call_site(),

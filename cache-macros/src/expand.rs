@@ -22,8 +22,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    parse_quote, AttrStyle, Attribute, FnArg, GenericParam, ItemFn, Lifetime, LifetimeParam, Pat,
-    ReturnType,
+    parse_quote, AttrStyle, Attribute, Block, FnArg, GenericParam, Generics, Ident, ItemFn,
+    Lifetime, LifetimeParam, Pat, ReturnType, Signature, Type,
 };
 
 use crate::args::{Args, Query, Tag};
@@ -31,129 +31,188 @@ use crate::handler;
 use crate::paths;
 
 pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
-    let route_parameters: Vec<(syn::Ident, syn::Type)> = handler::route_parameters(&function)
-        .into_iter()
-        .filter_map(|typed| match &*typed.pat {
-            Pat::Ident(ident) => Some((ident.ident.clone(), (*typed.ty).clone())),
-            _ => None,
-        })
-        .collect();
+    let route_parameters = typed_route_parameters(&function);
     let typed_invalidation = typed_invalidation(&function, &route_parameters);
     let guard_checks = guard_checks(&function, args);
-    let query_in_order = handler::collects_whole_query(&function);
+    let options = options_expression(args, handler::collects_whole_query(&function));
+    let scope = scope_expression(&function.sig.ident, &route_parameters, &args.tags);
     let ItemFn {
         attrs,
         vis,
         sig,
         block,
     } = function;
-    let inner_name = format_ident!("__cache_handler");
-    let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
+    let attributes = Attributes::sort(attrs);
+    let inner_function = inner_function(&sig, &attributes, &block);
+    let run = inner_call(&sig);
+    let (outer_sig, return_span) = outer_signature(sig);
+    let serve_call = serve_call(return_span);
+    let outer_attrs = &attributes.outer;
+    let route_options = paths::route_options();
+    quote! {
+        #(#outer_attrs)*
+        #vis #outer_sig {
+            #inner_function
 
-    let mut inner_sig = sig.clone();
-    inner_sig.ident = inner_name.clone();
-    // Lint levels apply to the user's body, so they go on the inner function; `expect` only
-    // there, since the outer function cannot trigger what it expects. Inner attributes
-    // (`#![allow(..)]`, which syn lists with the others) stay inside the body.
-    let (body_attrs, item_attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
+            #(#guard_checks)*
+            static __CACHE_OPTIONS: #route_options = #options;
+            let __cache_scope = #scope;
+            let __cache_run = async move { #run };
+            #serve_call
+        }
+
+        #typed_invalidation
+    }
+}
+
+/// The route parameters with their types, as the scope and typed invalidation take them.
+fn typed_route_parameters(function: &ItemFn) -> Vec<(Ident, Type)> {
+    handler::route_parameters(function)
         .into_iter()
-        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-    let inner_attrs = item_attrs
-        .iter()
-        .filter(|attr| handler::is_lint_attribute(attr));
-    let outer_attrs = item_attrs
-        .iter()
-        .filter(|attr| !attr.path().is_ident("expect"));
-    let statements = &block.stmts;
+        .filter_map(|typed| Some((handler::parameter_name(typed)?.clone(), (*typed.ty).clone())))
+        .collect()
+}
 
-    let mut outer_sig = sig;
-    outer_sig.asyncness = Some(Default::default());
-    outer_sig.constness = None;
-    let mut arg_names = Vec::new();
-    for input in &mut outer_sig.inputs {
+/// The handler's attributes, by where they go.
+struct Attributes {
+    /// On the generated handler: every one, Rocket's route attribute among them, except
+    /// `expect`, since the outer function cannot trigger what it expects.
+    outer: Vec<Attribute>,
+    /// Lint levels, which apply to the user's body: on the inner function too.
+    lints: Vec<Attribute>,
+    /// Inner attributes (`#![allow(..)]`, which syn lists with the others): inside the body.
+    body: Vec<Attribute>,
+}
+
+impl Attributes {
+    fn sort(attrs: Vec<Attribute>) -> Attributes {
+        let (body, item): (Vec<Attribute>, Vec<Attribute>) = attrs
+            .into_iter()
+            .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+        let lints = item
+            .iter()
+            .filter(|attr| handler::is_lint_attribute(attr))
+            .cloned()
+            .collect();
+        let outer = item
+            .into_iter()
+            .filter(|attr| !attr.path().is_ident("expect"))
+            .collect();
+        Attributes { outer, lints, body }
+    }
+}
+
+fn inner_name() -> Ident {
+    format_ident!("__cache_handler")
+}
+
+/// The user's function, verbatim but for its name, inside the generated one.
+fn inner_function(sig: &Signature, attributes: &Attributes, block: &Block) -> TokenStream {
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = inner_name();
+    let lints = &attributes.lints;
+    let body = &attributes.body;
+    let statements = &block.stmts;
+    quote! {
+        #(#lints)*
+        #inner_sig {
+            #(#body)*
+            #(#statements)*
+        }
+    }
+}
+
+/// The inner function called with the outer one's parameters, awaited if it is async.
+fn inner_call(sig: &Signature) -> TokenStream {
+    let name = inner_name();
+    let arguments = sig.inputs.iter().filter_map(|input| match input {
+        FnArg::Typed(typed) => handler::parameter_name(typed),
+        FnArg::Receiver(_) => None,
+    });
+    let call = quote!(#name(#(#arguments),*));
+    match sig.asyncness {
+        Some(_) => quote!(#call.await),
+        None => call,
+    }
+}
+
+/// The user's signature made the generated handler's: async, taking the cache's request
+/// guard, returning `Cached`; and the span errors about the user's return type point at.
+fn outer_signature(mut sig: Signature) -> (Signature, Span) {
+    sig.asyncness = Some(Default::default());
+    sig.constness = None;
+    for input in &mut sig.inputs {
         if let FnArg::Typed(typed) = input {
             typed.attrs.clear();
             if let Pat::Ident(ident) = &mut *typed.pat {
                 ident.mutability = None;
-                arg_names.push(ident.ident.clone());
             }
         }
     }
-    // The request guard borrows the request; every user lifetime outlives it, so a responder
-    // whose type names a user lifetime (`impl Responder<'r, 'static>`, `&'a str`) can be
-    // turned into a response with the guard's request.
-    let user_lifetimes: Vec<Lifetime> = outer_sig
-        .generics
+    let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
+    outlive_request(&mut sig.generics, &request_lifetime);
+    let cache_request = paths::cache_request();
+    sig.inputs
+        .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
+    let (phantom, return_span) = match &sig.output {
+        ReturnType::Default => (quote!(()), Span::call_site()),
+        ReturnType::Type(_, ty) if handler::contains_impl_trait(ty) => (paths::opaque(), ty.span()),
+        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+    };
+    let cached = paths::cached();
+    sig.output = parse_quote!(-> #cached<#request_lifetime, #phantom>);
+    (sig, return_span)
+}
+
+/// Adds the request's lifetime, which every user lifetime outlives: the request guard borrows
+/// the request, and a responder whose type names a user lifetime (`impl Responder<'r,
+/// 'static>`, `&'a str`) is turned into a response with the guard's request.
+fn outlive_request(generics: &mut Generics, request_lifetime: &Lifetime) {
+    let user_lifetimes: Vec<Lifetime> = generics
         .lifetimes()
         .map(|param| param.lifetime.clone())
         .collect();
-    outer_sig.generics.params.insert(
+    generics.params.insert(
         0,
         GenericParam::Lifetime(LifetimeParam::new(request_lifetime.clone())),
     );
     if !user_lifetimes.is_empty() {
-        let where_clause = outer_sig.generics.make_where_clause();
+        let where_clause = generics.make_where_clause();
         for lifetime in &user_lifetimes {
             where_clause
                 .predicates
                 .push(parse_quote!(#lifetime: #request_lifetime));
         }
     }
-    let cache_request = paths::cache_request();
-    outer_sig
-        .inputs
-        .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
+}
 
-    let (phantom, return_span) = match &outer_sig.output {
-        ReturnType::Default => (quote!(()), Span::call_site()),
-        ReturnType::Type(_, ty) if handler::contains_impl_trait(ty) => (paths::opaque(), ty.span()),
-        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
-    };
-    let cached = paths::cached();
-    outer_sig.output = parse_quote!(-> #cached<#request_lifetime, #phantom>);
-
-    let run = if inner_sig.asyncness.is_some() {
-        quote!(#inner_name(#(#arg_names),*).await)
-    } else {
-        quote!(#inner_name(#(#arg_names),*))
-    };
-    let route_options = paths::route_options();
-    let serve = paths::serve();
-    let options = options_expression(args, query_in_order);
-    // Spanned at the return type: a handler whose response is not `Responder<'r, 'static>`
-    // is reported there.
+/// The one call into the runtime, spanned at the return type: a handler whose response is
+/// not `Responder<'r, 'static>` is reported there.
+fn serve_call(return_span: Span) -> TokenStream {
     let respond = paths::respanned(paths::respond(), return_span);
-    let serve = paths::respanned(serve, return_span);
-    let call = quote_spanned! {return_span=>
+    let serve = paths::respanned(paths::serve(), return_span);
+    quote_spanned! {return_span=>
         #serve(__cache_request, &__CACHE_OPTIONS, __cache_scope, __cache_run, #respond).await
-    };
-    let scope = paths::scope();
-    let handler_name = &outer_sig.ident;
-    let values = debug_references(&route_parameters);
-    let tags = args.tags.iter().map(tag_expression);
-
-    quote! {
-        #(#outer_attrs)*
-        #vis #outer_sig {
-            #(#inner_attrs)*
-            #inner_sig {
-                #(#body_attrs)*
-                #(#statements)*
-            }
-
-            #(#guard_checks)*
-            static __CACHE_OPTIONS: #route_options = #options;
-            let __cache_scope = #scope::new(
-                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#handler_name)),
-                &[#(#values),*],
-                &[#(#tags),*],
-            );
-            let __cache_run = async move { #run };
-            #call
-        }
-
-        #typed_invalidation
     }
+}
+
+/// `Scope::new("module::name", &[&id, ..], &[tags])`: what this request's key and tags hold.
+fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], tags: &[Tag]) -> TokenStream {
+    let scope = paths::scope();
+    let route = route_name(handler);
+    let values = debug_references(parameters);
+    let tags = tags.iter().map(tag_expression);
+    quote!(#scope::new(#route, &[#(#values),*], &[#(#tags),*]))
+}
+
+/// `"module::name"`, the route's name in keys and counters, the same for serving and
+/// invalidating.
+fn route_name(handler: &Ident) -> TokenStream {
+    quote!(::core::concat!(
+        ::core::module_path!(),
+        "::",
+        ::core::stringify!(#handler)
+    ))
 }
 
 /// One compile-time assertion per request guard parameter not named in `trusted_guards`: its
@@ -177,10 +236,7 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
     let check = paths::check_guard();
     handler::guard_parameters(function)
         .into_iter()
-        .filter_map(|typed| match &*typed.pat {
-            Pat::Ident(ident) => Some((ident.ident.clone(), typed.ty.span())),
-            _ => None,
-        })
+        .filter_map(|typed| Some((handler::parameter_name(typed)?.clone(), typed.ty.span())))
         .filter(|(ident, _)| {
             !args
                 .trusted_guards
@@ -199,7 +255,7 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
 
 /// `&param as &dyn Debug` for each route parameter, spanned at its type: a type without
 /// `Debug` is reported there.
-fn debug_references(parameters: &[(syn::Ident, syn::Type)]) -> Vec<TokenStream> {
+fn debug_references(parameters: &[(Ident, Type)]) -> Vec<TokenStream> {
     parameters
         .iter()
         .map(|(ident, ty)| quote_spanned!(ty.span()=> &#ident as &dyn ::core::fmt::Debug))
@@ -214,14 +270,8 @@ fn tag_expression(tag: &Tag) -> TokenStream {
     if !text.contains('{') && !text.contains('}') {
         return quote!(#literal);
     }
-    let mut names: Vec<&String> = Vec::new();
-    for name in &tag.names {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    let arguments = names.iter().map(|name| {
-        let ident = syn::Ident::new(name, literal.span());
+    let arguments = tag.names.iter().map(|name| {
+        let ident = Ident::new(name, literal.span());
         quote_spanned!(literal.span()=> #ident = #ident)
     });
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
@@ -229,18 +279,19 @@ fn tag_expression(tag: &Tag) -> TokenStream {
 
 /// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, on the struct
 /// Rocket generates for the route: the route parameters' own types, checked by the compiler.
-fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)]) -> TokenStream {
+fn typed_invalidation(function: &ItemFn, parameters: &[(Ident, Type)]) -> TokenStream {
     let vis = &function.vis;
     let name = &function.sig.ident;
     let generics = &function.sig.generics;
     let where_clause = &generics.where_clause;
-    let idents: Vec<&syn::Ident> = parameters.iter().map(|(ident, _)| ident).collect();
+    let idents: Vec<&Ident> = parameters.iter().map(|(ident, _)| ident).collect();
     let types = parameters.iter().map(|(_, ty)| ty);
     let declared: Vec<TokenStream> = idents
         .iter()
         .zip(types)
         .map(|(ident, ty)| quote!(#ident: #ty))
         .collect();
+    let route = route_name(name);
     let values = debug_references(parameters);
     let (error, cache, global) = (paths::invalidation_error(), paths::cache(), paths::global());
     let (route_counter, invalidate_route) = (paths::route_counter(), paths::invalidate_route());
@@ -270,10 +321,7 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(syn::Ident, syn::Type)])
             ) -> ::core::result::Result<(), #error>
             #where_clause
             {
-                let __cache_counter = #route_counter(
-                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    &[#(#values),*],
-                );
+                let __cache_counter = #route_counter(#route, &[#(#values),*]);
                 #invalidate_route(__cache, __cache_counter).await
             }
         }

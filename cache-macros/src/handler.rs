@@ -1,179 +1,75 @@
-//! Checks that the attribute sits on a Rocket GET handler it can rewrite.
+//! Checks that the attribute sits on a Rocket GET handler it can rewrite, and tells the
+//! generator which of its parameters are route parameters and which are request guards.
 
-use quote::ToTokens;
+use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, ItemFn, Meta, Pat, ReturnType, Type};
+use syn::{Attribute, FnArg, Ident, ItemFn, Pat, PatType, ReturnType, Type};
 
 use crate::args::{Args, Query};
+use crate::diagnostics::Diagnostics;
+use crate::route;
 
-/// Rocket's route attributes, by name.
-const ROUTE_ATTRIBUTES: &[&str] = &[
-    "get", "put", "post", "delete", "head", "patch", "options", "route",
-];
-
-/// Whether `attr` is one of Rocket's route attributes (`#[get]`, `#[rocket::get]`, ...).
-fn route_attribute_name(attr: &Attribute) -> Option<String> {
-    let path = attr.path();
-    let last = path.segments.last()?.ident.to_string();
-    let qualified_by_rocket_only = path.segments.len() == 1
-        || (path.segments.len() == 2 && path.segments[0].ident == "rocket");
-    (qualified_by_rocket_only && ROUTE_ATTRIBUTES.contains(&last.as_str())).then_some(last)
+/// Checks the handler, reporting every problem found; on success it is ready to expand.
+pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
+    let Some(attr) = route::attribute(function) else {
+        return Err(no_route_attribute());
+    };
+    let name = route::name(attr).unwrap_or_default();
+    let (method, span) = route::method(attr, &name)?;
+    let mut diagnostics = Diagnostics::default();
+    if method == "GET" {
+        check_no_body(attr, &mut diagnostics);
+        check_query(attr, &args.query, &mut diagnostics);
+        check_tags(function, args, &mut diagnostics);
+    } else {
+        diagnostics.push(not_get(&method, span));
+    }
+    check_parameter_patterns(function, &mut diagnostics);
+    check_trusted_guards(function, args, &mut diagnostics);
+    check_return_type(function, args, &mut diagnostics);
+    diagnostics.finish()
 }
 
-/// The method a `#[route(METHOD, ...)]` attribute names, upper-cased.
-fn route_method(attr: &Attribute) -> syn::Result<(String, proc_macro2::Span)> {
-    let Meta::List(list) = &attr.meta else {
-        return Err(syn::Error::new(
-            attr.span(),
-            "expected `#[route(GET, uri = \"...\")]`",
+fn no_route_attribute() -> syn::Error {
+    syn::Error::new(
+        Span::call_site(),
+        "#[cached_route] found no Rocket route attribute below it.\n\
+         help: place #[cached_route] directly above the route attribute, for example\n    \
+         #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n\
+         If #[get] is already there, move #[cached_route] above it: attributes apply from the \
+         top down, so below #[get] it runs after the route was generated and cannot cache it.",
+    )
+}
+
+fn not_get(method: &str, span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!(
+            "#[cached_route] caches GET routes only, and this route handles {method}.\n\
+             help: a {method} request changes state; replaying a stored response would skip \
+             the change. Remove #[cached_route], or cache the GET route that reads the result."
+        ),
+    )
+}
+
+/// The body is not part of the key.
+fn check_no_body(attr: &Attribute, diagnostics: &mut Diagnostics) {
+    if let Some(span) = route::data_argument(attr) {
+        diagnostics.push(syn::Error::new(
+            span,
+            "#[cached_route] cannot cache a route that reads a request body: the body is not part \
+             of the key, so one client's body would decide what every client is served.\n\
+             help: remove `data = ..` from this GET route, or remove #[cached_route]",
         ));
-    };
-    let first =
-        list.tokens.clone().into_iter().next().ok_or_else(|| {
-            syn::Error::new(list.span(), "expected `#[route(GET, uri = \"...\")]`")
-        })?;
-    Ok((first.to_string().to_ascii_uppercase(), first.span()))
-}
-
-/// The span of a `data = "<param>"` argument in a route attribute.
-fn data_argument(attr: &Attribute) -> Option<proc_macro2::Span> {
-    let Meta::List(list) = &attr.meta else {
-        return None;
-    };
-    let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
-    tokens.windows(2).find_map(|pair| match pair {
-        [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq)]
-            if ident == "data" && eq.as_char() == '=' =>
-        {
-            Some(ident.span())
-        }
-        _ => None,
-    })
-}
-
-/// The route's URI literal: the first argument of `#[get("..")]`, or `uri = ".."` in
-/// `#[route(GET, uri = "..")]`.
-fn route_uri(attr: &Attribute) -> Option<syn::LitStr> {
-    let Meta::List(list) = &attr.meta else {
-        return None;
-    };
-    let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
-    let literal = |token: &proc_macro2::TokenTree| match token {
-        proc_macro2::TokenTree::Literal(literal) => {
-            syn::parse2::<syn::LitStr>(literal.clone().into_token_stream()).ok()
-        }
-        _ => None,
-    };
-    if let Some(first) = tokens.first().and_then(literal) {
-        return Some(first);
     }
-    tokens.windows(3).find_map(|window| match window {
-        [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq), value]
-            if ident == "uri" && eq.as_char() == '=' =>
-        {
-            literal(value)
-        }
-        _ => None,
-    })
 }
 
-/// The dynamic query parameters a route URI declares: (`name`, is a trailing `<name..>`).
-fn query_parameters(uri: &str) -> Vec<(String, bool)> {
-    let Some((_, query)) = uri.split_once('?') else {
-        return Vec::new();
+/// `query = ..` keeps every query parameter the route reads.
+fn check_query(attr: &Attribute, query: &Query, diagnostics: &mut Diagnostics) {
+    let Some(uri) = route::uri(attr) else {
+        return;
     };
-    dynamic_segments(query.split('&'))
-        .map(|(name, trailing)| (name.to_owned(), trailing))
-        .collect()
-}
-
-/// The `<name>` and `<name..>` segments among `segments`: (`name`, is a trailing `<name..>`).
-fn dynamic_segments<'u>(
-    segments: impl Iterator<Item = &'u str>,
-) -> impl Iterator<Item = (&'u str, bool)> {
-    segments
-        .filter_map(|segment| segment.strip_prefix('<')?.strip_suffix('>'))
-        .map(|name| match name.strip_suffix("..") {
-            Some(name) => (name, true),
-            None => (name, false),
-        })
-}
-
-/// Every parameter the route URI declares, path and query (`<id>`, `<path..>`, `<q>`), without
-/// the ignored `<_>`; in URI order.
-fn uri_parameters(uri: &str) -> Vec<String> {
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    dynamic_segments(path.split('/').chain(query.split('&')))
-        .map(|(name, _)| name)
-        .filter(|name| *name != "_")
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The handler's route parameters (named in its route URI), in the handler's parameter order:
-/// what typed invalidation takes and what tags may name. Every one of them is in the key.
-pub(crate) fn route_parameters(function: &ItemFn) -> Vec<&syn::PatType> {
-    let declared = function
-        .attrs
-        .iter()
-        .find(|attr| route_attribute_name(attr).is_some())
-        .and_then(route_uri)
-        .map(|uri| uri_parameters(&uri.value()))
-        .unwrap_or_default();
-    function
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(ident) if declared.iter().any(|name| ident.ident == name) => Some(typed),
-                _ => None,
-            },
-            FnArg::Receiver(_) => None,
-        })
-        .collect()
-}
-
-/// Checks that each tag names only route parameters.
-fn check_tags(function: &ItemFn, args: &Args) -> syn::Result<()> {
-    let parameters: Vec<String> = route_parameters(function)
-        .iter()
-        .filter_map(|typed| match &*typed.pat {
-            Pat::Ident(ident) => Some(ident.ident.to_string()),
-            _ => None,
-        })
-        .collect();
-    for tag in &args.tags {
-        for name in &tag.names {
-            if parameters.contains(name) {
-                continue;
-            }
-            let known = if parameters.is_empty() {
-                "this route has no parameters".to_owned()
-            } else {
-                let listed: Vec<String> = parameters.iter().map(|p| format!("`{p}`")).collect();
-                format!("this route's parameters are {}", listed.join(", "))
-            };
-            return Err(syn::Error::new(
-                tag.literal.span(),
-                format!(
-                    "`{{{name}}}` in this tag is not a route parameter; {known}.\n\
-                     help: a tag may use the parameters of the route's URI (`<id>` in \
-                     `#[get(\"/articles/<id>\")]`), whose values are part of the key; request \
-                     guards are not"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Checks that `query = ..` keeps every query parameter the route reads.
-fn check_query(attr: &Attribute, query: &Query) -> syn::Result<()> {
-    let Some(uri) = route_uri(attr) else {
-        return Ok(());
-    };
-    for (name, trailing) in query_parameters(&uri.value()) {
+    for (name, trailing) in route::query_parameters(&uri.value()) {
         let problem = match query {
             Query::All => None,
             Query::Ignored => Some(format!(
@@ -195,47 +91,57 @@ fn check_query(attr: &Attribute, query: &Query) -> syn::Result<()> {
             Query::Only(_) => None,
         };
         if let Some(problem) = problem {
-            return Err(syn::Error::new(uri.span(), problem));
+            diagnostics.push(syn::Error::new(uri.span(), problem));
         }
     }
-    Ok(())
 }
 
-/// The handler's request guard parameters: every parameter the route URI does not name (a
-/// body parameter is refused before this is asked). Their types are checked by the generated
-/// code, except for those the route vouches for in `trusted_guards`.
-pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&syn::PatType> {
-    let route: Vec<&syn::PatType> = route_parameters(function);
-    function
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) if !route.iter().any(|r| std::ptr::eq(*r, typed)) => Some(typed),
-            _ => None,
-        })
-        .collect()
-}
-
-fn parameter_name(typed: &syn::PatType) -> Option<&syn::Ident> {
-    match &*typed.pat {
-        Pat::Ident(ident) => Some(&ident.ident),
-        _ => None,
+/// Each tag names only route parameters, whose values are in the key.
+fn check_tags(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
+    let parameters = names(route_parameters(function));
+    for tag in &args.tags {
+        for name in tag.names.iter().filter(|name| !parameters.contains(name)) {
+            let known = if parameters.is_empty() {
+                "this route has no parameters".to_owned()
+            } else {
+                format!("this route's parameters are {}", quoted_list(&parameters))
+            };
+            diagnostics.push(syn::Error::new(
+                tag.literal.span(),
+                format!(
+                    "`{{{name}}}` in this tag is not a route parameter; {known}.\n\
+                     help: a tag may use the parameters of the route's URI (`<id>` in \
+                     `#[get(\"/articles/<id>\")]`), whose values are part of the key; request \
+                     guards are not"
+                ),
+            ));
+        }
     }
 }
 
-/// Checks that `trusted_guards` names only request guard parameters of the handler.
-fn check_trusted_guards(function: &ItemFn, args: &Args) -> syn::Result<()> {
-    let guards: Vec<String> = guard_parameters(function)
-        .into_iter()
-        .filter_map(parameter_name)
-        .map(ToString::to_string)
-        .collect();
-    let route: Vec<String> = route_parameters(function)
-        .into_iter()
-        .filter_map(parameter_name)
-        .map(ToString::to_string)
-        .collect();
+/// Parameters are plain names, which the generated code passes on.
+fn check_parameter_patterns(function: &ItemFn, diagnostics: &mut Diagnostics) {
+    for input in &function.sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => diagnostics.push(syn::Error::new(
+                receiver.span(),
+                "#[cached_route] applies to free functions; a route handler takes no `self`",
+            )),
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
+                other => diagnostics.push(syn::Error::new(
+                    other.span(),
+                    "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
+                )),
+            },
+        }
+    }
+}
+
+/// `trusted_guards` names only request guard parameters of the handler.
+fn check_trusted_guards(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
+    let guards = names(guard_parameters(function));
+    let route = names(route_parameters(function));
     for name in &args.trusted_guards {
         let text = name.value();
         if guards.contains(&text) {
@@ -252,116 +158,105 @@ fn check_trusted_guards(function: &ItemFn, args: &Args) -> syn::Result<()> {
                  help: remove `trusted_guards`"
             )
         } else {
-            let listed: Vec<String> = guards.iter().map(|g| format!("`{g}`")).collect();
             format!(
                 "`{text}` is not a parameter of this handler; its request guards are {}",
-                listed.join(", ")
+                quoted_list(&guards)
             )
         };
-        return Err(syn::Error::new(name.span(), problem));
+        diagnostics.push(syn::Error::new(name.span(), problem));
     }
-    Ok(())
+}
+
+/// A `Flash` is a cookie for one client, and a returned reference must name its lifetime.
+fn check_return_type(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
+    let ReturnType::Type(_, ty) = &function.sig.output else {
+        return;
+    };
+    let declares_sharing = args.public.is_some() || !args.vary_cookies.is_empty();
+    if let Some(span) = names_type(ty, "Flash").filter(|_| !declares_sharing) {
+        diagnostics.push(syn::Error::new(
+            span,
+            "#[cached_route] cannot cache a handler that returns `Flash` without being told \
+             how: the flash message is a cookie for one client, added after the handler \
+             returns; a cached copy would drop it.\n\
+             help: cache the page the flash redirects to instead; or, if the page is the same \
+             for everyone, say `public` or `vary_cookies = [..]` (a response that sets a \
+             cookie is still never stored)",
+        ));
+    }
+    if let Some(span) = elided_lifetime(ty) {
+        diagnostics.push(syn::Error::new(
+            span,
+            "#[cached_route] needs the return type's lifetimes spelled out.\n\
+             help: name the lifetime, for example `fn echo<'a>(text: &'a str) -> &'a str`, \
+             or return an owned type such as `String`",
+        ));
+    }
+}
+
+/// The handler's route parameters (named in its route URI), in the handler's parameter order:
+/// what typed invalidation takes and what tags may name. Every one of them is in the key.
+pub(crate) fn route_parameters(function: &ItemFn) -> Vec<&PatType> {
+    let declared = route::attribute(function)
+        .and_then(route::uri)
+        .map(|uri| route::uri_parameters(&uri.value()))
+        .unwrap_or_default();
+    typed_parameters(function)
+        .filter(|typed| {
+            parameter_name(typed).is_some_and(|ident| declared.iter().any(|name| ident == name))
+        })
+        .collect()
+}
+
+/// The handler's request guard parameters: every parameter the route URI does not name (a
+/// body parameter is refused before this is asked). Their types are checked by the generated
+/// code, except for those the route vouches for in `trusted_guards`.
+pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&PatType> {
+    let route = route_parameters(function);
+    typed_parameters(function)
+        .filter(|typed| !route.iter().any(|r| std::ptr::eq(*r, *typed)))
+        .collect()
 }
 
 /// Whether the route collects the whole query into one parameter (`?<rest..>`): the value it
 /// builds (a `Vec`, say) may keep the pairs' order, so the key keeps it too.
 pub(crate) fn collects_whole_query(function: &ItemFn) -> bool {
-    function
-        .attrs
-        .iter()
-        .find(|attr| route_attribute_name(attr).is_some())
-        .and_then(route_uri)
+    route::attribute(function)
+        .and_then(route::uri)
         .is_some_and(|uri| {
-            query_parameters(&uri.value())
+            route::query_parameters(&uri.value())
                 .iter()
                 .any(|(_, trailing)| *trailing)
         })
 }
 
-/// Checks the handler; on success the function is ready to expand.
-pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
-    let declares_sharing = args.public.is_some() || !args.vary_cookies.is_empty();
-    let mut routes = function
-        .attrs
-        .iter()
-        .filter_map(|attr| route_attribute_name(attr).map(|name| (attr, name)));
-    let Some((attr, name)) = routes.next() else {
-        return Err(syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "#[cached_route] found no Rocket route attribute below it.\n\
-             help: place #[cached_route] directly above the route attribute, for example\n    \
-             #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n\
-             If #[get] is already there, move #[cached_route] above it: attributes apply from the \
-             top down, so below #[get] it runs after the route was generated and cannot cache it.",
-        ));
-    };
-    let (method, span) = match name.as_str() {
-        "route" => route_method(attr)?,
-        other => (other.to_ascii_uppercase(), attr.path().span()),
-    };
-    if let Some(span) = data_argument(attr) {
-        return Err(syn::Error::new(
-            span,
-            "#[cached_route] cannot cache a route that reads a request body: the body is not part \
-             of the key, so one client's body would decide what every client is served.\n\
-             help: remove `data = ..` from this GET route, or remove #[cached_route]",
-        ));
+/// A parameter's name; validation refuses every other pattern.
+pub(crate) fn parameter_name(typed: &PatType) -> Option<&Ident> {
+    match &*typed.pat {
+        Pat::Ident(ident) => Some(&ident.ident),
+        _ => None,
     }
-    if method == "GET" {
-        check_query(attr, &args.query)?;
-        check_tags(function, args)?;
-    }
-    if method != "GET" {
-        return Err(syn::Error::new(
-            span,
-            format!(
-                "#[cached_route] caches GET routes only, and this route handles {method}.\n\
-                 help: a {method} request changes state; replaying a stored response would skip \
-                 the change. Remove #[cached_route], or cache the GET route that reads the result."
-            ),
-        ));
-    }
+}
 
-    for input in &function.sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => {
-                return Err(syn::Error::new(
-                    receiver.span(),
-                    "#[cached_route] applies to free functions; a route handler takes no `self`",
-                ))
-            }
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
-                other => return Err(syn::Error::new(
-                    other.span(),
-                    "#[cached_route] needs plain parameter names (`name: Type`), as Rocket does",
-                )),
-            },
-        }
-    }
-    check_trusted_guards(function, args)?;
-    if let ReturnType::Type(_, ty) = &function.sig.output {
-        if let Some(span) = names_type(ty, "Flash").filter(|_| !declares_sharing) {
-            return Err(syn::Error::new(
-                span,
-                "#[cached_route] cannot cache a handler that returns `Flash` without being told \
-                 how: the flash message is a cookie for one client, added after the handler \
-                 returns; a cached copy would drop it.\n\
-                 help: cache the page the flash redirects to instead; or, if the page is the same \
-                 for everyone, say `public` or `vary_cookies = [..]` (a response that sets a \
-                 cookie is still never stored)",
-            ));
-        }
-        if let Some(span) = elided_lifetime(ty) {
-            return Err(syn::Error::new(
-                span,
-                "#[cached_route] needs the return type's lifetimes spelled out.\n\
-                 help: name the lifetime, for example `fn echo<'a>(text: &'a str) -> &'a str`, \
-                 or return an owned type such as `String`",
-            ));
-        }
-    }
-    Ok(())
+fn typed_parameters(function: &ItemFn) -> impl Iterator<Item = &PatType> {
+    function.sig.inputs.iter().filter_map(|input| match input {
+        FnArg::Typed(typed) => Some(typed),
+        FnArg::Receiver(_) => None,
+    })
+}
+
+fn names(parameters: Vec<&PatType>) -> Vec<String> {
+    parameters
+        .into_iter()
+        .filter_map(parameter_name)
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// "`a`, `b`"
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    quoted.join(", ")
 }
 
 /// The span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,

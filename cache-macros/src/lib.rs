@@ -2,9 +2,11 @@
 //! user guide lives; this crate only rewrites the handler (parse -> validate -> expand).
 
 mod args;
+mod diagnostics;
 mod expand;
 mod handler;
 mod paths;
+mod route;
 
 use proc_macro::TokenStream;
 
@@ -20,17 +22,7 @@ fn cached_route2(
     args: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    let parsed_args = args::parse(args);
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => Ok(function),
-        Ok(other) => Err(syn::Error::new(
-            syn::spanned::Spanned::span(&other),
-            "#[cached_route] applies to Rocket route handler functions, such as\n    \
-             #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n    fn handler() -> String { ... }",
-        )),
-        Err(error) => Err(error),
-    };
-    let (args, function) = match (parsed_args, function) {
+    let (args, function) = match (args::parse(args), handler_function(item.clone())) {
         (Ok(args), Ok(function)) => (args, function),
         (Err(mut error), Err(other)) => {
             error.combine(other);
@@ -41,6 +33,17 @@ fn cached_route2(
     match handler::validate(&function, &args) {
         Ok(()) => expand::expand(&args, function),
         Err(error) => with_item(error, item),
+    }
+}
+
+fn handler_function(item: proc_macro2::TokenStream) -> syn::Result<syn::ItemFn> {
+    match syn::parse2::<syn::Item>(item)? {
+        syn::Item::Fn(function) => Ok(function),
+        other => Err(syn::Error::new(
+            syn::spanned::Spanned::span(&other),
+            "#[cached_route] applies to Rocket route handler functions, such as\n    \
+             #[cached_route(ttl = 60)]\n    #[get(\"/path\")]\n    fn handler() -> String { ... }",
+        )),
     }
 }
 

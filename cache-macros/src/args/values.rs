@@ -13,7 +13,7 @@ pub(crate) enum Query {
     Ignored,
 }
 
-/// One tag: its literal, and the route parameters it names, in order.
+/// One tag: its literal, and the route parameters it names, each once, in order.
 pub(crate) struct Tag {
     pub(crate) literal: LitStr,
     pub(crate) names: Vec<String>,
@@ -181,7 +181,7 @@ pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
     Ok(tags)
 }
 
-/// The `{name}` placeholders of a tag, or why it is malformed.
+/// The `{name}` placeholders of a tag, each once, or why it is malformed.
 fn placeholders(text: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut chars = text.chars().peekable();
@@ -220,7 +220,9 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
                          \"article:{{id}}\" (no format specs; write `{{{{` for a brace)"
                     ));
                 }
-                names.push(name);
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
             '}' => {
                 return Err(
