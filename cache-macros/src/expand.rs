@@ -91,7 +91,7 @@ impl Attributes {
             .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
         let lints = item
             .iter()
-            .filter(|attr| handler::is_lint_attribute(attr))
+            .filter(|attr| is_lint_attribute(attr))
             .cloned()
             .collect();
         let outer = item
@@ -100,6 +100,13 @@ impl Attributes {
             .collect();
         Attributes { outer, lints, body }
     }
+}
+
+/// Whether `attr` is kept on the inner function too: lint levels apply to the user's body.
+fn is_lint_attribute(attr: &Attribute) -> bool {
+    ["allow", "warn", "deny", "forbid", "expect"]
+        .iter()
+        .any(|lint| attr.path().is_ident(lint))
 }
 
 fn inner_name() -> Ident {
@@ -156,12 +163,29 @@ fn outer_signature(mut sig: Signature) -> (Signature, Span) {
         .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
     let (phantom, return_span) = match &sig.output {
         ReturnType::Default => (quote!(()), Span::call_site()),
-        ReturnType::Type(_, ty) if handler::contains_impl_trait(ty) => (paths::opaque(), ty.span()),
+        ReturnType::Type(_, ty) if contains_impl_trait(ty) => (paths::opaque(), ty.span()),
         ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
     };
     let cached = paths::cached();
     sig.output = parse_quote!(-> #cached<#request_lifetime, #phantom>);
     (sig, return_span)
+}
+
+/// Whether `ty` contains `impl Trait` (or a type macro, such as Rocket's `TextStream![T]`,
+/// that may expand to one), which cannot be named outside its function.
+fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+        fn visit_type_macro(&mut self, _: &'ast syn::TypeMacro) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
 }
 
 /// Adds the request's lifetime, which every user lifetime outlives: the request guard borrows

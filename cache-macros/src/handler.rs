@@ -298,26 +298,25 @@ fn elided_lifetime(ty: &Type) -> Option<proc_macro2::Span> {
     finder.0
 }
 
-/// Whether `ty` contains `impl Trait` (or a type macro, such as Rocket's `TextStream![T]`,
-/// that may expand to one), which cannot be named outside its function.
-pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
-    struct Finder(bool);
-    impl<'ast> syn::visit::Visit<'ast> for Finder {
-        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
-            self.0 = true;
-        }
-        fn visit_type_macro(&mut self, _: &'ast syn::TypeMacro) {
-            self.0 = true;
-        }
-    }
-    let mut finder = Finder(false);
-    syn::visit::Visit::visit_type(&mut finder, ty);
-    finder.0
-}
+#[cfg(test)]
+mod tests {
+    use quote::quote;
 
-/// Whether `attr` is kept on the inner function too: lint levels apply to the user's body.
-pub(crate) fn is_lint_attribute(attr: &Attribute) -> bool {
-    ["allow", "warn", "deny", "forbid", "expect"]
-        .iter()
-        .any(|lint| attr.path().is_ident(lint))
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let args = crate::args::parse(quote!(ttl = 1, trusted_guards = ["nope"])).unwrap();
+        let function: syn::ItemFn = syn::parse_quote! {
+            #[get("/a/<id>")]
+            fn a(id: u32, (x, y): (u8, u8)) -> &str { "" }
+        };
+        let messages: Vec<String> = super::validate(&function, &args)
+            .unwrap_err()
+            .into_iter()
+            .map(|error| error.to_string())
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].contains("plain parameter names"));
+        assert!(messages[1].contains("`nope` is not a parameter"));
+        assert!(messages[2].contains("lifetimes spelled out"));
+    }
 }

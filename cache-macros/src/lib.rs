@@ -13,12 +13,13 @@ use proc_macro::TokenStream;
 /// See `cache_runtime::cached_route`.
 #[proc_macro_attribute]
 pub fn cached_route(args: TokenStream, item: TokenStream) -> TokenStream {
-    cached_route2(args.into(), item.into()).into()
+    rewrite(args.into(), item.into()).into()
 }
 
-/// On any error, the untouched item is emitted with it: the user sees one message, and Rocket's
-/// own code generation for the route still runs instead of adding a cascade.
-fn cached_route2(
+/// On any error, the untouched item is emitted with it: Rocket's own code generation for the
+/// route still runs, so the user sees this attribute's messages and not a cascade about a
+/// missing handler.
+fn rewrite(
     args: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
