@@ -23,7 +23,7 @@ pub(crate) struct Args {
     /// Cookies whose values are part of the key.
     pub(crate) vary_cookies: Vec<LitStr>,
     /// The route's responses are the same for every client: `Authorization` requests may be
-    /// served and stored, and per-user parameter types are allowed.
+    /// served and stored. It relaxes no check on guards or the query.
     pub(crate) public: Option<Span>,
     pub(crate) query: Query,
     /// Statuses that may be stored.
