@@ -7,8 +7,8 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Rocket};
 
-use crate::cache::Cache;
-use crate::config::{parse_servers, Config, ConfigError};
+use crate::cache::{install_cache, Cache};
+use crate::config::{parse_servers, Config, ConfigError, SERVERS_ENV};
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
@@ -163,7 +163,7 @@ impl Fairing for CacheFairing {
         };
         let config = match table.into_config() {
             Ok(config) => config,
-            Err(error) if error.key() == crate::SERVERS_ENV => {
+            Err(error) if error.key() == SERVERS_ENV => {
                 log::error!("invalid cache configuration: {error}");
                 return Err(rocket);
             }
@@ -185,7 +185,7 @@ impl Fairing for CacheFairing {
         };
         // Code that reaches for the global cache (outside a request) sees this same one, when
         // it is still unused.
-        let _ = crate::cache::install_cache(cache.clone());
+        let _ = install_cache(cache.clone());
         Ok(rocket.manage(cache))
     }
 
@@ -204,7 +204,7 @@ mod tests {
     /// The only test in this crate that touches `MEMCACHED_SERVERS`.
     #[test]
     fn table_servers_take_precedence_over_the_environment() {
-        std::env::set_var(crate::SERVERS_ENV, "not a server list");
+        std::env::set_var(SERVERS_ENV, "not a server list");
         let table = Table {
             servers: Some(Servers::Text("127.0.0.1:11211, 127.0.0.1:11212".into())),
             namespace: Some("shop".into()),
@@ -219,8 +219,8 @@ mod tests {
         );
         // Without servers in the table, the environment counts, and its name is the key.
         let error = Table::default().into_config().unwrap_err();
-        assert_eq!(error.key(), crate::SERVERS_ENV);
-        std::env::remove_var(crate::SERVERS_ENV);
+        assert_eq!(error.key(), SERVERS_ENV);
+        std::env::remove_var(SERVERS_ENV);
         assert!(Table::default().into_config().unwrap().servers.is_empty());
         // A bad value in the table names the table's key.
         let bad = Table {
