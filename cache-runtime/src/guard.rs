@@ -20,7 +20,7 @@ impl<'r> FromRequest<'r> for CacheRequest<'r> {
     }
 }
 
-/// The cache serving this request (its Rocket instance's managed [`Cache`](crate::Cache), else the global
+/// The cache serving this request (its Rocket instance's managed [`Cache`], else the global
 /// one), for handlers that invalidate: `async fn update(id: u32, cache: &Cache)`.
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for &'r Cache {

@@ -45,7 +45,7 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidationError {
-    /// The text given to [`invalidate`] is not a URI.
+    /// The text given to [`invalidate`](crate::invalidate) is not a URI.
     BadUri(String),
     /// These Memcached servers did not confirm it (down, stalled): the entries they hold may
     /// still be served until the call is repeated successfully or they expire.
@@ -70,7 +70,7 @@ impl fmt::Display for InvalidationError {
 
 impl std::error::Error for InvalidationError {}
 
-/// A URI whose path [`invalidate`] drops: what `uri!` produces (`Origin`, `Absolute`,
+/// A URI whose path [`invalidate`](crate::invalidate) drops: what `uri!` produces (`Origin`, `Absolute`,
 /// `Reference`), or text parsed as a URI.
 pub trait InvalidationUri {
     /// The counters of its path, in every spelling that reads as the same values.
