@@ -225,7 +225,7 @@ impl Store {
     }
 
     /// Looks `key` up, to be checked against the invalidation counters its entry depends on
-    /// (see `invalidation.rs`): an entry rendered under other values than theirs is a miss.
+    /// (see `generation.rs`): an entry rendered under other values than theirs is a miss.
     ///
     /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
     /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters

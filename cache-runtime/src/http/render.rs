@@ -42,9 +42,9 @@ pub(crate) fn mark(response: &mut Response<'_>, enabled: bool, served: Served) {
     }
 }
 
-/// A stored entry as a response, with `Age` as of `now` (unix seconds). The body shares the entry's allocation; header
-/// names and the most common values come from static strings, so a typical hit allocates only
-/// for its less common header values.
+/// A stored entry as a response, with `Age` as of `now` (unix seconds). The body shares the
+/// entry's allocation; header names and the most common values come from static strings, so a
+/// typical hit allocates only for its less common header values.
 pub(crate) fn replay<'r>(
     request: &Request<'_>,
     entry: &StoredResponse,

@@ -29,8 +29,9 @@ impl Scope {
         }
     }
 
-    /// The counters a lookup for `request` reads, in stamp order. Computed on misses and after
-    /// invalidations only: a hit in the current epoch reads the epoch alone.
+    /// The counters a lookup for `request` reads, in the order their values are fingerprinted.
+    /// Computed on misses and after invalidations only: a hit in the current epoch reads the
+    /// epoch alone.
     pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<GenId> {
         let mut counters = Vec::with_capacity(4 + self.tags.len());
         counters.push(GenId::everything());
@@ -70,8 +71,8 @@ impl fmt::Display for InvalidationError {
 
 impl std::error::Error for InvalidationError {}
 
-/// A URI whose path [`invalidate`](crate::invalidate) drops: what `uri!` produces (`Origin`, `Absolute`,
-/// `Reference`), or text parsed as a URI.
+/// A URI whose path [`invalidate`](crate::invalidate) drops: what `uri!` produces (`Origin`,
+/// `Absolute`, `Reference`), or text parsed as a URI.
 pub trait InvalidationUri {
     /// The counters of its path, in every spelling that reads as the same values.
     #[doc(hidden)]

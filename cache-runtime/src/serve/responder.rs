@@ -47,9 +47,9 @@ impl<'r, 'o: 'r, P> Responder<'r, 'o> for Cached<'o, P> {
 #[derive(Debug)]
 pub enum Opaque {}
 
-/// Turns the handler's responder into a response. Generated code passes it to [`serve`](super::serve) at the
-/// span of the handler's return type, so that a type that is not a `Responder` is reported
-/// there, once.
+/// Turns the handler's responder into a response. Generated code passes it to
+/// [`serve`](super::serve) at the span of the handler's return type, so that a type that is not
+/// a `Responder` is reported there, once.
 pub fn respond<'r, 'o: 'r, R: Responder<'r, 'o>>(
     responder: R,
     request: &'r Request<'_>,
