@@ -1,5 +1,5 @@
 //! The cache handle, and the global one that routes use unless their Rocket instance manages
-//! its own.
+//! its own; invalidation through either.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -12,7 +12,11 @@ use rocket::Request;
 use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
 use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::flight::Flights;
+use crate::generation::GenId;
+use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
+use crate::metrics::PROCESS;
+use crate::rate_limited_log;
 
 /// A configured cache: a store plus the settings routes read on every request.
 ///
@@ -203,13 +207,13 @@ pub struct ServerStatus {
     pub breaker: BreakerState,
 }
 
-static GLOBAL: OnceCell<Cache> = OnceCell::new();
+static GLOBAL_CACHE: OnceCell<Cache> = OnceCell::new();
 
 /// The global cache, configured on first use from the environment when nothing was
 /// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the embedded store
 /// is used: a configuration mistake must not take the site down.
 pub fn global() -> &'static Cache {
-    GLOBAL.get_or_init(|| match Cache::from_env() {
+    GLOBAL_CACHE.get_or_init(|| match Cache::from_env() {
         Ok(cache) => cache,
         Err(error) => {
             log::error!("cache: {error}; falling back to the embedded store");
@@ -232,7 +236,7 @@ pub fn install(config: Config) -> Result<(), InstallError> {
 
 /// Installs an existing cache (its store, pools and breakers) as the global one.
 pub(crate) fn install_cache(cache: Cache) -> Result<(), InstallError> {
-    GLOBAL
+    GLOBAL_CACHE
         .set(cache)
         .map_err(|_| InstallError::AlreadyInitialized)
 }
@@ -259,6 +263,98 @@ impl fmt::Display for InstallError {
 }
 
 impl std::error::Error for InstallError {}
+
+impl Cache {
+    /// Drops every entry cached for `uri`'s path, on every instance sharing this cache: every
+    /// host, query string, `vary` value, GET and HEAD, and every spelling of the path that
+    /// Rocket's own parameter types read as the same values (`/articles/05` for
+    /// `/articles/5`). Takes what `uri!` produces.
+    pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+        let counters = uri.counters()?;
+        self.bump_each(&counters).await
+    }
+
+    /// Drops every entry whose route declares `tag` (`tags = ["articles", "article:{id}"]`,
+    /// with the parameters filled in: `"article:5"`).
+    pub async fn invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+        self.bump(GenId::tag(tag.as_ref())).await
+    }
+
+    /// Drops every entry of this cache's namespace; other applications sharing the servers
+    /// under other namespaces keep theirs.
+    pub async fn invalidate_all(&self) -> Result<(), InvalidationError> {
+        self.bump(GenId::everything()).await
+    }
+
+    async fn bump(&self, counter: GenId) -> Result<(), InvalidationError> {
+        self.bump_each(&[counter]).await
+    }
+
+    /// Bumps each counter in turn: one invalidation, reported once, naming each server that
+    /// did not confirm one of them.
+    async fn bump_each(&self, counters: &[GenId]) -> Result<(), InvalidationError> {
+        let mut failed: Vec<(String, String)> = Vec::new();
+        for counter in counters {
+            let unconfirmed = self
+                .store()
+                .bump(&self.config().namespace, *counter, self.config().op_timeout)
+                .await;
+            for (server, error) in unconfirmed {
+                if !failed.iter().any(|(named, _)| *named == server) {
+                    failed.push((server, error.to_string()));
+                }
+            }
+        }
+        PROCESS.invalidation(failed.is_empty());
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let error = InvalidationError::Unconfirmed(failed);
+        // Also logged: a caller that drops the error still leaves a trace.
+        rate_limited_log::warn(
+            &rate_limited_log::INVALIDATION_UNCONFIRMED,
+            format_args!("{error}"),
+        );
+        Err(error)
+    }
+}
+
+/// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
+/// HEAD), on every instance sharing the global cache; with it, every other spelling of the path
+/// that Rocket's own parameter types read as the same values (`/articles/05`, `/articles/+5`,
+/// `/files/x/../b` for a `PathBuf`). A parameter type of your own whose `FromParam` accepts
+/// several spellings of one value is not covered: use typed invalidation or a tag.
+///
+/// ```no_run
+/// # use rocket::{get, uri};
+/// # #[get("/articles/<id>")] fn article(id: u32) -> String { id.to_string() }
+/// # async fn f() -> Result<(), cache_runtime::InvalidationError> {
+/// cache_runtime::invalidate(uri!(article(5))).await?;
+/// cache_runtime::invalidate("/articles/5").await?;
+/// # Ok(()) }
+/// ```
+pub async fn invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+    global().invalidate(uri).await
+}
+
+/// Drops every entry of the global cache whose route declares `tag`.
+pub async fn invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+    global().invalidate_tag(tag).await
+}
+
+/// Drops every entry of the global cache's namespace.
+pub async fn invalidate_all() -> Result<(), InvalidationError> {
+    global().invalidate_all().await
+}
+
+/// Drops every entry counted by `counter`: what the generated `handler::invalidate(..)` calls.
+#[doc(hidden)]
+pub async fn invalidate_route(
+    cache: &Cache,
+    counter: RouteCounter,
+) -> Result<(), InvalidationError> {
+    cache.bump(counter.0).await
+}
 
 #[cfg(test)]
 mod tests {

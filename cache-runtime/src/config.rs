@@ -7,6 +7,47 @@ use std::time::Duration;
 /// `host:port` Memcached servers. Unset or empty selects the embedded store.
 pub const SERVERS_ENV: &str = "MEMCACHED_SERVERS";
 
+/// A configuration key: the [`Config`] field, and its name in the `cache` table of Rocket's
+/// configuration (where durations are whole milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub(crate) field: &'static str,
+    pub(crate) table: &'static str,
+}
+
+const fn key(field: &'static str, table: &'static str) -> Key {
+    Key { field, table }
+}
+
+pub(crate) const SERVERS: Key = key("servers", "servers");
+pub(crate) const NAMESPACE: Key = key("namespace", "namespace");
+pub(crate) const OP_TIMEOUT: Key = key("op_timeout", "timeout_ms");
+pub(crate) const POOL_IDLE: Key = key("pool_idle", "pool_idle");
+pub(crate) const MAX_ITEM_SIZE: Key = key("max_item_size", "max_item_size");
+pub(crate) const EMBEDDED_CAPACITY: Key = key("embedded_capacity", "embedded_capacity");
+pub(crate) const X_CACHE_HEADER: Key = key("x_cache_header", "x_cache_header");
+pub(crate) const BREAKER_FAILURES: Key = key("breaker_failures", "breaker_failures");
+pub(crate) const BREAKER_COOLDOWN: Key = key("breaker_cooldown", "breaker_cooldown_ms");
+pub(crate) const LEASE_TTL: Key = key("lease_ttl", "lease_ttl_ms");
+pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
+pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
+
+/// Every configuration key, in the order of [`Config`]'s fields.
+pub(crate) const KEYS: [Key; 12] = [
+    SERVERS,
+    NAMESPACE,
+    OP_TIMEOUT,
+    POOL_IDLE,
+    MAX_ITEM_SIZE,
+    EMBEDDED_CAPACITY,
+    X_CACHE_HEADER,
+    BREAKER_FAILURES,
+    BREAKER_COOLDOWN,
+    LEASE_TTL,
+    LEASE_WAIT,
+    COALESCE,
+];
+
 /// Memcached's default largest item (`-I 1m`).
 const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
 
@@ -115,7 +156,7 @@ impl Config {
     /// Checks every field; the error names the field and the expected form.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for server in &self.servers {
-            check_server(server).map_err(|error| error.in_key("servers"))?;
+            check_server(server).map_err(|error| error.in_key(SERVERS.field))?;
         }
         let namespace_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 64
@@ -125,47 +166,50 @@ impl Config {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !namespace_ok {
             return Err(ConfigError::new(
-                "namespace",
+                NAMESPACE.field,
                 "1 to 64 ASCII letters, digits, '-', '_' or '.'",
             ));
         }
         if self.op_timeout.is_zero() || self.op_timeout > Duration::from_secs(10) {
             return Err(ConfigError::new(
-                "op_timeout",
+                OP_TIMEOUT.field,
                 "a duration above 0 and at most 10 s",
             ));
         }
         if self.pool_idle == 0 {
-            return Err(ConfigError::new("pool_idle", "at least 1"));
+            return Err(ConfigError::new(POOL_IDLE.field, "at least 1"));
         }
         if self.max_item_size < 1024 || self.max_item_size > MEMCACHED_ITEM_LIMIT * 128 {
             return Err(ConfigError::new(
-                "max_item_size",
+                MAX_ITEM_SIZE.field,
                 "between 1024 and 134217728 bytes",
             ));
         }
         if self.breaker_failures == 0 {
-            return Err(ConfigError::new("breaker_failures", "at least 1"));
+            return Err(ConfigError::new(BREAKER_FAILURES.field, "at least 1"));
         }
         if self.breaker_cooldown < Duration::from_millis(100)
             || self.breaker_cooldown > Duration::from_secs(600)
         {
             return Err(ConfigError::new(
-                "breaker_cooldown",
+                BREAKER_COOLDOWN.field,
                 "a duration from 100 ms to 10 minutes",
             ));
         }
         if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(600) {
             return Err(ConfigError::new(
-                "lease_ttl",
+                LEASE_TTL.field,
                 "a duration from 1 s to 10 minutes",
             ));
         }
         if self.lease_wait > Duration::from_secs(60) {
-            return Err(ConfigError::new("lease_wait", "a duration up to 60 s"));
+            return Err(ConfigError::new(LEASE_WAIT.field, "a duration up to 60 s"));
         }
         if self.embedded_capacity < 1024 {
-            return Err(ConfigError::new("embedded_capacity", "at least 1024 bytes"));
+            return Err(ConfigError::new(
+                EMBEDDED_CAPACITY.field,
+                "at least 1024 bytes",
+            ));
         }
         Ok(())
     }
@@ -185,12 +229,12 @@ fn check_server(server: &str) -> Result<(), ConfigError> {
     let expected = "host:port, for example 127.0.0.1:11211 or [::1]:11211";
     let (host, port) = server
         .rsplit_once(':')
-        .ok_or_else(|| ConfigError::new("", expected))?;
+        .ok_or_else(|| ConfigError::new(SERVERS.field, expected))?;
     let host_ok = !host.is_empty()
         && !host.contains(char::is_whitespace)
         && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
     if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(ConfigError::new("", expected));
+        return Err(ConfigError::new(SERVERS.field, expected));
     }
     Ok(())
 }

@@ -4,13 +4,14 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | stamp:u64 | status:u16 |
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | status:u16 |
 //! header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
-//! The epoch and the stamp record the invalidation counters the response was rendered under
-//! (see `invalidation.rs`): an entry whose stamp no longer matches was invalidated.
+//! The epoch and the fingerprint (the entry's stamp) record the invalidation counters the
+//! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
+//! was invalidated.
 //!
 //! Decoding checks every length, that names are HTTP tokens and values printable, and that
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
@@ -20,6 +21,9 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
+
+use crate::generation::Stamp;
+use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
 const VERSION: u8 = 3;
@@ -40,7 +44,7 @@ pub struct StoredResponse {
     /// The namespace's invalidation epoch when it was rendered.
     epoch: u64,
     /// The invalidation counters it depends on, fingerprinted, when it was rendered.
-    stamp: u64,
+    fingerprint: u64,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
     headers: Vec<(Range<usize>, Range<usize>)>,
     body: Range<usize>,
@@ -55,7 +59,7 @@ impl fmt::Debug for StoredResponse {
             .field("created", &self.created)
             .field("ttl", &self.ttl)
             .field("epoch", &self.epoch)
-            .field("stamp", &self.stamp)
+            .field("fingerprint", &self.fingerprint)
             .finish()
     }
 }
@@ -86,20 +90,17 @@ impl StoredResponse {
         created: u64,
         ttl: u32,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::build_stamped(status, headers, body, created, ttl, 0, 0)
+        StoredResponse::build_stamped(status, headers, body, created, ttl, Stamp::default())
     }
 
-    /// Frames a response rendered in invalidation `epoch` under the counters `stamp`
-    /// fingerprints.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build_stamped<'h>(
+    /// Frames a response rendered under `stamp` (the invalidation epoch and counters).
+    pub(crate) fn build_stamped<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
         created: u64,
         ttl: u32,
-        epoch: u64,
-        stamp: u64,
+        stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
         let body_len = u32::try_from(body.len()).map_err(|_| Unframeable)?;
@@ -108,8 +109,8 @@ impl StoredResponse {
         out.push(VERSION);
         out.extend_from_slice(&created.to_le_bytes());
         out.extend_from_slice(&ttl.to_le_bytes());
-        out.extend_from_slice(&epoch.to_le_bytes());
-        out.extend_from_slice(&stamp.to_le_bytes());
+        out.extend_from_slice(&stamp.epoch.to_le_bytes());
+        out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
         for (name, value) in headers {
@@ -146,7 +147,7 @@ impl StoredResponse {
         let created = reader.u64()?;
         let ttl = reader.u32()?;
         let epoch = reader.u64()?;
-        let stamp = reader.u64()?;
+        let fingerprint = reader.u64()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
             return None;
@@ -180,7 +181,7 @@ impl StoredResponse {
             created,
             ttl,
             epoch,
-            stamp,
+            fingerprint,
             headers,
             body,
         })
@@ -204,14 +205,12 @@ impl StoredResponse {
         self.ttl
     }
 
-    /// The namespace's invalidation epoch when it was rendered.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
-    /// The fingerprint of the invalidation counters it was rendered under.
-    pub fn stamp(&self) -> u64 {
-        self.stamp
+    /// The invalidation epoch and counters it was rendered under.
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp {
+            epoch: self.epoch,
+            fingerprint: self.fingerprint,
+        }
     }
 
     /// The same entry, recorded as still valid in `epoch` (a copy of the frame).
@@ -246,14 +245,6 @@ impl StoredResponse {
         // Checked when the frame was decoded; the fallback is never reached.
         std::str::from_utf8(&self.frame[range]).unwrap_or("")
     }
-}
-
-/// An HTTP field name (RFC 9110 token).
-pub(crate) fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// An HTTP field value: visible characters, spaces and tabs, no CR, LF or NUL.
@@ -323,8 +314,10 @@ mod tests {
             b"<h1>hello</h1>",
             1_700_000_000,
             60,
-            0xfeed,
-            0x0123_4567_89ab_cdef,
+            Stamp {
+                epoch: 0xfeed,
+                fingerprint: 0x0123_4567_89ab_cdef,
+            },
         )
         .unwrap()
     }
@@ -334,15 +327,18 @@ mod tests {
         let entry = sample();
         assert_eq!(entry.status(), 200);
         assert_eq!(entry.created(), 1_700_000_000);
-        assert_eq!(entry.stamp(), 0x0123_4567_89ab_cdef);
-        assert_eq!(entry.epoch(), 0xfeed);
+        assert_eq!(entry.stamp().fingerprint, 0x0123_4567_89ab_cdef);
+        assert_eq!(entry.stamp().epoch, 0xfeed);
         let moved = entry.with_epoch(7);
-        assert_eq!(moved.epoch(), 7);
+        assert_eq!(moved.stamp().epoch, 7);
         assert_eq!(
             StoredResponse::decode(moved.frame().to_vec()),
             Some(moved.clone())
         );
-        assert_eq!((moved.stamp(), moved.body()), (entry.stamp(), entry.body()));
+        assert_eq!(
+            (moved.stamp().fingerprint, moved.body()),
+            (entry.stamp().fingerprint, entry.body())
+        );
         assert_eq!(entry.ttl(), 60);
         assert_eq!(entry.headers().collect::<Vec<_>>(), HEADERS);
         assert_eq!(entry.body(), b"<h1>hello</h1>");

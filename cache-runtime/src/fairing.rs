@@ -7,8 +7,8 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Rocket};
 
-use crate::cache::Cache;
-use crate::config::{parse_servers, Config, ConfigError};
+use crate::cache::{install_cache, Cache};
+use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_ENV};
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
@@ -48,7 +48,8 @@ use crate::config::{parse_servers, Config, ConfigError};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheFairing;
 
-/// The `cache` table, every key optional.
+/// The `cache` table, every key optional; its field names are the table names in
+/// [`KEYS`](crate::config::KEYS).
 #[derive(Debug, Default, Deserialize)]
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
 struct Table {
@@ -85,7 +86,7 @@ impl Table {
                     Servers::Text(text) => text,
                 };
                 Config {
-                    servers: parse_servers(&list).map_err(|error| error.in_key("servers"))?,
+                    servers: parse_servers(&list).map_err(|error| error.in_key(SERVERS.field))?,
                     ..Config::default()
                 }
             }
@@ -129,16 +130,11 @@ impl Table {
     }
 }
 
-/// The field names of [`Config`] as they are spelled in the `cache` table.
+/// A field name of [`Config`] as it is spelled in the `cache` table.
 fn table_key(config_key: &str) -> &str {
-    match config_key {
-        "op_timeout" => "timeout_ms",
-        "breaker_cooldown" => "breaker_cooldown_ms",
-        "lease_ttl" => "lease_ttl_ms",
-        "lease_wait" => "lease_wait_ms",
-        "" => "servers",
-        other => other,
-    }
+    KEYS.iter()
+        .find(|key| key.field == config_key)
+        .map_or(config_key, |key| key.table)
 }
 
 #[rocket::async_trait]
@@ -163,7 +159,7 @@ impl Fairing for CacheFairing {
         };
         let config = match table.into_config() {
             Ok(config) => config,
-            Err(error) if error.key() == crate::SERVERS_ENV => {
+            Err(error) if error.key() == SERVERS_ENV => {
                 log::error!("invalid cache configuration: {error}");
                 return Err(rocket);
             }
@@ -185,7 +181,7 @@ impl Fairing for CacheFairing {
         };
         // Code that reaches for the global cache (outside a request) sees this same one, when
         // it is still unused.
-        let _ = crate::cache::install_cache(cache.clone());
+        let _ = install_cache(cache.clone());
         Ok(rocket.manage(cache))
     }
 
@@ -204,7 +200,7 @@ mod tests {
     /// The only test in this crate that touches `MEMCACHED_SERVERS`.
     #[test]
     fn table_servers_take_precedence_over_the_environment() {
-        std::env::set_var(crate::SERVERS_ENV, "not a server list");
+        std::env::set_var(SERVERS_ENV, "not a server list");
         let table = Table {
             servers: Some(Servers::Text("127.0.0.1:11211, 127.0.0.1:11212".into())),
             namespace: Some("shop".into()),
@@ -219,8 +215,8 @@ mod tests {
         );
         // Without servers in the table, the environment counts, and its name is the key.
         let error = Table::default().into_config().unwrap_err();
-        assert_eq!(error.key(), crate::SERVERS_ENV);
-        std::env::remove_var(crate::SERVERS_ENV);
+        assert_eq!(error.key(), SERVERS_ENV);
+        std::env::remove_var(SERVERS_ENV);
         assert!(Table::default().into_config().unwrap().servers.is_empty());
         // A bad value in the table names the table's key.
         let bad = Table {
@@ -228,5 +224,27 @@ mod tests {
             ..Table::default()
         };
         assert_eq!(table_key(bad.into_config().unwrap_err().key()), "servers");
+    }
+
+    /// The table accepts exactly the keys listed once for `Config`, the fairing and its errors.
+    #[test]
+    fn the_table_holds_every_listed_key_and_no_other() {
+        for key in KEYS {
+            let one = format!("{{\"{}\": null}}", key.table);
+            let parsed = rocket::serde::json::from_str::<Table>(&one);
+            assert!(parsed.is_ok(), "{}: {parsed:?}", key.table);
+        }
+        let unknown = rocket::serde::json::from_str::<Table>("{\"unknown\": null}").unwrap_err();
+        let mut accepted: Vec<String> = unknown
+            .to_string()
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        let mut listed: Vec<String> = KEYS.iter().map(|key| key.table.to_owned()).collect();
+        accepted.sort();
+        listed.sort();
+        assert_eq!(accepted, listed, "{unknown}");
     }
 }

@@ -93,7 +93,7 @@ pub(crate) async fn follow(mut receiver: watch::Receiver<Option<Outcome>>) -> Ou
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::reply::QueryKey;
+    use crate::options::QueryKey;
 
     fn key() -> CacheKey {
         KeyParts {

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use crate::entry::StoredResponse;
 use crate::key::{KeyParts, Varied};
-use crate::reply::QueryKey;
+use crate::options::QueryKey;
 
 fn parts<'a>(
     path: &'a str,

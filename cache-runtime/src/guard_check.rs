@@ -69,7 +69,7 @@ impl SharedGuard for Shutdown {}
 impl SharedGuard for &RocketRoute {}
 /// The host is in every key: the one the handler sees (HTTP/2 `:authority` included).
 impl SharedGuard for &Host<'_> {}
-impl SharedGuard for &crate::Cache {}
+impl SharedGuard for &crate::cache::Cache {}
 
 /// What a request guard needs the route's key to hold. Rocket's own guards are listed here;
 /// [`SharedGuard`]s need nothing.

@@ -26,7 +26,8 @@ use std::fmt;
 
 use rocket::{Request, Route};
 
-use crate::reply::QueryKey;
+use crate::options::{QueryKey, RouteOptions};
+use crate::util::hex;
 
 /// The longest key: a 64-byte namespace, a colon, 32 hex digits and a lease suffix.
 const KEY_CAPACITY: usize = 64 + 1 + 32 + LEASE_SUFFIX.len();
@@ -223,12 +224,7 @@ impl<'a> KeyParts<'a> {
         // 128 bits of BLAKE3: serving one request another's entry would take a second
         // preimage, 2^128 work; accidental collisions are negligible at any cache size.
         let digest = input.finish();
-        let mut hex = [0u8; 32];
-        for (pair, byte) in hex.chunks_exact_mut(2).zip(&digest.as_bytes()[..16]) {
-            const DIGITS: &[u8; 16] = b"0123456789abcdef";
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
-        }
+        let hex: [u8; 32] = hex(digest.as_bytes());
         CacheKey::new(&[namespace.as_bytes(), b":", &hex])
     }
 }
@@ -402,6 +398,73 @@ impl Framed {
             out.copy_from_slice(piece);
             out.make_ascii_lowercase();
             self.write(out);
+        }
+    }
+}
+
+/// The key `request`, served by `route` with `options`, is stored under.
+pub fn key_for(
+    request: &Request<'_>,
+    route: &rocket::Route,
+    namespace: &str,
+    options: &RouteOptions,
+) -> CacheKey {
+    // Both the host the handler sees and the raw `Host` values: over HTTP/2 the handler's host
+    // is `:authority`, which a `host` header sent alongside may contradict.
+    let host_headers = HostHeaders::of(request);
+    let mut parts = KeyParts::of(request, route, host_headers.as_slice());
+    parts.query_key = options.query;
+    if options.vary.is_empty() && options.vary_cookies.is_empty() {
+        return parts.build(namespace);
+    }
+    let headers = options.vary.iter().map(|name| {
+        let values: Vec<&str> = request.headers().get(name).collect();
+        Varied {
+            cookie: false,
+            name,
+            present: !values.is_empty(),
+            values,
+        }
+    });
+    let cookies = options.vary_cookies.iter().map(|name| {
+        let value = request.cookies().get(name).map(|cookie| cookie.value());
+        Varied {
+            cookie: true,
+            name,
+            present: value.is_some(),
+            values: value.into_iter().collect(),
+        }
+    });
+    let varied: Vec<Varied<'_>> = headers.chain(cookies).collect();
+    parts.varied = &varied;
+    parts.build(namespace)
+}
+
+/// The request's raw `Host` values: borrowed in place for the usual zero or one, collected
+/// only when a request repeats the header.
+enum HostHeaders<'a> {
+    Absent,
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+impl<'a> HostHeaders<'a> {
+    fn of(request: &'a Request<'_>) -> HostHeaders<'a> {
+        let mut values = request.headers().get("Host");
+        match (values.next(), values.next()) {
+            (None, _) => HostHeaders::Absent,
+            (Some(only), None) => HostHeaders::One(only),
+            (Some(first), Some(second)) => {
+                HostHeaders::Many([first, second].into_iter().chain(values).collect())
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[&'a str] {
+        match self {
+            HostHeaders::Absent => &[],
+            HostHeaders::One(only) => std::slice::from_ref(only),
+            HostHeaders::Many(all) => all,
         }
     }
 }

@@ -74,6 +74,10 @@
 //!
 //! [Rocket]: https://rocket.rs
 
+// The layers, lowest first; a module imports only from layers before its own:
+//   util, outcome, config, generation | entry | metrics | options | key, invalidation, http,
+//   rate_limited_log | backend | flight | cache | guard | serve | fairing, guard_check,
+//   metrics_route (the Rocket glue) | this file's re-exports.
 mod backend;
 mod cache;
 mod config;
@@ -82,27 +86,31 @@ mod fairing;
 mod flight;
 #[cfg(test)]
 mod fuzz;
+mod generation;
 mod guard;
 mod guard_check;
+mod http;
 mod invalidation;
 mod key;
-mod leases;
-mod policy;
-mod reply;
-mod report;
-mod spelling;
-mod stats;
+mod metrics;
+mod metrics_route;
+mod options;
+mod outcome;
+mod rate_limited_log;
+mod serve;
+mod util;
 
 pub use backend::BreakerState;
-pub use cache::{global, install, Cache, InstallError, ServerStatus};
+pub use cache::{
+    global, install, invalidate, invalidate_all, invalidate_tag, Cache, InstallError, ServerStatus,
+};
 pub use config::{Config, ConfigError, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::SharedGuard;
-pub use invalidation::{
-    invalidate, invalidate_all, invalidate_tag, InvalidationError, InvalidationUri,
-};
-pub use policy::Refusal;
-pub use stats::{metrics_routes, stats, Counters, Snapshot, Stats};
+pub use invalidation::{InvalidationError, InvalidationUri};
+pub use metrics::{stats, Counters, Snapshot, Stats};
+pub use metrics_route::metrics_routes;
+pub use outcome::Refusal;
 
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
 ///
@@ -269,10 +277,13 @@ pub use cache_macros::cached_route;
 /// Used by the code `#[cached_route]` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache::invalidate_route;
     pub use crate::guard::CacheRequest;
     pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
-    pub use crate::invalidation::{invalidate_route, route_counter, RouteCounter, Scope};
-    pub use crate::reply::{respond, serve, Cached, Opaque, QueryKey, RouteOptions};
+    pub use crate::invalidation::{route_counter, RouteCounter, Scope};
+    pub use crate::options::RouteOptions;
+    pub use crate::serve::responder::{respond, Cached, Opaque};
+    pub use crate::serve::serve;
 
     /// How many invalidation counters the embedded store holds (`None` for Memcached): for the
     /// tests that check a flood of distinct URLs creates none.
@@ -283,7 +294,8 @@ pub mod __private {
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
     pub mod bench {
         pub use crate::entry::StoredResponse;
-        pub use crate::reply::{key_for, RouteOptions};
+        pub use crate::key::key_for;
+        pub use crate::options::RouteOptions;
 
         /// One raw get through the cache's own backend client and settings: the floor any
         /// hit served from that backend stands on. The length of the value, if any.
@@ -298,8 +310,8 @@ pub mod __private {
             key: &str,
             counters: usize,
         ) -> Option<usize> {
-            let counters: Vec<crate::invalidation::GenId> = (0..counters)
-                .map(|i| crate::invalidation::GenId::tag(&format!("bench-{i}")))
+            let counters: Vec<crate::generation::GenId> = (0..counters)
+                .map(|i| crate::generation::GenId::tag(&format!("bench-{i}")))
                 .collect();
             cache.store().raw_get_counted(key, &counters).await
         }

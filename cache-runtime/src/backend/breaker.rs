@@ -3,15 +3,9 @@
 //! success closes the breaker, a failure opens it again. State changes are logged once each.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use once_cell::sync::Lazy;
-
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
-
-fn now_ms() -> u64 {
-    EPOCH.elapsed().as_millis() as u64 + 1
-}
+use crate::util::monotonic_ms;
 
 /// What a breaker lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +35,7 @@ pub(crate) struct Breaker {
     threshold: u32,
     cooldown: Duration,
     failures: AtomicU32,
-    /// 0 when closed; else when the cool-down ends (ms since `EPOCH`).
+    /// 0 when closed; else when the cool-down ends (on [`monotonic_ms`](crate::util::monotonic_ms)).
     open_until: AtomicU64,
     /// When the current probe started (0: none). A probe whose request was dropped midway is
     /// taken over after a cool-down, so a breaker never stays half-open forever.
@@ -63,7 +57,7 @@ impl Breaker {
     pub(crate) fn state(&self) -> BreakerState {
         match self.open_until.load(Ordering::Acquire) {
             0 => BreakerState::Closed,
-            until if now_ms() < until => BreakerState::Open,
+            until if monotonic_ms() < until => BreakerState::Open,
             _ => BreakerState::HalfOpen,
         }
     }
@@ -73,7 +67,7 @@ impl Breaker {
             BreakerState::Closed => Admission::Pass,
             BreakerState::Open => Admission::Skip,
             BreakerState::HalfOpen => {
-                let now = now_ms();
+                let now = monotonic_ms();
                 let started = self.probe_started.load(Ordering::Acquire);
                 let free =
                     started == 0 || now.saturating_sub(started) > self.cooldown.as_millis() as u64;
@@ -113,7 +107,7 @@ impl Breaker {
         let cooldown = self.cooldown.as_millis() as u64;
         if admission == Admission::Probe {
             self.open_until
-                .store(now_ms() + cooldown, Ordering::Release);
+                .store(monotonic_ms() + cooldown, Ordering::Release);
             self.probe_started.store(0, Ordering::Release);
             return;
         }
@@ -121,7 +115,12 @@ impl Breaker {
         if failures >= self.threshold
             && self
                 .open_until
-                .compare_exchange(0, now_ms() + cooldown, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(
+                    0,
+                    monotonic_ms() + cooldown,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
                 .is_ok()
         {
             log::warn!(

@@ -11,7 +11,7 @@ use quick_cache::Weighter;
 
 use super::{Backend, BackendError, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::invalidation::{Counter, GenId, SHARED_COUNTERS};
+use crate::generation::{Counter, GenId, SHARED_COUNTERS};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -257,7 +257,7 @@ mod tests {
             host_headers: &[],
             path: &path,
             query: None,
-            query_key: crate::reply::QueryKey::All,
+            query_key: crate::options::QueryKey::All,
             varied: &[],
         }
         .build("rc")

@@ -15,8 +15,9 @@ use tokio::sync::OnceCell;
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::{Backend, BackendError, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::invalidation::{fresh_generation, GenId};
+use crate::generation::{fresh_generation, GenId};
 use crate::key::CacheKey;
+use crate::util::hex;
 
 pub(crate) struct MemcachedStore {
     servers: Vec<String>,
@@ -66,12 +67,7 @@ impl Placement {
     fn new(servers: &[String]) -> Placement {
         let tags = servers
             .iter()
-            .map(|server| {
-                let hex = blake3::hash(server.as_bytes()).to_hex();
-                let mut tag = [0; 8];
-                tag.copy_from_slice(&hex.as_bytes()[..8]);
-                tag
-            })
+            .map(|server| hex(blake3::hash(server.as_bytes()).as_bytes()))
             .collect();
         Placement {
             rendezvous: Rendezvous::new(),
@@ -613,7 +609,7 @@ impl Backend for MemcachedStore {
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::reply::QueryKey;
+    use crate::options::QueryKey;
 
     fn store(servers: &[&str]) -> MemcachedStore {
         let settings = BreakerSettings {

@@ -15,7 +15,7 @@ pub(crate) use embedded::EmbeddedStore;
 pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 
 use crate::entry::StoredResponse;
-use crate::invalidation::{self, GenId};
+use crate::generation::{fingerprint, GenId, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -34,14 +34,14 @@ pub(crate) enum Lookup {
 pub(crate) struct Fetched {
     /// A hit only when the entry was rendered under the counters' current values.
     pub(crate) lookup: Lookup,
-    /// The epoch and counters' fingerprint to stamp the entry stored after a miss with, read
-    /// before the handler runs; `None` when they could not be read (nothing may be stored).
-    pub(crate) stamp: Option<(u64, u64)>,
+    /// What to stamp the entry stored after a miss with, read before the handler runs;
+    /// `None` when the counters could not be read (nothing may be stored).
+    pub(crate) stamp: Option<Stamp>,
     /// An entry was there but rendered before an invalidation.
     pub(crate) invalidated: bool,
     /// The hit was rendered in an earlier epoch but is still valid: store it again, recorded
-    /// in the current one (CAS, TTL left), so that its next hits take the short path.
-    pub(crate) restamp: Option<(u64, u32)>,
+    /// in the current one, so that its next hits take the short path.
+    pub(crate) restamp: Option<Restamp>,
 }
 
 impl Fetched {
@@ -225,7 +225,7 @@ impl Store {
     }
 
     /// Looks `key` up, to be checked against the invalidation counters its entry depends on
-    /// (see `invalidation.rs`): an entry rendered under other values than theirs is a miss.
+    /// (see `generation.rs`): an entry rendered under other values than theirs is a miss.
     ///
     /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
     /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters
@@ -236,9 +236,9 @@ impl Store {
             Err(error) => return FirstRead::Done(Fetched::failed(error)),
         };
         if let Found::Entry(entry, _, _) = &found {
-            if entry.epoch() == epoch {
+            if entry.stamp().epoch == epoch {
                 return FirstRead::Done(Fetched {
-                    stamp: Some((epoch, entry.stamp())),
+                    stamp: Some(entry.stamp()),
                     lookup: Lookup::Hit(Arc::clone(entry)),
                     invalidated: false,
                     restamp: None,
@@ -264,23 +264,26 @@ impl Store {
             Ok(read) => read,
             Err(error) => return Fetched::failed(error),
         };
-        let stamp = invalidation::stamp(values);
+        let fingerprint = fingerprint(values);
         let (lookup, invalidated, restamp) = match (found, leased) {
-            (Found::Entry(entry, cas, ttl), _) if entry.stamp() == stamp => {
-                let restamp = cas.zip(ttl).filter(|(_, ttl)| *ttl > 0);
+            (Found::Entry(entry, cas, ttl), _) if entry.stamp().fingerprint == fingerprint => {
+                let restamp = cas
+                    .zip(ttl)
+                    .filter(|(_, ttl)| *ttl > 0)
+                    .map(|(cas, ttl)| Restamp { cas, ttl });
                 (Lookup::Hit(entry), false, restamp)
             }
             (Found::Entry(..), _) => (Lookup::Miss(Lease::None), true, None),
             (Found::Undecodable, _) => (Lookup::Failed(BackendError::Undecodable), false, None),
             // Stored by another instance between the two round trips.
-            (Found::Absent, Lookup::Hit(entry)) if entry.stamp() != stamp => {
+            (Found::Absent, Lookup::Hit(entry)) if entry.stamp().fingerprint != fingerprint => {
                 (Lookup::Miss(Lease::None), true, None)
             }
             (Found::Absent, leased) => (leased, false, None),
         };
         Fetched {
             lookup,
-            stamp: Some((epoch, stamp)),
+            stamp: Some(Stamp { epoch, fingerprint }),
             invalidated,
             restamp,
         }
@@ -310,7 +313,7 @@ impl Store {
         key: &CacheKey,
         original: Arc<StoredResponse>,
         epoch: u64,
-        (cas, ttl): (u64, u32),
+        Restamp { cas, ttl }: Restamp,
     ) {
         match self {
             Store::Embedded(store) => store.restamp(key, original, epoch, cas, ttl).await,
@@ -400,7 +403,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::reply::QueryKey;
+    use crate::options::QueryKey;
 
     fn key() -> CacheKey {
         KeyParts {
@@ -434,9 +437,8 @@ mod tests {
         let counters = [GenId::everything(), GenId::tag("mine")];
         let missed = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(missed.lookup, Lookup::Miss(_)));
-        let (epoch, stamp) = missed.stamp.unwrap();
-        let entry =
-            StoredResponse::build_stamped(200, std::iter::empty(), b"x", 0, 60, epoch, stamp);
+        let stamp = missed.stamp.unwrap();
+        let entry = StoredResponse::build_stamped(200, std::iter::empty(), b"x", 0, 60, stamp);
         store
             .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
             .await
@@ -450,9 +452,12 @@ mod tests {
             unreachable!()
         };
         let restamp = checked.restamp.expect("restamped");
-        let (new_epoch, same_stamp) = checked.stamp.unwrap();
-        assert_ne!(new_epoch, epoch);
-        assert_eq!(same_stamp, stamp);
+        let Stamp {
+            epoch: new_epoch,
+            fingerprint: same_fingerprint,
+        } = checked.stamp.unwrap();
+        assert_ne!(new_epoch, stamp.epoch);
+        assert_eq!(same_fingerprint, stamp.fingerprint);
         store
             .restamp(&key, Arc::clone(found), new_epoch, restamp)
             .await;
@@ -463,6 +468,6 @@ mod tests {
         let invalidated = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
         assert!(invalidated.invalidated);
-        assert_ne!(invalidated.stamp.unwrap().1, stamp);
+        assert_ne!(invalidated.stamp.unwrap().fingerprint, stamp.fingerprint);
     }
 }

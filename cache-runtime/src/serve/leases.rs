@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::backend::{BackendError, Fetched, FirstRead, Lease, Lookup, Store};
 use crate::cache::Cache;
-use crate::invalidation::GenId;
+use crate::generation::GenId;
 use crate::key::CacheKey;
 
 /// What a request holds in the backend for its key.

@@ -30,7 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use rocket::Request;
 
-use crate::invalidation::GenId;
+use crate::generation::GenId;
 
 /// The path counters a request depends on: one, or two when an `f32` reads a segment
 /// differently from an `f64`.

@@ -2,16 +2,14 @@
 //! what was suppressed, never one line per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use once_cell::sync::Lazy;
+use crate::util::monotonic_ms;
 
 const INTERVAL: Duration = Duration::from_secs(10);
 
-static START: Lazy<Instant> = Lazy::new(Instant::now);
-
-/// One log cause: when it last logged (ms since `START`, plus one; 0 = never) and how many
-/// events were suppressed since.
+/// One log cause: when it last logged ([`monotonic_ms`]; 0 = never) and how many events were
+/// suppressed since.
 #[derive(Debug)]
 pub(crate) struct RateLimited {
     last_logged: AtomicU64,
@@ -28,7 +26,7 @@ impl RateLimited {
 
     /// `Some(suppressed count)` when this event should be logged now.
     pub(crate) fn admit(&self) -> Option<u64> {
-        let now = START.elapsed().as_millis() as u64 + 1;
+        let now = monotonic_ms();
         let last = self.last_logged.load(Ordering::Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= INTERVAL.as_millis() as u64;
         if due

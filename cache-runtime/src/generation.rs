@@ -1,0 +1,267 @@
+//! Invalidation by generation counters: the protocol's ids, stamps and epochs, in one place.
+//!
+//! Memcached cannot list keys, so an entry is never found to be deleted. Instead an entry
+//! depends on a few counters:
+//!
+//! - the namespace's (`invalidate_all`),
+//! - its path's (`invalidate(uri)`: every host, query, `vary` value, GET and HEAD; the path
+//!   as `invalidation/spelling.rs` spells it, so that `/articles/05` and `/articles/5` share one),
+//! - its route's, for the handler's parameter values (`article::invalidate(5)`),
+//! - one per tag the route declares (`invalidate_tag("articles")`);
+//!
+//! and records a fingerprint of their values when it was rendered, with the epoch (below): its
+//! [`Stamp`]. Bumping any of
+//! them changes the fingerprint later lookups compute, so the entry reads as a miss and is
+//! rendered again and overwritten.
+//!
+//! Paths, parameter values and tags are hashed onto a fixed set of [`SHARED_COUNTERS`]
+//! counters, so that their number never depends on how many distinct URLs are requested. In
+//! Memcached they are created on first read with a random value: one that is evicted or
+//! expires comes back as another random value, which can only drop entries, never revive one.
+//! The embedded store holds all of them from the start and never evicts one.
+//!
+//! Reading every counter on every hit would cost a hit several operations. So each
+//! invalidation also bumps one more counter, the namespace's epoch, after the one it targets;
+//! an entry records the epoch it was rendered in, and a hit reads the entry and the epoch only
+//! (one round trip, two operations). Only when the epoch moved does a second round trip read the
+//! entry's counters: unchanged, the entry is served and stored again recorded in the new epoch
+//! (once, compared by CAS: a [`Restamp`]), so that its next hits take the short path again.
+//!
+//! With Memcached, each server holds its own copy of every counter, next to the entries it
+//! holds: a lookup asks one server, and losing a server loses only its entries. Invalidating
+//! bumps the copies on every server, each server's in order (the counter, then the epoch).
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::util::hex;
+
+/// One generation counter: the namespace's, the epoch, or one of [`SHARED_COUNTERS`] that
+/// paths, routes' parameter values and tags are hashed onto. Named by
+/// [`InvalidationUri`](crate::InvalidationUri), which only this crate implements usefully.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct GenId(Counter);
+
+/// Where a counter lives.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Counter {
+    Everything,
+    Epoch,
+    /// An index below [`SHARED_COUNTERS`].
+    Shared(u16),
+}
+
+/// How many counters paths, routes' parameter values and tags share. Requests name counters
+/// (every distinct URL its own path), so their number must not depend on traffic: a scan of
+/// made-up URLs would otherwise fill a store with counters, pushing out those of real pages
+/// (each then comes back with a new value, dropping its entries at the next check). Hashed
+/// onto a fixed set, two names sometimes share a counter: bumping it drops both, never fewer
+/// entries than asked (an unrelated entry, with three or four counters, is dropped by a given
+/// invalidation with odds of about 1 in 20,000).
+pub(crate) const SHARED_COUNTERS: usize = 1 << 16;
+
+const EVERYTHING: u8 = 0;
+const PATH: u8 = 1;
+const ROUTE: u8 = 2;
+const TAG: u8 = 3;
+const EPOCH: u8 = 4;
+const SHARED: u8 = 5;
+
+/// Separates parameter values in a route counter's input: never produced by `Debug` (which
+/// writes UTF-8).
+const VALUE_END: u8 = 0xff;
+
+fn digest(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> [u8; 16] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[kind]);
+    write(&mut hasher);
+    let mut id = [0; 16];
+    id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    id
+}
+
+impl GenId {
+    fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> GenId {
+        let [low, high, ..] = digest(kind, write);
+        GenId(Counter::Shared(u16::from_le_bytes([low, high])))
+    }
+
+    /// The namespace's counter: every entry depends on it.
+    pub(crate) fn everything() -> GenId {
+        GenId(Counter::Everything)
+    }
+
+    /// The namespace's epoch: bumped by every invalidation, read by every hit.
+    pub(crate) fn epoch() -> GenId {
+        GenId(Counter::Epoch)
+    }
+
+    pub(crate) fn counter(&self) -> Counter {
+        self.0
+    }
+
+    /// A path's counter, from its segments as `invalidation/spelling.rs` spells them.
+    pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> GenId {
+        GenId::hashed(PATH, |hasher| {
+            for segment in segments {
+                hasher.update(&(segment.len() as u64).to_le_bytes());
+                hasher.update(segment.as_bytes());
+            }
+        })
+    }
+
+    /// A route's counter for these parameter values (`route` names the handler).
+    pub(crate) fn route(route: &str, values: &[&dyn fmt::Debug]) -> GenId {
+        struct Writer<'h>(&'h mut blake3::Hasher);
+        impl fmt::Write for Writer<'_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                self.0.update(text.as_bytes());
+                Ok(())
+            }
+        }
+        GenId::hashed(ROUTE, |hasher| {
+            hasher.update(&(route.len() as u64).to_le_bytes());
+            hasher.update(route.as_bytes());
+            for value in values {
+                // Formatting into a hasher cannot fail; a `Debug` impl that reports an error
+                // still wrote the same bytes on both sides.
+                let _ = fmt::write(&mut Writer(hasher), format_args!("{value:?}"));
+                hasher.update(&[VALUE_END]);
+            }
+        })
+    }
+
+    /// A tag's counter.
+    pub(crate) fn tag(tag: &str) -> GenId {
+        GenId::hashed(TAG, |hasher| {
+            hasher.update(tag.as_bytes());
+        })
+    }
+
+    /// 32 lowercase hex digits, distinct per counter (the Memcached key's suffix).
+    pub(crate) fn hex(&self) -> [u8; 32] {
+        static EVERYTHING_ID: OnceLock<[u8; 16]> = OnceLock::new();
+        static EPOCH_ID: OnceLock<[u8; 16]> = OnceLock::new();
+        let id = match self.0 {
+            Counter::Everything => *EVERYTHING_ID.get_or_init(|| digest(EVERYTHING, |_| {})),
+            Counter::Epoch => *EPOCH_ID.get_or_init(|| digest(EPOCH, |_| {})),
+            Counter::Shared(index) => digest(SHARED, |hasher| {
+                hasher.update(&index.to_le_bytes());
+            }),
+        };
+        hex(&id)
+    }
+}
+
+/// What an entry is stamped with when it is rendered: the namespace's epoch at the time, and
+/// the fingerprint of the counters it depends on. A lookup compares both with the counters'
+/// current values (the epoch alone while it has not moved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) epoch: u64,
+    pub(crate) fingerprint: u64,
+}
+
+/// A hit rendered in an earlier epoch and still valid, to be stored again stamped with the
+/// current one: the CAS it was read with (so that a newer entry is never overwritten) and the
+/// TTL it has left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Restamp {
+    pub(crate) cas: u64,
+    pub(crate) ttl: u32,
+}
+
+/// The fingerprint of a lookup's counter values, in order. Each step is a bijection of the
+/// running value and of the next counter, so changing any one counter always changes it.
+pub(crate) fn fingerprint(values: impl IntoIterator<Item = u64>) -> u64 {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for value in values {
+        state = (state ^ value).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        state ^= state >> 33;
+    }
+    state
+}
+
+/// A counter's first value: random, so that a counter created again (after an eviction, a
+/// restart, an expiry) never repeats a value an old entry was stamped with.
+pub(crate) fn fresh_generation() -> u64 {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new()
+        .hash_one(COUNT.fetch_add(1, Ordering::Relaxed))
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_distinct_per_kind_and_input() {
+        let path = GenId::path(["articles", "5"].into_iter());
+        assert_eq!(path, GenId::path(["articles", "5"].into_iter()));
+        assert_ne!(path, GenId::path(["articles5"].into_iter()));
+        assert_ne!(path, GenId::path(["articles", "6"].into_iter()));
+        assert_ne!(
+            GenId::tag("articles"),
+            GenId::path(["articles"].into_iter())
+        );
+        let five: &dyn fmt::Debug = &5u32;
+        let none: &dyn fmt::Debug = &None::<u32>;
+        assert_ne!(
+            GenId::route("app::article", &[five, none]),
+            GenId::route("app::article", &[none, five])
+        );
+        assert_ne!(
+            GenId::route("app::article", &[five]),
+            GenId::route("app::other", &[five])
+        );
+        assert_ne!(GenId::everything(), GenId::tag(""));
+    }
+
+    /// What names a Memcached counter key (`{ns}:g:{hex}@{server}`): distinct URLs, parameter
+    /// values and tags, however many, name at most `SHARED_COUNTERS` keys per server.
+    #[test]
+    fn distinct_names_share_a_bounded_set_of_counter_keys() {
+        let mut keys = std::collections::HashSet::new();
+        for i in 0..100_000u32 {
+            let text = i.to_string();
+            let value: &dyn fmt::Debug = &i;
+            keys.insert(GenId::path(["missing", text.as_str()].into_iter()).hex());
+            keys.insert(GenId::route("app::missing", &[value]).hex());
+            keys.insert(GenId::tag(&text).hex());
+        }
+        assert!(keys.len() <= SHARED_COUNTERS, "{} keys", keys.len());
+        // Spread over the whole set: few names share a counter by accident.
+        assert!(keys.len() > SHARED_COUNTERS * 9 / 10, "{} keys", keys.len());
+        assert!(!keys.contains(&GenId::everything().hex()));
+        assert!(!keys.contains(&GenId::epoch().hex()));
+    }
+
+    #[test]
+    fn changing_any_one_counter_changes_the_fingerprint() {
+        let base = [7u64, 1 << 40, 99, 12_345];
+        for i in 0..base.len() {
+            for delta in [1u64, 2, u64::MAX] {
+                let mut changed = base;
+                changed[i] = changed[i].wrapping_add(delta);
+                assert_ne!(
+                    fingerprint(changed),
+                    fingerprint(base),
+                    "counter {i} + {delta}"
+                );
+            }
+        }
+        assert_ne!(fingerprint([1, 2]), fingerprint([2, 1]));
+    }
+
+    #[test]
+    fn fresh_generations_differ() {
+        let a = fresh_generation();
+        let b = fresh_generation();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+    }
+}

@@ -1,0 +1,106 @@
+//! A route's options, fixed at compile time by `#[cached_route(...)]`.
+
+use crate::metrics::RouteStats;
+
+/// A route's options, fixed at compile time by `#[cached_route(...)]`, and its counters.
+#[derive(Debug)]
+pub struct RouteOptions {
+    pub(crate) ttl: u32,
+    pub(crate) vary: &'static [&'static str],
+    pub(crate) vary_cookies: &'static [&'static str],
+    pub(crate) public: bool,
+    pub(crate) query: QueryKey,
+    pub(crate) statuses: &'static [u16],
+    pub(crate) honor_no_cache: bool,
+    /// Seconds past the TTL an entry may be served while one request refreshes it.
+    pub(crate) stale: u32,
+    /// Seconds past the TTL an entry may stand in for a failing handler.
+    pub(crate) stale_if_error: u32,
+    pub(crate) stats: RouteStats,
+}
+
+/// Which query parameters the key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKey {
+    /// Every parameter, normalized.
+    All,
+    /// Every parameter, in the order received: the route collects the whole query into one
+    /// value (`?<rest..>`), which may keep the pairs' order (a `Vec`).
+    AllInOrder,
+    /// These names, and any pair whose name could hide one of them.
+    Only(&'static [&'static str]),
+    /// None.
+    Ignored,
+}
+
+impl RouteOptions {
+    pub const fn new(ttl: u32) -> RouteOptions {
+        RouteOptions {
+            ttl,
+            vary: &[],
+            vary_cookies: &[],
+            public: false,
+            query: QueryKey::All,
+            statuses: &[200],
+            honor_no_cache: false,
+            stale: 0,
+            stale_if_error: 0,
+            stats: RouteStats::new(),
+        }
+    }
+
+    pub const fn stale(mut self, seconds: u32) -> RouteOptions {
+        self.stale = seconds;
+        self
+    }
+
+    pub const fn stale_if_error(mut self, seconds: u32) -> RouteOptions {
+        self.stale_if_error = seconds;
+        self
+    }
+
+    /// How long an entry is kept past its TTL.
+    pub(crate) fn keep(&self) -> u32 {
+        self.stale.max(self.stale_if_error)
+    }
+
+    pub const fn vary(mut self, headers: &'static [&'static str]) -> RouteOptions {
+        self.vary = headers;
+        self
+    }
+
+    pub const fn vary_cookies(mut self, cookies: &'static [&'static str]) -> RouteOptions {
+        self.vary_cookies = cookies;
+        self
+    }
+
+    pub const fn public(mut self) -> RouteOptions {
+        self.public = true;
+        self
+    }
+
+    pub const fn query_only(mut self, names: &'static [&'static str]) -> RouteOptions {
+        self.query = QueryKey::Only(names);
+        self
+    }
+
+    pub const fn query_in_order(mut self) -> RouteOptions {
+        self.query = QueryKey::AllInOrder;
+        self
+    }
+
+    pub const fn ignore_query(mut self) -> RouteOptions {
+        self.query = QueryKey::Ignored;
+        self
+    }
+
+    pub const fn statuses(mut self, statuses: &'static [u16]) -> RouteOptions {
+        self.statuses = statuses;
+        self
+    }
+
+    pub const fn honor_no_cache(mut self) -> RouteOptions {
+        self.honor_no_cache = true;
+        self
+    }
+}

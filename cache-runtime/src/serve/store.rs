@@ -1,0 +1,165 @@
+//! Storing a fresh response: the policy's verdict, the body read when its size allows, the
+//! frame written to the backend.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rocket::http::Status;
+use rocket::tokio::io::AsyncReadExt;
+use rocket::{Request, Response};
+
+use super::unix_now;
+use crate::backend::BackendError;
+use crate::cache::Cache;
+use crate::entry::StoredResponse;
+use crate::generation::Stamp;
+use crate::http::policy;
+use crate::http::render::{generated_etag, merge_vary, GENERATED_ETAG_SHAPE};
+use crate::key::CacheKey;
+use crate::options::RouteOptions;
+use crate::outcome::Refusal;
+use crate::rate_limited_log;
+
+/// Stores `response` when the policy allows; whether it did (a backend failure still counts:
+/// the response was fit to share). Reading the body replaces it with the bytes read; `Err` only
+/// when the body failed while being read, which leaves nothing to send.
+pub(super) async fn store(
+    cache: &Cache,
+    request: &Request<'_>,
+    key: &CacheKey,
+    options: &RouteOptions,
+    stamp: Stamp,
+    response: &mut Response<'_>,
+    budget: Duration,
+) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
+    let authorized = request.headers().contains("Authorization");
+    let checked = policy::check_headers(
+        response.status().code,
+        response.headers().iter(),
+        options,
+        SystemTime::now(),
+        authorized,
+    );
+    let verdict = match checked {
+        Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
+        Ok(ttl) => read_entry(cache, options, ttl, stamp, response).await?,
+        Err(Refusal::Vary) => {
+            let vary = response.headers().get("Vary").collect::<Vec<_>>().join(",");
+            let outside = policy::vary_outside_key(&vary, options).unwrap_or("*");
+            rate_limited_log::warn(
+                &rate_limited_log::VARY_OUTSIDE_KEY,
+                format_args!(
+                    "not stored: {} responded with `Vary: {outside}`, which the key does not hold; \
+                     add `vary = [\"{outside}\"]` to its #[cached_route] (or drop the header)",
+                    request.uri().path()
+                ),
+            );
+            Err(Refusal::Vary)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    match verdict {
+        Ok(entry) => {
+            let entry = Arc::new(entry);
+            let stored = cache
+                .store()
+                .set(key, Arc::clone(&entry), options.keep(), budget)
+                .await;
+            match &stored {
+                Ok(()) => {
+                    options.stats.stored(entry.frame().len());
+                }
+                Err(BackendError::ServerSkipped) => {}
+                Err(_) => {
+                    options.stats.backend_error();
+                }
+            }
+            if let Some(error) = stored
+                .as_ref()
+                .err()
+                .filter(|e| !matches!(e, BackendError::ServerSkipped))
+            {
+                rate_limited_log::warn(
+                    &rate_limited_log::STORE_FAILED,
+                    format_args!("store failed ({}): {error}", error.cause()),
+                );
+            }
+            Ok(Some((entry, stored.is_ok())))
+        }
+        Err(refusal) => {
+            log::debug!("cache: not stored: {refusal}");
+            options.stats.refused(refusal);
+            Ok(None)
+        }
+    }
+}
+
+/// The entry for a storable response, or why not; reads the body when its size allows.
+async fn read_entry(
+    cache: &Cache,
+    options: &RouteOptions,
+    ttl: u32,
+    stamp: Stamp,
+    response: &mut Response<'_>,
+) -> Result<Result<StoredResponse, Refusal>, Status> {
+    let limit = cache.config().max_item_size;
+    let size = match response.body_mut().size().await {
+        Some(size) => size,
+        None => return Ok(Err(Refusal::Streamed)),
+    };
+    // The stored entry carries the route's merged `Vary`.
+    merge_vary(response, options);
+    // Owned: the body is read from `response` below.
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|header| policy::is_stored_header(header.name().as_str()))
+        .map(|header| (header.name().to_string(), header.value().to_string()))
+        .collect();
+    let header_pairs = || {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    };
+    // Counted with the validator added below, so that no frame over the limit reaches the
+    // backend (which would refuse it as an error, after the body was read for nothing).
+    let adds_etag = response.status().class().is_success() && !response.headers().contains("ETag");
+    let etag = adds_etag.then_some(("ETag", GENERATED_ETAG_SHAPE));
+    if StoredResponse::frame_len(header_pairs().chain(etag), size) > limit {
+        return Ok(Err(Refusal::TooLarge));
+    }
+    // Exactly the announced size: no spare capacity is kept in the store.
+    let mut body = vec![0; size];
+    if let Err(error) = response.body_mut().read_exact(&mut body).await {
+        log::error!("cache: reading the response body failed: {error}");
+        return Err(Status::InternalServerError);
+    }
+    // Every stored success carries a validator: the handler's own, else a generated one.
+    let mut headers = headers;
+    if adds_etag {
+        let etag = generated_etag(response, &body);
+        response.set_raw_header("ETag", etag.clone());
+        headers.push(("ETag".to_owned(), etag));
+    }
+    let header_pairs = || {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    };
+    let entry = StoredResponse::build_stamped(
+        response.status().code,
+        header_pairs(),
+        &body,
+        unix_now(),
+        ttl,
+        stamp,
+    );
+    let Ok(entry) = entry else {
+        response.set_sized_body(body.len(), Cursor::new(body));
+        return Ok(Err(Refusal::Unframeable));
+    };
+    // The client is served the stored copy of the body.
+    response.set_sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
+    Ok(Ok(entry))
+}
