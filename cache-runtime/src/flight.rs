@@ -93,22 +93,9 @@ pub(crate) async fn follow(mut receiver: watch::Receiver<Option<Outcome>>) -> Ou
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::options::QueryKey;
 
     fn key() -> CacheKey {
-        KeyParts {
-            route_uri: "/",
-            route_rank: 0,
-            route_format: None,
-            route_name: None,
-            host: None,
-            host_headers: &[],
-            path: "/",
-            query: None,
-            query_key: QueryKey::All,
-            varied: &[],
-        }
-        .build("rc")
+        KeyParts::fixture("/", "/").build("rc")
     }
 
     #[rocket::async_test]

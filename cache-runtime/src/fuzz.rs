@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 
 use crate::entry::StoredResponse;
+use crate::generation::Stamp;
 use crate::key::{KeyParts, Varied};
-use crate::options::QueryKey;
 
 fn parts<'a>(
     path: &'a str,
@@ -14,17 +14,46 @@ fn parts<'a>(
     host_headers: &'a [&'a str],
 ) -> KeyParts<'a> {
     KeyParts {
-        route_uri: "/<path..>",
-        route_rank: 0,
-        route_format: None,
         route_name: Some("any"),
         host: host.map(|domain| (domain, None)),
         host_headers,
-        path,
         query,
-        query_key: QueryKey::All,
-        varied: &[],
+        ..KeyParts::fixture("/<path..>", path)
     }
+}
+
+/// Any response the builder accepts: status, token header names with field values, body,
+/// times and stamp.
+fn entry() -> impl Strategy<Value = StoredResponse> {
+    (
+        100u16..1000,
+        proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ -~]{0,24}"), 0..5),
+        proptest::collection::vec(any::<u8>(), 0..64),
+        (any::<u64>(), any::<u32>(), any::<u64>(), any::<u64>()),
+    )
+        .prop_map(
+            |(status, headers, body, (created, ttl, epoch, fingerprint))| {
+                let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                let stamp = Stamp { epoch, fingerprint };
+                StoredResponse::build_stamped(status, pairs, &body, created, ttl, stamp)
+                    .expect("valid parts frame")
+            },
+        )
+}
+
+/// `entry` framed again from what was decoded.
+fn reencoded(entry: &StoredResponse) -> Vec<u8> {
+    StoredResponse::build_stamped(
+        entry.status(),
+        entry.headers(),
+        entry.body(),
+        entry.created(),
+        entry.ttl(),
+        entry.stamp(),
+    )
+    .expect("a decoded entry is frameable")
+    .frame()
+    .to_vec()
 }
 
 proptest! {
@@ -64,36 +93,85 @@ proptest! {
         list.rotate_left(rotate % len);
         let rotated = list.join("&");
         prop_assert_eq!(parts("/a", Some(&sorted), None, &[]).build("rc"), parts("/a", Some(&rotated), None, &[]).build("rc"));
-        let changed = format!("{sorted}&zzzz_extra=1");
+        // One value changed (a character appended to the first pair's value).
+        let changed = {
+            let mut pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            pairs[0].push('x');
+            pairs.join("&")
+        };
         prop_assert_ne!(parts("/a", Some(&sorted), None, &[]).build("rc"), parts("/a", Some(&changed), None, &[]).build("rc"));
     }
 
-    /// Arbitrary bytes never panic the decoder; whatever decodes re-encodes to the same frame.
+    /// Valid frames with bytes flipped anywhere never panic the decoder, and whatever decodes
+    /// is consistent: re-encoded, stamp included, it is exactly the bytes read (a flip in the
+    /// body or in a fixed field decodes; one in a length or a name mostly does not).
     #[test]
-    fn arbitrary_frames_decode_or_miss(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        if let Some(entry) = StoredResponse::decode(bytes.clone()) {
-            let rebuilt = StoredResponse::build(
-                entry.status(), entry.headers(), entry.body(), entry.created(), entry.ttl(),
-            ).expect("a decoded entry is frameable");
-            prop_assert_eq!(rebuilt.frame(), &bytes[..]);
+    fn mutated_frames_decode_consistently_or_miss(
+        entry in entry(),
+        flips in proptest::collection::vec((any::<proptest::sample::Index>(), 1u8..), 1..4),
+    ) {
+        let mut frame = entry.frame().to_vec();
+        for (index, mask) in flips {
+            let at = index.index(frame.len());
+            frame[at] ^= mask;
+        }
+        if let Some(decoded) = StoredResponse::decode(frame.clone()) {
+            prop_assert_eq!(reencoded(&decoded), frame);
         }
     }
 
-    /// Mutations of a valid frame never panic the decoder.
+    /// The fixed fields (creation time, TTL, stamp) rewritten to any value decode and read back
+    /// as written, with the status, headers and body untouched.
     #[test]
-    fn mutated_frames_decode_or_miss(
-        position in 0usize..200,
-        value in any::<u8>(),
-        cut in 0usize..200,
+    fn rewritten_fields_read_back(
+        entry in entry(),
+        created in any::<u64>(),
+        ttl in any::<u32>(),
+        epoch in any::<u64>(),
+        fingerprint in any::<u64>(),
     ) {
-        let entry = StoredResponse::build(
-            200, [("Content-Type", "text/plain"), ("ETag", "\"1\"")].into_iter(), b"hello", 1, 60,
-        ).unwrap();
         let mut frame = entry.frame().to_vec();
-        let position = position % frame.len();
-        frame[position] = value;
-        frame.truncate(frame.len() - cut % frame.len());
-        let _ = StoredResponse::decode(frame);
+        frame[4..12].copy_from_slice(&created.to_le_bytes());
+        frame[12..16].copy_from_slice(&ttl.to_le_bytes());
+        frame[16..24].copy_from_slice(&epoch.to_le_bytes());
+        frame[24..32].copy_from_slice(&fingerprint.to_le_bytes());
+        let decoded = StoredResponse::decode(frame);
+        prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
+        let decoded = decoded.unwrap();
+        prop_assert_eq!((decoded.created(), decoded.ttl()), (created, ttl));
+        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint });
+        prop_assert_eq!(decoded.status(), entry.status());
+        prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());
+        prop_assert_eq!(decoded.body(), entry.body());
+    }
+
+    /// A body byte changed (the frame has no checksum) decodes with exactly that byte changed;
+    /// a frame cut short or extended never decodes.
+    #[test]
+    fn body_changes_read_back_and_length_changes_miss(
+        entry in entry(),
+        index in any::<proptest::sample::Index>(),
+        mask in 1u8..,
+        cut in any::<proptest::sample::Index>(),
+        extra in proptest::collection::vec(any::<u8>(), 1..8),
+    ) {
+        let frame = entry.frame().to_vec();
+        if !entry.body().is_empty() {
+            let at = index.index(entry.body().len());
+            let mut changed = frame.clone();
+            changed[frame.len() - entry.body().len() + at] ^= mask;
+            let decoded = StoredResponse::decode(changed);
+            prop_assert!(decoded.is_some(), "a frame with a changed body byte did not decode");
+            let decoded = decoded.unwrap();
+            let mut body = entry.body().to_vec();
+            body[at] ^= mask;
+            prop_assert_eq!(decoded.body(), &body[..]);
+        }
+        let short = frame[..cut.index(frame.len())].to_vec();
+        prop_assert!(StoredResponse::decode(short).is_none());
+        let mut long = frame.clone();
+        long.extend_from_slice(&extra);
+        prop_assert!(StoredResponse::decode(long).is_none());
     }
 
     /// Every valid response survives the frame unchanged.

@@ -134,7 +134,25 @@ pub struct Varied<'a> {
 }
 
 impl<'a> KeyParts<'a> {
-    /// The parts of the request being served by `route`.
+    /// The parts of a request for `path`, with no host, query or varied values, served by a
+    /// route of pattern `route_uri`: the one fixture unit tests build keys from (they set the
+    /// other fields where they matter).
+    #[cfg(test)]
+    pub(crate) fn fixture(route_uri: &'a str, path: &'a str) -> KeyParts<'a> {
+        KeyParts {
+            route_uri,
+            route_rank: 0,
+            route_format: None,
+            route_name: None,
+            host: None,
+            host_headers: &[],
+            path,
+            query: None,
+            query_key: QueryKey::All,
+            varied: &[],
+        }
+    }
+
     /// The parts of the request being served by `route`; `host_headers` are the request's raw
     /// `Host` values (collected by the caller, which owns any buffer they need).
     pub fn of(
@@ -475,16 +493,12 @@ mod tests {
 
     fn parts(path: &'static str, query: Option<&'static str>) -> KeyParts<'static> {
         KeyParts {
-            route_uri: "/article/<id>?<lang>",
             route_rank: 2,
-            route_format: None,
             route_name: Some("article"),
             host: Some(("Example.COM", None)),
             host_headers: &["Example.COM"],
-            path,
             query,
-            query_key: QueryKey::All,
-            varied: &[],
+            ..KeyParts::fixture("/article/<id>?<lang>", path)
         }
     }
 

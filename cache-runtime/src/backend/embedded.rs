@@ -248,19 +248,7 @@ mod tests {
 
     fn key(i: usize) -> CacheKey {
         let path = format!("/item/{i}");
-        KeyParts {
-            route_uri: "/item/<i>",
-            route_rank: 0,
-            route_format: None,
-            route_name: None,
-            host: None,
-            host_headers: &[],
-            path: &path,
-            query: None,
-            query_key: crate::options::QueryKey::All,
-            varied: &[],
-        }
-        .build("rc")
+        KeyParts::fixture("/item/<i>", &path).build("rc")
     }
 
     fn entry(ttl: u32) -> Arc<StoredResponse> {

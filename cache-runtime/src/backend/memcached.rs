@@ -609,7 +609,6 @@ impl Backend for MemcachedStore {
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::options::QueryKey;
 
     fn store(servers: &[&str]) -> MemcachedStore {
         let settings = BreakerSettings {
@@ -625,16 +624,9 @@ mod tests {
             .map(|i| {
                 let path = format!("/article/{i}");
                 KeyParts {
-                    route_uri: "/article/<id>",
-                    route_rank: 0,
-                    route_format: None,
-                    route_name: None,
                     host: Some(("example.com", None)),
                     host_headers: &["example.com"],
-                    path: &path,
-                    query: None,
-                    query_key: QueryKey::All,
-                    varied: &[],
+                    ..KeyParts::fixture("/article/<id>", &path)
                 }
                 .build("rc")
             })

@@ -403,22 +403,9 @@ impl Store {
 mod tests {
     use super::*;
     use crate::key::KeyParts;
-    use crate::options::QueryKey;
 
     fn key() -> CacheKey {
-        KeyParts {
-            route_uri: "/a/<id>",
-            route_rank: 0,
-            route_format: None,
-            route_name: None,
-            host: None,
-            host_headers: &[],
-            path: "/a/1",
-            query: None,
-            query_key: QueryKey::All,
-            varied: &[],
-        }
-        .build("rc")
+        KeyParts::fixture("/a/<id>", "/a/1").build("rc")
     }
 
     async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[GenId]) -> Fetched {
