@@ -92,6 +92,7 @@ mod guard_check;
 mod http;
 mod invalidation;
 mod key;
+mod lookup;
 mod metrics;
 mod metrics_route;
 mod options;

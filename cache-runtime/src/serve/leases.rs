@@ -9,10 +9,11 @@
 
 use std::future::Future;
 
-use crate::backend::{BackendError, Fetched, FirstRead, Lease, Lookup, Store};
+use crate::backend::{BackendError, Lease, Lookup, Store};
 use crate::cache::Cache;
 use crate::generation::GenId;
 use crate::key::CacheKey;
+use crate::lookup::{Fetched, FirstRead};
 
 /// What a request holds in the backend for its key.
 #[derive(Debug, Default, Clone, Copy)]

@@ -16,7 +16,7 @@ use rocket::{Request, Response};
 
 use self::leases::Leases;
 use self::responder::Cached;
-use crate::backend::{BackendError, Fetched, Lease, Lookup};
+use crate::backend::{BackendError, Lease, Lookup};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::entry::StoredResponse;
@@ -27,6 +27,7 @@ use crate::http::policy;
 use crate::http::render::{mark, merge_vary, not_modified, replay};
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
+use crate::lookup::Fetched;
 use crate::options::RouteOptions;
 use crate::outcome::{Refusal, Served};
 use crate::rate_limited_log;

@@ -1,0 +1,195 @@
+//! The invalidation-aware read: an entry is a hit only when it was rendered under the current
+//! values of the counters it depends on (see `generation.rs` for the protocol). The backends
+//! below only read and write; this layer decides what a read means.
+
+use std::sync::Arc;
+
+use crate::backend::{BackendError, Found, Lease, Lookup, Store};
+use crate::generation::{fingerprint, GenId, Restamp, Stamp};
+use crate::key::CacheKey;
+
+/// A lookup, checked against the invalidation counters.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// A hit only when the entry was rendered under the counters' current values.
+    pub(crate) lookup: Lookup,
+    /// What to stamp the entry stored after a miss with, read before the handler runs;
+    /// `None` when the counters could not be read (nothing may be stored).
+    pub(crate) stamp: Option<Stamp>,
+    /// An entry was there but rendered before an invalidation.
+    pub(crate) invalidated: bool,
+    /// The hit was rendered in an earlier epoch but is still valid: store it again, recorded
+    /// in the current one, so that its next hits take the short path.
+    pub(crate) restamp: Option<Restamp>,
+}
+
+impl Fetched {
+    pub(crate) fn failed(error: BackendError) -> Fetched {
+        Fetched {
+            lookup: Lookup::Failed(error),
+            stamp: None,
+            invalidated: false,
+            restamp: None,
+        }
+    }
+}
+
+/// What the first round trip of a lookup decided.
+#[derive(Debug)]
+pub(crate) enum FirstRead {
+    /// A hit in the current epoch, or a failure: nothing more to read.
+    Done(Fetched),
+    /// An entry from an earlier epoch, or none, to check against the counters (with the
+    /// epoch read).
+    Check(Found, u64),
+}
+
+impl Store {
+    /// Both round trips of a lookup in one (see [`read_first`](Self::read_first)); requests go
+    /// through `Leases::lookup`, which runs a lease read so that a cancelled request gives
+    /// back what it won.
+    #[cfg(test)]
+    pub(crate) async fn get(
+        &self,
+        key: &CacheKey,
+        counters: impl FnOnce() -> Vec<GenId>,
+        lease: Option<u32>,
+    ) -> Fetched {
+        match self.read_first(key).await {
+            FirstRead::Done(fetched) => fetched,
+            FirstRead::Check(found, epoch) => {
+                let lease = lease.filter(|_| found.takes_lease());
+                self.check(key, found, epoch, &counters(), lease).await
+            }
+        }
+    }
+
+    /// Looks `key` up, to be checked against the invalidation counters its entry depends on
+    /// (see `generation.rs`): an entry rendered under other values than theirs is a miss.
+    ///
+    /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
+    /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters
+    /// themselves, with the lease read on a miss.
+    pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
+        let (found, epoch) = match self.read(key).await {
+            Ok(read) => read,
+            Err(error) => return FirstRead::Done(Fetched::failed(error)),
+        };
+        if let Found::Entry(entry, _, _) = &found {
+            if entry.stamp().epoch == epoch {
+                return FirstRead::Done(Fetched {
+                    stamp: Some(entry.stamp()),
+                    lookup: Lookup::Hit(Arc::clone(entry)),
+                    invalidated: false,
+                    restamp: None,
+                });
+            }
+        }
+        FirstRead::Check(found, epoch)
+    }
+
+    /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
+    /// checked against the `counters`; with `lease` (only for an absent entry), a lease read.
+    /// The epoch was read first: an invalidation bumps its counter before the epoch, so an
+    /// entry stamped with this epoch and these counters cannot hide a later one.
+    pub(crate) async fn check(
+        &self,
+        key: &CacheKey,
+        found: Found,
+        epoch: u64,
+        counters: &[GenId],
+        lease: Option<u32>,
+    ) -> Fetched {
+        let (leased, values) = match self.read_counters(key, counters, lease).await {
+            Ok(read) => read,
+            Err(error) => return Fetched::failed(error),
+        };
+        let fingerprint = fingerprint(values);
+        let (lookup, invalidated, restamp) = match (found, leased) {
+            (Found::Entry(entry, cas, ttl), _) if entry.stamp().fingerprint == fingerprint => {
+                let restamp = cas
+                    .zip(ttl)
+                    .filter(|(_, ttl)| *ttl > 0)
+                    .map(|(cas, ttl)| Restamp { cas, ttl });
+                (Lookup::Hit(entry), false, restamp)
+            }
+            (Found::Entry(..), _) => (Lookup::Miss(Lease::None), true, None),
+            (Found::Undecodable, _) => (Lookup::Failed(BackendError::Undecodable), false, None),
+            // Stored by another instance between the two round trips.
+            (Found::Absent, Lookup::Hit(entry)) if entry.stamp().fingerprint != fingerprint => {
+                (Lookup::Miss(Lease::None), true, None)
+            }
+            (Found::Absent, leased) => (leased, false, None),
+        };
+        Fetched {
+            lookup,
+            stamp: Some(Stamp { epoch, fingerprint }),
+            invalidated,
+            restamp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::EmbeddedStore;
+    use crate::entry::StoredResponse;
+    use crate::key::KeyParts;
+
+    fn key() -> CacheKey {
+        KeyParts::fixture("/a/<id>", "/a/1").build("rc")
+    }
+
+    async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[GenId]) -> Fetched {
+        let fetched = store.get(key, || counters.to_vec(), None).await;
+        assert!(matches!(fetched.lookup, Lookup::Hit(_)), "{fetched:?}");
+        fetched
+    }
+
+    /// The protocol on the embedded store: a hit in its own epoch takes the short path; after
+    /// an unrelated invalidation it is checked, served and restamped; after one of its own
+    /// counters, it is a miss.
+    #[rocket::async_test]
+    async fn hits_take_the_short_path_until_an_invalidation_concerns_them() {
+        let store = Store::Embedded(EmbeddedStore::new(1 << 20));
+        let key = key();
+        let counters = [GenId::everything(), GenId::tag("mine")];
+        let missed = store.get(&key, || counters.to_vec(), None).await;
+        assert!(matches!(missed.lookup, Lookup::Miss(_)));
+        let stamp = missed.stamp.unwrap();
+        let entry = StoredResponse::build_stamped(200, std::iter::empty(), b"x", 0, 60, stamp);
+        store
+            .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+
+        // Another tag: the epoch moves, the entry is still valid and is recorded again.
+        store.bump("rc", GenId::tag("other"), Duration::ZERO).await;
+        let checked = fresh_hit(&store, &key, &counters).await;
+        let Lookup::Hit(found) = &checked.lookup else {
+            unreachable!()
+        };
+        let restamp = checked.restamp.expect("restamped");
+        let Stamp {
+            epoch: new_epoch,
+            fingerprint: same_fingerprint,
+        } = checked.stamp.unwrap();
+        assert_ne!(new_epoch, stamp.epoch);
+        assert_eq!(same_fingerprint, stamp.fingerprint);
+        store
+            .restamp(&key, Arc::clone(found), new_epoch, restamp)
+            .await;
+        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+
+        // Its own tag: a miss, and the stamp to store the next rendering with differs.
+        store.bump("rc", GenId::tag("mine"), Duration::ZERO).await;
+        let invalidated = store.get(&key, || counters.to_vec(), None).await;
+        assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
+        assert!(invalidated.invalidated);
+        assert_ne!(invalidated.stamp.unwrap().fingerprint, stamp.fingerprint);
+    }
+}
