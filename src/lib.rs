@@ -179,7 +179,26 @@ impl MemcachedServer {
     }
 
     /// Every key the server holds (memcached's `lru_crawler metadump`), with its value size.
+    ///
+    /// A crawl is not a snapshot: an item that memcached's LRU maintainer is moving between
+    /// its segments at that moment can be skipped (seen as an entry missing right after the
+    /// request that stored it was answered with a HIT). So the crawl is made three times and
+    /// the keys of all three are listed, each once, in the order first seen.
     pub fn keys(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            for key in self.crawl() {
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    }
+
+    /// One `lru_crawler metadump all`.
+    fn crawl(&self) -> Vec<String> {
         let mut stream = self.connect();
         stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
         let mut keys = Vec::new();
