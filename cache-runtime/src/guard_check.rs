@@ -73,18 +73,7 @@ impl SharedGuard for &crate::cache::Cache {}
 
 /// What a request guard needs the route's key to hold. Rocket's own guards are listed here;
 /// [`SharedGuard`]s need nothing.
-#[diagnostic::on_unimplemented(
-    message = "#[cached_route] cannot tell whether the request guard `{Self}` changes the page",
-    label = "a guard the cache cannot vouch for",
-    note = "a guard may read the session cookie, a header or the client's address; if it does, \
-            the first client's page would be served to every other client",
-    note = "if the page depends on what this guard reads, put that in the key (`vary = [\"Header\"]`, \
-            `vary_cookies = [\"session\"]`) and then name the parameter in \
-            `trusted_guards = [\"name\"]` on this route",
-    note = "if the guard is the same for every request (a database connection, say), name the \
-            parameter in `trusted_guards = [\"name\"]`, or implement \
-            `cache_runtime::SharedGuard` for its type once"
-)]
+// No message of its own: the compiler reports an unknown guard through `Checked`.
 pub trait Guard<Via> {
     type Needs;
 }
