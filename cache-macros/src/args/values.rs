@@ -84,7 +84,8 @@ fn array<'e>(value: &'e Expr, key: &str, example: &str) -> syn::Result<&'e ExprA
     }
 }
 
-fn string_literal<'e>(element: &'e Expr, key: &str) -> syn::Result<&'e LitStr> {
+/// `element` as a string literal, else an error saying what `key` lists, with `example`.
+fn string_literal<'e>(element: &'e Expr, key: &str, example: &str) -> syn::Result<&'e LitStr> {
     match element {
         Expr::Lit(ExprLit {
             lit: Lit::Str(text),
@@ -92,7 +93,7 @@ fn string_literal<'e>(element: &'e Expr, key: &str) -> syn::Result<&'e LitStr> {
         }) => Ok(text),
         _ => Err(syn::Error::new_spanned(
             element,
-            format!("`{key}` lists names as string literals, for example \"Accept-Language\""),
+            format!("`{key}` lists names as string literals, for example {example}"),
         )),
     }
 }
@@ -106,7 +107,7 @@ pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<
     };
     let mut names: Vec<LitStr> = Vec::new();
     for element in &array(value, key, example)?.elems {
-        let name = string_literal(element, key)?;
+        let name = string_literal(element, key, "\"Accept-Language\"")?;
         let text = name.value();
         let is_token = !text.is_empty()
             && text
@@ -241,17 +242,7 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
 pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
     let mut names: Vec<LitStr> = Vec::new();
     for element in &array(value, "trusted_guards", "[\"db\"]")?.elems {
-        let Expr::Lit(ExprLit {
-            lit: Lit::Str(name),
-            ..
-        }) = element
-        else {
-            return Err(syn::Error::new_spanned(
-                element,
-                "`trusted_guards` lists the handler's parameter names as string literals, for \
-                 example `trusted_guards = [\"db\"]`",
-            ));
-        };
+        let name = string_literal(element, "trusted_guards", "\"db\"")?;
         let text = name.value();
         if syn::parse_str::<Ident>(&text).is_err() {
             return Err(syn::Error::new(
@@ -288,7 +279,7 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
     }
     let mut names: Vec<LitStr> = Vec::new();
     for element in &array(value, "query", "[\"page\", \"sort\"]")?.elems {
-        let name = string_literal(element, "query")?;
+        let name = string_literal(element, "query", "\"Accept-Language\"")?;
         let text = name.value();
         if text.is_empty() || text.contains(['&', '=', '%', '+', ' ', '#', '?']) {
             return Err(syn::Error::new(
