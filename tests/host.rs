@@ -16,23 +16,24 @@ use rocket::tokio::sync::oneshot;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, Shutdown};
 
-/// Renders the host the handler sees, as a multi-tenant page renders its links.
-#[cached_route(ttl = 60)]
-#[get("/")]
-fn page(host: Option<&Host<'_>>) -> String {
+/// The page for the host the handler sees, as a multi-tenant page renders its links.
+fn page_for(host: Option<&Host<'_>>) -> String {
     match host {
         Some(host) => format!("page for {host}"),
         None => "page for no host".to_owned(),
     }
 }
 
+#[cached_route(ttl = 60)]
+#[get("/")]
+fn page(host: Option<&Host<'_>>) -> String {
+    page_for(host)
+}
+
 /// The same page, never cached: what the handler renders for a request.
 #[get("/fresh")]
 fn fresh(host: Option<&Host<'_>>) -> String {
-    match host {
-        Some(host) => format!("page for {host}"),
-        None => "page for no host".to_owned(),
-    }
+    page_for(host)
 }
 
 /// The same for a path: what the handler sees of both.
