@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 use rocket::Request;
@@ -14,9 +15,15 @@ use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::flight::Flights;
 use crate::generation::GenId;
 use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
+use crate::backend::Lookup;
+use crate::entry::StoredResponse;
+use crate::generation::Stamp;
 use crate::key::CacheKey;
+use crate::lookup::Fetched;
 use crate::metrics::PROCESS;
+use crate::near::NearTier;
 use crate::rate_limited_log;
+use crate::util::unix_now;
 
 /// A configured cache: a store plus the settings routes read on every request.
 ///
@@ -35,6 +42,12 @@ struct Inner {
     flights: Flights,
     /// Keys whose entry this process is storing again in a new invalidation epoch.
     restamping: Mutex<HashSet<CacheKey>>,
+    /// With Memcached and polling on: recent hits, served without I/O.
+    near: Option<NearTier>,
+    /// Whether a task polls the epochs (in the runtime that serves requests).
+    polling: AtomicBool,
+    /// Polls sent so far.
+    polls: AtomicU64,
 }
 
 impl fmt::Debug for Cache {
@@ -62,8 +75,11 @@ impl Cache {
                     failures: config.breaker_failures,
                     cooldown: config.breaker_cooldown,
                 },
+                config.poll_settings(),
             ))
         };
+        let near = (store.poll_settings().is_some() && config.near_capacity > 0)
+            .then(|| NearTier::new(config.near_capacity));
         Ok(Cache {
             inner: Arc::new(Inner {
                 store,
@@ -71,6 +87,9 @@ impl Cache {
                 announced: AtomicBool::new(false),
                 flights: Flights::default(),
                 restamping: Mutex::new(HashSet::new()),
+                near,
+                polling: AtomicBool::new(false),
+                polls: AtomicU64::new(0),
             }),
         })
     }
@@ -158,7 +177,73 @@ impl Cache {
             .state::<Cache>()
             .unwrap_or_else(|| global());
         cache.announce();
+        cache.watch_epochs();
         cache
+    }
+
+    /// Starts polling the servers' epochs in the current runtime, unless a task already does
+    /// (one per cache; started again when the runtime it ran in is gone).
+    pub(crate) fn watch_epochs(&self) {
+        let Some(settings) = self.store().poll_settings() else {
+            return;
+        };
+        let polling = &self.inner.polling;
+        if polling.load(Ordering::Relaxed) || polling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(poll_epochs(Arc::downgrade(&self.inner), settings.interval));
+            }
+            Err(_) => polling.store(false, Ordering::Release),
+        }
+    }
+
+    /// How many epoch polls this cache has sent.
+    pub(crate) fn polls(&self) -> u64 {
+        self.inner.polls.load(Ordering::Relaxed)
+    }
+
+    /// For the near tier: how many entries it holds and their weight in bytes, which stays
+    /// within [`Config::near_capacity`]. `None` when there is no near tier (the embedded store,
+    /// or `near_capacity` or `epoch_poll` zero).
+    pub fn near_usage(&self) -> Option<(usize, u64)> {
+        self.inner.near.as_ref().map(NearTier::usage)
+    }
+
+    /// A hit from the near tier: `key`'s entry when it is fresh, and its server's epoch, polled
+    /// recently enough to be relied on, is the one it was checked in.
+    pub(crate) fn near_hit(&self, key: &CacheKey) -> Option<Fetched> {
+        let near = self.inner.near.as_ref()?;
+        let epoch = self.store().polled_epoch(key)?;
+        let entry = near.get(key, epoch, unix_now())?;
+        let stamp = Stamp {
+            epoch,
+            fingerprint: entry.stamp().fingerprint,
+        };
+        Some(Fetched {
+            lookup: Lookup::Hit(entry),
+            stamp: Some(stamp),
+            invalidated: false,
+            restamp: None,
+        })
+    }
+
+    /// Keeps a far hit in the near tier, with the epoch it was checked in.
+    pub(crate) fn near_keep(&self, key: &CacheKey, fetched: &Fetched) {
+        if let (Some(near), Lookup::Hit(entry), Some(stamp)) =
+            (&self.inner.near, &fetched.lookup, fetched.stamp)
+        {
+            near.put(key, entry, stamp.epoch, unix_now());
+        }
+    }
+
+    /// Keeps an entry just written to Memcached in the near tier, with the epoch it was
+    /// stamped in.
+    pub(crate) fn near_keep_stored(&self, key: &CacheKey, entry: &Arc<StoredResponse>) {
+        if let Some(near) = &self.inner.near {
+            near.put(key, entry, entry.stamp().epoch, unix_now());
+        }
     }
 
     /// Logs, once per cache and through Rocket's logger (which exists by the first request),
@@ -178,6 +263,31 @@ impl Cache {
                 self.describe()
             );
         }
+    }
+}
+
+/// Polls the epochs every `interval` while the cache exists; marks it unpolled when it ends
+/// (the cache is gone, or the runtime running the task shut down).
+async fn poll_epochs(cache: Weak<Inner>, interval: Duration) {
+    struct Running(Weak<Inner>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(inner) = self.0.upgrade() {
+                inner.polling.store(false, Ordering::Release);
+            }
+        }
+    }
+    let _running = Running(cache.clone());
+    loop {
+        let started = Instant::now();
+        {
+            let Some(inner) = cache.upgrade() else {
+                return;
+            };
+            inner.polls.fetch_add(1, Ordering::Relaxed);
+            inner.store.poll(&inner.config.namespace).await;
+        }
+        tokio::time::sleep_until((started + interval).into()).await;
     }
 }
 
@@ -294,16 +404,24 @@ impl Cache {
     /// did not confirm one of them.
     async fn bump_each(&self, counters: &[GenId]) -> Result<(), InvalidationError> {
         let mut failed: Vec<(String, String)> = Vec::new();
+        let mut settle = Duration::ZERO;
         for counter in counters {
-            let unconfirmed = self
+            let bumped = self
                 .store()
                 .bump(&self.config().namespace, *counter, self.config().op_timeout)
                 .await;
-            for (server, error) in unconfirmed {
+            settle = settle.max(bumped.settle);
+            for (server, error) in bumped.unconfirmed {
                 if !failed.iter().any(|(named, _)| *named == server) {
                     failed.push((server, error.to_string()));
                 }
             }
+        }
+        // Every instance relying on an epoch polled before the increments stops within the
+        // longest horizon in use (see `backend/watch.rs`): only then may a request that starts
+        // after this returns expect the new version.
+        if !settle.is_zero() {
+            tokio::time::sleep(settle).await;
         }
         PROCESS.invalidation(failed.is_empty());
         if failed.is_empty() {

@@ -31,9 +31,11 @@ pub(crate) const BREAKER_COOLDOWN: Key = key("breaker_cooldown", "breaker_cooldo
 pub(crate) const LEASE_TTL: Key = key("lease_ttl", "lease_ttl_ms");
 pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
 pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
+pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
+pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 12] = [
+pub(crate) const KEYS: [Key; 14] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -46,6 +48,8 @@ pub(crate) const KEYS: [Key; 12] = [
     LEASE_TTL,
     LEASE_WAIT,
     COALESCE,
+    NEAR_CAPACITY,
+    EPOCH_POLL,
 ];
 
 /// Memcached's default largest item (`-I 1m`).
@@ -100,6 +104,16 @@ pub struct Config {
     /// Whether concurrent misses for one key wait for a single handler run (in this process,
     /// and across instances through leases). Default on; off only to measure what it saves.
     pub coalesce: bool,
+    /// With Memcached: the memory bound of the near tier, an in-process copy of recent hits
+    /// served without any network I/O, in bytes of stored entries. Default 16 MiB; `0` turns it
+    /// off. Near hits keep the invalidation promise through the epoch polls (`epoch_poll`).
+    pub near_capacity: u64,
+    /// With Memcached: how often each server's invalidation epoch is read in the background.
+    /// While a poll is recent, a hit is one Memcached operation (or none, from the near tier)
+    /// instead of two; in exchange `invalidate*` returns only after `epoch_poll` plus the
+    /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
+    /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
+    pub epoch_poll: Duration,
 }
 
 impl Default for Config {
@@ -117,6 +131,8 @@ impl Default for Config {
             lease_ttl: Duration::from_secs(5),
             lease_wait: Duration::from_secs(2),
             coalesce: true,
+            near_capacity: 16 * 1024 * 1024,
+            epoch_poll: Duration::from_millis(50),
         }
     }
 }
@@ -205,6 +221,13 @@ impl Config {
         if self.lease_wait > Duration::from_secs(60) {
             return Err(ConfigError::new(LEASE_WAIT.field, "a duration up to 60 s"));
         }
+        let poll = self.epoch_poll;
+        if !poll.is_zero() && (poll < Duration::from_millis(10) || poll > Duration::from_secs(1)) {
+            return Err(ConfigError::new(
+                EPOCH_POLL.field,
+                "zero (off), or a duration from 10 ms to 1 s",
+            ));
+        }
         if self.embedded_capacity < 1024 {
             return Err(ConfigError::new(
                 EMBEDDED_CAPACITY.field,
@@ -212,6 +235,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// How the epochs are polled; `None` when polling is off.
+    pub(crate) fn poll_settings(&self) -> Option<crate::backend::PollSettings> {
+        (!self.epoch_poll.is_zero()).then(|| crate::backend::PollSettings {
+            interval: self.epoch_poll,
+            deadline: self.epoch_poll.min(self.op_timeout),
+        })
     }
 }
 

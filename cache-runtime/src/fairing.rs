@@ -30,6 +30,8 @@ use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_E
 /// lease_ttl_ms = 5000
 /// lease_wait_ms = 2000
 /// coalesce = true
+/// near_capacity = 16777216
+/// epoch_poll_ms = 50
 /// ```
 ///
 /// The table's `servers` take precedence over `MEMCACHED_SERVERS`, which is read only when the
@@ -65,6 +67,8 @@ struct Table {
     lease_ttl_ms: Option<u64>,
     lease_wait_ms: Option<u64>,
     coalesce: Option<bool>,
+    near_capacity: Option<u64>,
+    epoch_poll_ms: Option<u64>,
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -124,6 +128,12 @@ impl Table {
         }
         if let Some(v) = self.coalesce {
             config.coalesce = v;
+        }
+        if let Some(v) = self.near_capacity {
+            config.near_capacity = v;
+        }
+        if let Some(v) = self.epoch_poll_ms {
+            config.epoch_poll = ms(v);
         }
         config.validate()?;
         Ok(config)

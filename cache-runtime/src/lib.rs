@@ -95,6 +95,7 @@ mod key;
 mod lookup;
 mod metrics;
 mod metrics_route;
+mod near;
 mod options;
 mod outcome;
 mod rate_limited_log;

@@ -1,7 +1,7 @@
 //! Small rules several layers share, each written once: lowercase hex, the process's monotonic
 //! clock, and what an HTTP token is.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::Lazy;
 
@@ -39,4 +39,11 @@ mod tests {
     fn hex_is_lowercase_two_digits_per_byte() {
         assert_eq!(&hex::<8>(&[0x01, 0xab, 0xff, 0x10, 0x99]), b"01abff10");
     }
+}
+
+/// Wall-clock seconds since the Unix epoch (0 before it): what entries' ages are measured in.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }

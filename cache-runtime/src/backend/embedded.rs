@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::{Backend, BackendError, Found, Lease, Lookup};
+use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::generation::{Counter, GenId, SHARED_COUNTERS};
 use crate::key::CacheKey;
@@ -222,13 +222,13 @@ impl Backend for EmbeddedStore {
         _namespace: &str,
         counter: GenId,
         _deadline: Duration,
-    ) -> Vec<(String, BackendError)> {
+    ) -> Bumped {
         // The counter before the epoch (see `counter`). An entry stored meanwhile carries
         // the values its request read before rendering, so no lock with stores is needed.
         for counter in [counter, GenId::epoch()] {
             self.counters.cell(counter).fetch_add(1, Ordering::SeqCst);
         }
-        Vec::new()
+        Bumped::default()
     }
 
     /// One process shares this store: the in-process flight is the whole lease.

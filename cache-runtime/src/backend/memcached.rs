@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use memcache::exp::{
     Arithmetic, AsyncMemcache, Get, GetResult, GetStatus, LeaseState, Meta, Op, OpResult,
@@ -13,11 +13,14 @@ use memcache::exp::{
 use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
-use super::{Backend, BackendError, Found, Lease, Lookup};
+use super::watch::{EpochWatch, PollSettings};
+use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::generation::{fresh_generation, GenId};
 use crate::key::CacheKey;
-use crate::util::hex;
+use crate::util::{hex, unix_now};
+
+mod poll;
 
 pub(crate) struct MemcachedStore {
     servers: Vec<String>,
@@ -29,6 +32,11 @@ pub(crate) struct MemcachedStore {
     /// For invalidations only: a longer deadline per exchange ([`BUMP_DEADLINE`] at least), and
     /// few connections.
     invalidation_client: OnceCell<AsyncMemcache>,
+    /// For the epoch polls only (one connection per server, deadline [`PollSettings::deadline`]):
+    /// never queued behind requests.
+    poll_client: OnceCell<AsyncMemcache>,
+    /// Each server's epoch as last polled; `None` when polling is off (every hit reads it).
+    watch: Option<EpochWatch>,
     start_failed_at: Mutex<Option<Instant>>,
     /// The client's router, given to it explicitly so that the breakers see the same server
     /// for a key as the client does.
@@ -109,6 +117,7 @@ impl MemcachedStore {
         op_timeout: Duration,
         pool_idle: usize,
         breaker: BreakerSettings,
+        poll: Option<PollSettings>,
     ) -> MemcachedStore {
         let breakers = servers
             .iter()
@@ -116,11 +125,13 @@ impl MemcachedStore {
             .collect();
         MemcachedStore {
             router: Placement::new(&servers),
+            watch: poll.map(|settings| EpochWatch::new(servers.len(), settings)),
             servers,
             op_timeout,
             pool_idle,
             client: OnceCell::new(),
             invalidation_client: OnceCell::new(),
+            poll_client: OnceCell::new(),
             start_failed_at: Mutex::new(None),
             breakers,
         }
@@ -327,12 +338,6 @@ fn expiry(seconds: u32, now: u64) -> Ttl {
     Ttl::at(UNIX_EPOCH + Duration::from_secs(until))
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
 /// A stored frame, or a miss-like failure when it is not ours.
 fn decoded(frame: Vec<u8>) -> Lookup {
     match StoredResponse::decode(frame) {
@@ -342,6 +347,83 @@ fn decoded(frame: Vec<u8>) -> Lookup {
 }
 
 impl MemcachedStore {
+    /// Three results per server, in order: its counter, its epoch, its horizon.
+    fn bumped(&self, results: Vec<Result<OpResult, memcache::exp::Error>>) -> Bumped {
+        let mut results = results.into_iter();
+        let mut bumped = Bumped::default();
+        for server in &self.servers {
+            let pair = [results.next(), results.next()];
+            let failed = pair.into_iter().find_map(|result| match result {
+                Some(Ok(OpResult::Arithmetic(counter)))
+                    if counter.applied() && counter.value.is_some() =>
+                {
+                    None
+                }
+                Some(Err(error)) => Some(client_error(error)),
+                _ => Some(BackendError::Client("increment not applied".into())),
+            });
+            if let Some(error) = failed {
+                bumped.unconfirmed.push((server.clone(), error));
+            }
+            if let Some(Ok(OpResult::Get(horizon))) = results.next() {
+                let held = poll::stored_horizon(&horizon).unwrap_or(0);
+                bumped.settle = bumped.settle.max(Duration::from_millis(held));
+            }
+        }
+        bumped
+    }
+}
+
+/// What a read of an entry found.
+fn found_of(got: Option<GetResult>) -> Found {
+    let Some(result) = got.filter(|result| result.status == GetStatus::Hit) else {
+        return Found::Absent;
+    };
+    match result.value.filter(|frame| !frame.is_empty()) {
+        // An empty value is another request's lease placeholder.
+        None => Found::Absent,
+        Some(frame) => match StoredResponse::decode(frame) {
+            Some(entry) => {
+                let ttl = result.item.ttl.and_then(|ttl| u32::try_from(ttl).ok());
+                Found::Entry(Arc::new(entry), result.item.cas, ttl)
+            }
+            None => Found::Undecodable,
+        },
+    }
+}
+
+impl MemcachedStore {
+    /// The epoch of `key`'s server as last polled, while that poll may be relied on.
+    pub(crate) fn polled_epoch(&self, key: &CacheKey) -> Option<u64> {
+        let watch = self.watch.as_ref()?;
+        watch.epoch(self.server_of(key.as_bytes()))
+    }
+
+    /// The polling settings, when polling is on.
+    pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
+        self.watch.as_ref().map(EpochWatch::settings)
+    }
+
+    /// `key`'s entry, in one operation.
+    async fn read_entry(&self, key: &CacheKey) -> Result<Found, BackendError> {
+        let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
+        let got = self
+            .guarded(key.as_bytes(), self.op_timeout, async {
+                let client = self.client().await?;
+                client.meta().run(get).await.map_err(client_error)
+            })
+            .await?;
+        Ok(found_of(Some(got)))
+    }
+
+    /// A read of server `server`'s copy of `counter`, created with a random value when missing.
+    fn counter_read(&self, namespace: &str, counter: &GenId, server: usize) -> Arithmetic {
+        Arithmetic::new(self.counter_key(namespace, counter, server))
+            .delta(0)
+            .initial(fresh_generation(), COUNTER_TTL)
+            .ttl(Ttl::secs(COUNTER_TTL))
+    }
+
     /// One batch to `key`'s server: `get` (when given) and a read of that server's copy of
     /// each counter (created with a random value when missing).
     async fn batch(
@@ -356,13 +438,7 @@ impl MemcachedStore {
         let with_get = get.is_some();
         operations.extend(get.map(Op::Get));
         for counter in counters {
-            let counter_key = self.counter_key(namespace, counter, server);
-            operations.push(Op::Arithmetic(
-                Arithmetic::new(counter_key)
-                    .delta(0)
-                    .initial(fresh_generation(), COUNTER_TTL)
-                    .ttl(Ttl::secs(COUNTER_TTL)),
-            ));
+            operations.push(Op::Arithmetic(self.counter_read(namespace, counter, server)));
         }
         let results = self
             .guarded(key.as_bytes(), self.op_timeout, async {
@@ -398,30 +474,26 @@ impl MemcachedStore {
 }
 
 impl Backend for MemcachedStore {
+    /// With a poll of the key's server to rely on (see `watch.rs`), one operation: the entry
+    /// alone, served when stamped in the polled epoch. Otherwise, or for an entry stamped in
+    /// another epoch (an invalidation happened since, or another instance polled later), the
+    /// entry and the server's epoch, as every hit did before polls.
     async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
+        if let Some(polled) = self.polled_epoch(key) {
+            let found = self.read_entry(key).await?;
+            match &found {
+                Found::Entry(entry, ..) if entry.stamp().epoch != polled => {}
+                // Read before the counters will be: a valid stamp for what is stored next.
+                _ => return Ok((found, polled)),
+            }
+        }
         let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
         let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
         let epoch = values
             .first()
             .copied()
             .ok_or_else(|| BackendError::Client("no epoch in the reply".into()))?;
-        let found = match got {
-            Some(result) if result.status == GetStatus::Hit => {
-                match result.value.filter(|frame| !frame.is_empty()) {
-                    // An empty value is another request's lease placeholder.
-                    None => Found::Absent,
-                    Some(frame) => match StoredResponse::decode(frame) {
-                        Some(entry) => {
-                            let ttl = result.item.ttl.and_then(|ttl| u32::try_from(ttl).ok());
-                            Found::Entry(Arc::new(entry), result.item.cas, ttl)
-                        }
-                        None => Found::Undecodable,
-                    },
-                }
-            }
-            _ => Found::Absent,
-        };
-        Ok((found, epoch))
+        Ok((found_of(got), epoch))
     }
 
     /// With a lease, the key is read as a lease read: on a miss the server creates an empty
@@ -473,15 +545,11 @@ impl Backend for MemcachedStore {
             .await;
     }
 
-    async fn bump(
-        &self,
-        namespace: &str,
-        counter: GenId,
-        deadline: Duration,
-    ) -> Vec<(String, BackendError)> {
+    async fn bump(&self, namespace: &str, counter: GenId, deadline: Duration) -> Bumped {
         // Every server's copies, whatever its breaker says: an invalidation must reach a
         // server that is about to come back. Per server, the counter before the epoch (one
-        // connection, in order): a hit that sees the new epoch sees the new counter.
+        // connection, in order): a hit that sees the new epoch sees the new counter. Then the
+        // horizon the server holds, read after its epoch moved (see `watch.rs`).
         let increment = |counter: &GenId, server: usize| {
             Op::Arithmetic(
                 Arithmetic::new(self.counter_key(namespace, counter, server))
@@ -494,6 +562,7 @@ impl Backend for MemcachedStore {
                 [
                     increment(&counter, server),
                     increment(&GenId::epoch(), server),
+                    self.horizon_read(namespace, server),
                 ]
             })
             .collect();
@@ -508,31 +577,15 @@ impl Backend for MemcachedStore {
             })
             .await;
         match done {
-            Ok(results) => {
-                // Two results per server, in order: its counter, then its epoch.
-                let mut results = results.into_iter();
-                self.servers
+            Ok(results) => self.bumped(results),
+            Err(error) => Bumped {
+                unconfirmed: self
+                    .servers
                     .iter()
-                    .filter_map(|server| {
-                        let pair = [results.next(), results.next()];
-                        let failed = pair.into_iter().find_map(|result| match result {
-                            Some(Ok(OpResult::Arithmetic(counter)))
-                                if counter.applied() && counter.value.is_some() =>
-                            {
-                                None
-                            }
-                            Some(Err(error)) => Some(client_error(error)),
-                            _ => Some(BackendError::Client("increment not applied".into())),
-                        });
-                        failed.map(|error| (server.clone(), error))
-                    })
-                    .collect()
-            }
-            Err(error) => self
-                .servers
-                .iter()
-                .map(|server| (server.clone(), BackendError::Client(error.to_string())))
-                .collect(),
+                    .map(|server| (server.clone(), BackendError::Client(error.to_string())))
+                    .collect(),
+                settle: Duration::ZERO,
+            },
         }
     }
 
@@ -616,7 +669,7 @@ mod tests {
             cooldown: Duration::from_secs(1),
         };
         let servers = servers.iter().map(|s| s.to_string()).collect();
-        MemcachedStore::new(servers, Duration::from_millis(100), 8, settings)
+        MemcachedStore::new(servers, Duration::from_millis(100), 8, settings, None)
     }
 
     fn keys() -> Vec<CacheKey> {

@@ -4,6 +4,7 @@
 mod breaker;
 mod embedded;
 mod memcached;
+mod watch;
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub use breaker::BreakerState;
 pub(crate) use embedded::EmbeddedStore;
 pub(crate) use memcached::{BreakerSettings, MemcachedStore};
+pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
 use crate::generation::{GenId, Restamp};
@@ -56,6 +58,16 @@ pub(crate) enum Lease {
     Won(u64),
     /// Another client (another instance) is recomputing it.
     Busy,
+}
+
+/// What an invalidation's increments did.
+#[derive(Debug, Default)]
+pub(crate) struct Bumped {
+    /// The servers that did not confirm them.
+    pub(crate) unconfirmed: Vec<(String, BackendError)>,
+    /// How long instances may still serve from an epoch polled before them: the longest
+    /// horizon the servers hold (see `watch.rs`). The invalidation returns only after it.
+    pub(crate) settle: Duration,
 }
 
 /// Why a backend operation did not complete.
@@ -132,13 +144,13 @@ pub(crate) trait Backend: Send + Sync {
         ttl: u32,
     ) -> impl Future<Output = ()> + Send;
     /// Increments `counter`, then the epoch, wherever they are kept (every server), within
-    /// `deadline`; the servers that did not confirm it.
+    /// `deadline`.
     fn bump(
         &self,
         namespace: &str,
         counter: GenId,
         deadline: Duration,
-    ) -> impl Future<Output = Vec<(String, BackendError)>> + Send;
+    ) -> impl Future<Output = Bumped> + Send;
     /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
     /// after `budget` (what is left of the request's deadline).
     fn set(
@@ -206,7 +218,7 @@ impl Store {
         namespace: &str,
         counter: GenId,
         deadline: Duration,
-    ) -> Vec<(String, BackendError)> {
+    ) -> Bumped {
         match self {
             Store::Embedded(store) => store.bump(namespace, counter, deadline).await,
             Store::Memcached(store) => store.bump(namespace, counter, deadline).await,
@@ -217,6 +229,31 @@ impl Store {
         match self {
             Store::Embedded(store) => store.abandon(key, cas).await,
             Store::Memcached(store) => store.abandon(key, cas).await,
+        }
+    }
+
+    /// The epoch of `key`'s server as last polled, while hits may rely on it; `None` for the
+    /// embedded store (which reads its epoch in memory) and when polling is off or stale.
+    pub(crate) fn polled_epoch(&self, key: &CacheKey) -> Option<u64> {
+        match self {
+            Store::Embedded(_) => None,
+            Store::Memcached(store) => store.polled_epoch(key),
+        }
+    }
+
+    /// Polls the servers' epochs (Memcached with polling on); how many were recorded.
+    pub(crate) async fn poll(&self, namespace: &str) -> usize {
+        match self {
+            Store::Embedded(_) => 0,
+            Store::Memcached(store) => store.poll(namespace).await,
+        }
+    }
+
+    /// The polling settings, for Memcached with polling on.
+    pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
+        match self {
+            Store::Embedded(_) => None,
+            Store::Memcached(store) => store.poll_settings(),
         }
     }
 

@@ -8,7 +8,7 @@ mod store;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rocket::http::Status;
 use rocket::response;
@@ -31,6 +31,7 @@ use crate::lookup::Fetched;
 use crate::options::RouteOptions;
 use crate::outcome::{Refusal, Served};
 use crate::rate_limited_log;
+pub(crate) use crate::util::unix_now;
 
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is
 /// dropped without running) and stores its response when that is safe.
@@ -123,7 +124,14 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // on a miss; a hit in the current epoch reads the epoch alone).
         let counters = || scope.counters(request);
         let mut leases = Leases::new(cache, key);
-        let fetched = leases.lookup(counters, lease.filter(|_| !refresh)).await;
+        let fetched = match cache.near_hit(key).filter(|_| !refresh) {
+            Some(near) => near,
+            None => {
+                let far = leases.lookup(counters, lease.filter(|_| !refresh)).await;
+                cache.near_keep(key, &far);
+                far
+            }
+        };
         let lookup_took = started.elapsed();
         options.stats.lookup(lookup_took);
         if fetched.invalidated {
@@ -337,11 +345,6 @@ fn lease_secs(config: &Config) -> u32 {
     config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
 
 /// A response borrowing no longer than the request (`Response` is covariant).
 fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {

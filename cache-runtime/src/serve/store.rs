@@ -69,6 +69,7 @@ pub(super) async fn store(
             match &stored {
                 Ok(()) => {
                     options.stats.stored(entry.frame().len());
+                    cache.near_keep_stored(key, &entry);
                 }
                 Err(BackendError::ServerSkipped) => {}
                 Err(_) => {

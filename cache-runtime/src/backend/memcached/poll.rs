@@ -1,0 +1,124 @@
+//! The epoch polls, and the horizon each server holds (see `watch.rs` for why both are safe).
+
+use std::time::{Duration, Instant};
+
+use memcache::exp::{Get, GetResult, GetStatus, Meta, Op, OpResult, Set};
+
+use super::{client_error, MemcachedStore};
+use crate::backend::watch::horizon_millis;
+use crate::backend::BackendError;
+use crate::generation::GenId;
+
+impl MemcachedStore {
+    /// The largest horizon in use, as server `server` holds it.
+    pub(super) fn horizon_key(&self, namespace: &str, server: usize) -> String {
+        let mut key = String::with_capacity(namespace.len() + 3 + 9);
+        key.push_str(namespace);
+        key.push_str(":h");
+        key.push('@');
+        key.extend(self.router.tags[server].iter().map(|&b| char::from(b)));
+        key
+    }
+
+    /// A read of the horizon server `server` holds, with its CAS (to raise it).
+    pub(super) fn horizon_read(&self, namespace: &str, server: usize) -> Op {
+        Op::Get(Get::new(self.horizon_key(namespace, server)).meta(Meta::NONE.cas()))
+    }
+
+    /// Polls every server's epoch, reading the horizon first, in one batch bounded by the poll
+    /// deadline. Records each server whose answer may be relied on; raises the horizon where it
+    /// is shorter than ours (the next poll then counts). How many servers were recorded.
+    pub(crate) async fn poll(&self, namespace: &str) -> usize {
+        let Some(watch) = &self.watch else {
+            return 0;
+        };
+        let settings = watch.settings();
+        let ours = horizon_millis(settings.horizon());
+        let operations: Vec<Op> = (0..self.servers.len())
+            .flat_map(|server| {
+                [
+                    self.horizon_read(namespace, server),
+                    Op::Arithmetic(self.counter_read(namespace, &GenId::epoch(), server)),
+                ]
+            })
+            .collect();
+        let sent = Instant::now();
+        let Ok(results) = self.run_poll(settings.deadline, operations).await else {
+            return 0;
+        };
+        let mut results = results.into_iter();
+        let mut recorded = 0;
+        let mut raises = Vec::new();
+        for server in 0..self.servers.len() {
+            let (horizon, epoch) = (results.next(), results.next());
+            let epoch = match epoch {
+                Some(Ok(OpResult::Arithmetic(counter))) => counter.value,
+                _ => None,
+            };
+            let Some(Ok(OpResult::Get(horizon))) = horizon else {
+                continue;
+            };
+            match (stored_horizon(&horizon), epoch) {
+                (Some(held), Some(epoch)) if held >= ours => {
+                    watch.record(server, sent, epoch);
+                    recorded += 1;
+                }
+                (Some(held), _) if held >= ours => {}
+                _ => raises.push(self.raise(namespace, server, &horizon, ours)),
+            }
+        }
+        if !raises.is_empty() {
+            // Not relied on: the next poll reads what was stored.
+            let _ = self.run_poll(settings.deadline, raises).await;
+        }
+        recorded
+    }
+
+    /// Stores `ours` as the horizon of server `server` unless it changed since `read`.
+    fn raise(&self, namespace: &str, server: usize, read: &GetResult, ours: u64) -> Op {
+        let set = Set::new(self.horizon_key(namespace, server), ours.to_string());
+        match (read.status, read.item.cas) {
+            (GetStatus::Hit, Some(cas)) => Op::Set(set.compare_cas(cas)),
+            _ => Op::Set(set.add()),
+        }
+    }
+
+    async fn run_poll(
+        &self,
+        deadline: Duration,
+        operations: Vec<Op>,
+    ) -> Result<Vec<Result<OpResult, memcache::exp::Error>>, BackendError> {
+        self.bounded(deadline, async {
+            let client = self
+                .poll_client
+                .get_or_try_init(|| {
+                    memcache::exp::AsyncMemcache::builder()
+                        .router(self.router.clone())
+                        .timeout(deadline)
+                        .connect_timeout(deadline)
+                        .max_idle(1)
+                        .degrade(false)
+                        .connect_async(self.servers.iter().map(String::as_str))
+                })
+                .await
+                .map_err(client_error)?;
+            client
+                .meta()
+                .run_batch(operations)
+                .await
+                .map_err(client_error)
+        })
+        .await
+    }
+}
+
+/// The horizon a read found, in milliseconds; `None` when absent or not a number.
+pub(super) fn stored_horizon(read: &GetResult) -> Option<u64> {
+    if read.status != GetStatus::Hit {
+        return None;
+    }
+    std::str::from_utf8(read.value.as_deref()?)
+        .ok()?
+        .parse()
+        .ok()
+}
