@@ -135,14 +135,14 @@ impl MemcachedServer {
         assert_eq!(line, "STORED\r\n", "raw set of {key}");
     }
 
-    /// Every key but the cache's invalidation counters (`{namespace}:g:...`): the entries, and
-    /// whatever a test stored itself.
+    /// Every key but the cache's invalidation counters (`{namespace}:g:...`) and the horizon
+    /// of its epoch polls (`{namespace}:h@...`): the entries, and whatever a test stored itself.
     pub fn entry_keys(&self) -> Vec<String> {
         self.keys()
             .into_iter()
             .filter(|key| {
                 !key.split_once(':')
-                    .is_some_and(|(_, rest)| rest.starts_with("g:"))
+                    .is_some_and(|(_, rest)| rest.starts_with("g:") || rest.starts_with("h@"))
             })
             .collect()
     }

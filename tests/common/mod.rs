@@ -377,9 +377,10 @@ pub fn request<'c>(
     request
 }
 
-/// Every key on `server` but the test's `sentinel` is `rc:` and 32 hex digits (an entry) or
-/// `rc:g:`, 32 hex digits, `@` and 8 (an invalidation counter), and the sentinel still holds
-/// `expected`: nothing from a request reached the wire unhashed.
+/// Every key on `server` but the test's `sentinel` is `rc:` and 32 hex digits (an entry),
+/// `rc:g:`, 32 hex digits, `@` and 8 (an invalidation counter) or `rc:h@` and 8 (the epoch
+/// polls' horizon), and the sentinel still holds `expected`: nothing from a request reached the
+/// wire unhashed.
 pub fn assert_wire_is_clean(server: &MemcachedServer, expected: &[u8]) {
     let hex =
         |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
@@ -391,7 +392,10 @@ pub fn assert_wire_is_clean(server: &MemcachedServer, expected: &[u8]) {
             .strip_prefix("g:")
             .and_then(|counter| counter.split_once('@'))
             .is_some_and(|(id, server)| hex(id, 32) && hex(server, 8));
-        assert!(hex(digest, 32) || counter, "{key:?}");
+        let horizon = digest
+            .strip_prefix("h@")
+            .is_some_and(|server| hex(server, 8));
+        assert!(hex(digest, 32) || counter || horizon, "{key:?}");
     }
     assert_eq!(server.get_raw("sentinel").as_deref(), Some(expected));
 }
