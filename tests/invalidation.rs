@@ -448,7 +448,7 @@ async fn the_embedded_store_supports_every_form() {
 #[rocket::async_test]
 async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
     const VERSIONS: u64 = 60;
-    const MAX_REQUESTS: usize = 20_000;
+    const MAX_REQUESTS: usize = 200_000;
     let server = MemcachedServer::start();
     let live = Live::default();
     let a = client_sharing(memcached(&server, "rc"), live.clone()).await;
@@ -474,6 +474,7 @@ async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
             }
         }
         done.store(true, Ordering::SeqCst);
+        requests.load(Ordering::SeqCst)
     };
     let reader = |client: &'static str| {
         let (a, b) = (&a, &b);
@@ -491,15 +492,19 @@ async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
                     "version {floor} was published before the request, {seen} ({x_cache}) served"
                 );
                 hits.fetch_add(usize::from(x_cache == "HIT"), Ordering::SeqCst);
+                // A near hit completes without waiting on anything: give the writer, the other
+                // readers and the epoch poller their turn, as separate connections would get.
+                rocket::tokio::task::yield_now().await;
             }
         }
     };
-    rocket::tokio::join!(writer, reader("a"), reader("b"), reader("a"), reader("b"));
+    let (read_while_writing, ..) =
+        rocket::tokio::join!(writer, reader("a"), reader("b"), reader("a"), reader("b"));
     let (requests, hits) = (requests.into_inner(), hits.into_inner());
     println!("{VERSIONS} invalidations under {requests} requests on two instances: {hits} hits");
     assert!(
-        done.into_inner(),
-        "the writer finished within {MAX_REQUESTS} requests"
+        read_while_writing < MAX_REQUESTS,
+        "the readers ran until the last version was published"
     );
     assert!(
         hits > requests / 4,

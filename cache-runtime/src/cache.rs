@@ -48,6 +48,8 @@ struct Inner {
     polling: AtomicBool,
     /// Polls sent so far.
     polls: AtomicU64,
+    /// Woken after each poll.
+    polled: tokio::sync::Notify,
 }
 
 impl fmt::Debug for Cache {
@@ -90,6 +92,7 @@ impl Cache {
                 near,
                 polling: AtomicBool::new(false),
                 polls: AtomicU64::new(0),
+                polled: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -204,6 +207,19 @@ impl Cache {
         self.inner.polls.load(Ordering::Relaxed)
     }
 
+    /// Starts the poller if needed and waits until every server's last poll may be relied on
+    /// (forever when polling is off, or a server does not answer).
+    pub(crate) async fn polled(&self) {
+        self.watch_epochs();
+        loop {
+            let next = self.inner.polled.notified();
+            if self.store().all_polled() {
+                return;
+            }
+            next.await;
+        }
+    }
+
     /// For the near tier: how many entries it holds and their weight in bytes, which stays
     /// within [`Config::near_capacity`]. `None` when there is no near tier (the embedded store,
     /// or `near_capacity` or `epoch_poll` zero).
@@ -286,6 +302,7 @@ async fn poll_epochs(cache: Weak<Inner>, interval: Duration) {
             };
             inner.polls.fetch_add(1, Ordering::Relaxed);
             inner.store.poll(&inner.config.namespace).await;
+            inner.polled.notify_waiters();
         }
         tokio::time::sleep_until((started + interval).into()).await;
     }

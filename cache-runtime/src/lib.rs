@@ -293,6 +293,18 @@ pub mod __private {
         cache.store().counters_held()
     }
 
+    /// Waits until every Memcached server's epoch was polled recently enough for hits to rely
+    /// on it (forever when polling is off or a server does not answer: bound it): for tests
+    /// that need the near tier and one-operation hits in force.
+    pub async fn epochs_polled(cache: &crate::Cache) {
+        cache.polled().await;
+    }
+
+    /// How many epoch polls `cache` has sent.
+    pub fn epoch_polls(cache: &crate::Cache) -> u64 {
+        cache.polls()
+    }
+
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
     pub mod bench {
         pub use crate::entry::StoredResponse;

@@ -399,6 +399,11 @@ impl MemcachedStore {
         watch.epoch(self.server_of(key.as_bytes()))
     }
 
+    /// Whether polling is on and every server's last poll may be relied on.
+    pub(crate) fn all_polled(&self) -> bool {
+        self.watch.as_ref().is_some_and(EpochWatch::all_fresh)
+    }
+
     /// The polling settings, when polling is on.
     pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
         self.watch.as_ref().map(EpochWatch::settings)

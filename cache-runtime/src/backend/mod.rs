@@ -249,6 +249,14 @@ impl Store {
         }
     }
 
+    /// Whether polling is on and every server's last poll may be relied on.
+    pub(crate) fn all_polled(&self) -> bool {
+        match self {
+            Store::Embedded(_) => false,
+            Store::Memcached(store) => store.all_polled(),
+        }
+    }
+
     /// The polling settings, for Memcached with polling on.
     pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
         match self {

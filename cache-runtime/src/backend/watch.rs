@@ -126,6 +126,12 @@ impl EpochWatch {
         polled.sent.store(sent, Ordering::Release);
     }
 
+    /// Whether every server's last poll may be relied on.
+    pub(crate) fn all_fresh(&self) -> bool {
+        let now = Instant::now();
+        (0..self.servers.len()).all(|server| self.epoch_at(server, now).is_some())
+    }
+
     /// Forgets every poll: hits read the epoch again until the next one succeeds.
     #[cfg(test)]
     pub(crate) fn forget(&self) {

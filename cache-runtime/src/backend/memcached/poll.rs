@@ -27,10 +27,19 @@ impl MemcachedStore {
 
     /// Polls every server's epoch, reading the horizon first, in one batch bounded by the poll
     /// deadline. Records each server whose answer may be relied on; raises the horizon where it
-    /// is shorter than ours (the next poll then counts). How many servers were recorded.
+    /// is shorter than ours, and then polls once more (which reads it). How many servers were
+    /// recorded.
     pub(crate) async fn poll(&self, namespace: &str) -> usize {
+        match self.poll_once(namespace).await {
+            (recorded, false) => recorded,
+            (_, true) => self.poll_once(namespace).await.0,
+        }
+    }
+
+    /// One poll: how many servers were recorded, and whether a horizon was raised.
+    async fn poll_once(&self, namespace: &str) -> (usize, bool) {
         let Some(watch) = &self.watch else {
-            return 0;
+            return (0, false);
         };
         let settings = watch.settings();
         let ours = horizon_millis(settings.horizon());
@@ -44,7 +53,7 @@ impl MemcachedStore {
             .collect();
         let sent = Instant::now();
         let Ok(results) = self.run_poll(settings.deadline, operations).await else {
-            return 0;
+            return (0, false);
         };
         let mut results = results.into_iter();
         let mut recorded = 0;
@@ -67,11 +76,12 @@ impl MemcachedStore {
                 _ => raises.push(self.raise(namespace, server, &horizon, ours)),
             }
         }
-        if !raises.is_empty() {
+        let raised = !raises.is_empty();
+        if raised {
             // Not relied on: the next poll reads what was stored.
             let _ = self.run_poll(settings.deadline, raises).await;
         }
-        recorded
+        (recorded, raised)
     }
 
     /// Stores `ours` as the horizon of server `server` unless it changed since `read`.

@@ -1,0 +1,100 @@
+//! The near tier and the epoch polls, against real memcached servers: a near hit needs no
+//! server, stops by itself within the poll horizon when the server stops answering, stays
+//! within its memory bound, and never outlives an invalidation (see `backend/watch.rs`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache_runtime::{cached_route, Cache, Config};
+use cached_route_suite::MemcachedServer;
+use rocket::local::asynchronous::Client;
+use rocket::{get, routes, State};
+
+/// The version the page shows, as a "database" shared by the instances.
+#[derive(Default, Clone)]
+struct Live(Arc<AtomicU64>);
+
+#[cached_route(ttl = 600, tags = ["live"])]
+#[get("/live")]
+fn live(version: &State<Live>) -> String {
+    version.0.load(Ordering::SeqCst).to_string()
+}
+
+#[cached_route(ttl = 600)]
+#[get("/sized/<id>")]
+fn sized(id: u32) -> String {
+    format!("{id:>8}").repeat(256)
+}
+
+async fn instance(config: Config, live: Live) -> Client {
+    let rocket = rocket::custom(rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    })
+    .manage(live)
+    .manage(Cache::new(config).unwrap())
+    .mount("/", routes![live, sized]);
+    Client::untracked(rocket).await.expect("valid rocket")
+}
+
+fn cache(client: &Client) -> &Cache {
+    client.rocket().state::<Cache>().unwrap()
+}
+
+/// Until every server's epoch was polled recently enough to be relied on.
+async fn polled(client: &Client) {
+    let polled = cache_runtime::__private::epochs_polled(cache(client));
+    rocket::tokio::time::timeout(Duration::from_secs(5), polled)
+        .await
+        .expect("the epochs were polled");
+}
+
+/// `X-Cache` and body of a GET.
+async fn get(client: &Client, uri: &str) -> (String, String) {
+    let response = client.get(uri.to_owned()).dispatch().await;
+    let x_cache = response.headers().get_one("X-Cache").unwrap_or("").to_owned();
+    let body = response.into_string().await.expect("a body");
+    (x_cache, body)
+}
+
+/// A hit answered while the only server is frozen came from the near tier: no I/O. Once the
+/// last poll answered before the freeze is older than the horizon (`epoch_poll` plus the poll's
+/// deadline), the near tier stops answering: every request that starts later waits for the
+/// server (the lookup's deadline) and runs the handler.
+#[rocket::async_test]
+async fn near_hits_need_no_server_and_stop_within_the_horizon_when_it_freezes() {
+    let server = MemcachedServer::start();
+    let mut config = Config::memcached([server.address()]);
+    config.epoch_poll = Duration::from_millis(400);
+    config.op_timeout = Duration::from_millis(300);
+    config.breaker_failures = u32::MAX;
+    let horizon = Duration::from_millis(700);
+    let client = instance(config, Live::default()).await;
+    assert_eq!(get(&client, "/live").await.0, "MISS");
+    assert_eq!(get(&client, "/live").await.0, "HIT");
+    assert_eq!(cache(&client).near_usage().map(|(len, _)| len), Some(1));
+
+    polled(&client).await;
+    server.pause();
+    let paused = Instant::now();
+    let mut near_hits = 0;
+    let stopped = loop {
+        let started = Instant::now();
+        let (x_cache, _) = get(&client, "/live").await;
+        if x_cache != "HIT" {
+            assert_eq!(x_cache, "MISS", "a frozen server's lookup times out: a miss");
+            break started - paused;
+        }
+        near_hits += 1;
+        assert!(
+            started - paused < horizon,
+            "a near hit {:?} after the freeze, past the horizon",
+            started - paused
+        );
+        assert!(paused.elapsed() < Duration::from_secs(5), "near hits never stopped");
+    };
+    server.resume();
+    println!("{near_hits} near hits with the server frozen; the first miss started {stopped:?} after");
+    assert!(near_hits > 0, "no hit answered without the server");
+}
