@@ -197,6 +197,24 @@ impl MemcachedServer {
         keys
     }
 
+    /// The server's counters (`stats`), by name: `cmd_get`, `incr_misses`, `incr_hits`...
+    pub fn stats(&self) -> std::collections::HashMap<String, u64> {
+        let mut stream = self.connect();
+        stream.write_all(b"stats\r\n").unwrap();
+        let mut stats = std::collections::HashMap::new();
+        for line in BufReader::new(stream).lines() {
+            let line = line.unwrap();
+            if line == "END" {
+                break;
+            }
+            let mut fields = line.split(' ').skip(1);
+            if let (Some(name), Some(Ok(value))) = (fields.next(), fields.next().map(str::parse)) {
+                stats.insert(name.to_owned(), value);
+            }
+        }
+        stats
+    }
+
     /// One `lru_crawler metadump all`.
     fn crawl(&self) -> Vec<String> {
         let mut stream = self.connect();

@@ -53,7 +53,11 @@ async fn polled(client: &Client) {
 /// `X-Cache` and body of a GET.
 async fn get(client: &Client, uri: &str) -> (String, String) {
     let response = client.get(uri.to_owned()).dispatch().await;
-    let x_cache = response.headers().get_one("X-Cache").unwrap_or("").to_owned();
+    let x_cache = response
+        .headers()
+        .get_one("X-Cache")
+        .unwrap_or("")
+        .to_owned();
     let body = response.into_string().await.expect("a body");
     (x_cache, body)
 }
@@ -83,7 +87,10 @@ async fn near_hits_need_no_server_and_stop_within_the_horizon_when_it_freezes() 
         let started = Instant::now();
         let (x_cache, _) = get(&client, "/live").await;
         if x_cache != "HIT" {
-            assert_eq!(x_cache, "MISS", "a frozen server's lookup times out: a miss");
+            assert_eq!(
+                x_cache, "MISS",
+                "a frozen server's lookup times out: a miss"
+            );
             break started - paused;
         }
         near_hits += 1;
@@ -92,9 +99,105 @@ async fn near_hits_need_no_server_and_stop_within_the_horizon_when_it_freezes() 
             "a near hit {:?} after the freeze, past the horizon",
             started - paused
         );
-        assert!(paused.elapsed() < Duration::from_secs(5), "near hits never stopped");
+        assert!(
+            paused.elapsed() < Duration::from_secs(5),
+            "near hits never stopped"
+        );
     };
     server.resume();
-    println!("{near_hits} near hits with the server frozen; the first miss started {stopped:?} after");
+    println!(
+        "{near_hits} near hits with the server frozen; the first miss started {stopped:?} after"
+    );
     assert!(near_hits > 0, "no hit answered without the server");
+}
+
+/// The invalidation counters read on `server` so far (meta arithmetic, `ma`, counts as an
+/// increment, found or created) and the gets.
+fn counter_reads_and_gets(server: &MemcachedServer) -> (u64, u64) {
+    let stats = server.stats();
+    let of = |name: &str| stats.get(name).copied().unwrap_or(0);
+    (of("incr_hits") + of("incr_misses"), of("cmd_get"))
+}
+
+/// `hits` far hits (near tier off) with polling at `epoch_poll`: how many counter reads and gets
+/// the server saw, and how many polls the cache sent meanwhile.
+async fn far_hits(epoch_poll: Duration, hits: u64) -> (u64, u64, u64) {
+    let server = MemcachedServer::start();
+    let mut config = Config::memcached([server.address()]);
+    config.near_capacity = 0;
+    config.epoch_poll = epoch_poll;
+    let client = instance(config, Live::default()).await;
+    assert_eq!(get(&client, "/live").await.0, "MISS");
+    if !epoch_poll.is_zero() {
+        polled(&client).await;
+    }
+    let polls = cache_runtime::__private::epoch_polls(cache(&client));
+    let (counters, gets) = counter_reads_and_gets(&server);
+    for _ in 0..hits {
+        assert_eq!(get(&client, "/live").await.0, "HIT");
+    }
+    let (counters_after, gets_after) = counter_reads_and_gets(&server);
+    let polls = cache_runtime::__private::epoch_polls(cache(&client)) - polls;
+    (counters_after - counters, gets_after - gets, polls)
+}
+
+/// While a poll is recent, a far hit is one get: the epoch is not read with it. Polls read it
+/// (one counter read each, one server here); without polling, each hit reads it.
+#[rocket::async_test]
+async fn a_far_hit_is_one_operation_while_the_poll_is_recent() {
+    const HITS: u64 = 200;
+    let (counters, gets, polls) = far_hits(Duration::from_millis(1000), HITS).await;
+    println!("{HITS} far hits, polling: {counters} counter reads, {gets} gets, {polls} polls");
+    assert!(
+        counters <= polls,
+        "{counters} counter reads for {polls} polls"
+    );
+    assert!(gets >= HITS && gets <= HITS + polls, "{gets} gets");
+
+    let (counters, _, polls) = far_hits(Duration::ZERO, HITS).await;
+    println!("{HITS} far hits, not polling: {counters} counter reads");
+    assert_eq!(polls, 0);
+    assert!(counters >= HITS, "each hit read the epoch: {counters}");
+}
+
+/// Instances polling at different rates: an invalidation waits for the longest horizon any of
+/// them relies on (each server holds it), so the slow poller never serves the dropped version
+/// to a request that starts after the invalidation returned.
+#[rocket::async_test]
+async fn an_invalidation_waits_for_the_slowest_pollers_horizon() {
+    let server = MemcachedServer::start();
+    let live = Live::default();
+    let fast = {
+        let mut config = Config::memcached([server.address()]);
+        config.epoch_poll = Duration::from_millis(50);
+        instance(config, live.clone()).await
+    };
+    let slow = {
+        let mut config = Config::memcached([server.address()]);
+        config.epoch_poll = Duration::from_millis(1000);
+        config.op_timeout = Duration::from_millis(100);
+        instance(config, live.clone()).await
+    };
+    let slow_horizon = Duration::from_millis(1100);
+    assert_eq!(get(&fast, "/live").await, ("MISS".into(), "0".into()));
+    polled(&fast).await;
+    polled(&slow).await;
+    assert_eq!(get(&slow, "/live").await, ("HIT".into(), "0".into()));
+    assert_eq!(get(&slow, "/live").await, ("HIT".into(), "0".into()));
+
+    live.0.store(1, Ordering::SeqCst);
+    let started = Instant::now();
+    cache(&fast)
+        .invalidate_tag("live")
+        .await
+        .expect("confirmed");
+    let took = started.elapsed();
+    println!("the invalidation returned after {took:?}");
+    assert!(took >= slow_horizon, "returned after {took:?}");
+    assert_eq!(
+        get(&slow, "/live").await.1,
+        "1",
+        "the slow poller served the old version"
+    );
+    assert_eq!(get(&fast, "/live").await.1, "1");
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use once_cell::sync::OnceCell;
 use rocket::Request;
 
+use crate::backend::Lookup;
 use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
 use crate::config::{Config, ConfigError, SERVERS_ENV};
+use crate::entry::StoredResponse;
 use crate::flight::Flights;
 use crate::generation::GenId;
-use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
-use crate::backend::Lookup;
-use crate::entry::StoredResponse;
 use crate::generation::Stamp;
+use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
 use crate::metrics::PROCESS;

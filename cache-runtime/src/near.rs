@@ -95,7 +95,8 @@ mod tests {
             epoch: 1,
             fingerprint: 2,
         };
-        let built = StoredResponse::build_stamped(200, std::iter::empty(), body, created, ttl, stamp);
+        let built =
+            StoredResponse::build_stamped(200, std::iter::empty(), body, created, ttl, stamp);
         Arc::new(built.unwrap())
     }
 
@@ -108,7 +109,11 @@ mod tests {
         assert!(near.get(&key, 8, 1_000).is_none(), "another epoch");
         assert!(near.get(&key, 7, 1_060).is_none(), "expired");
         near.put(&key, &entry(1_000, 60, b"y"), 7, 1_060);
-        assert_eq!(near.get(&key, 7, 1_000).unwrap().body(), b"x", "a stale one is not kept");
+        assert_eq!(
+            near.get(&key, 7, 1_000).unwrap().body(),
+            b"x",
+            "a stale one is not kept"
+        );
     }
 
     #[test]

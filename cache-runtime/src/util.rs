@@ -31,6 +31,13 @@ pub(crate) fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Wall-clock seconds since the Unix epoch (0 before it): what entries' ages are measured in.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,11 +46,4 @@ mod tests {
     fn hex_is_lowercase_two_digits_per_byte() {
         assert_eq!(&hex::<8>(&[0x01, 0xab, 0xff, 0x10, 0x99]), b"01abff10");
     }
-}
-
-/// Wall-clock seconds since the Unix epoch (0 before it): what entries' ages are measured in.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }

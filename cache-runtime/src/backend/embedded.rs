@@ -217,12 +217,7 @@ impl Backend for EmbeddedStore {
         Ok(())
     }
 
-    async fn bump(
-        &self,
-        _namespace: &str,
-        counter: GenId,
-        _deadline: Duration,
-    ) -> Bumped {
+    async fn bump(&self, _namespace: &str, counter: GenId, _deadline: Duration) -> Bumped {
         // The counter before the epoch (see `counter`). An entry stored meanwhile carries
         // the values its request read before rendering, so no lock with stores is needed.
         for counter in [counter, GenId::epoch()] {

@@ -443,7 +443,9 @@ impl MemcachedStore {
         let with_get = get.is_some();
         operations.extend(get.map(Op::Get));
         for counter in counters {
-            operations.push(Op::Arithmetic(self.counter_read(namespace, counter, server)));
+            operations.push(Op::Arithmetic(
+                self.counter_read(namespace, counter, server),
+            ));
         }
         let results = self
             .guarded(key.as_bytes(), self.op_timeout, async {

@@ -213,12 +213,7 @@ impl Store {
         }
     }
 
-    pub(crate) async fn bump(
-        &self,
-        namespace: &str,
-        counter: GenId,
-        deadline: Duration,
-    ) -> Bumped {
+    pub(crate) async fn bump(&self, namespace: &str, counter: GenId, deadline: Duration) -> Bumped {
         match self {
             Store::Embedded(store) => store.bump(namespace, counter, deadline).await,
             Store::Memcached(store) => store.bump(namespace, counter, deadline).await,

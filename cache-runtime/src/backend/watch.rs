@@ -181,7 +181,10 @@ mod tests {
         watch.record(0, second, 8);
         watch.record(0, first, 7);
         assert_eq!(watch.epoch_at(0, second), Some(8));
-        assert_eq!(watch.epoch_at(0, first + Duration::from_millis(120)), Some(8));
+        assert_eq!(
+            watch.epoch_at(0, first + Duration::from_millis(120)),
+            Some(8)
+        );
         watch.forget();
         assert_eq!(watch.epoch_at(0, second), None);
     }

@@ -345,7 +345,6 @@ fn lease_secs(config: &Config) -> u32 {
     config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
 }
 
-
 /// A response borrowing no longer than the request (`Response` is covariant).
 fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
     response
