@@ -11,9 +11,13 @@
 //! - `/work`: plain handler burning about 2 ms of CPU;
 //! - `/miss?n=..`: `/work`'s cached twin; driven with a unique query per request, so every
 //!   request is a miss (get, run, store);
-//! - `/hot`: one key with a 1 s TTL, 2 ms of work per run; `/hot-runs` counts the runs.
+//! - `/hot`: one key with a 1 s TTL, 2 ms of work per run; `/hot-runs` counts the runs;
+//! - `/invalidate`: one `invalidate_tag`, answering how long it took in microseconds;
+//! - `/polls`: how many epoch polls the cache has sent.
 //!
 //! The backend is the global cache: Memcached when `MEMCACHED_SERVERS` is set, else embedded.
+//! `BENCH_NEAR=0` turns the near tier off (far hits only); `BENCH_COALESCE=0` turns coalescing
+//! off.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,14 +120,45 @@ fn hot_runs() -> String {
     HOT_RUNS.load(Ordering::Relaxed).to_string()
 }
 
+/// One invalidation of a tag no route declares: what `invalidate*` costs its caller, the poll
+/// horizon's wait included.
+#[get("/invalidate")]
+async fn invalidate() -> String {
+    let started = Instant::now();
+    cache_runtime::invalidate_tag("bench-unused")
+        .await
+        .expect("confirmed");
+    started.elapsed().as_micros().to_string()
+}
+
+#[get("/polls")]
+fn polls() -> String {
+    bench::epoch_polls(cache_runtime::global()).to_string()
+}
+
 #[launch]
 fn rocket() -> _ {
     // `BENCH_COALESCE=0`: the same app without stampede protection, to measure what it saves.
     let mut config = Config::from_env().expect("MEMCACHED_SERVERS is valid");
     config.coalesce = std::env::var("BENCH_COALESCE").map_or(true, |v| v != "0");
+    if std::env::var("BENCH_NEAR").is_ok_and(|v| v == "0") {
+        config.near_capacity = 0;
+    }
     cache_runtime::install(config).expect("installed before launch");
+    let routes = routes![
+        fixed,
+        floor,
+        floor_counted,
+        hit,
+        work,
+        miss,
+        hot,
+        hot_runs,
+        invalidate,
+        polls
+    ];
     rocket::build()
-        .mount("/", routes![fixed, floor, floor_counted, hit, work, miss, hot, hot_runs])
+        .mount("/", routes)
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
                 let cache = cache_runtime::global();
