@@ -27,8 +27,9 @@ pub(crate) fn delta_seconds(text: &str) -> Option<u64> {
 /// What a response's headers say of its freshness, as the cache stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
-    /// Seconds from its receipt during which it may be served: its freshness lifetime (the
-    /// route's `ttl`, shortened by the response's own) less its age. 0: stale on arrival.
+    /// Seconds from its receipt during which it may be served: the route's `ttl`, or less when
+    /// less is left of the response's own freshness lifetime once its age is spent. 0: stale
+    /// on arrival.
     pub ttl: u32,
     /// How old it is when received (RFC 9111 section 4.2.3, `corrected_initial_age`).
     pub age: u32,
@@ -100,7 +101,7 @@ impl FreshnessHeaders {
     }
 
     /// The freshness of the response received at `received`, under a route whose `ttl` caps
-    /// its lifetime (RFC 9111 sections 4.2.1 and 4.2.3).
+    /// how long it is kept (RFC 9111 sections 4.2.1 and 4.2.3).
     pub(crate) fn freshness(&self, route_ttl: u32, received: SystemTime) -> Freshness {
         let seconds = |elapsed: Duration| elapsed.as_secs();
         let date = match self.date {
@@ -112,17 +113,20 @@ impl FreshnessHeaders {
         let age_value = self.age.flatten().unwrap_or(0);
         let age = apparent_age.max(age_value).min(DELTA_SECONDS_MAX);
         let lifetime = match (self.s_maxage.or(self.max_age), self.expires) {
-            (Some(seconds), _) => seconds,
+            (Some(seconds), _) => Some(seconds),
             // From the origin's own clock: an `Expires` at or before its `Date` is stale on
             // arrival, whatever the cache's clock says.
-            (None, Some(Some(expires))) => expires.duration_since(date).map_or(0, seconds),
-            (None, Some(None)) => 0,
-            // The route's `ttl` is the lifetime; its age counts against it as well.
-            (None, None) => u64::from(route_ttl),
+            (None, Some(Some(expires))) => Some(expires.duration_since(date).map_or(0, seconds)),
+            (None, Some(None)) => Some(0),
+            (None, None) => None,
         };
-        let lifetime = lifetime.min(u64::from(route_ttl));
+        // The response's own lifetime counts from its origin, so its age is spent; the route's
+        // `ttl` counts from now, as the cache's promise to keep it that long at most.
+        let ttl = lifetime.map_or(u64::from(route_ttl), |lifetime| {
+            lifetime.saturating_sub(age).min(u64::from(route_ttl))
+        });
         Freshness {
-            ttl: lifetime.saturating_sub(age) as u32,
+            ttl: ttl as u32,
             age: age as u32,
             undated: !matches!(self.date, Dated::At(_)),
         }
@@ -203,9 +207,24 @@ mod tests {
             at(NOW),
         );
         assert_eq!(lines.ttl, 0);
-        // Without a lifetime of its own, the route's counts the same way.
-        assert_eq!(read(&[("Age", "50")], at(NOW)).ttl, 10);
-        assert_eq!(read(&[("Age", "60")], at(NOW)).ttl, 0);
+        // Without a lifetime of its own, the route's ttl counts from when it is stored.
+        assert_eq!(
+            read(&[("Age", "70")], at(NOW)),
+            Freshness {
+                ttl: 60,
+                age: 70,
+                undated: true
+            }
+        );
+        // With one, what is left of it, never more than the route's ttl.
+        assert_eq!(
+            read(&[("Cache-Control", "max-age=100"), ("Age", "70")], at(NOW)).ttl,
+            30
+        );
+        assert_eq!(
+            read(&[("Cache-Control", "max-age=100"), ("Age", "10")], at(NOW)).ttl,
+            60
+        );
     }
 
     #[test]
@@ -215,11 +234,13 @@ mod tests {
         assert_eq!(
             read_old,
             Freshness {
-                ttl: 40,
+                ttl: 60,
                 age: 20,
                 undated: false
             }
         );
+        let with_max_age = read(&[("Date", &old), ("Cache-Control", "max-age=30")], at(NOW));
+        assert_eq!(with_max_age.ttl, 10);
         // The larger of the apparent age and the received `Age`.
         assert_eq!(read(&[("Date", &old), ("Age", "5")], at(NOW)).age, 20);
         assert_eq!(read(&[("Date", &old), ("Age", "25")], at(NOW)).age, 25);

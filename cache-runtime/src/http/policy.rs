@@ -37,9 +37,10 @@ pub fn client_forbids_store(request: &Request<'_>) -> bool {
 }
 
 /// Checks a response's status and headers against the route's options; the body is checked
-/// by size afterwards. On success, how long it stays fresh: the route's `ttl`, shortened by
-/// the response's own `s-maxage` (or, without it, `max-age`, or, without either,
-/// `Expires - Date`), less the age it arrives with (see [`freshness`](super::freshness)).
+/// by size afterwards. On success, how long it stays fresh: the route's `ttl`, shortened to
+/// what is left of the response's own lifetime (`s-maxage`, or, without it, `max-age`, or,
+/// without either, `Expires - Date`) once the age it arrives with is spent (see
+/// [`freshness`](super::freshness)).
 /// `received`: when the handler returned it.
 ///
 /// `authorized`: the request carried `Authorization` (on a `public` route). Such a response is
