@@ -167,8 +167,10 @@ async fn the_generated_etag_counts_in_the_size_limit() {
     let client = client(config).await;
     let content_type = ("Content-Type", "text/plain; charset=utf-8");
     let etag = ("ETag", "\"0123456789abcdef0123456789abcdef\"");
-    let without_etag = 4096 - StoredResponse::frame_len([content_type].into_iter(), 0);
-    let with_etag = 4096 - StoredResponse::frame_len([content_type, etag].into_iter(), 0);
+    // The handler sets no `Date`: the entry keeps the time it was generated, always this long.
+    let date = ("Date", "Thu, 01 Jan 1970 00:00:00 GMT");
+    let without_etag = 4096 - StoredResponse::frame_len([content_type, date].into_iter(), 0);
+    let with_etag = 4096 - StoredResponse::frame_len([content_type, date, etag].into_iter(), 0);
 
     // Just small enough with its `ETag`: stored (this also registers the route's counters).
     assert_eq!(

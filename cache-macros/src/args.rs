@@ -445,6 +445,9 @@ mod tests {
         assert!(message(quote!(ttl = 1, vary_cookies = ["a;b"])).contains("not a cookie name"));
         assert!(message(quote!(ttl = 1, statuses = [200, 200])).contains("listed twice"));
         assert!(message(quote!(ttl = 1, statuses = [302])).contains("not cacheable"));
+        // Regression: 300 Multiple Choices was refused, though heuristically cacheable.
+        let multiple_choices = parse(quote!(ttl = 1, statuses = [200, 300]));
+        assert_eq!(multiple_choices.unwrap().statuses, [200, 300]);
         assert!(message(quote!(ttl = 1, statuses = [99])).contains("from 200 to 599"));
         assert!(message(quote!(ttl = 1, query = true)).contains("default"));
         assert!(message(quote!(ttl = 1, public = "yes")).contains("is a flag"));

@@ -4,14 +4,16 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | status:u16 |
-//! header count:u16
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | age:u32 |
+//! status:u16 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
 //! The epoch and the fingerprint (the entry's stamp) record the invalidation counters the
 //! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
-//! was invalidated.
+//! was invalidated. `created` is when the cache received the response and `ttl` how long from
+//! then it is fresh; `age` is how old it already was then (RFC 9111 section 4.2.3, the
+//! corrected initial age), so that a hit's `Age` counts the time before it was stored too.
 //!
 //! Decoding checks every length, that names are HTTP tokens and values printable, and that
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
@@ -26,13 +28,13 @@ use crate::generation::Stamp;
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 3;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 2 + 2 + 4;
+const VERSION: u8 = 4;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 2;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct StoredResponse {
     epoch: u64,
     /// The invalidation counters it depends on, fingerprinted, when it was rendered.
     fingerprint: u64,
+    /// Seconds old when `created`.
+    age: u32,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
     headers: Vec<(Range<usize>, Range<usize>)>,
     body: Range<usize>,
@@ -58,6 +62,7 @@ impl fmt::Debug for StoredResponse {
             .field("body_len", &self.body.len())
             .field("created", &self.created)
             .field("ttl", &self.ttl)
+            .field("age", &self.age)
             .field("epoch", &self.epoch)
             .field("fingerprint", &self.fingerprint)
             .finish()
@@ -82,7 +87,7 @@ impl StoredResponse {
             + body_len
     }
 
-    /// Frames a response, with no invalidation stamp.
+    /// Frames a response, with no invalidation stamp, new when `created`.
     pub fn build<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
@@ -90,16 +95,16 @@ impl StoredResponse {
         created: u64,
         ttl: u32,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::build_stamped(status, headers, body, created, ttl, Stamp::default())
+        StoredResponse::build_stamped(status, headers, body, (created, ttl, 0), Stamp::default())
     }
 
-    /// Frames a response rendered under `stamp` (the invalidation epoch and counters).
+    /// Frames a response rendered under `stamp` (the invalidation epoch and counters);
+    /// `times`: when it was received, for how long from then it is fresh, and its age then.
     pub(crate) fn build_stamped<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
-        created: u64,
-        ttl: u32,
+        (created, ttl, age): (u64, u32, u32),
         stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
@@ -111,6 +116,7 @@ impl StoredResponse {
         out.extend_from_slice(&ttl.to_le_bytes());
         out.extend_from_slice(&stamp.epoch.to_le_bytes());
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
+        out.extend_from_slice(&age.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
         for (name, value) in headers {
@@ -148,6 +154,7 @@ impl StoredResponse {
         let ttl = reader.u32()?;
         let epoch = reader.u64()?;
         let fingerprint = reader.u64()?;
+        let age = reader.u32()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
             return None;
@@ -182,6 +189,7 @@ impl StoredResponse {
             ttl,
             epoch,
             fingerprint,
+            age,
             headers,
             body,
         })
@@ -196,13 +204,25 @@ impl StoredResponse {
         self.status
     }
 
-    /// Unix time, in seconds, when the response was produced.
+    /// Unix time, in seconds, when the cache received the response.
     pub fn created(&self) -> u64 {
         self.created
     }
 
+    /// Seconds from `created` during which the entry is fresh.
     pub fn ttl(&self) -> u32 {
         self.ttl
+    }
+
+    /// How old the response already was when received, in seconds.
+    pub fn initial_age(&self) -> u32 {
+        self.age
+    }
+
+    /// Its `Age` at `now` (unix seconds): the age it arrived with plus the time since
+    /// (RFC 9111 section 4.2.3, `current_age`).
+    pub fn age_at(&self, now: u64) -> u64 {
+        u64::from(self.age).saturating_add(now.saturating_sub(self.created))
     }
 
     /// The invalidation epoch and counters it was rendered under.
@@ -312,8 +332,7 @@ mod tests {
             200,
             HEADERS.into_iter(),
             b"<h1>hello</h1>",
-            1_700_000_000,
-            60,
+            (1_700_000_000, 60, 40),
             Stamp {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
@@ -327,10 +346,18 @@ mod tests {
         let entry = sample();
         assert_eq!(entry.status(), 200);
         assert_eq!(entry.created(), 1_700_000_000);
+        assert_eq!(entry.initial_age(), 40);
+        assert_eq!(
+            entry.age_at(1_700_000_005),
+            45,
+            "the age it came with, plus time stored"
+        );
+        assert_eq!(entry.age_at(0), 40, "a clock set back never lowers it");
         assert_eq!(entry.stamp().fingerprint, 0x0123_4567_89ab_cdef);
         assert_eq!(entry.stamp().epoch, 0xfeed);
         let moved = entry.with_epoch(7);
         assert_eq!(moved.stamp().epoch, 7);
+        assert_eq!(moved.initial_age(), 40);
         assert_eq!(
             StoredResponse::decode(moved.frame().to_vec()),
             Some(moved.clone())

@@ -29,16 +29,14 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         100u16..1000,
         proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ -~]{0,24}"), 0..5),
         proptest::collection::vec(any::<u8>(), 0..64),
-        (any::<u64>(), any::<u32>(), any::<u64>(), any::<u64>()),
+        (any::<(u64, u32, u32)>(), any::<u64>(), any::<u64>()),
     )
-        .prop_map(
-            |(status, headers, body, (created, ttl, epoch, fingerprint))| {
-                let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-                let stamp = Stamp { epoch, fingerprint };
-                StoredResponse::build_stamped(status, pairs, &body, created, ttl, stamp)
-                    .expect("valid parts frame")
-            },
-        )
+        .prop_map(|(status, headers, body, (times, epoch, fingerprint))| {
+            let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            let stamp = Stamp { epoch, fingerprint };
+            StoredResponse::build_stamped(status, pairs, &body, times, stamp)
+                .expect("valid parts frame")
+        })
 }
 
 /// `entry` framed again from what was decoded.
@@ -47,8 +45,7 @@ fn reencoded(entry: &StoredResponse) -> Vec<u8> {
         entry.status(),
         entry.headers(),
         entry.body(),
-        entry.created(),
-        entry.ttl(),
+        (entry.created(), entry.ttl(), entry.initial_age()),
         entry.stamp(),
     )
     .expect("a decoded entry is frameable")
@@ -120,7 +117,7 @@ proptest! {
         }
     }
 
-    /// The fixed fields (creation time, TTL, stamp) rewritten to any value decode and read back
+    /// The fixed fields (creation time, TTL, stamp, initial age) rewritten to any value decode and read back
     /// as written, with the status, headers and body untouched.
     #[test]
     fn rewritten_fields_read_back(
@@ -129,16 +126,18 @@ proptest! {
         ttl in any::<u32>(),
         epoch in any::<u64>(),
         fingerprint in any::<u64>(),
+        age in any::<u32>(),
     ) {
         let mut frame = entry.frame().to_vec();
         frame[4..12].copy_from_slice(&created.to_le_bytes());
         frame[12..16].copy_from_slice(&ttl.to_le_bytes());
         frame[16..24].copy_from_slice(&epoch.to_le_bytes());
         frame[24..32].copy_from_slice(&fingerprint.to_le_bytes());
+        frame[32..36].copy_from_slice(&age.to_le_bytes());
         let decoded = StoredResponse::decode(frame);
         prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
         let decoded = decoded.unwrap();
-        prop_assert_eq!((decoded.created(), decoded.ttl()), (created, ttl));
+        prop_assert_eq!((decoded.created(), decoded.ttl(), decoded.initial_age()), (created, ttl, age));
         prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint });
         prop_assert_eq!(decoded.status(), entry.status());
         prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());

@@ -160,7 +160,7 @@ mod tests {
         let missed = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(missed.lookup, Lookup::Miss(_)));
         let stamp = missed.stamp.unwrap();
-        let entry = StoredResponse::build_stamped(200, std::iter::empty(), b"x", 0, 60, stamp);
+        let entry = StoredResponse::build_stamped(200, std::iter::empty(), b"x", (0, 60, 0), stamp);
         store
             .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
             .await

@@ -339,12 +339,13 @@ pub(super) fn statuses(value: &Expr) -> syn::Result<Vec<u16>> {
                  storing it would serve that part to every client",
             ));
         }
-        if (300..=399).contains(&code) && ![301, 308].contains(&code) {
+        // Of the 3xx, RFC 9110 section 15.1 makes 300, 301 and 308 heuristically cacheable.
+        if (300..=399).contains(&code) && ![300, 301, 308].contains(&code) {
             return Err(syn::Error::new_spanned(
                 element,
                 format!(
-                    "status {code} is not cacheable by default (RFC 9110); of the redirects only \
-                     301 and 308 may be stored"
+                    "status {code} is not cacheable by default (RFC 9110); of the 3xx statuses \
+                     only 300, 301 and 308 may be stored"
                 ),
             ));
         }

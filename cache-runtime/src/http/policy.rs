@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use rocket::http::Header;
 use rocket::Request;
 
+use super::freshness::{Freshness, FreshnessHeaders};
 use crate::options::RouteOptions;
 use crate::outcome::Refusal;
 
@@ -36,8 +37,11 @@ pub fn client_forbids_store(request: &Request<'_>) -> bool {
 }
 
 /// Checks a response's status and headers against the route's options; the body is checked
-/// by size afterwards. On success, the TTL to store with: the route's, shortened by the
-/// response's own `s-maxage` (or, without it, `max-age`, or, without either, `Expires`).
+/// by size afterwards. On success, how long it stays fresh: the route's `ttl`, shortened to
+/// what is left of the response's own lifetime (`s-maxage`, or, without it, `max-age`, or,
+/// without either, `Expires - Date`) once the age it arrives with is spent (see
+/// [`freshness`](super::freshness)).
+/// `received`: when the handler returned it.
 ///
 /// `authorized`: the request carried `Authorization` (on a `public` route). Such a response is
 /// stored only if it says it may be shared: `public`, `s-maxage` or `must-revalidate`
@@ -46,15 +50,13 @@ pub fn check_headers<'h>(
     status: u16,
     headers: impl Iterator<Item = Header<'h>>,
     options: &RouteOptions,
-    now: SystemTime,
+    received: SystemTime,
     authorized: bool,
-) -> Result<u32, Refusal> {
+) -> Result<Freshness, Refusal> {
     if !options.statuses.contains(&status) {
         return Err(Refusal::Status);
     }
-    let mut max_age: Option<u64> = None;
-    let mut s_maxage: Option<u64> = None;
-    let mut expires: Option<Option<SystemTime>> = None;
+    let mut freshness = FreshnessHeaders::default();
     let mut shareable_when_authorized = false;
     for header in headers {
         let name = header.name();
@@ -71,28 +73,16 @@ pub fn check_headers<'h>(
                 {
                     return Err(Refusal::CacheControl);
                 }
-                // A malformed age reads as 0 (refuses); a repeated one counts at its smallest.
-                let seconds = argument.and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
-                if directive.eq_ignore_ascii_case("s-maxage") {
-                    s_maxage = Some(s_maxage.map_or(seconds, |seen| seen.min(seconds)));
-                    shareable_when_authorized = true;
-                } else if directive.eq_ignore_ascii_case("max-age") {
-                    max_age = Some(max_age.map_or(seconds, |seen| seen.min(seconds)));
-                } else if directive.eq_ignore_ascii_case("public")
-                    || directive.eq_ignore_ascii_case("must-revalidate")
+                if ["s-maxage", "public", "must-revalidate"]
+                    .iter()
+                    .any(|shareable| directive.eq_ignore_ascii_case(shareable))
                 {
                     shareable_when_authorized = true;
                 }
+                freshness.directive(directive, argument);
             }
-        }
-        if name == "Expires" {
-            // An invalid date means "already expired" (RFC 9111 section 5.3).
-            let at = httpdate::parse_http_date(header.value().trim()).ok();
-            expires = Some(match (expires, at) {
-                (Some(Some(seen)), Some(at)) => Some(seen.min(at)),
-                (Some(None), _) | (_, None) => None,
-                (None, Some(at)) => Some(at),
-            });
+        } else {
+            freshness.header(name.as_str(), header.value());
         }
         if name == "Vary" && vary_outside_key(header.value(), options).is_some() {
             return Err(Refusal::Vary);
@@ -101,20 +91,12 @@ pub fn check_headers<'h>(
     if authorized && !shareable_when_authorized {
         return Err(Refusal::CacheControl);
     }
-    let lifetime = match (s_maxage.or(max_age), expires) {
-        (Some(seconds), _) => Some(seconds),
-        (None, Some(Some(at))) => Some(at.duration_since(now).map_or(0, |left| left.as_secs())),
-        (None, Some(None)) => Some(0),
-        (None, None) => None,
-    };
-    let ttl = match lifetime {
-        Some(seconds) => u64::from(options.ttl).min(seconds) as u32,
-        None => options.ttl,
-    };
-    if ttl == 0 {
+    let freshness = freshness.freshness(options.ttl, received);
+    // Stale on arrival: serving it would need revalidation first.
+    if freshness.ttl == 0 {
         return Err(Refusal::CacheControl);
     }
-    Ok(ttl)
+    Ok(freshness)
 }
 
 /// A `Cache-Control` value's directives, names trimmed, arguments unquoted. Commas inside a
@@ -163,7 +145,9 @@ pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v
 }
 
 /// The `Vary` value a response of this route carries: its own names plus those the route
-/// varies on (and `Cookie` for `vary_cookies`), each once.
+/// varies on (and `Cookie` for `vary_cookies`), each once. `None` when there is none, or when
+/// its own says `*`, which already covers every header (RFC 9110 section 12.5.5) and stays
+/// as it is.
 pub fn merged_vary(existing: Option<&str>, options: &RouteOptions) -> Option<String> {
     let mut names: Vec<&str> = existing
         .into_iter()
@@ -171,6 +155,9 @@ pub fn merged_vary(existing: Option<&str>, options: &RouteOptions) -> Option<Str
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .collect();
+    if names.contains(&"*") {
+        return None;
+    }
     let declared = options
         .vary
         .iter()
@@ -217,6 +204,7 @@ pub fn is_not_modified_header(name: &str) -> bool {
     [
         "Cache-Control",
         "Content-Location",
+        "Date",
         "ETag",
         "Expires",
         "Vary",
@@ -226,7 +214,18 @@ pub fn is_not_modified_header(name: &str) -> bool {
     .any(|kept| kept.eq_ignore_ascii_case(name))
 }
 
+/// The header names a response's `Connection` lines list: hop-by-hop, meant for one
+/// connection only, so never stored nor replayed (RFC 9110 section 7.6.1).
+pub fn connection_options<'v>(connection: impl Iterator<Item = &'v str>) -> Vec<&'v str> {
+    connection
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|option| !option.is_empty())
+        .collect()
+}
+
 /// Headers a stored entry keeps: end-to-end ones, minus those recomputed on every reply.
+/// `Date` is kept: a hit carries the origin's (RFC 9110 section 6.6.1).
 pub fn is_stored_header(name: &str) -> bool {
     const DROPPED: &[&str] = &[
         // Hop-by-hop (RFC 9110 section 7.6.1).
@@ -241,7 +240,6 @@ pub fn is_stored_header(name: &str) -> bool {
         "Upgrade",
         // Recomputed for each reply.
         "Content-Length",
-        "Date",
         "Age",
         "X-Cache",
     ];
@@ -270,6 +268,7 @@ mod tests {
             SystemTime::now(),
             false,
         )
+        .map(|freshness| freshness.ttl)
     }
 
     fn check(headers: &[(&'static str, &'static str)]) -> Result<u32, Refusal> {
@@ -430,6 +429,7 @@ mod tests {
                 SystemTime::now(),
                 true,
             )
+            .map(|freshness| freshness.ttl)
         };
         assert_eq!(check("max-age=30"), Err(Refusal::CacheControl));
         assert_eq!(check("public, max-age=30"), Ok(30));
@@ -451,6 +451,9 @@ mod tests {
             Some("accept-language, Origin, Cookie")
         );
         assert_eq!(merged_vary(None, &ROUTE), None);
+        // Regression: `Vary: *` became `*, Accept-Language, Cookie`.
+        assert_eq!(merged_vary(Some("*"), &options), None);
+        assert_eq!(merged_vary(Some("Origin, *"), &options), None);
     }
 
     #[test]
@@ -460,5 +463,10 @@ mod tests {
         assert!(!is_stored_header("x-cache"));
         assert!(is_stored_header("Content-Type"));
         assert!(is_stored_header("ETag"));
+        assert!(is_stored_header("Date"), "a hit carries the origin's Date");
+        assert_eq!(
+            connection_options(["close, X-Hop", " keep-alive ,", "x-other"].into_iter()),
+            ["close", "X-Hop", "keep-alive", "x-other"]
+        );
     }
 }

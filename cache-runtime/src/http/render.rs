@@ -42,7 +42,8 @@ pub(crate) fn mark(response: &mut Response<'_>, enabled: bool, served: Served) {
     }
 }
 
-/// A stored entry as a response, with `Age` as of `now` (unix seconds). The body shares the
+/// A stored entry as a response, with `Age` as of `now` (unix seconds): the age it arrived
+/// with plus the time since. The body shares the
 /// entry's allocation; header names and the most common values come from static strings, so a
 /// typical hit allocates only for its less common header values.
 pub(crate) fn replay<'r>(
@@ -76,7 +77,7 @@ pub(crate) fn replay<'r>(
         builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
         builder
     };
-    builder.raw_header_adjoin("Age", age_text(now.saturating_sub(entry.created())));
+    builder.raw_header_adjoin("Age", age_text(entry.age_at(now)));
     if x_cache {
         builder.raw_header_adjoin("X-Cache", served.x_cache());
     }
@@ -91,6 +92,7 @@ fn interned(text: &str) -> Cow<'static, str> {
         "ETag",
         "Last-Modified",
         "Expires",
+        "Date",
         "Content-Language",
         "Content-Encoding",
         "Content-Disposition",

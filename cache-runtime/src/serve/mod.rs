@@ -194,12 +194,13 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     /// it; else this request refreshes it, keeping it for `stale_if_error`.
     async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Response<'r>> {
         let now = unix_now();
-        let age = now.saturating_sub(entry.created());
+        // The entry's ttl already counts the age it arrived with.
+        let stored_for = now.saturating_sub(entry.created());
         let ttl = u64::from(entry.ttl());
-        if age < ttl || self.options.keep() == 0 {
+        if stored_for < ttl || self.options.keep() == 0 {
             return Some(self.serve_entry(&entry, now, Served::Hit));
         }
-        if age < ttl + u64::from(self.options.stale) {
+        if stored_for < ttl + u64::from(self.options.stale) {
             // Stale while revalidating: one request refreshes, the others are served the
             // stale entry at once.
             let cache = self.cache;
@@ -212,7 +213,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 _ => return Some(self.serve_entry(&entry, now, Served::Stale)),
             }
         }
-        if age < ttl + u64::from(self.options.stale_if_error) {
+        if stored_for < ttl + u64::from(self.options.stale_if_error) {
             self.fallback = Some(entry);
         }
         self.may_store = true;

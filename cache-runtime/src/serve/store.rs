@@ -3,17 +3,17 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rocket::http::Status;
 use rocket::tokio::io::AsyncReadExt;
 use rocket::{Request, Response};
 
-use super::unix_now;
 use crate::backend::BackendError;
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
 use crate::generation::Stamp;
+use crate::http::freshness::Freshness;
 use crate::http::policy;
 use crate::http::render::{generated_etag, merge_vary, GENERATED_ETAG_SHAPE};
 use crate::key::CacheKey;
@@ -34,16 +34,17 @@ pub(super) async fn store(
     budget: Duration,
 ) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
     let authorized = request.headers().contains("Authorization");
+    let received = SystemTime::now();
     let checked = policy::check_headers(
         response.status().code,
         response.headers().iter(),
         options,
-        SystemTime::now(),
+        received,
         authorized,
     );
     let verdict = match checked {
         Ok(_) if policy::has_pending_cookies(request) => Err(Refusal::SetCookie),
-        Ok(ttl) => read_entry(cache, options, ttl, stamp, response).await?,
+        Ok(fresh) => read_entry(cache, options, (fresh, received), stamp, response).await?,
         Err(Refusal::Vary) => {
             let vary = response.headers().get("Vary").collect::<Vec<_>>().join(",");
             let outside = policy::vary_outside_key(&vary, options).unwrap_or("*");
@@ -96,11 +97,12 @@ pub(super) async fn store(
     }
 }
 
-/// The entry for a storable response, or why not; reads the body when its size allows.
+/// The entry for a storable response received at `received`, or why not; reads the body when
+/// its size allows.
 async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
-    ttl: u32,
+    (freshness, received): (Freshness, SystemTime),
     stamp: Stamp,
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
@@ -109,15 +111,13 @@ async fn read_entry(
         Some(size) => size,
         None => return Ok(Err(Refusal::Streamed)),
     };
+    // The client of this miss and those of later hits see one `Date`: when it was made.
+    if freshness.undated {
+        response.set_raw_header("Date", httpdate::fmt_http_date(received));
+    }
     // The stored entry carries the route's merged `Vary`.
     merge_vary(response, options);
-    // Owned: the body is read from `response` below.
-    let headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|header| policy::is_stored_header(header.name().as_str()))
-        .map(|header| (header.name().to_string(), header.value().to_string()))
-        .collect();
+    let headers = stored_headers(response);
     let header_pairs = || {
         headers
             .iter()
@@ -148,12 +148,14 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
+    let created = received
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     let entry = StoredResponse::build_stamped(
         response.status().code,
         header_pairs(),
         &body,
-        unix_now(),
-        ttl,
+        (created, freshness.ttl, freshness.age),
         stamp,
     );
     let Ok(entry) = entry else {
@@ -163,4 +165,17 @@ async fn read_entry(
     // The client is served the stored copy of the body.
     response.set_sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
     Ok(Ok(entry))
+}
+
+/// The headers an entry keeps, owned (the body is read from the response afterwards): the
+/// end-to-end ones, less those its `Connection` names.
+fn stored_headers(response: &Response<'_>) -> Vec<(String, String)> {
+    let hop_by_hop = policy::connection_options(response.headers().get("Connection"));
+    response
+        .headers()
+        .iter()
+        .filter(|header| policy::is_stored_header(header.name().as_str()))
+        .filter(|header| !hop_by_hop.iter().any(|option| header.name() == *option))
+        .map(|header| (header.name().to_string(), header.value().to_string()))
+        .collect()
 }
