@@ -3,9 +3,10 @@
 
 Builds in release mode, starts its own three memcached servers on free loopback ports, starts the
 benchmark app four times (one server, the embedded store, the three-server fleet, one server with
-coalescing off), drives each route with wrk (64 connections,
-interleaved runs, several rounds, medians), records peak RSS, runs the criterion
-micro-benchmarks and the embedded-store memory check, stops everything it started.
+coalescing off) and, as a reference, nginx answering the floor's value from the first server with
+`memcached_pass`; drives each route with wrk (64 connections, interleaved runs, several rounds,
+medians), records peak RSS, runs the criterion micro-benchmarks and the embedded-store memory
+check, stops everything it started.
 
 Environment: BENCH_SECONDS (per run, default 8), BENCH_ROUNDS (default 4).
 """
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +31,58 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 CONNECTIONS = 64
 WRK_THREADS = 2
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+# Threads serving HTTP, the same for every app (ROCKET_WORKERS) and for nginx (worker_processes):
+# one per core this process may run on, as both would pick by default.
+WORKERS = len(os.sched_getaffinity(0))
+# The key bench_app seeds on liftoff (FLOOR_KEY in examples/bench_app.rs), read by `/floor` and
+# served by nginx.
+FLOOR_KEY = "bench:floor"
+
+# Runs compared with nginx: each round runs nginx and these back to back, in alternating order.
+# (run, app, path, target of run / nginx or None, meaning). The near tier's hit ("near hit /
+# nginx", target 1.0) and the one-operation far hit ("far hit / nginx", target 0.8) go here
+# once bench_app can switch them, as rows naming their own app.
+AGAINST_NGINX = [
+    ("hit-memcached-2", "memcached", "/hit", None,
+     "a Memcached hit against nginx answering the same value from the same server"),
+]
+NGINX = "nginx memcached_pass"
+
+# nginx with its own prefix, config, logs and temporary directories (Debian's build defaults to
+# paths under /var/lib/nginx and /var/log/nginx, which the benchmark must not touch); the
+# upstream keeps its connections to memcached open, as the app's client does, and neither side
+# closes a client connection after some number of requests, as Rocket does not.
+NGINX_CONF = """
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    keepalive_requests 1000000000;
+    upstream memcached {{
+        server 127.0.0.1:{memcached_port};
+        keepalive 64;
+        keepalive_requests 1000000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /hit {{
+            set $memcached_key "{key}";
+            memcached_pass memcached;
+            default_type "text/plain; charset=utf-8";
+        }}
+    }}
+}}
+"""
 
 MISS_LUA = r"""
 local threads = 0
@@ -111,6 +165,47 @@ def wrk(port, path, script=None, nonce=None):
     return parse_wrk(output)
 
 
+def nginx_binary():
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.access(found, os.X_OK):
+        sys.exit("bench: nginx is missing (scripts/bench installs it)")
+    return found
+
+
+def start_nginx(prefix, memcached_port):
+    """nginx in the foreground (`daemon off`) on a free loopback port; its port and process."""
+    port = free_port()
+    conf = Path(prefix) / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(workers=WORKERS, prefix=prefix, memcached_port=memcached_port,
+                                      port=port, key=FLOOR_KEY))
+    binary = nginx_binary()
+    subprocess.run([binary, "-t", "-q", "-p", prefix, "-e", f"{prefix}/error.log", "-c", str(conf)],
+                   check=True)
+    # A session of its own, so that its workers can be found and stopped with it.
+    process = subprocess.Popen([binary, "-p", prefix, "-e", f"{prefix}/error.log", "-c", str(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_port(port, process, "nginx")
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
+    log(f"{version}: port {port}, {WORKERS} worker processes, memcached_pass 127.0.0.1:{memcached_port}")
+    return port, process
+
+
+def stop_nginx(process):
+    """Asks nginx's master to stop (SIGTERM) and waits for it: killed outright, it would leave its
+    workers serving. Then ends whatever is left of the session it was started in."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def criterion_figures():
     log("criterion micro-benchmarks")
     # Only this run's figures: earlier runs may have left benchmarks that no longer exist.
@@ -135,6 +230,8 @@ def main():
     )
     app = TARGET / "release" / "examples" / "bench_app"
     started = []
+    nginx_prefix = tempfile.mkdtemp(prefix="bench-nginx-")
+    nginx = None
     try:
         mc_ports = []
         for _ in range(3):
@@ -155,7 +252,7 @@ def main():
                                         ("unprotected", f"127.0.0.1:{mc_ports[1]}", False)):
             port = free_port()
             env = dict(os.environ, ROCKET_PORT=str(port), ROCKET_ADDRESS="127.0.0.1",
-                       ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false")
+                       ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false", ROCKET_WORKERS=str(WORKERS))
             env.pop("MEMCACHED_SERVERS", None)
             if servers:
                 env["MEMCACHED_SERVERS"] = servers
@@ -166,6 +263,11 @@ def main():
             banner = process.stdout.readline().strip()
             log(banner)
             apps[name] = (port, process)
+        ports = {name: port for name, (port, _) in apps.items()}
+        # After the apps: bench_app seeds the value nginx serves.
+        ports["nginx"], nginx = start_nginx(nginx_prefix, mc_ports[0])
+        status, _, body = get(ports["nginx"], "/hit")
+        assert status == 200 and len(body) == 2048, ("nginx", status, len(body))
 
         for name, (port, _) in apps.items():
             get(port, "/hit")
@@ -187,6 +289,7 @@ def main():
             (("floor-1", "memcached", "/floor", None), ("floor-counted", "memcached", "/floor-counted", None)),
             (("work", "memcached", "/work", None), ("miss", "memcached", "/miss", "lua")),
             (("hit-memcached-1", "memcached", "/hit", None), ("hit-3-servers", "fleet", "/hit", None)),
+            ((NGINX, "nginx", "/hit", None), *[run[:3] + (None,) for run in AGAINST_NGINX]),
         ]
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
             lua.write(MISS_LUA)
@@ -194,11 +297,11 @@ def main():
         for round_number in range(ROUNDS):
             for pair in pairs:
                 for name, app_name, path, script in (pair if round_number % 2 == 0 else pair[::-1]):
-                    port = apps[app_name][0]
+                    port = ports[app_name]
                     result = wrk(port, path, lua.name if script else None,
                                  nonce=f"{os.getpid()}r{round_number}" if script else None)
                     results[name].append(result)
-                    log(f"round {round_number + 1}/{ROUNDS} {name:14} {result['rps']:10.0f} req/s  "
+                    log(f"round {round_number + 1}/{ROUNDS} {name:20} {result['rps']:10.0f} req/s  "
                         f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  errors {result['errors']}")
         os.unlink(lua.name)
         # One hot key expiring every second, with and without stampede protection.
@@ -217,9 +320,12 @@ def main():
         _, headers, _ = get(apps["memcached"][0], "/hit")
         assert headers.get("x-cache") == "HIT", "the memcached entry survived the runs"
     finally:
+        if nginx is not None:
+            stop_nginx(nginx)
         for process in reversed(started):
             process.kill()
             process.wait()
+        shutil.rmtree(nginx_prefix, ignore_errors=True)
 
     log("embedded-store memory check (100,000 entries)")
     memory = json.loads(subprocess.run(
@@ -265,22 +371,29 @@ def write_report(results, rss, memory, micro, hot):
         ("floor-counted / floor", *ratio("floor-counted", "floor-1"), None,
          "what invalidation adds to a hit on the wire: the raw get batched with the epoch read "
          "(one round trip), against the get alone"),
+        *[(f"{run.removesuffix('-2')} / nginx", *ratio(run, NGINX), target, meaning)
+          for run, _, _, target, meaning in AGAINST_NGINX],
     ]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
     memcached_version = subprocess.run(["memcached", "-V"], capture_output=True, text=True).stdout.strip()
+    nginx_version = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True).stderr.strip()
+    nginx_version = nginx_version.removeprefix("nginx version: ")
     lines = [
         "# Benchmarks",
         "",
         "Written by `scripts/bench` (see README, \"Benchmarks\"); do not edit by hand.",
         "",
-        f"- Machine: {os.cpu_count()} cores ({cpu}); {memcached_version}; wrk {WRK_THREADS} threads, "
-        f"{CONNECTIONS} connections, {SECONDS} s per run, {ROUNDS} rounds.",
+        f"- Machine: {os.cpu_count()} cores ({cpu}); {memcached_version}; {nginx_version}; wrk {WRK_THREADS} "
+        f"threads, {CONNECTIONS} connections, {SECONDS} s per run, {ROUNDS} rounds; {WORKERS} Rocket workers "
+        f"and {WORKERS} nginx worker processes.",
         "- Each round runs the two sides of every ratio back to back, in alternating order (AB, BA, ...);",
         "  a ratio is the median of its per-round ratios, a run's figures the median over rounds.",
         "- Every route answers the same 2 KiB body. wrk, the app and memcached share the machine's cores,",
         "  so absolute figures are lower than on separate hosts; the ratios compare runs made the same way",
         "  in the same session.",
+        f"- `{NGINX}` is a reference, not this crate: nginx with `memcached_pass` and upstream keepalive",
+        "  answering the floor's 2 KiB value from the same memcached as the `floor` and `hit-memcached` runs.",
         "",
         "## Ratios",
         "",
