@@ -2,8 +2,8 @@
 """The benchmark harness behind `scripts/bench`; writes BENCHMARKS.md.
 
 Builds in release mode, starts its own three memcached servers on free loopback ports, starts the
-benchmark app four times (one server, the embedded store, the three-server fleet, one server with
-coalescing off) and, as a reference, nginx answering the floor's value from the first server with
+benchmark app five times (one server with the near tier, the same server without it, the
+embedded store, the three-server fleet without near tier, one server with coalescing off) and, as a reference, nginx answering the floor's value from the first server with
 `memcached_pass`; drives each route with wrk (64 connections, interleaved runs, several rounds,
 medians), records peak RSS, runs the criterion micro-benchmarks and the embedded-store memory
 check, stops everything it started.
@@ -39,13 +39,16 @@ WORKERS = len(os.sched_getaffinity(0))
 FLOOR_KEY = "bench:floor"
 
 # Runs compared with nginx: each round runs nginx and these back to back, in alternating order.
-# (run, app, path, target of run / nginx or None, meaning). The near tier's hit ("near hit /
-# nginx", target 1.0) and the one-operation far hit ("far hit / nginx", target 0.8) go here
-# once bench_app can switch them, as rows naming their own app.
+# (run, app, path, target of run / nginx or None, meaning).
 AGAINST_NGINX = [
-    ("hit-memcached-2", "memcached", "/hit", None,
-     "a Memcached hit against nginx answering the same value from the same server"),
+    ("near-hit-2", "memcached", "/hit", 1.0,
+     "a hit from the near tier (Memcached configured) against nginx answering the same value "
+     "from the same server"),
+    ("far-hit-2", "far", "/hit", 0.8,
+     "a Memcached hit with the near tier off (one get) against the same nginx"),
 ]
+# Sequential invalidations timed by the app, for the latency `invalidate*` adds.
+INVALIDATIONS = 200
 NGINX = "nginx memcached_pass"
 
 # nginx with its own prefix, config, logs and temporary directories (Debian's build defaults to
@@ -247,9 +250,11 @@ def main():
         fleet = ",".join(f"127.0.0.1:{port}" for port in mc_ports)
 
         apps = {}
-        for name, servers, coalesce in (("memcached", f"127.0.0.1:{mc_ports[0]}", True),
-                                        ("embedded", None, True), ("fleet", fleet, True),
-                                        ("unprotected", f"127.0.0.1:{mc_ports[1]}", False)):
+        for name, servers, coalesce, near in (("memcached", f"127.0.0.1:{mc_ports[0]}", True, True),
+                                              ("far", f"127.0.0.1:{mc_ports[0]}", True, False),
+                                              ("embedded", None, True, True),
+                                              ("fleet", fleet, True, False),
+                                              ("unprotected", f"127.0.0.1:{mc_ports[1]}", False, True)):
             port = free_port()
             env = dict(os.environ, ROCKET_PORT=str(port), ROCKET_ADDRESS="127.0.0.1",
                        ROCKET_LOG_LEVEL="off", ROCKET_CLI_COLORS="false", ROCKET_WORKERS=str(WORKERS))
@@ -257,6 +262,7 @@ def main():
             if servers:
                 env["MEMCACHED_SERVERS"] = servers
             env["BENCH_COALESCE"] = "1" if coalesce else "0"
+            env["BENCH_NEAR"] = "1" if near else "0"
             process = subprocess.Popen([str(app)], env=env, stdout=subprocess.PIPE, text=True)
             started.append(process)
             wait_for_port(port, process, f"bench_app ({name})")
@@ -284,11 +290,12 @@ def main():
         # order (AB, then BA), so that drift in the machine's speed does not favour one side;
         # ratios are taken per round, then their median is reported.
         pairs = [
-            (("static", "embedded", "/static", None), ("hit-embedded", "embedded", "/hit", None)),
-            (("floor", "memcached", "/floor", None), ("hit-memcached", "memcached", "/hit", None)),
-            (("floor-1", "memcached", "/floor", None), ("floor-counted", "memcached", "/floor-counted", None)),
+            (("static", "memcached", "/static", None), ("near-hit", "memcached", "/hit", None)),
+            (("floor", "far", "/floor", None), ("far-hit", "far", "/hit", None)),
+            (("static-embedded", "embedded", "/static", None), ("hit-embedded", "embedded", "/hit", None)),
             (("work", "memcached", "/work", None), ("miss", "memcached", "/miss", "lua")),
-            (("hit-memcached-1", "memcached", "/hit", None), ("hit-3-servers", "fleet", "/hit", None)),
+            (("floor-1", "far", "/floor", None), ("floor-counted", "far", "/floor-counted", None)),
+            (("far-hit-1", "far", "/hit", None), ("hit-3-servers", "fleet", "/hit", None)),
             ((NGINX, "nginx", "/hit", None), *[run[:3] + (None,) for run in AGAINST_NGINX]),
         ]
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
@@ -316,6 +323,16 @@ def main():
             hot[name] = {"runs": runs, "per_expiry": runs / elapsed, **result}
             log(f"hot key {name:12} {runs} handler runs in {elapsed:.1f} s: {runs / elapsed:.1f} per expiry, "
                 f"{result['rps']:.0f} req/s")
+        # What `invalidate*` costs its caller (the poll horizon's wait included), one at a time,
+        # and how often each process polls the epochs.
+        port = apps["memcached"][0]
+        polls_before, polls_since = int(get(port, "/polls")[2]), time.time()
+        took_us = sorted(int(get(port, "/invalidate")[2]) for _ in range(INVALIDATIONS))
+        polls = (int(get(port, "/polls")[2]) - polls_before) / (time.time() - polls_since)
+        invalidation = {"count": INVALIDATIONS, "p50_ms": took_us[len(took_us) // 2] / 1000,
+                        "p99_ms": took_us[int(len(took_us) * 0.99) - 1] / 1000, "polls_per_s": polls}
+        log(f"invalidate: p50 {invalidation['p50_ms']:.1f} ms, p99 {invalidation['p99_ms']:.1f} ms; "
+            f"{polls:.1f} epoch polls per second")
         rss = {name: peak_rss_kib(process.pid) for name, (_, process) in apps.items()}
         _, headers, _ = get(apps["memcached"][0], "/hit")
         assert headers.get("x-cache") == "HIT", "the memcached entry survived the runs"
@@ -333,7 +350,7 @@ def main():
         check=True, capture_output=True, text=True,
     ).stdout.strip().splitlines()[-1])
     micro = criterion_figures()
-    write_report(results, rss, memory, micro, hot)
+    write_report(results, rss, memory, micro, hot, invalidation)
 
 
 def median(values):
@@ -341,7 +358,7 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def write_report(results, rss, memory, micro, hot):
+def write_report(results, rss, memory, micro, hot, invalidation):
     summary = {
         name: {
             "rps": median([r["rps"] for r in rs]),
@@ -358,20 +375,22 @@ def write_report(results, rss, memory, micro, hot):
         return statistics.median(per_round), per_round
 
     ratios = [
-        ("hit-memcached / floor", *ratio("hit-memcached", "floor"), 0.90,
-         "a Memcached hit against one raw get through the same client"),
-        ("hit-embedded / static", *ratio("hit-embedded", "static"), 0.90,
+        ("near hit / static", *ratio("near-hit", "static"), 0.85,
+         "a hit from the near tier (Memcached configured) against Rocket serving the body directly"),
+        ("far hit / floor", *ratio("far-hit", "floor"), 0.90,
+         "a Memcached hit, near tier off (one get), against one raw get through the same client"),
+        ("hit-embedded / static", *ratio("hit-embedded", "static-embedded"), 0.90,
          "an embedded hit against Rocket serving the body directly"),
         ("miss / work", *ratio("miss", "work"), 0.95,
-         "a miss (get, run, store) against the same work uncached"),
-        ("hit-memcached / work", *ratio("hit-memcached", "work"), None,
+         "a miss (get, counters and lease, run, store) against the same work uncached"),
+        ("near hit / work", *ratio("near-hit", "work"), None,
          "the speed-up a user sees for a 2 ms handler"),
-        ("hit-3-servers / hit-memcached", *ratio("hit-3-servers", "hit-memcached-1"), None,
-         "a hit routed across three servers against one server, run back to back"),
+        ("hit-3-servers / far hit", *ratio("hit-3-servers", "far-hit-1"), None,
+         "a far hit routed across three servers against one server, run back to back"),
         ("floor-counted / floor", *ratio("floor-counted", "floor-1"), None,
-         "what invalidation adds to a hit on the wire: the raw get batched with the epoch read "
-         "(one round trip), against the get alone"),
-        *[(f"{run.removesuffix('-2')} / nginx", *ratio(run, NGINX), target, meaning)
+         "what a hit paid before epoch polls: the raw get batched with the epoch read "
+         "(one round trip, two operations), against the get alone"),
+        *[(f"{run.removesuffix('-2').replace('-', ' ')} / nginx", *ratio(run, NGINX), target, meaning)
           for run, _, _, target, meaning in AGAINST_NGINX],
     ]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -418,7 +437,15 @@ def write_report(results, rss, memory, micro, hot):
         "",
         "Peak RSS of the app (VmHWM): " + ", ".join(f"{name} {kib / 1024:.1f} MiB" for name, kib in rss.items()) + ".",
         "",
-                "## One hot key expiring every second",
+        "## Invalidation",
+        "",
+        f"{invalidation['count']} `invalidate_tag` calls one after another on the app with the near tier "
+        f"(one server): p50 {invalidation['p50_ms']:.1f} ms, p99 {invalidation['p99_ms']:.1f} ms, as its "
+        "caller waits (the increments, then the poll horizon: `epoch_poll` 50 ms plus the poll's deadline "
+        f"50 ms). The app polled the epochs {invalidation['polls_per_s']:.1f} times per second meanwhile "
+        "(one batch to each server per poll).",
+        "",
+        "## One hot key expiring every second",
         "",
         f"`/hot` has a 1 s TTL and 2 ms of work per run; wrk drives it for {SECONDS} s with "
         f"{CONNECTIONS} connections.",
