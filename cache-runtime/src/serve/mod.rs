@@ -72,11 +72,14 @@ where
     if let Some(served) = flow.decide(lookup).await {
         return Cached::new(Ok(served));
     }
-    if let Some(served) = flow.coalesce(&scope).await {
+    // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
+    // room for its largest state and is copied whole when moved, so the hit path's own future
+    // stays small (a hit from the near tier never allocates one of these).
+    if let Some(served) = Box::pin(flow.coalesce(&scope)).await {
         return Cached::new(Ok(served));
     }
     let outcome = respond(handler.await, request).map(shorten);
-    Cached::new(flow.finish(outcome).await)
+    Cached::new(Box::pin(flow.finish(outcome)).await)
 }
 
 /// One request's way through the cache: what the steps so far decided.
@@ -127,7 +130,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         let fetched = match cache.near_hit(key).filter(|_| !refresh) {
             Some(near) => near,
             None => {
-                let far = leases.lookup(counters, lease.filter(|_| !refresh)).await;
+                let far = Box::pin(leases.lookup(counters, lease.filter(|_| !refresh))).await;
                 cache.near_keep(key, &far);
                 far
             }
@@ -206,7 +209,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             let cache = self.cache;
             match cache.flights().join(self.key) {
                 Role::Leader(guard)
-                    if self.leases.take_companion(lease_secs(cache.config())).await =>
+                    if Box::pin(self.leases.take_companion(lease_secs(cache.config()))).await =>
                 {
                     self.leader = Some(guard);
                 }
