@@ -95,8 +95,8 @@ mod tests {
             epoch: 1,
             fingerprint: 2,
         };
-        let built =
-            StoredResponse::build_stamped(200, std::iter::empty(), body, created, ttl, stamp);
+        let times = (created, ttl, 0);
+        let built = StoredResponse::build_stamped(200, std::iter::empty(), body, times, stamp);
         Arc::new(built.unwrap())
     }
 
