@@ -18,16 +18,27 @@ fn cache_for(address: String) -> Cache {
 }
 
 /// The deadline alone, with the circuit breaker out of the way (it has tests of its own in
-/// `tests/fleet.rs`).
+/// `tests/fleet.rs`), and every hit asking the server (see [`far_only`]).
 fn cache_with_deadline(address: String, op_timeout: Duration) -> Cache {
     let mut config = Config::memcached([address]);
     config.op_timeout = op_timeout;
     config.breaker_failures = u32::MAX;
+    config.near_capacity = 0;
     Cache::new(config).unwrap()
 }
 
 async fn client_for(server: &MemcachedServer) -> rocket::local::asynchronous::Client {
     common::client(cache_for(server.address())).await
+}
+
+/// A client whose hits all ask the server: the tests of what the server answers (garbage, a
+/// refusal, silence) would otherwise be answered by the near tier for up to one poll horizon
+/// after the fault, which is its promise (`tests/near.rs` covers it under the same faults).
+async fn far_only(server: &MemcachedServer) -> rocket::local::asynchronous::Client {
+    let mut config = Config::memcached([server.address()]);
+    config.max_item_size = 4096;
+    config.near_capacity = 0;
+    common::client(Cache::new(config).unwrap()).await
 }
 
 #[rocket::async_test]
@@ -109,7 +120,7 @@ async fn entries_are_in_memcached_and_shared_between_instances() {
 #[rocket::async_test]
 async fn an_undecodable_entry_is_a_miss_and_is_replaced() {
     let server = MemcachedServer::start();
-    let client = client_for(&server).await;
+    let client = far_only(&server).await;
     fetch(&client, "/plain").await;
     let key = server.entry_keys().pop().expect("stored");
     for garbage in [
@@ -136,7 +147,7 @@ async fn an_undecodable_entry_is_a_miss_and_is_replaced() {
 #[rocket::async_test]
 async fn a_stopped_server_is_a_miss_not_an_error() {
     let mut server = MemcachedServer::start();
-    let client = client_for(&server).await;
+    let client = far_only(&server).await;
     fetch(&client, "/plain").await;
     assert_eq!(fetch(&client, "/plain").await.1, "HIT");
     server.stop();
