@@ -184,7 +184,10 @@ impl<'a> KeyParts<'a> {
         // dominates for inputs this small.
         let mut input = Framed::new();
         // v2: the host the handler sees as well as the raw `Host` values, case kept.
-        input.field(b"rc-key-v2");
+        // v3: frames of version 4 (with the age a response arrived with): during a rolling
+        // deploy, instances of the two releases never read each other's entries (each would
+        // count the other's as undecodable, log it and overwrite it).
+        input.field(b"rc-key-v3");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
         match self.route_format {
