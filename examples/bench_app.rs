@@ -1,4 +1,4 @@
-//! The benchmark app (`scripts/bench` starts it; see README "Benchmarks"). Every route answers
+//! The benchmark app (`scripts/bench` starts it; see README "Performance and benchmarks"). Every route answers
 //! the same 2 KiB body:
 //!
 //! - `/static`: plain handler, no cache (the ceiling: Rocket itself);

@@ -401,7 +401,7 @@ def write_report(results, rss, memory, micro, hot, invalidation):
     lines = [
         "# Benchmarks",
         "",
-        "Written by `scripts/bench` (see README, \"Benchmarks\"); do not edit by hand.",
+        "Written by `scripts/bench` (see README, \"Performance and benchmarks\"); do not edit by hand.",
         "",
         f"- Machine: {os.cpu_count()} cores ({cpu}); {memcached_version}; {nginx_version}; wrk {WRK_THREADS} "
         f"threads, {CONNECTIONS} connections, {SECONDS} s per run, {ROUNDS} rounds; {WORKERS} Rocket workers "
