@@ -1,5 +1,5 @@
 //! The near tier's memory bound, as the process's resident memory shows it (its own test binary:
-//! no other test allocates meanwhile). 80 MiB of distinct responses go through a near tier
+//! no other test allocates meanwhile). 78 MiB of distinct responses go through a near tier
 //! bounded at 8 MiB.
 
 use std::time::Duration;
@@ -66,7 +66,7 @@ async fn the_near_tier_stays_within_its_bound() {
     );
     assert!(bytes <= CAPACITY, "{bytes} bytes held");
     assert!(entries > 500, "the near tier was used: {entries} entries");
-    // Unbounded, the growth would be the 80 MiB that went through it.
+    // Unbounded, the growth would be the 78 MiB that went through it.
     assert!(
         grown < 3 * CAPACITY,
         "resident memory grew {} KiB",
