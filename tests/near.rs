@@ -201,3 +201,46 @@ async fn an_invalidation_waits_for_the_slowest_pollers_horizon() {
     );
     assert_eq!(get(&fast, "/live").await.1, "1");
 }
+
+/// A route whose lookups keep finding nothing (a long tail, each URL requested once) reads its
+/// entry with the counters and the lease in one round trip (one get per miss, the lease read),
+/// not two; an entry that is there after all is still found, and checked against the counters.
+#[rocket::async_test]
+async fn a_route_that_keeps_missing_looks_up_in_one_round_trip() {
+    let server = MemcachedServer::start();
+    let mut config = Config::memcached([server.address()]);
+    config.epoch_poll = Duration::from_millis(1000);
+    config.near_capacity = 0;
+    let client = instance(config, Live::default()).await;
+    assert_eq!(get(&client, "/sized/0").await.0, "MISS");
+    polled(&client).await;
+    let gets = |server: &MemcachedServer| counter_reads_and_gets(server).1;
+    let mut gets_per_miss = Vec::new();
+    for id in 1..=12 {
+        let before = gets(&server);
+        assert_eq!(get(&client, &format!("/sized/{id}")).await.0, "MISS");
+        gets_per_miss.push(gets(&server) - before);
+    }
+    println!("gets per miss: {gets_per_miss:?}");
+    // The 0th and the next 7: the entry, then the lease read with the counters.
+    assert!(
+        gets_per_miss[..7].iter().all(|&n| n == 2),
+        "{gets_per_miss:?}"
+    );
+    assert!(
+        gets_per_miss[8..].iter().all(|&n| n == 1),
+        "{gets_per_miss:?}"
+    );
+
+    // Expecting a miss, the route still finds what is there...
+    assert_eq!(get(&client, "/sized/3").await.0, "HIT");
+    // ...and, after an invalidation, not what it dropped.
+    for id in 13..=22 {
+        assert_eq!(get(&client, &format!("/sized/{id}")).await.0, "MISS");
+    }
+    cache(&client)
+        .invalidate("/sized/5")
+        .await
+        .expect("confirmed");
+    assert_eq!(get(&client, "/sized/5").await.0, "MISS");
+}

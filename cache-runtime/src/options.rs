@@ -1,5 +1,7 @@
 //! A route's options, fixed at compile time by `#[cached_route(...)]`.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use crate::metrics::RouteStats;
 
 /// A route's options, fixed at compile time by `#[cached_route(...)]`, and its counters.
@@ -17,6 +19,39 @@ pub struct RouteOptions {
     /// Seconds past the TTL an entry may stand in for a failing handler.
     pub(crate) stale_if_error: u32,
     pub(crate) stats: RouteStats,
+    /// Lookups in a row that found nothing, up to a cap.
+    pub(crate) misses_in_a_row: MissRun,
+}
+
+/// How many lookups of a route in a row found nothing (saturating): a route that keeps missing
+/// (a long tail of URLs, each requested once) reads its entry together with the invalidation
+/// counters and the lease, in one round trip instead of two. Written only when it changes, so
+/// that a route that keeps hitting, or keeps missing, writes nothing shared on its lookups.
+#[derive(Debug)]
+pub struct MissRun(AtomicU8);
+
+/// Misses in a row after which the next lookup is expected to miss too.
+const EXPECTED_AFTER: u8 = 8;
+const CAP: u8 = 15;
+
+impl MissRun {
+    const fn new() -> MissRun {
+        MissRun(AtomicU8::new(0))
+    }
+
+    pub(crate) fn expects_miss(&self) -> bool {
+        self.0.load(Ordering::Relaxed) >= EXPECTED_AFTER
+    }
+
+    /// Counts a lookup: whether it found an entry.
+    pub(crate) fn looked_up(&self, found: bool) {
+        let run = self.0.load(Ordering::Relaxed);
+        match found {
+            true if run != 0 => self.0.store(0, Ordering::Relaxed),
+            false if run < CAP => self.0.store(run + 1, Ordering::Relaxed),
+            _ => {}
+        }
+    }
 }
 
 /// Which query parameters the key holds.
@@ -46,6 +81,7 @@ impl RouteOptions {
             stale: 0,
             stale_if_error: 0,
             stats: RouteStats::new(),
+            misses_in_a_row: MissRun::new(),
         }
     }
 
@@ -102,5 +138,28 @@ impl RouteOptions {
     pub const fn honor_no_cache(mut self) -> RouteOptions {
         self.honor_no_cache = true;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_miss_is_expected_after_eight_in_a_row_until_a_hit() {
+        let run = MissRun::new();
+        for _ in 0..EXPECTED_AFTER - 1 {
+            run.looked_up(false);
+            assert!(!run.expects_miss());
+        }
+        run.looked_up(false);
+        assert!(run.expects_miss());
+        for _ in 0..100 {
+            run.looked_up(false);
+        }
+        assert_eq!(run.0.load(Ordering::Relaxed), CAP, "saturates");
+        run.looked_up(true);
+        assert!(!run.expects_miss());
+        assert_eq!(run.0.load(Ordering::Relaxed), 0);
     }
 }

@@ -104,7 +104,13 @@ async fn await_other_instance(
     while Instant::now() + pause < deadline {
         tokio::time::sleep(pause).await;
         let lease = Some(lease_secs(config));
-        match leases.lookup(|| counters.to_vec(), lease).await.lookup {
+        // Nothing was there at the last read: the entry, once stored, comes back with the
+        // lease read itself.
+        match leases
+            .lookup(|| counters.to_vec(), lease, true)
+            .await
+            .lookup
+        {
             Lookup::Hit(entry) => return Awaited::Entry(entry),
             Lookup::Miss(Lease::Won(_)) => return Awaited::Leased,
             Lookup::Miss(Lease::Busy) => pause = (pause * 2).min(Duration::from_millis(100)),

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use crate::backend::{BackendError, Lease, Lookup, Store};
+use crate::backend::{BackendError, Found, Lease, Lookup, Store};
 use crate::cache::Cache;
 use crate::generation::GenId;
 use crate::key::CacheKey;
@@ -106,13 +106,24 @@ impl<'a> Leases<'a> {
     /// Looks the key up ([`Store::read_first`], then [`Store::check`] unless that was a hit),
     /// for a request that may be dropped at any point: a lease read (a miss, on Memcached)
     /// runs to its end, and the placeholder it won is this request's to give back.
+    ///
+    /// With `expect_miss` (the route's last lookups found nothing), a lease read, and a recent
+    /// poll of the key's server, the first round trip is skipped: the lease read, batched with
+    /// the counters, returns the entry if there is one after all, checked as an entry stored
+    /// between two round trips is.
     pub(crate) async fn lookup(
         &mut self,
         counters: impl FnOnce() -> Vec<GenId>,
         lease: Option<u32>,
+        expect_miss: bool,
     ) -> Fetched {
         let store = self.cache.store();
-        let (found, epoch) = match store.read_first(self.key).await {
+        let polled = store.polled_epoch(self.key);
+        let first = match polled.filter(|_| expect_miss && lease.is_some()) {
+            Some(epoch) => FirstRead::Check(Found::Absent, epoch),
+            None => store.read_first(self.key).await,
+        };
+        let (found, epoch) = match first {
             FirstRead::Done(fetched) => return fetched,
             FirstRead::Check(found, epoch) => (found, epoch),
         };

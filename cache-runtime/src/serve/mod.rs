@@ -130,13 +130,17 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         let fetched = match cache.near_hit(key).filter(|_| !refresh) {
             Some(near) => near,
             None => {
-                let far = Box::pin(leases.lookup(counters, lease.filter(|_| !refresh))).await;
+                let lease = lease.filter(|_| !refresh);
+                let expect_miss = options.misses_in_a_row.expects_miss();
+                let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
                 cache.near_keep(key, &far);
                 far
             }
         };
         let lookup_took = started.elapsed();
         options.stats.lookup(lookup_took);
+        let found = matches!(fetched.lookup, Lookup::Hit(_));
+        options.misses_in_a_row.looked_up(found);
         if fetched.invalidated {
             options.stats.invalidated();
         }
