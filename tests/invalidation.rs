@@ -442,9 +442,8 @@ async fn the_embedded_store_supports_every_form() {
     for uri in ["/articles/5", "/articles/6", "/about"] {
         assert_eq!(hit(&a, uri).await, "MISS", "{uri}");
     }
-    let stats = cache_runtime::stats();
-    assert!(stats.global.invalidations >= 4);
-    assert!(stats.global.invalidated >= 5);
+    // The counters these move are checked exactly in `observability`
+    // (`invalidations_are_counted_exactly`): here other tests move them in parallel.
 }
 
 /// Under load, on two instances: a writer commits version i, invalidates (by tag, by URI or
@@ -530,14 +529,22 @@ async fn an_invalidation_outlasts_a_short_request_deadline() {
 
     server.pause();
     let started = std::time::Instant::now();
-    let (invalidated, ()) = rocket::tokio::join!(cache(&a).invalidate("/about"), async {
+    let invalidation = async {
+        let invalidated = cache(&a).invalidate("/about").await;
+        (invalidated, started.elapsed())
+    };
+    let ((invalidated, took), resumed) = rocket::tokio::join!(invalidation, async {
         // The stall under test: the server answers again 200 ms later.
         rocket::tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         server.resume();
+        started.elapsed()
     });
-    let took = started.elapsed();
+    // Confirmed by the server once it answered again, not given up on at the 50 ms deadline.
     invalidated.expect("confirmed after the stall");
-    assert!(took >= std::time::Duration::from_millis(200), "{took:?}");
+    assert!(
+        took >= resumed,
+        "returned after {took:?}, the server answered after {resumed:?}"
+    );
     println!("invalidation confirmed after a 200 ms stall, in {took:?}");
     assert_eq!(state(&a, "/about", &[]).await.0, "MISS");
 }

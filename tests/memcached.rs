@@ -151,17 +151,12 @@ async fn a_stopped_server_is_a_miss_not_an_error() {
     fetch(&client, "/plain").await;
     assert_eq!(fetch(&client, "/plain").await.1, "HIT");
     server.stop();
+    // A stopped server refuses at once; what a silent one costs is the paused-server test's.
     for _ in 0..5 {
-        let started = Instant::now();
         let (seen, state) = fetch(&client, "/plain").await;
         assert_eq!(
             (seen.status, seen.body.as_str(), state.as_str()),
             (Status::Ok, "plain text", "MISS")
-        );
-        assert!(
-            started.elapsed() < Duration::from_millis(900),
-            "{:?}",
-            started.elapsed()
         );
     }
     assert_eq!(runs(&client, "plain"), 6);

@@ -20,7 +20,7 @@ fn item(n: u64) -> String {
 }
 
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))

@@ -36,6 +36,12 @@ impl<'r> Responder<'r, 'static> for WithCookie {
     }
 }
 
+#[cached_route(ttl = 60, tags = ["watched"])]
+#[get("/watched")]
+fn watched() -> &'static str {
+    "watched"
+}
+
 #[cached_route(ttl = 60)]
 #[get("/refused")]
 fn refused() -> WithCookie {
@@ -173,4 +179,63 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
         "cached_route_server_up{{server=\"{}\"}} 1",
         server.address()
     )));
+}
+
+/// Invalidation calls, those a server did not confirm, and lookups that found an invalidated
+/// entry are counted exactly: no other test of this binary invalidates, and `/watched` is this
+/// test's own route (the process-wide counters are read as differences).
+#[rocket::async_test]
+async fn invalidations_are_counted_exactly() {
+    let server = MemcachedServer::start();
+    let mut config = cache_runtime::Config::memcached([server.address()]);
+    config.namespace = "watched".into();
+    let cache = cache_runtime::Cache::new(config).unwrap();
+    let rocket = rocket::custom(rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    })
+    .manage(cache.clone())
+    .mount("/", routes![watched]);
+    let client = Client::untracked(rocket).await.unwrap();
+    let before = cache_runtime::stats().global;
+    let x_cache = |response: &rocket::local::asynchronous::LocalResponse<'_>| {
+        response.headers().get_one("X-Cache").map(str::to_owned)
+    };
+    assert_eq!(
+        x_cache(&client.get("/watched").dispatch().await).as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(
+        x_cache(&client.get("/watched").dispatch().await).as_deref(),
+        Some("HIT")
+    );
+    cache.invalidate_tag("watched").await.expect("confirmed");
+    cache.invalidate("/elsewhere").await.expect("confirmed");
+    assert_eq!(
+        x_cache(&client.get("/watched").dispatch().await).as_deref(),
+        Some("MISS")
+    );
+
+    // One invalidation no server confirms: a cache whose only server is gone.
+    let mut gone = MemcachedServer::start();
+    let unreachable =
+        cache_runtime::Cache::new(cache_runtime::Config::memcached([gone.address()])).unwrap();
+    gone.stop();
+    assert!(unreachable.invalidate_tag("watched").await.is_err());
+
+    let stats = cache_runtime::stats();
+    let after = &stats.global;
+    assert_eq!(after.invalidations - before.invalidations, 3, "calls");
+    assert_eq!(
+        after.invalidations_unconfirmed - before.invalidations_unconfirmed,
+        1,
+        "unconfirmed"
+    );
+    let route = &stats
+        .routes
+        .iter()
+        .find(|(name, _)| name == "GET /watched")
+        .expect("the route is listed")
+        .1;
+    assert_eq!((route.invalidated, route.misses, route.hits), (1, 2, 1));
 }

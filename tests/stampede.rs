@@ -98,11 +98,7 @@ async fn burst(client: &Client, uri: &str, count: usize) -> Vec<(Status, String,
             .unwrap_or("")
             .to_owned();
         let status = response.status();
-        (
-            status,
-            state,
-            response.into_string().await.unwrap_or_default(),
-        )
+        (status, state, common::body_text(response).await)
     });
     common::join_all(requests).await
 }
