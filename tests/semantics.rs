@@ -502,6 +502,17 @@ async fn query_lists_and_ignores_parameters() {
     // order, so the two spellings below are two requests, never one entry.
     fetch(&client, "/list?page=1&p%61ge=2", &[]).await;
     assert_eq!(fetch(&client, "/list?p%61ge=2&page=1", &[]).await.0, "MISS");
+    // Regression: Rocket drops a leading `.` or brackets from a field name, so these feed
+    // `?<page>` too; they were left out of the key (their first key read as empty), and the
+    // page they rendered was stored as the page without `page`.
+    for (spelling, page) in [(".page=4", 4), ("%2Epage=5", 5), ("%5Bpage%5D=6", 6)] {
+        let (state, body) = fetch(&client, &format!("/list?{spelling}"), &[]).await;
+        assert_eq!(state, "MISS", "{spelling} was served another page: {body}");
+        assert!(
+            body.starts_with(&format!("list page Some({page})")),
+            "{spelling}: {body}"
+        );
+    }
     for hidden in ["pa+ge=7", "page[0]=7", "PAGE=7"] {
         assert_eq!(
             fetch(&client, &format!("/list?{hidden}"), &[]).await.0,

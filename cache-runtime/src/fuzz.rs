@@ -22,6 +22,23 @@ fn parts<'a>(
     }
 }
 
+/// What a handler can read from `query`, as Rocket parses it: each field (the name decoded,
+/// `+` as a space, up to its first `.` or `[`, by Rocket's own `NameView`) with the raw pairs
+/// that belong to it, in the order received. Two queries with the same view are the same page.
+fn rocket_view(query: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut view: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let name = pair.split('=').next().unwrap_or("").replace('+', " ");
+        let decoded = rocket::http::RawStr::new(&name).url_decode_lossy();
+        let field = rocket::form::name::NameView::new(decoded.as_ref())
+            .key_lossy()
+            .as_str()
+            .to_owned();
+        view.entry(field).or_default().push(pair.to_owned());
+    }
+    view
+}
+
 /// Any response the builder accepts: status, token header names with field values, body,
 /// times and stamp.
 fn entry() -> impl Strategy<Value = StoredResponse> {
@@ -97,6 +114,32 @@ proptest! {
             pairs.join("&")
         };
         prop_assert_ne!(parts("/a", Some(&sorted), None, &[]).build("rc"), parts("/a", Some(&changed), None, &[]).build("rc"));
+    }
+
+    /// Query pairs spelled with what the normalisation must read as Rocket does (`%`, `+`, `.`,
+    /// `[`, `]`, `:`, both cases), in any two orders: the key is the same only when every field
+    /// Rocket reads sees the same pairs in the same order (order between fields may differ, and
+    /// the key may split more than that, never less). The oracle is Rocket's own name parser.
+    #[test]
+    fn reordered_queries_share_a_key_only_when_rocket_reads_the_same(
+        pairs in proptest::collection::vec(("[aAbB%+.\\[\\]:0-9]{1,5}", "[ab0-9%+]{0,3}"), 1..7),
+        swaps in proptest::collection::vec((0usize..7, 0usize..7), 0..4),
+    ) {
+        let raw: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut reordered = raw.clone();
+        for (i, j) in swaps {
+            let len = reordered.len();
+            reordered.swap(i % len, j % len);
+        }
+        let (first, second) = (raw.join("&"), reordered.join("&"));
+        let key = |query: &str| parts("/a", Some(query), None, &[]).build("rc");
+        if key(&first) == key(&second) {
+            prop_assert_eq!(rocket_view(&first), rocket_view(&second), "{} / {}", first, second);
+        }
+        // A value changed in one pair always changes the key.
+        let mut changed = raw.clone();
+        changed[0].push('x');
+        prop_assert_ne!(key(&first), key(&changed.join("&")));
     }
 
     /// Valid frames with bytes flipped anywhere never panic the decoder, and whatever decodes

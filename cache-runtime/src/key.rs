@@ -295,52 +295,50 @@ enum Order {
     AsReceived,
 }
 
-/// The first key of a form field name, as Rocket reads it: decoded, cut at `.`, `[` or `:`.
+/// The first key of a form field name, as Rocket reads it: the name percent- and
+/// `+`-decoded (invalid UTF-8 replaced, as Rocket's query decoding does), then its first key as
+/// Rocket's own `NameView` cuts it: up to the first `.` or `[` after the first byte, a leading
+/// `.` or brackets dropped (`.page` and `[page]` are `page` to Rocket, and feed `?<page>`).
 fn first_key(name: &str) -> Cow<'_, [u8]> {
     let raw = name.as_bytes();
-    let decoded: Cow<'_, [u8]> = if raw.iter().any(|b| matches!(b, b'%' | b'+')) {
-        let mut out = Vec::with_capacity(raw.len());
-        let mut i = 0;
-        while i < raw.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            match raw[i] {
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                b'%' => {
-                    let digit = |at: usize| raw.get(at).and_then(|b| hex(*b));
-                    match (digit(i + 1), digit(i + 2)) {
-                        (Some(high), Some(low)) => {
-                            out.push((high * 16 + low) as u8);
-                            i += 3;
-                        }
-                        _ => {
-                            out.push(b'%');
-                            i += 1;
-                        }
+    if !raw.iter().any(|b| matches!(b, b'%' | b'+')) {
+        return Cow::Borrowed(rocket_first_key(name).as_bytes());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match raw[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let digit = |at: usize| raw.get(at).and_then(|b| hex(*b));
+                match (digit(i + 1), digit(i + 2)) {
+                    (Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
                     }
                 }
-                byte => {
-                    out.push(byte);
-                    i += 1;
-                }
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
             }
         }
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(raw)
-    };
-    match decoded.iter().position(|b| matches!(b, b'.' | b'[' | b':')) {
-        None => decoded,
-        Some(cut) => match decoded {
-            Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[..cut]),
-            Cow::Owned(mut bytes) => {
-                bytes.truncate(cut);
-                Cow::Owned(bytes)
-            }
-        },
     }
+    let decoded = String::from_utf8_lossy(&out);
+    Cow::Owned(rocket_first_key(&decoded).as_bytes().to_vec())
+}
+
+/// The first key Rocket's form parser reads from a decoded field name.
+fn rocket_first_key(name: &str) -> &str {
+    rocket::form::name::NameView::new(name).key_lossy().as_str()
 }
 
 fn query_name(pair: &str) -> &str {
@@ -577,6 +575,12 @@ mod tests {
         assert_eq!(&*first_key("page.x"), b"page");
         assert_eq!(&*first_key("page[0]"), b"page");
         assert_eq!(&*first_key("p%2eage"), b"p");
+        // A leading `.` or brackets are dropped: Rocket feeds `?<page>` with these.
+        assert_eq!(&*first_key(".page"), b"page");
+        assert_eq!(&*first_key("[page]"), b"page");
+        assert_eq!(&*first_key("%2Epage"), b"page");
+        // `:` is part of a key to Rocket.
+        assert_eq!(&*first_key("page:1"), b"page:1");
         assert_eq!(&*first_key("bad%zz"), b"bad%zz");
         assert_eq!(&*first_key("%"), b"%");
         assert_eq!(&*first_key("%4"), b"%4");
