@@ -16,11 +16,35 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
 
-/// Handler runs, shared by every app instance of a test.
+/// Handler runs, shared by every app instance of a test; and for `/cold`, how many ran at once
+/// (now, most).
 #[derive(Clone, Default)]
-struct Runs(Arc<Mutex<HashMap<&'static str, usize>>>);
+struct Runs(
+    Arc<Mutex<HashMap<&'static str, usize>>>,
+    Arc<Mutex<(usize, usize)>>,
+);
+
+/// One `/cold` run in progress; counted down when dropped.
+struct Running(Arc<Mutex<(usize, usize)>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().0 -= 1;
+    }
+}
 
 impl Runs {
+    fn running(&self) -> Running {
+        let mut gauge = self.1.lock().unwrap();
+        gauge.0 += 1;
+        gauge.1 = gauge.1.max(gauge.0);
+        Running(Arc::clone(&self.1))
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.1.lock().unwrap().1
+    }
+
     fn bump(&self, route: &'static str) -> usize {
         let mut runs = self.0.lock().unwrap();
         let count = runs.entry(route).or_default();
@@ -41,6 +65,7 @@ struct Failing(Arc<AtomicBool>);
 #[get("/cold/<n>")]
 async fn cold(n: u32, runs: &State<Runs>) -> String {
     let run = runs.bump("cold");
+    let _running = runs.running();
     rocket::tokio::time::sleep(Duration::from_millis(100)).await;
     format!("cold {n} #{run}")
 }
@@ -77,11 +102,15 @@ fn prices(runs: &State<Runs>, failing: &State<Failing>) -> Result<String, Status
 }
 
 async fn instance(server: &MemcachedServer, runs: &Runs, failing: &Failing) -> Client {
+    instance_of(Config::memcached([server.address()]), runs, failing).await
+}
+
+async fn instance_of(config: Config, runs: &Runs, failing: &Failing) -> Client {
     let rocket = rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::debug_default()
     })
-    .manage(Cache::new(Config::memcached([server.address()])).unwrap())
+    .manage(Cache::new(config).unwrap())
     .manage(runs.clone())
     .manage(failing.clone())
     .mount("/", routes![cold, news, prices, personal_cookie]);
@@ -189,23 +218,53 @@ async fn a_stale_entry_is_served_while_one_request_refreshes_it() {
     );
 }
 
+/// Two instances with their own clients and in-process coalescing: only the companion lease
+/// in memcached makes one refresh, across both, while every other request is answered stale.
+#[rocket::async_test]
+async fn a_stale_refresh_runs_once_across_instances() {
+    let server = MemcachedServer::start();
+    let runs = Runs::default();
+    let one = instance(&server, &runs, &Failing::default()).await;
+    let two = instance(&server, &runs, &Failing::default()).await;
+    assert_eq!(burst(&one, "/news", 1).await[0].2, "news #1");
+    assert_eq!(burst(&two, "/news", 1).await[0].1, "HIT");
+    // Past the 1 s TTL (ages are whole seconds): nothing signals it, so the test sleeps.
+    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    let both = common::join_all([burst(&one, "/news", 5), burst(&two, "/news", 5)]).await;
+    let answers: Vec<_> = both.into_iter().flatten().collect();
+    assert_eq!(runs.of("news"), 2, "one refresh across both instances");
+    assert_eq!((count(&answers, "STALE"), count(&answers, "MISS")), (9, 1));
+}
+
 #[rocket::async_test]
 async fn a_stale_entry_stands_in_for_a_failing_handler() {
     let server = MemcachedServer::start();
     let runs = Runs::default();
     let failing = Failing::default();
     let client = instance(&server, &runs, &failing).await;
-    assert_eq!(burst(&client, "/prices", 1).await[0].2, "prices #1");
+    stands_in_for_a_failing_handler(&client, &runs, &failing).await;
+}
+
+#[rocket::async_test]
+async fn a_stale_entry_stands_in_for_a_failing_handler_on_the_embedded_store() {
+    let runs = Runs::default();
+    let failing = Failing::default();
+    let client = instance_of(Config::embedded(), &runs, &failing).await;
+    stands_in_for_a_failing_handler(&client, &runs, &failing).await;
+}
+
+async fn stands_in_for_a_failing_handler(client: &Client, runs: &Runs, failing: &Failing) {
+    assert_eq!(burst(client, "/prices", 1).await[0].2, "prices #1");
     failing.0.store(true, Ordering::SeqCst);
     rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
-    let answer = burst(&client, "/prices", 1).await.remove(0);
+    let answer = burst(client, "/prices", 1).await.remove(0);
     assert_eq!(
         answer,
         (Status::Ok, "STALE".to_owned(), "prices #1".to_owned())
     );
     assert_eq!(runs.of("prices"), 2, "the handler was tried");
     failing.0.store(false, Ordering::SeqCst);
-    let answer = burst(&client, "/prices", 1).await.remove(0);
+    let answer = burst(client, "/prices", 1).await.remove(0);
     assert_eq!(
         answer,
         (Status::Ok, "MISS".to_owned(), "prices #3".to_owned())
@@ -226,6 +285,9 @@ async fn a_paused_server_never_queues_coalesced_requests() {
         runs.of("cold")
     );
     assert!(answers.iter().all(|(status, _, _)| *status == Status::Ok));
+    // A failed lookup does not coalesce: nobody waited for a leader, all 20 ran at once.
+    assert_eq!(count(&answers, "MISS"), 20);
+    assert_eq!((runs.of("cold"), runs.most_at_once()), (20, 20));
     // One 100 ms lookup deadline plus the 100 ms handler, not 20 of either in a row.
     assert!(took < Duration::from_millis(600), "{took:?}");
     server.resume();
