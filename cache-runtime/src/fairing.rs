@@ -207,6 +207,75 @@ impl Fairing for CacheFairing {
 mod tests {
     use super::*;
 
+    /// `field` of `config`, as text.
+    fn field(config: &Config, field: &str) -> String {
+        match field {
+            "servers" => format!("{:?}", config.servers),
+            "namespace" => config.namespace.clone(),
+            "op_timeout" => format!("{:?}", config.op_timeout),
+            "pool_idle" => config.pool_idle.to_string(),
+            "max_item_size" => config.max_item_size.to_string(),
+            "embedded_capacity" => config.embedded_capacity.to_string(),
+            "x_cache_header" => config.x_cache_header.to_string(),
+            "breaker_failures" => config.breaker_failures.to_string(),
+            "breaker_cooldown" => format!("{:?}", config.breaker_cooldown),
+            "lease_ttl" => format!("{:?}", config.lease_ttl),
+            "lease_wait" => format!("{:?}", config.lease_wait),
+            "coalesce" => config.coalesce.to_string(),
+            "near_capacity" => config.near_capacity.to_string(),
+            "epoch_poll" => format!("{:?}", config.epoch_poll),
+            other => panic!("a configuration key this test does not know: {other}"),
+        }
+    }
+
+    /// Every key of the `cache` table reaches its own field of `Config`, and only that one: a
+    /// key parsed but not applied, or applied to another field, fails here. (What each field
+    /// does is tested where it acts.)
+    #[test]
+    fn every_table_key_sets_its_own_field() {
+        let changed = [
+            ("servers", "\"127.0.0.1:11212\""),
+            ("namespace", "\"other\""),
+            ("timeout_ms", "50"),
+            ("pool_idle", "2"),
+            ("max_item_size", "2048"),
+            ("embedded_capacity", "2048"),
+            ("x_cache_header", "false"),
+            ("breaker_failures", "5"),
+            ("breaker_cooldown_ms", "3000"),
+            ("lease_ttl_ms", "2000"),
+            ("lease_wait_ms", "500"),
+            ("coalesce", "false"),
+            ("near_capacity", "1024"),
+            ("epoch_poll_ms", "20"),
+        ];
+        assert_eq!(changed.len(), KEYS.len(), "a value for every key");
+        // Servers are always given: the environment never decides here.
+        let config = |json: String| {
+            let table: Table = rocket::serde::json::from_str(&json).unwrap();
+            table.into_config().unwrap()
+        };
+        let servers = "\"servers\": \"127.0.0.1:11211\"";
+        let reference = config(format!("{{{servers}}}"));
+        for (table_key, value) in changed {
+            let key = KEYS.iter().find(|key| key.table == table_key).unwrap();
+            let json = match table_key {
+                "servers" => format!("{{\"servers\": {value}}}"),
+                _ => format!("{{{servers}, \"{table_key}\": {value}}}"),
+            };
+            let changed = config(json);
+            for other in KEYS {
+                let differs = field(&changed, other.field) != field(&reference, other.field);
+                assert_eq!(
+                    differs,
+                    other == *key,
+                    "`{table_key}` and `{}`",
+                    other.field
+                );
+            }
+        }
+    }
+
     /// The only test in this crate that touches `MEMCACHED_SERVERS`.
     #[test]
     fn table_servers_take_precedence_over_the_environment() {
