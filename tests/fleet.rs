@@ -201,12 +201,12 @@ async fn a_paused_server_costs_one_deadline_then_nothing() {
     let tally = tally.into_inner();
     tally.report("pause one of three");
     assert_eq!(tally.failures, 0);
-    // Deadline 100 ms, handler ~0: no request waits much past one deadline (the bound leaves
-    // room for 16 concurrent clients on one test thread next to the other fleet tests; the
-    // client's own 1 s default would show). "One deadline, not two" is measured precisely by
-    // `memcached: a_paused_server_costs_at_most_the_deadline`.
+    // Deadline 100 ms, handler ~0: no request waits for the client's own 1 s default. The
+    // bound is generous on purpose (16 concurrent clients on one test thread, next to other
+    // test binaries on two cores: 318 ms was seen once under a 250 ms bound); "one deadline,
+    // not two" is measured precisely by `memcached: a_paused_server_costs_at_most_the_deadline`.
     assert!(
-        tally.percentile(1.0) < Duration::from_millis(250),
+        tally.percentile(1.0) < Duration::from_millis(600),
         "a request waited {:?}",
         tally.percentile(1.0)
     );
@@ -219,8 +219,9 @@ async fn a_paused_server_costs_one_deadline_then_nothing() {
     let after = after.into_inner();
     after.report("pause one of three, breaker open, its keys only");
     assert_eq!(after.failures, 0);
+    // A request that asked the paused server would wait its whole 100 ms deadline.
     assert!(
-        after.percentile(0.99) < Duration::from_millis(50),
+        after.percentile(0.99) < Duration::from_millis(100),
         "skipped server still cost {:?}",
         after.percentile(0.99)
     );
