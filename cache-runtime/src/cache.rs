@@ -207,16 +207,16 @@ impl Cache {
         self.inner.polls.load(Ordering::Relaxed)
     }
 
-    /// Starts the poller if needed and waits until every server's last poll may be relied on
-    /// (forever when polling is off, or a server does not answer).
+    /// Starts the poller if needed and waits for a poll that completes after this call and
+    /// leaves every server's last poll fit to rely on (forever when polling is off, or a server
+    /// does not answer): hits may then rely on it for about a whole horizon.
     pub(crate) async fn polled(&self) {
         self.watch_epochs();
         loop {
-            let next = self.inner.polled.notified();
+            self.inner.polled.notified().await;
             if self.store().all_polled() {
                 return;
             }
-            next.await;
         }
     }
 

@@ -293,9 +293,9 @@ pub mod __private {
         cache.store().counters_held()
     }
 
-    /// Waits until every Memcached server's epoch was polled recently enough for hits to rely
-    /// on it (forever when polling is off or a server does not answer: bound it): for tests
-    /// that need the near tier and one-operation hits in force.
+    /// Waits for the next epoch poll that leaves every Memcached server's epoch fit for hits to
+    /// rely on (forever when polling is off or a server does not answer: bound it): for tests
+    /// that need the near tier and one-operation hits in force for about a horizon.
     pub async fn epochs_polled(cache: &crate::Cache) {
         cache.polled().await;
     }
