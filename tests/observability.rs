@@ -48,6 +48,10 @@ fn refused() -> WithCookie {
     WithCookie
 }
 
+/// The tests of this binary run one at a time, so that the process-wide counters move only with
+/// the test reading them: their differences are exact.
+static SERIAL: rocket::tokio::sync::Mutex<()> = rocket::tokio::sync::Mutex::const_new(());
+
 fn app(toml: &str) -> Rocket<Build> {
     let figment = Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "off"))
@@ -60,6 +64,7 @@ fn app(toml: &str) -> Rocket<Build> {
 
 #[rocket::async_test]
 async fn the_cache_table_configures_the_instance() {
+    let _serial = SERIAL.lock().await;
     let server = MemcachedServer::start();
     let toml = format!(
         "[cache]\nservers = [\"{}\"]\nnamespace = \"from-toml\"\ntimeout_ms = 50\n",
@@ -87,6 +92,7 @@ async fn the_cache_table_configures_the_instance() {
 
 #[rocket::async_test]
 async fn invalid_configuration_fails_at_ignite() {
+    let _serial = SERIAL.lock().await;
     for toml in [
         "[cache]\nservers = [\"no-port\"]\n",
         "[cache]\nnamespace = \"has space\"\n",
@@ -107,6 +113,8 @@ async fn invalid_configuration_fails_at_ignite() {
 
 #[rocket::async_test]
 async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
+    let _serial = SERIAL.lock().await;
+    let before = cache_runtime::stats().global;
     let server = MemcachedServer::start();
     let toml = format!("[cache]\nservers = [\"{}\"]\n", server.address());
     let client = Client::untracked(app(&toml)).await.unwrap();
@@ -159,7 +167,18 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
         ),
         (1, 0, 1)
     );
-    assert!(stats.global.hits >= 2);
+    // The process-wide counters moved with this test's requests only (the tests run one at a
+    // time): every route's events, summed.
+    let global = &stats.global;
+    assert_eq!(
+        (
+            global.hits - before.hits,
+            global.misses - before.misses,
+            global.bypasses - before.bypasses,
+            global.stores - before.stores
+        ),
+        (2, 2, 1, 1)
+    );
 
     let metrics = client.get("/internal/metrics").dispatch().await;
     assert_eq!(metrics.status(), Status::Ok);
@@ -182,10 +201,11 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
 }
 
 /// Invalidation calls, those a server did not confirm, and lookups that found an invalidated
-/// entry are counted exactly: no other test of this binary invalidates, and `/watched` is this
-/// test's own route (the process-wide counters are read as differences).
+/// entry are counted exactly (the tests of this binary run one at a time, and `/watched` is
+/// this test's own route; the process-wide counters are read as differences).
 #[rocket::async_test]
 async fn invalidations_are_counted_exactly() {
+    let _serial = SERIAL.lock().await;
     let server = MemcachedServer::start();
     let mut config = cache_runtime::Config::memcached([server.address()]);
     config.namespace = "watched".into();
