@@ -1,6 +1,7 @@
 //! Support for the workspace's integration tests and examples: a real `memcached` each test
-//! starts on a free loopback port, can pause, resume or kill, and stops on drop; plus a few
-//! raw protocol calls to look behind the cache's back.
+//! starts on a free loopback port, can pause, resume or kill, and stops on drop; a few raw
+//! protocol calls to look behind the cache's back; and a Rocket app served on 127.0.0.1 for the
+//! tests that speak to it over the wire.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -291,5 +292,58 @@ pub mod guards {
         async fn from_request(_: &'r Request<'_>) -> Outcome<Pooled<D>, ()> {
             Outcome::Success(Pooled(PhantomData))
         }
+    }
+}
+
+/// A Rocket app serving on 127.0.0.1 (with the memcached it uses): shut down when dropped.
+#[derive(Debug)]
+pub struct RunningApp {
+    /// The port the OS picked.
+    pub port: u16,
+    shutdown: rocket::Shutdown,
+    _memcached: MemcachedServer,
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        self.shutdown.clone().notify();
+    }
+}
+
+/// Rocket's configuration for an app under test: 127.0.0.1, a port the OS picks, no logs.
+pub fn loopback_config() -> rocket::Config {
+    rocket::Config {
+        address: [127, 0, 0, 1].into(),
+        port: 0,
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    }
+}
+
+/// Launches `app` (built on [`loopback_config`]), which uses `memcached`, and waits for its
+/// liftoff (an event, not a sleep).
+pub async fn launch(app: rocket::Rocket<rocket::Build>, memcached: MemcachedServer) -> RunningApp {
+    let (ready, lifted) = rocket::tokio::sync::oneshot::channel();
+    let ready = std::sync::Mutex::new(Some(ready));
+    let app = app.attach(rocket::fairing::AdHoc::on_liftoff(
+        "report the port",
+        move |rocket| {
+            Box::pin(async move {
+                let ready = ready.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(ready) = ready {
+                    let _ = ready.send((rocket.config().port, rocket.shutdown()));
+                }
+            })
+        },
+    ));
+    rocket::tokio::spawn(app.launch());
+    let (port, shutdown) = rocket::tokio::time::timeout(Duration::from_secs(30), lifted)
+        .await
+        .expect("the server lifted off")
+        .expect("the server reported its port");
+    RunningApp {
+        port,
+        shutdown,
+        _memcached: memcached,
     }
 }

@@ -6,15 +6,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cache_runtime::{cached_route, Cache, Config};
-use cached_route_suite::MemcachedServer;
-use rocket::fairing::AdHoc;
+use cached_route_suite::{loopback_config, MemcachedServer, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use rocket::tokio::net::TcpStream;
-use rocket::tokio::sync::oneshot;
 use rocket::tokio::time::{sleep, timeout};
-use rocket::{get, routes, Request, Response, Shutdown};
+use rocket::{get, routes, Request, Response};
 
 /// A response with the given status, header lines (in order, repeated names kept) and body.
 #[derive(Debug)]
@@ -98,51 +96,14 @@ fn choices() -> Upstream {
     }
 }
 
-/// A running server; shut down when dropped.
-struct Server {
-    port: u16,
-    shutdown: Shutdown,
-    _memcached: MemcachedServer,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.clone().notify();
-    }
-}
-
-/// Launches the app on a port the OS picks and waits for liftoff (not a sleep).
-async fn launch() -> Server {
+/// The app on 127.0.0.1, with a memcached of its own.
+async fn launch() -> RunningApp {
     let memcached = MemcachedServer::start();
     let cache = Cache::new(Config::memcached([memcached.address()])).unwrap();
-    let (ready, lifted) = oneshot::channel();
-    let ready = std::sync::Mutex::new(Some(ready));
-    let config = rocket::Config {
-        address: [127, 0, 0, 1].into(),
-        port: 0,
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::debug_default()
-    };
-    let app = rocket::custom(config)
+    let app = rocket::custom(loopback_config())
         .manage(cache)
-        .mount("/", routes![upstream, vary_star, choices])
-        .attach(AdHoc::on_liftoff("report the port", move |rocket| {
-            Box::pin(async move {
-                if let Some(ready) = ready.lock().unwrap().take() {
-                    let _ = ready.send((rocket.config().port, rocket.shutdown()));
-                }
-            })
-        }));
-    rocket::tokio::spawn(app.launch());
-    let (port, shutdown) = timeout(Duration::from_secs(30), lifted)
-        .await
-        .expect("the server lifted off")
-        .expect("the server reported its port");
-    Server {
-        port,
-        shutdown,
-        _memcached: memcached,
-    }
+        .mount("/", routes![upstream, vary_star, choices]);
+    cached_route_suite::launch(app, memcached).await
 }
 
 #[derive(Debug)]
