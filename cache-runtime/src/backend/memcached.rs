@@ -153,13 +153,37 @@ impl MemcachedStore {
 
     /// The copy of `counter` kept on server `server`.
     fn counter_key(&self, namespace: &str, counter: &GenId, server: usize) -> String {
-        let mut key = String::with_capacity(namespace.len() + 3 + 32 + 9);
+        let mut name = *b"g:________________________________";
+        name[2..].copy_from_slice(&counter.hex());
+        self.pinned_key(namespace, &name, server)
+    }
+
+    /// `{namespace}:{name}@{server tag}`: a key the router sends to server `server`.
+    fn pinned_key(&self, namespace: &str, name: &[u8], server: usize) -> String {
+        let mut key = String::with_capacity(namespace.len() + 1 + name.len() + 9);
         key.push_str(namespace);
-        key.push_str(":g:");
-        key.extend(counter.hex().iter().map(|&b| char::from(b)));
+        key.push(':');
+        key.extend(name.iter().map(|&b| char::from(b)));
         key.push('@');
         key.extend(self.router.tags[server].iter().map(|&b| char::from(b)));
         key
+    }
+
+    /// Dials every server: a client whose operations (and connects) give up after `deadline`,
+    /// keeping `max_idle` connections per server.
+    async fn dial(
+        &self,
+        deadline: Duration,
+        max_idle: usize,
+    ) -> Result<AsyncMemcache, memcache::exp::Error> {
+        AsyncMemcache::builder()
+            .router(self.router.clone())
+            .timeout(deadline)
+            .connect_timeout(deadline)
+            .max_idle(max_idle)
+            .degrade(false)
+            .connect_async(self.servers.iter().map(String::as_str))
+            .await
     }
 
     /// Runs `op` for `key` under `deadline` and the key's server breaker: a skipped server
@@ -203,15 +227,7 @@ impl MemcachedStore {
         }
         let started = self
             .client
-            .get_or_try_init(|| {
-                AsyncMemcache::builder()
-                    .router(self.router.clone())
-                    .timeout(self.op_timeout)
-                    .connect_timeout(self.op_timeout)
-                    .max_idle(self.pool_idle)
-                    .degrade(false)
-                    .connect_async(self.servers.iter().map(String::as_str))
-            })
+            .get_or_try_init(|| self.dial(self.op_timeout, self.pool_idle))
             .await;
         if started.is_err() {
             *self
@@ -225,15 +241,7 @@ impl MemcachedStore {
     async fn invalidation_client(&self) -> Result<&AsyncMemcache, BackendError> {
         let deadline = self.op_timeout.max(BUMP_DEADLINE);
         self.invalidation_client
-            .get_or_try_init(|| {
-                AsyncMemcache::builder()
-                    .router(self.router.clone())
-                    .timeout(deadline)
-                    .connect_timeout(deadline)
-                    .max_idle(2)
-                    .degrade(false)
-                    .connect_async(self.servers.iter().map(String::as_str))
-            })
+            .get_or_try_init(|| self.dial(deadline, 2))
             .await
             .map_err(client_error)
     }
@@ -374,6 +382,11 @@ impl MemcachedStore {
     }
 }
 
+/// A read of `key`'s entry with its CAS (to store it again only if unchanged) and remaining TTL.
+fn entry_get(key: &CacheKey) -> Get {
+    Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl())
+}
+
 /// What a read of an entry found.
 fn found_of(got: Option<GetResult>) -> Found {
     let Some(result) = got.filter(|result| result.status == GetStatus::Hit) else {
@@ -411,7 +424,7 @@ impl MemcachedStore {
 
     /// `key`'s entry, in one operation.
     async fn read_entry(&self, key: &CacheKey) -> Result<Found, BackendError> {
-        let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
+        let get = entry_get(key);
         let got = self
             .guarded(key.as_bytes(), self.op_timeout, async {
                 let client = self.client().await?;
@@ -494,7 +507,7 @@ impl Backend for MemcachedStore {
                 _ => return Ok((found, polled)),
             }
         }
-        let get = Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl());
+        let get = entry_get(key);
         let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
         let epoch = values
             .first()

@@ -12,12 +12,7 @@ use crate::generation::GenId;
 impl MemcachedStore {
     /// The largest horizon in use, as server `server` holds it.
     pub(super) fn horizon_key(&self, namespace: &str, server: usize) -> String {
-        let mut key = String::with_capacity(namespace.len() + 3 + 9);
-        key.push_str(namespace);
-        key.push_str(":h");
-        key.push('@');
-        key.extend(self.router.tags[server].iter().map(|&b| char::from(b)));
-        key
+        self.pinned_key(namespace, b"h", server)
     }
 
     /// A read of the horizon server `server` holds, with its CAS (to raise it).
@@ -101,15 +96,7 @@ impl MemcachedStore {
         self.bounded(deadline, async {
             let client = self
                 .poll_client
-                .get_or_try_init(|| {
-                    memcache::exp::AsyncMemcache::builder()
-                        .router(self.router.clone())
-                        .timeout(deadline)
-                        .connect_timeout(deadline)
-                        .max_idle(1)
-                        .degrade(false)
-                        .connect_async(self.servers.iter().map(String::as_str))
-                })
+                .get_or_try_init(|| self.dial(deadline, 1))
                 .await
                 .map_err(client_error)?;
             client
