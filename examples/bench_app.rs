@@ -133,7 +133,7 @@ async fn invalidate() -> String {
 
 #[get("/polls")]
 fn polls() -> String {
-    bench::epoch_polls(cache_runtime::global()).to_string()
+    cache_runtime::__private::epoch_polls(cache_runtime::global()).to_string()
 }
 
 #[launch]

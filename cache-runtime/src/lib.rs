@@ -330,11 +330,6 @@ pub mod __private {
             cache.store().raw_get_counted(key, &counters).await
         }
 
-        /// How many epoch polls `cache` has sent.
-        pub fn epoch_polls(cache: &crate::Cache) -> u64 {
-            cache.polls()
-        }
-
         /// Stores raw bytes under `key` through the cache's backend, for [`raw_get`].
         pub async fn raw_set(cache: &crate::Cache, key: &str, value: &[u8]) -> bool {
             cache.store().raw_set(key, value).await

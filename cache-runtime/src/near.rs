@@ -14,11 +14,9 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
+use crate::backend::{estimated_items, held_weight};
 use crate::entry::StoredResponse;
 use crate::key::CacheKey;
-
-/// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
-const ENTRY_OVERHEAD: u64 = 160;
 
 #[derive(Clone)]
 struct Near {
@@ -31,7 +29,7 @@ struct ByBytes;
 
 impl Weighter<CacheKey, Near> for ByBytes {
     fn weight(&self, key: &CacheKey, near: &Near) -> u64 {
-        (key.as_str().len() + near.entry.frame().len()) as u64 + ENTRY_OVERHEAD
+        held_weight(key, &near.entry)
     }
 }
 
@@ -51,10 +49,8 @@ impl fmt::Debug for NearTier {
 
 impl NearTier {
     pub(crate) fn new(capacity: u64) -> NearTier {
-        // The item estimate only sizes the initial tables; the weight is the bound.
-        let estimated_items = (capacity / 4096).clamp(16, 1 << 20) as usize;
         NearTier {
-            entries: Cache::with_weighter(estimated_items, capacity, ByBytes),
+            entries: Cache::with_weighter(estimated_items(capacity), capacity, ByBytes),
             capacity,
         }
     }

@@ -17,6 +17,18 @@ use crate::key::CacheKey;
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
 const ENTRY_OVERHEAD: u64 = 160;
 
+/// What keeping `entry` under `key` in this process weighs against a bound in bytes: the
+/// embedded store's and the near tier's.
+pub(crate) fn held_weight(key: &CacheKey, entry: &StoredResponse) -> u64 {
+    (key.as_str().len() + entry.frame().len()) as u64 + ENTRY_OVERHEAD
+}
+
+/// How many entries a cache bounded at `capacity` bytes sizes its initial tables for; the
+/// weight, not this, is the bound.
+pub(crate) fn estimated_items(capacity: u64) -> usize {
+    (capacity / 4096).clamp(16, 1 << 20) as usize
+}
+
 #[derive(Clone)]
 struct Slot {
     entry: Arc<StoredResponse>,
@@ -28,7 +40,7 @@ struct ByBytes;
 
 impl Weighter<CacheKey, Slot> for ByBytes {
     fn weight(&self, key: &CacheKey, slot: &Slot) -> u64 {
-        (key.as_str().len() + slot.entry.frame().len()) as u64 + ENTRY_OVERHEAD
+        held_weight(key, &slot.entry)
     }
 }
 
@@ -80,10 +92,8 @@ impl fmt::Debug for EmbeddedStore {
 
 impl EmbeddedStore {
     pub(crate) fn new(capacity: u64) -> EmbeddedStore {
-        // The item estimate only sizes the initial tables; the weight is the bound.
-        let estimated_items = (capacity / 4096).clamp(16, 1 << 20) as usize;
         EmbeddedStore {
-            entries: Cache::with_weighter(estimated_items, capacity, ByBytes),
+            entries: Cache::with_weighter(estimated_items(capacity), capacity, ByBytes),
             capacity,
             counters: Counters::new(),
             writes: Mutex::new(()),

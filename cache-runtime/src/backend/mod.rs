@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use breaker::BreakerState;
-pub(crate) use embedded::EmbeddedStore;
+pub(crate) use embedded::{estimated_items, held_weight, EmbeddedStore};
 pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
