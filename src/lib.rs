@@ -347,3 +347,66 @@ pub async fn launch(app: rocket::Rocket<rocket::Build>, memcached: MemcachedServ
         _memcached: memcached,
     }
 }
+
+/// What came back from one raw HTTP/1.1 exchange: the status, every header line in order
+/// (repeated names kept) and the body.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    /// Every value of the header `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// The one value of `name` (panics when there are several).
+    pub fn one(&self, name: &str) -> Option<&str> {
+        let all = self.all(name);
+        assert!(all.len() <= 1, "several {name}: {all:?}");
+        all.first().copied()
+    }
+
+    /// `X-Cache`, empty when absent.
+    pub fn x_cache(&self) -> &str {
+        self.one("X-Cache").unwrap_or("")
+    }
+}
+
+/// One HTTP/1.1 exchange with 127.0.0.1:`port` over a fresh connection: `head` is the request
+/// line and headers, without the blank line that ends them. The bytes go out as written, so
+/// that a test can send what a client library would refuse to.
+pub async fn http1(port: u16, head: &str) -> RawReply {
+    use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = rocket::tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("{head}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    rocket::tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answered")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+        .collect();
+    RawReply {
+        status: status.parse().unwrap(),
+        headers,
+        body: body.to_owned(),
+    }
+}

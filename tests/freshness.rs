@@ -6,12 +6,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cache_runtime::{cached_route, Cache, Config};
-use cached_route_suite::{loopback_config, MemcachedServer, RunningApp};
+use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
-use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
-use rocket::tokio::net::TcpStream;
-use rocket::tokio::time::{sleep, timeout};
+use rocket::tokio::time::sleep;
 use rocket::{get, routes, Request, Response};
 
 /// A response with the given status, header lines (in order, repeated names kept) and body.
@@ -106,61 +104,18 @@ async fn launch() -> RunningApp {
     cached_route_suite::launch(app, memcached).await
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-}
-
-impl Reply {
-    /// Every value of the header `name`, in order.
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-            .collect()
-    }
-
-    /// The one value of `name` (panics when there are several).
-    fn one(&self, name: &str) -> Option<&str> {
-        let all = self.all(name);
-        assert!(all.len() <= 1, "several {name}: {all:?}");
-        all.first().copied()
-    }
-
-    fn x_cache(&self) -> &str {
-        self.one("X-Cache").unwrap_or("")
-    }
-
-    fn age(&self) -> u64 {
-        self.one("Age").expect("an Age").parse().expect("a number")
-    }
+/// The `Age` of `reply`.
+fn age(reply: &Reply) -> u64 {
+    reply.one("Age").expect("an Age").parse().expect("a number")
 }
 
 /// One HTTP/1.1 GET of `target` over a fresh connection.
 async fn get(port: u16, target: &str) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request =
-        format!("GET {target} HTTP/1.1\r\nHost: fresh.example\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answered")
-        .unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, _) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
-        .collect();
-    Reply {
-        status: status.parse().unwrap(),
-        headers,
-    }
+    http1(
+        port,
+        &format!("GET {target} HTTP/1.1\r\nHost: fresh.example"),
+    )
+    .await
 }
 
 /// The same target twice: the first runs the handler; the second, if it may, is a hit.
@@ -193,23 +148,23 @@ async fn a_received_age_counts_against_the_lifetime_and_in_the_age_of_hits() {
     let (_, hit) = twice(port, "/upstream?tag=a&cc=max-age%3D30&age=10").await;
     assert_eq!(hit.x_cache(), "HIT");
     assert!(
-        (10..=11).contains(&hit.age()),
+        (10..=11).contains(&age(&hit)),
         "Age on the hit: {}",
-        hit.age()
+        age(&hit)
     );
     next_second().await;
     let later = get(port, "/upstream?tag=a&cc=max-age%3D30&age=10").await;
     assert_eq!(later.x_cache(), "HIT");
     assert!(
-        (11..=12).contains(&later.age()),
+        (11..=12).contains(&age(&later)),
         "Age a second later: {}",
-        later.age()
+        age(&later)
     );
     // Without a lifetime of its own, the route's ttl counts from when the entry is stored;
     // the Age it arrived with still shows.
     let (_, hit) = twice(port, "/upstream?tag=a&age=70").await;
     assert_eq!(hit.x_cache(), "HIT");
-    assert!((70..=71).contains(&hit.age()), "Age {}", hit.age());
+    assert!((70..=71).contains(&age(&hit)), "Age {}", age(&hit));
 }
 
 #[rocket::async_test]
@@ -228,11 +183,11 @@ async fn age_is_read_as_rfc_9111_says() {
     }
     let (_, hit) = twice(port, &with("age=5%2C%2040")).await;
     assert_eq!(hit.x_cache(), "HIT");
-    assert!((5..=6).contains(&hit.age()), "Age {}", hit.age());
+    assert!((5..=6).contains(&age(&hit)), "Age {}", age(&hit));
     // Not delta-seconds (a suffix): the field is ignored, not read as 40.
     let (_, hit) = twice(port, &with("age=40s")).await;
     assert_eq!(hit.x_cache(), "HIT");
-    assert!(hit.age() <= 1, "Age {}", hit.age());
+    assert!(age(&hit) <= 1, "Age {}", age(&hit));
     // 2^31 and beyond (past what u32 or u64 hold too) are the largest age, not an error that
     // leaves the response fresh.
     for huge in [
@@ -259,9 +214,9 @@ async fn a_hit_carries_the_origin_date_and_its_apparent_age() {
         "the hit's Date is the origin's"
     );
     assert!(
-        (20..=21).contains(&hit.age()),
+        (20..=21).contains(&age(&hit)),
         "apparent age: Age {}",
-        hit.age()
+        age(&hit)
     );
     // Without one: the time it was generated, on the miss and on every hit.
     let miss = get(port, "/upstream?tag=d").await;
@@ -274,7 +229,7 @@ async fn a_hit_carries_the_origin_date_and_its_apparent_age() {
         Some(generated.as_str()),
         "a hit's Date is the generation time"
     );
-    assert!(hit.age() >= 1);
+    assert!(age(&hit) >= 1);
 }
 
 #[rocket::async_test]
@@ -299,11 +254,11 @@ async fn expires_counts_from_date_not_from_the_cache_clock() {
     );
     let (_, hit) = twice(port, "/upstream?tag=e&date=100&expires=30&age=10").await;
     assert_eq!(hit.x_cache(), "HIT");
-    assert!((10..=11).contains(&hit.age()));
+    assert!((10..=11).contains(&age(&hit)));
     // The origin's clock runs 100 s behind: a lifetime of 130 s, of which 100 s have gone.
     let (_, hit) = twice(port, "/upstream?tag=e&date=-100&expires=130").await;
     assert_eq!(hit.x_cache(), "HIT");
-    assert!((100..=101).contains(&hit.age()), "Age {}", hit.age());
+    assert!((100..=101).contains(&age(&hit)), "Age {}", age(&hit));
 }
 
 #[rocket::async_test]

@@ -9,7 +9,6 @@ use std::time::Duration;
 use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{loopback_config, MemcachedServer, RunningApp};
 use rocket::http::uri::Host;
-use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use rocket::tokio::net::TcpStream;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes};
@@ -71,26 +70,16 @@ struct Reply {
 /// One HTTP/1.1 exchange over a fresh connection: `head` is the request line and headers,
 /// without the blank line that ends them.
 async fn http1(port: u16, head: &str) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request = format!("{head}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answered")
-        .unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let x_cache = lines
-        .filter_map(|line| line.split_once(": "))
-        .find(|(name, _)| name.eq_ignore_ascii_case("X-Cache"))
-        .map_or("", |(_, value)| value);
+    let reply = cached_route_suite::http1(port, head).await;
     Reply {
-        status: status.parse().unwrap(),
-        x_cache: x_cache.to_owned(),
-        body: body.to_owned(),
+        status: reply.status,
+        x_cache: reply
+            .all("X-Cache")
+            .first()
+            .copied()
+            .unwrap_or("")
+            .to_owned(),
+        body: reply.body,
     }
 }
 
