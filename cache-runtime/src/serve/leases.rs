@@ -118,8 +118,10 @@ impl<'a> Leases<'a> {
         expect_miss: bool,
     ) -> Fetched {
         let store = self.cache.store();
-        let polled = store.polled_epoch(self.key);
-        let first = match polled.filter(|_| expect_miss && lease.is_some()) {
+        // Only when the shortcut may be taken: a far hit otherwise reads the poll itself.
+        let skip_first = expect_miss && lease.is_some();
+        let polled = skip_first.then(|| store.polled_epoch(self.key)).flatten();
+        let first = match polled {
             Some(epoch) => FirstRead::Check(Found::Absent, epoch),
             None => store.read_first(self.key).await,
         };
