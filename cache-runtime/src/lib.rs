@@ -89,6 +89,7 @@ mod fuzz;
 mod generation;
 mod guard;
 mod guard_check;
+pub mod guide;
 mod http;
 mod invalidation;
 mod key;
