@@ -31,7 +31,10 @@ pub enum Refusal {
     Status,
     /// `Set-Cookie`: storing it would hand one client's cookie to every other client.
     SetCookie,
-    /// `Cache-Control: private` or `no-store`.
+    /// The response's own caching headers forbid it: `Cache-Control: private`, `no-store` or
+    /// `no-cache` (which asks for revalidation with the origin before every use, and this cache
+    /// does not revalidate), or a lifetime already spent (`max-age=0`, `Expires` at or before
+    /// `Date`, an `Age` that reaches the lifetime).
     CacheControl,
     /// `Vary` on a header the key does not include (or `Vary: *`).
     Vary,
@@ -48,7 +51,7 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Status => "status is not cacheable",
             Refusal::SetCookie => "response sets a cookie",
-            Refusal::CacheControl => "Cache-Control: private or no-store",
+            Refusal::CacheControl => "Cache-Control forbids storing or the lifetime is spent",
             Refusal::Vary => "response varies on headers outside the key",
             Refusal::Streamed => "body is streamed",
             Refusal::TooLarge => "larger than the item size limit",
