@@ -166,11 +166,14 @@ async fn the_generated_etag_counts_in_the_size_limit() {
     config.max_item_size = 4096;
     let client = client(config).await;
     let content_type = ("Content-Type", "text/plain; charset=utf-8");
-    let etag = ("ETag", "\"0123456789abcdef0123456789abcdef\"");
-    // The handler sets no `Date`: the entry keeps the time it was generated, always this long.
+    let etag = ("ETag", "W/\"0123456789abcdef0123456789abcdef\"");
+    // The handler sets no `Date` nor `Last-Modified`: the entry keeps the time it was
+    // generated, as both, always this long.
     let date = ("Date", "Thu, 01 Jan 1970 00:00:00 GMT");
-    let without_etag = 4096 - StoredResponse::frame_len([content_type, date].into_iter(), 0);
-    let with_etag = 4096 - StoredResponse::frame_len([content_type, date, etag].into_iter(), 0);
+    let modified = ("Last-Modified", "Thu, 01 Jan 1970 00:00:00 GMT");
+    let headers = [content_type, date, modified];
+    let without_etag = 4096 - StoredResponse::frame_len(headers.into_iter(), 0);
+    let with_etag = 4096 - StoredResponse::frame_len(headers.into_iter().chain([etag]), 0);
 
     // Just small enough with its `ETag`: stored (this also registers the route's counters).
     assert_eq!(

@@ -569,10 +569,11 @@ async fn validators_answer_304_on_hits_and_misses() {
     }
     let response = get(&client, "/versioned", &[("If-None-Match", "\"v2\"")]).await;
     assert_eq!(response.status(), Status::Ok);
-    // Without one from the handler, the stored entry gets a strong ETag from its body.
+    // Without one from the handler, the stored entry gets a weak ETag from its body (a
+    // response fairing may still rewrite the bytes: see tests/validators.rs).
     let first = get(&client, "/hashed", &[]).await;
     let etag = first.headers().get_one("ETag").expect("an ETag").to_owned();
-    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert!(etag.starts_with("W/\"") && etag.len() == 36, "{etag}");
     drop(first);
     let hit = get(&client, "/hashed", &[]).await;
     assert_eq!(hit.headers().get_one("ETag"), Some(etag.as_str()));

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use rocket::http::Header;
+use rocket::http::{Header, Method};
 use rocket::Request;
 
 use super::freshness::{Freshness, FreshnessHeaders};
@@ -184,19 +184,89 @@ pub fn client_wants_fresh(request: &Request<'_>) -> bool {
             .any(|value| value.trim().eq_ignore_ascii_case("no-cache"))
 }
 
-/// Whether `If-None-Match` on `request` matches `etag` (weak comparison, RFC 9110 13.1.2).
-pub fn not_modified(request: &Request<'_>, etag: &str) -> bool {
+/// Whether `request` carries a validator to check against the response it would be sent.
+pub fn is_conditional(request: &Request<'_>) -> bool {
+    let headers = request.headers();
+    headers.contains("If-None-Match") || headers.contains("If-Modified-Since")
+}
+
+/// A response's validators, as conditional requests read them: its first `ETag` and
+/// `Last-Modified`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Validators<'h> {
+    pub etag: Option<&'h str>,
+    pub last_modified: Option<&'h str>,
+}
+
+impl<'h> Validators<'h> {
+    /// The validators among these headers.
+    pub fn among(headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Validators<'h> {
+        let mut found = Validators::default();
+        for (name, value) in headers {
+            if found.etag.is_none() && name.eq_ignore_ascii_case("ETag") {
+                found.etag = Some(value);
+            } else if found.last_modified.is_none() && name.eq_ignore_ascii_case("Last-Modified") {
+                found.last_modified = Some(value);
+            }
+        }
+        found
+    }
+}
+
+/// Whether a response with these validators is answered `304 Not Modified` to `request`
+/// (RFC 9110 section 13.2.2, steps 3 and 4; the precondition fields only an origin server
+/// evaluates, `If-Match` and `If-Unmodified-Since`, are left to it). The caller checks that the
+/// response would be a success.
+///
+/// `If-None-Match`, when present, decides alone: `If-Modified-Since` is then ignored (section
+/// 13.1.3), whatever it says.
+pub fn not_modified(request: &Request<'_>, validators: Validators<'_>) -> bool {
+    let asked = request.headers();
+    if asked.contains("If-None-Match") {
+        return validators
+            .etag
+            .is_some_and(|etag| etag_matches(asked.get("If-None-Match"), etag));
+    }
+    matches!(request.method(), Method::Get | Method::Head)
+        && validators
+            .last_modified
+            .is_some_and(|at| unmodified_since(asked.get("If-Modified-Since"), at))
+}
+
+/// Whether an `If-None-Match` field (its lines) matches `etag`: weak comparison (RFC 9110
+/// section 8.8.3.2), lists and `*`.
+fn etag_matches<'v>(mut if_none_match: impl Iterator<Item = &'v str>, etag: &str) -> bool {
     fn opaque(tag: &str) -> &str {
         let tag = tag.trim();
         tag.strip_prefix("W/").unwrap_or(tag)
     }
     let wanted = opaque(etag);
-    request.headers().get("If-None-Match").any(|value| {
+    if_none_match.any(|value| {
         value.split(',').any(|candidate| {
             let candidate = candidate.trim();
             candidate == "*" || opaque(candidate) == wanted
         })
     })
+}
+
+/// Whether a representation last modified at `last_modified` is unchanged since the date an
+/// `If-Modified-Since` field (its lines) gives: modified at or before it (RFC 9110 section
+/// 13.1.3). HTTP dates count whole seconds, so the comparison does too. The field is ignored
+/// (false: the full response) when it is not exactly one valid date, or when `last_modified`
+/// is not one.
+fn unmodified_since<'v>(
+    mut if_modified_since: impl Iterator<Item = &'v str>,
+    last_modified: &str,
+) -> bool {
+    let date = |text: &str| httpdate::parse_http_date(text.trim()).ok();
+    let since = match (if_modified_since.next(), if_modified_since.next()) {
+        (Some(only), None) => date(only),
+        _ => None,
+    };
+    match (since, date(last_modified)) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    }
 }
 
 /// Headers a 304 carries (RFC 9110 15.4.5): those a 200 would have sent that guide caches.
@@ -454,6 +524,50 @@ mod tests {
         // Regression: `Vary: *` became `*, Accept-Language, Cookie`.
         assert_eq!(merged_vary(Some("*"), &options), None);
         assert_eq!(merged_vary(Some("Origin, *"), &options), None);
+    }
+
+    #[test]
+    fn if_modified_since_is_one_valid_date_compared_in_seconds() {
+        let modified = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let since = |lines: &[&str]| unmodified_since(lines.iter().copied(), modified);
+        assert!(since(&["Sun, 06 Nov 1994 08:49:37 GMT"]), "equal");
+        assert!(since(&["Sun, 06 Nov 1994 08:49:38 GMT"]), "later");
+        assert!(!since(&["Sun, 06 Nov 1994 08:49:36 GMT"]), "earlier");
+        // The three formats a recipient must accept (RFC 9110 section 5.6.7).
+        assert!(since(&["Sunday, 06-Nov-94 08:49:37 GMT"]));
+        assert!(since(&["Sun Nov  6 08:49:37 1994"]));
+        assert!(since(&["  Sun, 06 Nov 1994 08:49:37 GMT "]));
+        for ignored in [
+            &["yesterday"][..],
+            &["Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT"],
+            &[
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+            ],
+            &[""],
+            &[],
+        ] {
+            assert!(!since(ignored), "{ignored:?} was read as a date");
+        }
+        assert!(!unmodified_since(
+            ["Sun, 06 Nov 1994 08:49:37 GMT"].into_iter(),
+            "last week"
+        ));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let matches = |field: &str, etag| etag_matches([field].into_iter(), etag);
+        assert!(matches("\"a\"", "\"a\""));
+        assert!(matches("W/\"a\"", "\"a\""));
+        assert!(matches("\"a\"", "W/\"a\""));
+        assert!(matches("\"x\", W/\"a\"", "W/\"a\""));
+        assert!(matches("*", "W/\"a\""));
+        assert!(!matches("\"b\"", "W/\"a\""));
+        assert_eq!(
+            Validators::among([("etag", "\"1\""), ("ETag", "\"2\""), ("last-modified", "x")]).etag,
+            Some("\"1\"")
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Responses built from what the cache holds: a stored entry replayed with `Age`, a `304 Not
-//! Modified`, the route's `Vary` merged in, the generated `ETag`.
+//! Modified`, the route's `Vary` merged in, the generated `ETag` and `Last-Modified`.
 
 use std::borrow::Cow;
 use std::io::Cursor;
+use std::time::SystemTime;
 
 use rocket::http::Status;
 use rocket::{Request, Response};
@@ -53,13 +54,10 @@ pub(crate) fn replay<'r>(
     x_cache: bool,
     served: Served,
 ) -> Response<'r> {
-    // Conditional requests are the exception: look for the entry's ETag only when asked.
+    // Conditional requests are the exception: look for the entry's validators only when asked.
     let revalidated = (200..300).contains(&entry.status())
-        && request.headers().contains("If-None-Match")
-        && entry
-            .headers()
-            .find(|(name, _)| name.eq_ignore_ascii_case("ETag"))
-            .is_some_and(|(_, etag)| policy::not_modified(request, etag));
+        && policy::is_conditional(request)
+        && policy::not_modified(request, policy::Validators::among(entry.headers()));
     let mut builder = if revalidated {
         Response::build_from(not_modified(
             entry
@@ -125,11 +123,19 @@ fn age_text(age: u64) -> Cow<'static, str> {
 
 /// What [`generated_etag`] returns has this length: the size limit counts it before the body
 /// is read.
-pub(crate) const GENERATED_ETAG_SHAPE: &str = "\"0123456789abcdef0123456789abcdef\"";
+pub(crate) const GENERATED_ETAG_SHAPE: &str = "W/\"0123456789abcdef0123456789abcdef\"";
 
-/// A strong validator for a success without one, hashed from the status, the representation
-/// headers and the body (the same bytes as gzip or as another type are another
-/// representation): 32 hex digits, quoted.
+/// A validator for a success without one, hashed from the status, the representation headers
+/// and the body (the same bytes as gzip or as another type are another representation): 32 hex
+/// digits, quoted.
+///
+/// Weak (`W/`): the response still goes through Rocket's response fairings, after the cache,
+/// and one that compresses (or otherwise rewrites) the body sends other bytes under the same
+/// tag. A strong tag promises byte-for-byte identity (RFC 9110 section 8.8.1), which the cache
+/// cannot know holds for what is finally sent; a weak one promises only equivalent content,
+/// which stays true. `If-None-Match` compares weakly anyway, so revalidation works the same;
+/// what a strong tag would add (`If-Range`, `If-Match`) is for range and write requests, which
+/// a cached route does not answer. nginx's gzip filter weakens strong tags for the same reason.
 pub(crate) fn generated_etag(response: &Response<'_>, body: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&response.status().code.to_le_bytes());
@@ -142,7 +148,21 @@ pub(crate) fn generated_etag(response: &Response<'_>, body: &[u8]) -> String {
     }
     hasher.update(body);
     let digits: [u8; 32] = hex(hasher.finalize().as_bytes());
-    let etag = format!("\"{}\"", String::from_utf8_lossy(&digits));
+    let etag = format!("W/\"{}\"", String::from_utf8_lossy(&digits));
     debug_assert_eq!(etag.len(), GENERATED_ETAG_SHAPE.len());
     etag
+}
+
+/// A `Last-Modified` for a success without one, so that clients and caches downstream can
+/// revalidate with `If-Modified-Since` too: the response's `Date` (the cache sets one on
+/// responses without it), or the time it was received when that `Date` is later. RFC 9111
+/// section 4.3.2 has a cache read a stored response without `Last-Modified` the same way; the
+/// origin may not send one later than its `Date` (RFC 9110 section 8.8.2.1).
+pub(crate) fn generated_last_modified(response: &Response<'_>, received: SystemTime) -> String {
+    let date = response
+        .headers()
+        .get_one("Date")
+        .and_then(|date| httpdate::parse_http_date(date.trim()).ok());
+    let at = date.map_or(received, |date| date.min(received));
+    httpdate::fmt_http_date(at)
 }

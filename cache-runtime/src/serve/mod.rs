@@ -328,10 +328,16 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         merge_vary(&mut response, self.options);
         // Only a response fit to share is answered with a bare 304: one that is not (it sets a
         // cookie, say) keeps every header it has.
-        let etag = response.headers().get_one("ETag").map(str::to_owned);
         let fresh_for_client = stored.is_some()
             && response.status().class().is_success()
-            && etag.is_some_and(|etag| policy::not_modified(self.request, &etag));
+            && policy::is_conditional(self.request)
+            && policy::not_modified(
+                self.request,
+                policy::Validators {
+                    etag: response.headers().get_one("ETag"),
+                    last_modified: response.headers().get_one("Last-Modified"),
+                },
+            );
         if fresh_for_client {
             response = not_modified(
                 response

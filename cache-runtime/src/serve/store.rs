@@ -15,7 +15,9 @@ use crate::entry::StoredResponse;
 use crate::generation::Stamp;
 use crate::http::freshness::Freshness;
 use crate::http::policy;
-use crate::http::render::{generated_etag, merge_vary, GENERATED_ETAG_SHAPE};
+use crate::http::render::{
+    generated_etag, generated_last_modified, merge_vary, GENERATED_ETAG_SHAPE,
+};
 use crate::key::CacheKey;
 use crate::options::RouteOptions;
 use crate::outcome::Refusal;
@@ -115,6 +117,13 @@ async fn read_entry(
     if freshness.undated {
         response.set_raw_header("Date", httpdate::fmt_http_date(received));
     }
+    // Every stored success carries validators: the handler's own, else generated ones; this
+    // one before the headers are counted, the `ETag` after the body is read.
+    let success = response.status().class().is_success();
+    if success && !response.headers().contains("Last-Modified") {
+        let last_modified = generated_last_modified(response, received);
+        response.set_raw_header("Last-Modified", last_modified);
+    }
     // The stored entry carries the route's merged `Vary`.
     merge_vary(response, options);
     let headers = stored_headers(response);
@@ -125,7 +134,7 @@ async fn read_entry(
     };
     // Counted with the validator added below, so that no frame over the limit reaches the
     // backend (which would refuse it as an error, after the body was read for nothing).
-    let adds_etag = response.status().class().is_success() && !response.headers().contains("ETag");
+    let adds_etag = success && !response.headers().contains("ETag");
     let etag = adds_etag.then_some(("ETag", GENERATED_ETAG_SHAPE));
     if StoredResponse::frame_len(header_pairs().chain(etag), size) > limit {
         return Ok(Err(Refusal::TooLarge));
@@ -136,7 +145,6 @@ async fn read_entry(
         log::error!("cache: reading the response body failed: {error}");
         return Err(Status::InternalServerError);
     }
-    // Every stored success carries a validator: the handler's own, else a generated one.
     let mut headers = headers;
     if adds_etag {
         let etag = generated_etag(response, &body);
