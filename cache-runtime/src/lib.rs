@@ -296,7 +296,8 @@ pub use outcome::Refusal;
 ///
 /// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
 /// header, cookie or parameter name, a `query` list that leaves out a parameter the route
-/// reads, a status that may not be stored, the attribute on anything but a function, no route
+/// reads, a status that may not be stored, a `negative_ttl` with no status from 400 in
+/// `statuses`, the attribute on anything but a function, no route
 /// attribute below it (including writing it *below* `#[get]`), a route whose method is not GET
 /// or that reads a body (`data = ..`), a request guard the key does not cover (above), a
 /// `trusted_guards` name that is not a guard parameter, a `query` name that can never match
