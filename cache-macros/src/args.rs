@@ -7,6 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Token};
 
 use values::NameKind;
@@ -28,6 +29,8 @@ pub(crate) struct Args {
     pub(crate) query: Query,
     /// Statuses that may be stored.
     pub(crate) statuses: Vec<u16>,
+    /// Seconds a stored status from 400 is served instead of `ttl`, and where it was written.
+    pub(crate) negative_ttl: Option<(u32, Span)>,
     /// A request's `Cache-Control: no-cache` runs the handler and refreshes the entry.
     pub(crate) honor_no_cache: bool,
     /// Seconds past the TTL an entry is served while one request refreshes it.
@@ -52,6 +55,7 @@ impl Default for Args {
             public: None,
             query: Query::All,
             statuses: vec![200],
+            negative_ttl: None,
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
@@ -172,7 +176,25 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             [200] => TokenStream::new(),
             statuses => quote!(.statuses(&[#(#statuses),*])),
         },
-        doc: "`statuses = [..]` | `[200]` | statuses that may be stored",
+        doc: "`statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure \
+              (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again",
+    },
+    OptionSpec {
+        name: "negative_ttl",
+        form: Form::Value {
+            example: "negative_ttl = 30",
+            read: |args, value| {
+                let seconds = values::seconds("negative_ttl", value)?;
+                args.negative_ttl = Some((seconds, value.span()));
+                Ok(())
+            },
+        },
+        emit: |args| match args.negative_ttl {
+            Some((seconds, _)) => quote!(.negative_ttl(#seconds)),
+            None => TokenStream::new(),
+        },
+        doc: "`negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or \
+              failed page) is served instead of `ttl`",
     },
     OptionSpec {
         name: "honor_no_cache",
@@ -331,6 +353,15 @@ pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
         }
     }
     diagnostics.finish()?;
+    if let Some((_, span)) = args.negative_ttl {
+        if !args.statuses.iter().any(|status| *status >= 400) {
+            return Err(syn::Error::new(
+                span,
+                "`negative_ttl` applies to stored statuses from 400, and `statuses` lists none; \
+                 list the ones to store, for example `statuses = [200, 404]`",
+            ));
+        }
+    }
     if !seen.iter().any(|key| key == "ttl") {
         return Err(syn::Error::new(
             Span::call_site(),
@@ -470,6 +501,19 @@ mod tests {
             .map(|option| option.doc.strip_prefix('`').unwrap())
             .collect();
         assert_eq!(rows, declared);
+    }
+
+    #[test]
+    fn negative_ttl_needs_a_negative_status() {
+        let args = parse(quote!(ttl = 60, statuses = [200, 410], negative_ttl = 5)).unwrap();
+        assert_eq!(args.negative_ttl.map(|(seconds, _)| seconds), Some(5));
+        // Either order.
+        assert!(parse(quote!(ttl = 60, negative_ttl = 5, statuses = [404])).is_ok());
+        for listed in [quote!(), quote!(statuses = [200, 301])] {
+            let message = message(quote!(ttl = 60, negative_ttl = 5, #listed));
+            assert!(message.contains("lists none"), "{listed}: {message}");
+        }
+        assert!(message(quote!(ttl = 1, negative_ttl = 0)).contains("leave `negative_ttl` out"));
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //!
 //! ```text
 //! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | age:u32 |
-//! status:u16 | header count:u16
+//! status:u16 | kind:u8 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
+//!
+//! `kind` is 0 for a response the handler made, 1 for a handler whose responder failed with
+//! `status` (`None`, `Err(Status)`): no response was made, Rocket's catcher renders one, so such
+//! an entry holds no header and no body, and a hit hands `status` to the catcher again.
 //!
 //! The epoch and the fingerprint (the entry's stamp) record the invalidation counters the
 //! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
@@ -28,19 +32,24 @@ use crate::generation::Stamp;
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 4;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 2 + 4;
+const VERSION: u8 = 5;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 1 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 1;
+/// What `kind` says.
+const KIND_RESPONSE: u8 = 0;
+const KIND_CATCHER: u8 = 1;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     frame: Bytes,
     status: u16,
+    /// No response was made: Rocket's catcher renders `status`.
+    for_catcher: bool,
     created: u64,
     ttl: u32,
     /// The namespace's invalidation epoch when it was rendered.
@@ -58,6 +67,7 @@ impl fmt::Debug for StoredResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredResponse")
             .field("status", &self.status)
+            .field("for_catcher", &self.for_catcher)
             .field("headers", &self.headers().collect::<Vec<_>>())
             .field("body_len", &self.body.len())
             .field("created", &self.created)
@@ -104,6 +114,28 @@ impl StoredResponse {
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
+        times: (u64, u32, u32),
+        stamp: Stamp,
+    ) -> Result<StoredResponse, Unframeable> {
+        StoredResponse::encode(KIND_RESPONSE, status, headers, body, times, stamp)
+    }
+
+    /// Frames a handler whose responder failed with `status`, for Rocket's catcher to render on
+    /// every hit as it did on the miss; `times` and `stamp` as for
+    /// [`build_stamped`](Self::build_stamped).
+    pub(crate) fn build_for_catcher(
+        status: u16,
+        times: (u64, u32, u32),
+        stamp: Stamp,
+    ) -> Result<StoredResponse, Unframeable> {
+        StoredResponse::encode(KIND_CATCHER, status, std::iter::empty(), &[], times, stamp)
+    }
+
+    fn encode<'h>(
+        kind: u8,
+        status: u16,
+        headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
+        body: &[u8],
         (created, ttl, age): (u64, u32, u32),
         stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
@@ -118,6 +150,7 @@ impl StoredResponse {
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
         out.extend_from_slice(&age.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
+        out.push(kind);
         out.extend_from_slice(&count.to_le_bytes());
         for (name, value) in headers {
             out.extend_from_slice(
@@ -159,6 +192,11 @@ impl StoredResponse {
         if !(100..=999).contains(&status) {
             return None;
         }
+        let for_catcher = match reader.u8()? {
+            KIND_RESPONSE => false,
+            KIND_CATCHER => true,
+            _ => return None,
+        };
         let count = reader.u16()? as usize;
         // Each header takes at least 7 bytes: a claimed count the frame cannot hold is corrupt.
         if count * 7 > reader.remaining() {
@@ -179,12 +217,13 @@ impl StoredResponse {
         }
         let body_len = reader.u32()? as usize;
         let body = reader.range(body_len)?;
-        if reader.remaining() != 0 {
+        if reader.remaining() != 0 || (for_catcher && !(headers.is_empty() && body.is_empty())) {
             return None;
         }
         Some(StoredResponse {
             frame,
             status,
+            for_catcher,
             created,
             ttl,
             epoch,
@@ -202,6 +241,12 @@ impl StoredResponse {
 
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The status Rocket's catcher renders, when the handler's responder failed with it
+    /// instead of making a response.
+    pub fn for_catcher(&self) -> Option<u16> {
+        self.for_catcher.then_some(self.status)
     }
 
     /// Unix time, in seconds, when the cache received the response.
@@ -430,42 +475,104 @@ mod tests {
         assert_eq!(StoredResponse::decode(frame), None);
     }
 
-    /// Every single-bit flip of a valid frame: in the magic or the version, a miss; otherwise
-    /// either a miss or an entry that is exactly what the flipped bytes say (framed again, it
-    /// gives those bytes back), and a flip in the body reads back as that body byte changed.
+    fn caught() -> StoredResponse {
+        let stamp = Stamp {
+            epoch: 3,
+            fingerprint: 0x0123_4567_89ab_cdef,
+        };
+        StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), stamp).unwrap()
+    }
+
+    /// `entry` framed again from what it reads as.
+    fn reframed(entry: &StoredResponse) -> StoredResponse {
+        let times = (entry.created(), entry.ttl(), entry.initial_age());
+        match entry.for_catcher() {
+            Some(status) => StoredResponse::build_for_catcher(status, times, entry.stamp()),
+            None => StoredResponse::build_stamped(
+                entry.status(),
+                entry.headers(),
+                entry.body(),
+                times,
+                entry.stamp(),
+            ),
+        }
+        .expect("a decoded entry frames again")
+    }
+
+    #[test]
+    fn an_entry_for_the_catcher_round_trips_and_says_so() {
+        let entry = caught();
+        assert_eq!((entry.status(), entry.for_catcher()), (404, Some(404)));
+        assert_eq!(sample().for_catcher(), None);
+        assert_eq!((entry.ttl(), entry.initial_age()), (30, 2));
+        assert_eq!((entry.headers().count(), entry.body()), (0, &b""[..]));
+        assert_eq!(
+            entry.frame().len(),
+            StoredResponse::frame_len(std::iter::empty(), 0)
+        );
+        let decoded = StoredResponse::decode(entry.frame().to_vec()).unwrap();
+        assert_eq!(decoded, entry);
+        let moved = entry.with_epoch(9);
+        assert_eq!((moved.stamp().epoch, moved.for_catcher()), (9, Some(404)));
+        // The same status, made by the handler with no header and no body, is another entry.
+        let made =
+            StoredResponse::build_stamped(404, std::iter::empty(), b"", (1, 30, 2), entry.stamp());
+        assert_eq!(made.unwrap().for_catcher(), None);
+    }
+
+    /// A frame that says "for the catcher" and carries a header or a body is no writer's: a miss.
+    #[test]
+    fn an_entry_for_the_catcher_with_a_header_or_a_body_is_a_miss() {
+        let kind_at = COUNT_OFFSET - 1;
+        let mut with_headers = sample().frame().to_vec();
+        with_headers[kind_at] = KIND_CATCHER;
+        assert_eq!(StoredResponse::decode(with_headers), None);
+        let no_headers = StoredResponse::build_stamped(
+            404,
+            std::iter::empty(),
+            b"x",
+            (1, 30, 0),
+            Stamp::default(),
+        );
+        let mut with_body = no_headers.unwrap().frame().to_vec();
+        with_body[kind_at] = KIND_CATCHER;
+        assert_eq!(StoredResponse::decode(with_body), None);
+        let mut unknown = caught().frame().to_vec();
+        unknown[kind_at] = 2;
+        assert_eq!(StoredResponse::decode(unknown), None);
+    }
+
+    /// Every single-bit flip of a valid frame (one the handler made, one for the catcher): in
+    /// the magic or the version, a miss; otherwise either a miss or an entry that is exactly
+    /// what the flipped bytes say (framed again, it gives those bytes back), and a flip in the
+    /// body reads back as that body byte changed.
     #[test]
     fn every_single_bit_flip_decodes_exactly_or_misses() {
-        let frame = sample().frame().to_vec();
-        let body_at = frame.len() - sample().body().len();
-        let mut decoded = 0;
-        for i in 0..frame.len() {
-            for bit in 0..8 {
-                let mut copy = frame.clone();
-                copy[i] ^= 1 << bit;
-                let Some(entry) = StoredResponse::decode(copy.clone()) else {
-                    continue;
-                };
-                decoded += 1;
-                assert!(i > MAGIC.len(), "a flip in the magic or version decoded");
-                let again = StoredResponse::build_stamped(
-                    entry.status(),
-                    entry.headers(),
-                    entry.body(),
-                    (entry.created(), entry.ttl(), entry.initial_age()),
-                    entry.stamp(),
-                )
-                .expect("a decoded entry frames again");
-                assert_eq!(again.frame(), &copy[..], "byte {i} bit {bit}");
-                if i >= body_at {
-                    assert_eq!(entry.body()[i - body_at], frame[i] ^ (1 << bit));
+        for original in [sample(), caught()] {
+            let frame = original.frame().to_vec();
+            let body_at = frame.len() - original.body().len();
+            let mut decoded = 0;
+            for i in 0..frame.len() {
+                for bit in 0..8 {
+                    let mut copy = frame.clone();
+                    copy[i] ^= 1 << bit;
+                    let Some(entry) = StoredResponse::decode(copy.clone()) else {
+                        continue;
+                    };
+                    decoded += 1;
+                    assert!(i > MAGIC.len(), "a flip in the magic or version decoded");
+                    assert_eq!(reframed(&entry).frame(), &copy[..], "byte {i} bit {bit}");
+                    if i >= body_at {
+                        assert_eq!(entry.body()[i - body_at], frame[i] ^ (1 << bit));
+                    }
                 }
             }
+            // The fixed fields and the body hold most bits: most flips decode.
+            assert!(
+                decoded > frame.len() * 8 / 2,
+                "{decoded} of {} flips",
+                frame.len() * 8
+            );
         }
-        // The fixed fields and the body hold most bits: most flips decode.
-        assert!(
-            decoded > frame.len() * 8 / 2,
-            "{decoded} of {} flips",
-            frame.len() * 8
-        );
     }
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
-use rocket::{Build, Orbit, Rocket};
+use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::cache::{install_cache, Cache};
 use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_ENV};
+use crate::http::render::finish_catcher_page;
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
@@ -47,6 +48,11 @@ use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_E
 ///
 /// Without a `cache` table the environment decides, as without the fairing
 /// (`MEMCACHED_SERVERS`, else the embedded store).
+///
+/// It also completes the pages Rocket's catchers render for cached routes (a handler returning
+/// `None` or `Err(Status)`, stored or not): the catcher runs after the handler returned, so only
+/// a fairing can give its page the route's `Vary`, `X-Cache` and, on a hit, `Age`. Without it,
+/// such pages carry none of these.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheFairing;
 
@@ -152,7 +158,7 @@ impl Fairing for CacheFairing {
     fn info(&self) -> Info {
         Info {
             name: "cached_route",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response | Kind::Singleton,
         }
     }
 
@@ -193,6 +199,10 @@ impl Fairing for CacheFairing {
         // it is still unused.
         let _ = install_cache(cache.clone());
         Ok(rocket.manage(cache))
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        finish_catcher_page(request, response);
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {

@@ -137,7 +137,8 @@ pub use outcome::Refusal;
 /// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
 /// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
 /// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
-/// | `statuses = [..]` | `[200]` | statuses that may be stored |
+/// | `statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again |
+/// | `negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or failed page) is served instead of `ttl` |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 /// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
@@ -190,6 +191,44 @@ pub use outcome::Refusal;
 /// #[get("/docs/<page>")]
 /// fn docs(page: &str) -> Option<String> {
 ///     (page == "intro").then(|| String::from("intro"))
+/// }
+/// ```
+///
+/// # Negative caching
+///
+/// A status listed in `statuses` is stored whether the handler made the response
+/// (`status::NotFound(page)`, stored and replayed like any other) or its responder failed with
+/// it (`None` is a 404, `Err(Status::Gone)` a 410). For a failure, the entry records only the
+/// status: a hit skips the handler and hands the status to Rocket, whose catcher renders the
+/// page exactly as on the miss (the one registered for that status and path, the application's
+/// own included). [`CacheFairing`], when attached, gives that page the route's `Vary`,
+/// `X-Cache` and, on a hit, `Age`; without it the catcher's page carries none of them. A status
+/// not listed is never stored, a 5xx included.
+///
+/// A status from 400 says the page is missing or failed, which tends to change sooner than a
+/// page (the article gets written, the fault fixed): `negative_ttl` serves those entries for a
+/// shorter time than `ttl` (or longer). Invalidation drops them like any other entry.
+///
+/// ```no_run
+/// use cache_runtime::cached_route;
+/// use rocket::get;
+/// use rocket::http::Status;
+///
+/// /// Articles for an hour; an unknown id's 404, rendered by the app's 404 catcher, for 30 s.
+/// #[cached_route(ttl = 3600, statuses = [200, 404], negative_ttl = 30)]
+/// #[get("/articles/<id>")]
+/// fn article(id: u32) -> Option<String> {
+///     (id < 100).then(|| format!("article {id}"))
+/// }
+///
+/// /// A removed page answers 410 Gone, stored too.
+/// #[cached_route(ttl = 600, statuses = [200, 410])]
+/// #[get("/old/<slug>")]
+/// fn old(slug: &str) -> Result<String, Status> {
+///     match slug {
+///         "kept" => Ok(String::from("still here")),
+///         _ => Err(Status::Gone),
+///     }
 /// }
 /// ```
 ///
@@ -258,7 +297,8 @@ pub use outcome::Refusal;
 ///
 /// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
 /// header, cookie or parameter name, a `query` list that leaves out a parameter the route
-/// reads, a status that may not be stored, the attribute on anything but a function, no route
+/// reads, a status that may not be stored, a `negative_ttl` with no status from 400 in
+/// `statuses`, the attribute on anything but a function, no route
 /// attribute below it (including writing it *below* `#[get]`), a route whose method is not GET
 /// or that reads a body (`data = ..`), a request guard the key does not cover (above), a
 /// `trusted_guards` name that is not a guard parameter, a `query` name that can never match

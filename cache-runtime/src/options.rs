@@ -13,6 +13,8 @@ pub struct RouteOptions {
     pub(crate) public: bool,
     pub(crate) query: QueryKey,
     pub(crate) statuses: &'static [u16],
+    /// Seconds a negative entry (a stored status from 400) is served instead of `ttl`; 0: `ttl`.
+    pub(crate) negative_ttl: u32,
     pub(crate) honor_no_cache: bool,
     /// Seconds past the TTL an entry may be served while one request refreshes it.
     pub(crate) stale: u32,
@@ -77,6 +79,7 @@ impl RouteOptions {
             public: false,
             query: QueryKey::All,
             statuses: &[200],
+            negative_ttl: 0,
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
@@ -135,6 +138,23 @@ impl RouteOptions {
         self
     }
 
+    pub const fn negative_ttl(mut self, seconds: u32) -> RouteOptions {
+        self.negative_ttl = seconds;
+        self
+    }
+
+    /// The most seconds a response with `status` is served. A status from 400 says the page is
+    /// missing or failed (RFC 9110 section 15.1's heuristically cacheable 404, 405, 410, 414 and
+    /// 501 among them), an answer that tends to change sooner than a page or a redirect (the
+    /// page gets written, the fault fixed): `negative_ttl` applies to those.
+    pub(crate) fn ttl_for(&self, status: u16) -> u32 {
+        match self.negative_ttl {
+            0 => self.ttl,
+            negative if status >= 400 => negative,
+            _ => self.ttl,
+        }
+    }
+
     pub const fn honor_no_cache(mut self) -> RouteOptions {
         self.honor_no_cache = true;
         self
@@ -144,6 +164,16 @@ impl RouteOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_ttl_applies_from_400() {
+        let options = RouteOptions::new(60).negative_ttl(5);
+        let ttls: Vec<u32> = [200, 301, 399, 400, 404, 410, 500, 501]
+            .map(|status| options.ttl_for(status))
+            .into();
+        assert_eq!(ttls, [60, 60, 60, 5, 5, 5, 5, 5]);
+        assert_eq!(RouteOptions::new(60).ttl_for(404), 60, "without it, `ttl`");
+    }
 
     #[test]
     fn a_miss_is_expected_after_eight_in_a_row_until_a_hit() {

@@ -37,7 +37,8 @@ pub fn client_forbids_store(request: &Request<'_>) -> bool {
 }
 
 /// Checks a response's status and headers against the route's options; the body is checked
-/// by size afterwards. On success, how long it stays fresh: the route's `ttl`, shortened to
+/// by size afterwards. On success, how long it stays fresh: the route's `ttl` (its
+/// `negative_ttl` for a status from 400, see [`RouteOptions::ttl_for`]), shortened to
 /// what is left of the response's own lifetime (`s-maxage`, or, without it, `max-age`, or,
 /// without either, `Expires - Date`) once the age it arrives with is spent (see
 /// [`freshness`](super::freshness)).
@@ -91,7 +92,7 @@ pub fn check_headers<'h>(
     if authorized && !shareable_when_authorized {
         return Err(Refusal::CacheControl);
     }
-    let freshness = freshness.freshness(options.ttl, received);
+    let freshness = freshness.freshness(options.ttl_for(status), received);
     // Stale on arrival: serving it would need revalidation first.
     if freshness.ttl == 0 {
         return Err(Refusal::CacheControl);
@@ -354,6 +355,21 @@ mod tests {
         let wider = RouteOptions::new(60).statuses(&[200, 404]);
         assert_eq!(check_with(&wider, 404, &[]), Ok(60));
         assert_eq!(check_with(&wider, 500, &[]), Err(Refusal::Status));
+    }
+
+    #[test]
+    fn negative_entries_are_fresh_for_the_negative_ttl_at_most() {
+        let negative = RouteOptions::new(60)
+            .statuses(&[200, 301, 404])
+            .negative_ttl(5);
+        assert_eq!(check_with(&negative, 404, &[]), Ok(5));
+        assert_eq!(check_with(&negative, 200, &[]), Ok(60));
+        assert_eq!(check_with(&negative, 301, &[]), Ok(60));
+        // The response's own lifetime still shortens it, never lengthens it.
+        let own = [("Cache-Control", "max-age=3")];
+        assert_eq!(check_with(&negative, 404, &own), Ok(3));
+        let longer = [("Cache-Control", "max-age=3000")];
+        assert_eq!(check_with(&negative, 404, &longer), Ok(5));
     }
 
     #[test]

@@ -43,6 +43,54 @@ pub(crate) fn mark(response: &mut Response<'_>, enabled: bool, served: Served) {
     }
 }
 
+/// What the cache did for a request whose handler's responder failed with a status (`None`,
+/// `Err(Status)`), kept in the request's local cache: Rocket's catcher renders that page after
+/// the handler returned, so the headers a cached route adds to its responses are added to the
+/// catcher's page by [`CacheFairing`](crate::CacheFairing), when attached, from this.
+pub(crate) struct CatcherMark(Option<ForCatcher>);
+
+struct ForCatcher {
+    /// `X-Cache`, when the header is enabled.
+    served: Option<Served>,
+    /// The stored entry's `Age`, on a hit.
+    age: Option<u64>,
+    /// The route's `vary`, which the page's status depended on.
+    options: &'static RouteOptions,
+}
+
+/// Records, for the catcher's page, that the request came to `served` (`x_cache`: the header is
+/// enabled) and, on a hit, how old the stored entry is. The first record of a request is kept:
+/// a handler's failure ends routing, so there is never another.
+pub(crate) fn mark_for_catcher(
+    request: &Request<'_>,
+    (x_cache, served): (bool, Served),
+    age: Option<u64>,
+    options: &'static RouteOptions,
+) {
+    request.local_cache(|| {
+        CatcherMark(Some(ForCatcher {
+            served: x_cache.then_some(served),
+            age,
+            options,
+        }))
+    });
+}
+
+/// Adds to a page Rocket's catcher rendered for a cached route what the route's own responses
+/// carry: its `Vary`, `X-Cache` and, on a hit, `Age`. Other responses are left as they are.
+pub(crate) fn finish_catcher_page(request: &Request<'_>, response: &mut Response<'_>) {
+    let CatcherMark(Some(record)) = request.local_cache(|| CatcherMark(None)) else {
+        return;
+    };
+    merge_vary(response, record.options);
+    if let Some(age) = record.age {
+        response.set_raw_header("Age", age_text(age));
+    }
+    if let Some(served) = record.served {
+        mark(response, true, served);
+    }
+}
+
 /// A stored entry as a response, with `Age` as of `now` (unix seconds): the age it arrived
 /// with plus the time since. The body shares the
 /// entry's allocation; header names and the most common values come from static strings, so a

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocket::Response;
 use tokio::sync::watch;
 
 use super::leases::Leases;
-use super::{lease_secs, unix_now, Flow};
+use super::{lease_secs, unix_now, Flow, Reply};
 use crate::backend::{Lease, Lookup};
 use crate::config::Config;
 use crate::entry::StoredResponse;
@@ -21,7 +20,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     /// Coalesce: waits for the request that runs the handler for this key, or becomes it.
     /// Only when the backend answered: a failing backend must never turn waiting into a queue
     /// (each request then runs the handler, as without a cache).
-    pub(super) async fn coalesce(&mut self, scope: &Scope) -> Option<Response<'r>> {
+    pub(super) async fn coalesce(&mut self, scope: &Scope) -> Option<Reply<'r>> {
         let cache = self.cache;
         if !self.may_store || self.leader.is_some() || self.refresh || !cache.config().coalesce {
             return None;
@@ -41,10 +40,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     }
 
     /// Another request of this process runs the handler: its entry, if it stored one in time.
-    async fn follow_leader(
-        &self,
-        receiver: watch::Receiver<Option<Outcome>>,
-    ) -> Option<Response<'r>> {
+    async fn follow_leader(&self, receiver: watch::Receiver<Option<Outcome>>) -> Option<Reply<'r>> {
         let waited = tokio::time::timeout(self.cache.config().lease_wait, follow(receiver)).await;
         // Rendered under the counters this request read: not from before an invalidation it
         // follows.
@@ -64,7 +60,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         &mut self,
         guard: Leader<'r>,
         scope: &Scope,
-    ) -> Option<Response<'r>> {
+    ) -> Option<Reply<'r>> {
         let counters = scope.counters(self.request);
         match await_other_instance(&mut self.leases, self.cache.config(), &counters).await {
             Awaited::Entry(entry) => {

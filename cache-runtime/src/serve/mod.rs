@@ -24,12 +24,12 @@ use crate::flight::{Leader, Role};
 use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
-use crate::http::render::{mark, merge_vary, not_modified, replay};
+use crate::http::render::{mark, mark_for_catcher, merge_vary, not_modified, replay};
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
 use crate::options::RouteOptions;
-use crate::outcome::{Refusal, Served};
+use crate::outcome::Served;
 use crate::rate_limited_log;
 pub(crate) use crate::util::unix_now;
 
@@ -58,11 +58,15 @@ where
         // No route (not reachable from a handler) or a per-principal request.
         _ => {
             options.stats.outcome(Served::Bypass);
+            let x_cache = cache.config().x_cache_header;
             let outcome = respond(handler.await, request).map(|mut response| {
                 merge_vary(&mut response, options);
-                mark(&mut response, cache.config().x_cache_header, Served::Bypass);
+                mark(&mut response, x_cache, Served::Bypass);
                 response
             });
+            if outcome.is_err() {
+                mark_for_catcher(request, (x_cache, Served::Bypass), None, options);
+            }
             return Cached::new(outcome.map(shorten));
         }
     };
@@ -70,17 +74,20 @@ where
     let key = key_for(request, route, &cache.config().namespace, options);
     let (mut flow, lookup) = Flow::lookup(request, cache, options, &key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
-        return Cached::new(Ok(served));
+        return Cached::new(served);
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
     // stays small (a hit from the near tier never allocates one of these).
     if let Some(served) = Box::pin(flow.coalesce(&scope)).await {
-        return Cached::new(Ok(served));
+        return Cached::new(served);
     }
     let outcome = respond(handler.await, request).map(shorten);
     Cached::new(Box::pin(flow.finish(outcome)).await)
 }
+
+/// What a request is answered with: a response, or a status for Rocket's catcher to render.
+type Reply<'r> = Result<Response<'r>, Status>;
 
 /// One request's way through the cache: what the steps so far decided.
 struct Flow<'k, 'r: 'k> {
@@ -182,7 +189,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     }
 
     /// What the lookup found: a response to serve now, or what running the handler is for.
-    async fn decide(&mut self, lookup: Lookup) -> Option<Response<'r>> {
+    async fn decide(&mut self, lookup: Lookup) -> Option<Reply<'r>> {
         match lookup {
             Lookup::Hit(entry) => self.on_hit(entry).await,
             Lookup::Miss(lease) => {
@@ -199,7 +206,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
 
     /// Serves a fresh entry, or an expired one within `stale` while another request refreshes
     /// it; else this request refreshes it, keeping it for `stale_if_error`.
-    async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Response<'r>> {
+    async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Reply<'r>> {
         let now = unix_now();
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
@@ -250,35 +257,34 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         matches!(error, BackendError::Undecodable) && self.stamp.is_some()
     }
 
-    /// `entry` as the response, counted as `served`.
-    fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served) -> Response<'r> {
+    /// `entry` as the response, counted as `served`; an entry of a responder's failure is its
+    /// status, for Rocket's catcher to render as on the miss.
+    fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served) -> Reply<'r> {
         self.options.stats.outcome(served);
         let x_cache = self.cache.config().x_cache_header;
-        replay(self.request, entry, now, x_cache, served)
+        if let Some(status) = entry.for_catcher() {
+            let age = Some(entry.age_at(now));
+            mark_for_catcher(self.request, (x_cache, served), age, self.options);
+            return Err(Status::new(status));
+        }
+        Ok(replay(self.request, entry, now, x_cache, served))
     }
 
     /// Run's aftermath: a failing handler's stand-in, or the response, stored when it may be,
     /// and the reply.
-    async fn finish(
-        mut self,
-        outcome: Result<Response<'r>, Status>,
-    ) -> Result<Response<'r>, Status> {
+    async fn finish(mut self, outcome: Reply<'r>) -> Reply<'r> {
         let failed = match &outcome {
             Ok(response) => response.status().code >= 500,
             Err(status) => status.code >= 500,
         };
         if let (true, Some(stale)) = (failed, &self.fallback) {
             self.leases.finish(false).await;
-            return Ok(self.serve_entry(stale, unix_now(), Served::Stale));
+            return self.serve_entry(stale, unix_now(), Served::Stale);
         }
         self.options.stats.outcome(Served::Miss);
         let mut response = match outcome {
             Ok(response) => response,
-            Err(status) => {
-                self.leases.finish(false).await;
-                self.options.stats.refused(Refusal::Status);
-                return Err(status);
-            }
+            Err(status) => return self.hand_to_catcher(status).await,
         };
         match self.store(&mut response).await {
             Ok((stored, written)) => Ok(self.reply(response, stored, written).await),
@@ -289,21 +295,53 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         }
     }
 
+    /// The handler's responder failed with `status`: stored when the route lists it (this
+    /// process's waiters get that entry), and handed to Rocket's catcher.
+    async fn hand_to_catcher(mut self, status: Status) -> Reply<'r> {
+        let (stored, written) = match self.store_budget() {
+            Some(budget) => {
+                let stamp = self.stamp.unwrap_or_default();
+                let (cache, request, key, options) =
+                    (self.cache, self.request, self.key, self.options);
+                let stored =
+                    store::store_for_catcher(cache, request, key, options, stamp, status, budget)
+                        .await;
+                stored.map_or((None, false), |(entry, written)| (Some(entry), written))
+            }
+            None => (None, false),
+        };
+        if let Some(leader) = self.leader.take() {
+            leader.publish(stored);
+        }
+        self.leases.finish(written).await;
+        let x_cache = self.cache.config().x_cache_header;
+        mark_for_catcher(self.request, (x_cache, Served::Miss), None, self.options);
+        Err(status)
+    }
+
+    /// What a store may take of the request's cache deadline, when a response may be stored.
+    fn store_budget(&self) -> Option<Duration> {
+        if !self.may_store || policy::client_forbids_store(self.request) {
+            return None;
+        }
+        // The lookup and the store share one deadline: a server that answers the lookup and
+        // then stalls still costs a request at most `op_timeout` in all.
+        Some(
+            self.cache
+                .config()
+                .op_timeout
+                .saturating_sub(self.lookup_took),
+        )
+    }
+
     /// Store: the response, when it may be shared; the entry, and whether it was written.
     async fn store(
         &self,
         response: &mut Response<'r>,
     ) -> Result<(Option<Arc<StoredResponse>>, bool), Status> {
-        if !self.may_store || policy::client_forbids_store(self.request) {
+        let Some(budget) = self.store_budget() else {
             return Ok((None, false));
-        }
-        // The lookup and the store share one deadline: a server that answers the lookup and
-        // then stalls still costs a request at most `op_timeout` in all.
-        let budget = self
-            .cache
-            .config()
-            .op_timeout
-            .saturating_sub(self.lookup_took);
+        };
         let stamp = self.stamp.unwrap_or_default();
         let (cache, request, key, options) = (self.cache, self.request, self.key, self.options);
         let stored = store::store(cache, request, key, options, stamp, response, budget).await?;

@@ -63,40 +63,92 @@ pub(super) async fn store(
         Err(refusal) => Err(refusal),
     };
     match verdict {
-        Ok(entry) => {
-            let entry = Arc::new(entry);
-            let stored = cache
-                .store()
-                .set(key, Arc::clone(&entry), options.keep(), budget)
-                .await;
-            match &stored {
-                Ok(()) => {
-                    options.stats.stored(entry.frame().len());
-                    cache.near_keep_stored(key, &entry);
-                }
-                Err(BackendError::ServerSkipped) => {}
-                Err(_) => {
-                    options.stats.backend_error();
-                }
-            }
-            if let Some(error) = stored
-                .as_ref()
-                .err()
-                .filter(|e| !matches!(e, BackendError::ServerSkipped))
-            {
-                rate_limited_log::warn(
-                    &rate_limited_log::STORE_FAILED,
-                    format_args!("store failed ({}): {error}", error.cause()),
-                );
-            }
-            Ok(Some((entry, stored.is_ok())))
-        }
+        Ok(entry) => Ok(Some(write(cache, key, options, entry, budget).await)),
         Err(refusal) => {
-            log::debug!("cache: not stored: {refusal}");
-            options.stats.refused(refusal);
+            refused(options, refusal);
             Ok(None)
         }
     }
+}
+
+/// Stores, when the route lists `status`, that the handler's responder failed with it: a hit
+/// hands `status` to Rocket's catcher, as this miss does. Whether it did, as for [`store`].
+///
+/// The request's cookie changes do not count: Rocket drops what the handler set when its
+/// responder fails (`invoke_catcher` resets the jar's changes), and the catcher, which may set
+/// its own, runs on every hit too.
+pub(super) async fn store_for_catcher(
+    cache: &Cache,
+    request: &Request<'_>,
+    key: &CacheKey,
+    options: &RouteOptions,
+    stamp: Stamp,
+    status: Status,
+    budget: Duration,
+) -> Option<(Arc<StoredResponse>, bool)> {
+    let authorized = request.headers().contains("Authorization");
+    let received = SystemTime::now();
+    let no_headers = std::iter::empty();
+    let verdict = policy::check_headers(status.code, no_headers, options, received, authorized)
+        .and_then(|fresh| {
+            let times = (unix_seconds(received), fresh.ttl, fresh.age);
+            StoredResponse::build_for_catcher(status.code, times, stamp)
+                .map_err(|_| Refusal::Unframeable)
+        });
+    match verdict {
+        Ok(entry) => Some(write(cache, key, options, entry, budget).await),
+        Err(refusal) => {
+            refused(options, refusal);
+            None
+        }
+    }
+}
+
+/// Writes `entry` to the backend (and keeps it near); the entry, and whether it was written.
+async fn write(
+    cache: &Cache,
+    key: &CacheKey,
+    options: &RouteOptions,
+    entry: StoredResponse,
+    budget: Duration,
+) -> (Arc<StoredResponse>, bool) {
+    let entry = Arc::new(entry);
+    let stored = cache
+        .store()
+        .set(key, Arc::clone(&entry), options.keep(), budget)
+        .await;
+    match &stored {
+        Ok(()) => {
+            options.stats.stored(entry.frame().len());
+            cache.near_keep_stored(key, &entry);
+        }
+        Err(BackendError::ServerSkipped) => {}
+        Err(_) => {
+            options.stats.backend_error();
+        }
+    }
+    if let Some(error) = stored
+        .as_ref()
+        .err()
+        .filter(|e| !matches!(e, BackendError::ServerSkipped))
+    {
+        rate_limited_log::warn(
+            &rate_limited_log::STORE_FAILED,
+            format_args!("store failed ({}): {error}", error.cause()),
+        );
+    }
+    (entry, stored.is_ok())
+}
+
+fn refused(options: &RouteOptions, refusal: Refusal) {
+    log::debug!("cache: not stored: {refusal}");
+    options.stats.refused(refusal);
+}
+
+/// `at` in whole seconds since the Unix epoch (0 before it).
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// The entry for a storable response received at `received`, or why not; reads the body when
@@ -156,14 +208,11 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    let created = received
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
     let entry = StoredResponse::build_stamped(
         response.status().code,
         header_pairs(),
         &body,
-        (created, freshness.ttl, freshness.age),
+        (unix_seconds(received), freshness.ttl, freshness.age),
         stamp,
     );
     let Ok(entry) = entry else {

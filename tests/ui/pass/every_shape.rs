@@ -41,7 +41,7 @@ fn custom() -> status::Custom<String> {
     status::Custom(Status::Ok, String::new())
 }
 
-#[cached_route(ttl = 60)]
+#[cached_route(ttl = 60, statuses = [200, 404, 410], negative_ttl = 10)]
 #[get("/option")]
 fn option() -> Option<String> {
     None

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, statuses = [200, 301], negative_ttl = 30)]
+#[get("/")]
+fn index() -> Option<String> {
+    None
+}
+
+fn main() {}
