@@ -46,23 +46,31 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         100u16..1000,
         proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ -~]{0,24}"), 0..5),
         proptest::collection::vec(any::<u8>(), 0..64),
-        (any::<(u64, u32, u32)>(), any::<u64>(), any::<u64>()),
+        (
+            any::<(u64, u32, u32)>(),
+            any::<(u32, u32)>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
     )
-        .prop_map(|(status, headers, body, (times, epoch, fingerprint))| {
-            let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            let stamp = Stamp { epoch, fingerprint };
-            StoredResponse::build_stamped(status, pairs, &body, times, stamp)
-                .expect("valid parts frame")
-        })
+        .prop_map(
+            |(status, headers, body, (times, windows, epoch, fingerprint))| {
+                let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                let stamp = Stamp { epoch, fingerprint };
+                StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp)
+                    .expect("valid parts frame")
+            },
+        )
 }
 
 /// `entry` framed again from what was decoded.
 fn reencoded(entry: &StoredResponse) -> Vec<u8> {
-    StoredResponse::build_stamped(
+    StoredResponse::build_windowed(
         entry.status(),
         entry.headers(),
         entry.body(),
         (entry.created(), entry.ttl(), entry.initial_age()),
+        (entry.stale(), entry.stale_if_error()),
         entry.stamp(),
     )
     .expect("a decoded entry is frameable")

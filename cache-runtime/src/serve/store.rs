@@ -65,7 +65,7 @@ pub(super) async fn store(
             let entry = Arc::new(entry);
             let stored = cache
                 .store()
-                .set(key, Arc::clone(&entry), options.keep(), budget)
+                .set(key, Arc::clone(&entry), entry.keep(), budget)
                 .await;
             match &stored {
                 Ok(()) => {
@@ -151,11 +151,13 @@ async fn read_entry(
     let created = received
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    let entry = StoredResponse::build_stamped(
+    let windows = freshness.windows;
+    let entry = StoredResponse::build_windowed(
         response.status().code,
         header_pairs(),
         &body,
         (created, freshness.ttl, freshness.age),
+        (windows.stale, windows.stale_if_error),
         stamp,
     );
     let Ok(entry) = entry else {
