@@ -13,7 +13,7 @@ use syn::{Expr, Ident, LitStr, Token};
 use values::NameKind;
 
 use crate::diagnostics::Diagnostics;
-pub(crate) use values::{Query, Tag};
+pub(crate) use values::{Downstream, Query, Tag};
 
 /// The parsed arguments; an option left out keeps its default.
 pub(crate) struct Args {
@@ -37,6 +37,8 @@ pub(crate) struct Args {
     pub(crate) stale: u32,
     /// Seconds past the TTL an entry stands in for a failing handler.
     pub(crate) stale_if_error: u32,
+    /// The `Cache-Control` sent to browsers and caches after this one, from the entry's ttl.
+    pub(crate) downstream: Downstream,
     /// Tags, as written: `"article:{id}"` names the route parameter `id`.
     pub(crate) tags: Vec<Tag>,
     /// Request guard parameters the route vouches for: their values do not change the page
@@ -59,6 +61,7 @@ impl Default for Args {
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
+            downstream: Downstream::Off,
             tags: Vec::new(),
             trusted_guards: Vec::new(),
         }
@@ -239,6 +242,25 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         doc: "`stale_if_error = N` | off | serve an entry expired less than N seconds ago when \
               the handler fails",
+    },
+    OptionSpec {
+        name: "downstream",
+        form: Form::Value {
+            example: "downstream = \"max-age\"",
+            read: |args, value| {
+                args.downstream = values::downstream(value)?;
+                Ok(())
+            },
+        },
+        emit: |args| match args.downstream {
+            Downstream::Off => TokenStream::new(),
+            Downstream::MaxAge => quote!(.downstream_max_age()),
+            Downstream::SharedMaxAge => quote!(.downstream_s_maxage()),
+        },
+        doc: "`downstream = \"max-age\"` / `\"s-maxage\"` | off | responses without a \
+              `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) \
+              / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry \
+              stays fresh here",
     },
     OptionSpec {
         name: "tags",
@@ -522,5 +544,21 @@ mod tests {
         assert_eq!((stale.stale, stale.stale_if_error), (30, 3600));
         assert!(message(quote!(ttl = 1, stale = 0)).contains("leave `stale` out"));
         assert!(message(quote!(ttl = 1, stale_if_error = -1)).contains("must be positive"));
+    }
+
+    #[test]
+    fn downstream_parses() {
+        let parsed = |tokens| parse(tokens).unwrap().downstream;
+        assert_eq!(parsed(quote!(ttl = 1)), Downstream::Off);
+        assert_eq!(
+            parsed(quote!(ttl = 1, downstream = "max-age")),
+            Downstream::MaxAge
+        );
+        assert_eq!(
+            parsed(quote!(ttl = 1, downstream = "s-maxage")),
+            Downstream::SharedMaxAge
+        );
+        assert!(message(quote!(ttl = 1, downstream = "public")).contains("is not known"));
+        assert!(message(quote!(ttl = 1, downstream = 60)).contains("takes a string"));
     }
 }

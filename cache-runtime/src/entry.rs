@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | age:u32 |
-//! status:u16 | kind:u8 | header count:u16
+//! stale:u32 | stale_if_error:u32 | status:u16 | kind:u8 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
@@ -18,6 +18,8 @@
 //! was invalidated. `created` is when the cache received the response and `ttl` how long from
 //! then it is fresh; `age` is how old it already was then (RFC 9111 section 4.2.3, the
 //! corrected initial age), so that a hit's `Age` counts the time before it was stored too.
+//! `stale` and `stale_if_error` are the entry's own windows past `ttl`: the route's, or those
+//! the response's `stale-while-revalidate` / `stale-if-error` set (RFC 5861).
 //!
 //! Decoding checks every length, that names are HTTP tokens and values printable, and that
 //! nothing trails the body. Whatever fails (another version, a foreign writer, corruption)
@@ -33,12 +35,12 @@ use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
 const VERSION: u8 = 5;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 1 + 2 + 4;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 4 + 4 + 2 + 1 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 1;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 4 + 4 + 2 + 1;
 /// What `kind` says.
 const KIND_RESPONSE: u8 = 0;
 const KIND_CATCHER: u8 = 1;
@@ -58,6 +60,10 @@ pub struct StoredResponse {
     fingerprint: u64,
     /// Seconds old when `created`.
     age: u32,
+    /// Seconds past `ttl` it may be served while one request refreshes it.
+    stale: u32,
+    /// Seconds past `ttl` it may stand in for a failing handler.
+    stale_if_error: u32,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
     headers: Vec<(Range<usize>, Range<usize>)>,
     body: Range<usize>,
@@ -73,6 +79,8 @@ impl fmt::Debug for StoredResponse {
             .field("created", &self.created)
             .field("ttl", &self.ttl)
             .field("age", &self.age)
+            .field("stale", &self.stale)
+            .field("stale_if_error", &self.stale_if_error)
             .field("epoch", &self.epoch)
             .field("fingerprint", &self.fingerprint)
             .finish()
@@ -117,18 +125,33 @@ impl StoredResponse {
         times: (u64, u32, u32),
         stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::encode(KIND_RESPONSE, status, headers, body, times, stamp)
+        StoredResponse::build_windowed(status, headers, body, times, (0, 0), stamp)
+    }
+
+    /// [`build_stamped`](StoredResponse::build_stamped), with the entry's own stale windows:
+    /// `(stale, stale_if_error)`, seconds past its ttl.
+    pub(crate) fn build_windowed<'h>(
+        status: u16,
+        headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
+        body: &[u8],
+        times: (u64, u32, u32),
+        windows: (u32, u32),
+        stamp: Stamp,
+    ) -> Result<StoredResponse, Unframeable> {
+        StoredResponse::encode(KIND_RESPONSE, status, headers, body, times, windows, stamp)
     }
 
     /// Frames a handler whose responder failed with `status`, for Rocket's catcher to render on
-    /// every hit as it did on the miss; `times` and `stamp` as for
-    /// [`build_stamped`](Self::build_stamped).
+    /// every hit as it did on the miss; `times`, `windows` and `stamp` as for
+    /// [`build_windowed`](Self::build_windowed).
     pub(crate) fn build_for_catcher(
         status: u16,
         times: (u64, u32, u32),
+        windows: (u32, u32),
         stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::encode(KIND_CATCHER, status, std::iter::empty(), &[], times, stamp)
+        let no_headers = std::iter::empty();
+        StoredResponse::encode(KIND_CATCHER, status, no_headers, &[], times, windows, stamp)
     }
 
     fn encode<'h>(
@@ -137,6 +160,7 @@ impl StoredResponse {
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
         (created, ttl, age): (u64, u32, u32),
+        (stale, stale_if_error): (u32, u32),
         stamp: Stamp,
     ) -> Result<StoredResponse, Unframeable> {
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
@@ -149,6 +173,8 @@ impl StoredResponse {
         out.extend_from_slice(&stamp.epoch.to_le_bytes());
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
         out.extend_from_slice(&age.to_le_bytes());
+        out.extend_from_slice(&stale.to_le_bytes());
+        out.extend_from_slice(&stale_if_error.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.push(kind);
         out.extend_from_slice(&count.to_le_bytes());
@@ -188,6 +214,8 @@ impl StoredResponse {
         let epoch = reader.u64()?;
         let fingerprint = reader.u64()?;
         let age = reader.u32()?;
+        let stale = reader.u32()?;
+        let stale_if_error = reader.u32()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
             return None;
@@ -229,6 +257,8 @@ impl StoredResponse {
             epoch,
             fingerprint,
             age,
+            stale,
+            stale_if_error,
             headers,
             body,
         })
@@ -262,6 +292,21 @@ impl StoredResponse {
     /// How old the response already was when received, in seconds.
     pub fn initial_age(&self) -> u32 {
         self.age
+    }
+
+    /// Seconds past its ttl it may be served while one request refreshes it.
+    pub fn stale(&self) -> u32 {
+        self.stale
+    }
+
+    /// Seconds past its ttl it may stand in for a failing handler.
+    pub fn stale_if_error(&self) -> u32 {
+        self.stale_if_error
+    }
+
+    /// How long it is kept past its ttl: the longer of its two windows.
+    pub(crate) fn keep(&self) -> u32 {
+        self.stale.max(self.stale_if_error)
     }
 
     /// Its `Age` at `now` (unix seconds): the age it arrived with plus the time since
@@ -373,11 +418,12 @@ mod tests {
     ];
 
     fn sample() -> StoredResponse {
-        StoredResponse::build_stamped(
+        StoredResponse::build_windowed(
             200,
             HEADERS.into_iter(),
             b"<h1>hello</h1>",
             (1_700_000_000, 60, 40),
+            (30, 3600),
             Stamp {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
@@ -412,6 +458,11 @@ mod tests {
             (entry.stamp().fingerprint, entry.body())
         );
         assert_eq!(entry.ttl(), 60);
+        assert_eq!((entry.stale(), entry.stale_if_error()), (30, 3600));
+        assert_eq!(
+            (moved.stale(), moved.stale_if_error(), moved.keep()),
+            (30, 3600, 3600)
+        );
         assert_eq!(entry.headers().collect::<Vec<_>>(), HEADERS);
         assert_eq!(entry.body(), b"<h1>hello</h1>");
         assert_eq!(
@@ -480,19 +531,23 @@ mod tests {
             epoch: 3,
             fingerprint: 0x0123_4567_89ab_cdef,
         };
-        StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), stamp).unwrap()
+        StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), (7, 9), stamp).unwrap()
     }
 
     /// `entry` framed again from what it reads as.
     fn reframed(entry: &StoredResponse) -> StoredResponse {
         let times = (entry.created(), entry.ttl(), entry.initial_age());
+        let windows = (entry.stale(), entry.stale_if_error());
         match entry.for_catcher() {
-            Some(status) => StoredResponse::build_for_catcher(status, times, entry.stamp()),
-            None => StoredResponse::build_stamped(
+            Some(status) => {
+                StoredResponse::build_for_catcher(status, times, windows, entry.stamp())
+            }
+            None => StoredResponse::build_windowed(
                 entry.status(),
                 entry.headers(),
                 entry.body(),
                 times,
+                windows,
                 entry.stamp(),
             ),
         }

@@ -46,16 +46,21 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         100u16..1000,
         proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ -~]{0,24}"), 0..5),
         proptest::collection::vec(any::<u8>(), 0..64),
-        (any::<(u64, u32, u32)>(), any::<u64>(), any::<u64>()),
+        (
+            any::<(u64, u32, u32)>(),
+            any::<(u32, u32)>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
         0u8..8,
     )
         .prop_map(
-            |(status, headers, body, (times, epoch, fingerprint), kind)| {
+            |(status, headers, body, (times, windows, epoch, fingerprint), kind)| {
                 let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
                 let stamp = Stamp { epoch, fingerprint };
                 match kind {
-                    0 => StoredResponse::build_for_catcher(status, times, stamp),
-                    _ => StoredResponse::build_stamped(status, pairs, &body, times, stamp),
+                    0 => StoredResponse::build_for_catcher(status, times, windows, stamp),
+                    _ => StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp),
                 }
                 .expect("valid parts frame")
             },
@@ -65,13 +70,15 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
 /// `entry` framed again from what was decoded.
 fn reencoded(entry: &StoredResponse) -> Vec<u8> {
     let times = (entry.created(), entry.ttl(), entry.initial_age());
+    let windows = (entry.stale(), entry.stale_if_error());
     match entry.for_catcher() {
-        Some(status) => StoredResponse::build_for_catcher(status, times, entry.stamp()),
-        None => StoredResponse::build_stamped(
+        Some(status) => StoredResponse::build_for_catcher(status, times, windows, entry.stamp()),
+        None => StoredResponse::build_windowed(
             entry.status(),
             entry.headers(),
             entry.body(),
             times,
+            windows,
             entry.stamp(),
         ),
     }

@@ -142,6 +142,7 @@ pub use outcome::Refusal;
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 /// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
+/// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
 /// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |
 ///

@@ -20,6 +20,8 @@ pub struct RouteOptions {
     pub(crate) stale: u32,
     /// Seconds past the TTL an entry may stand in for a failing handler.
     pub(crate) stale_if_error: u32,
+    /// The `Cache-Control` this cache sends on, for browsers and caches after it.
+    pub(crate) downstream: Downstream,
     pub(crate) stats: RouteStats,
     /// Lookups in a row that found nothing, up to a cap.
     pub(crate) misses_in_a_row: MissRun,
@@ -56,6 +58,30 @@ impl MissRun {
     }
 }
 
+/// The `Cache-Control` a route's responses carry on to browsers and caches after this one,
+/// when the handler set none: derived from how long the entry stays fresh here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downstream {
+    /// None added.
+    Off,
+    /// `public, max-age=R`: browsers and shared caches keep it as long as this cache does.
+    MaxAge,
+    /// `public, max-age=0, s-maxage=R`: shared caches (a CDN) keep it; browsers revalidate,
+    /// which the cache answers with a 304 from the entry.
+    SharedMaxAge,
+}
+
+impl Downstream {
+    /// The `Cache-Control` value for an entry fresh `remaining` more seconds.
+    pub(crate) fn cache_control(self, remaining: u64) -> Option<String> {
+        match self {
+            Downstream::Off => None,
+            Downstream::MaxAge => Some(format!("public, max-age={remaining}")),
+            Downstream::SharedMaxAge => Some(format!("public, max-age=0, s-maxage={remaining}")),
+        }
+    }
+}
+
 /// Which query parameters the key holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKey {
@@ -83,6 +109,7 @@ impl RouteOptions {
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
+            downstream: Downstream::Off,
             stats: RouteStats::new(),
             misses_in_a_row: MissRun::new(),
         }
@@ -98,9 +125,14 @@ impl RouteOptions {
         self
     }
 
-    /// How long an entry is kept past its TTL.
-    pub(crate) fn keep(&self) -> u32 {
-        self.stale.max(self.stale_if_error)
+    pub const fn downstream_max_age(mut self) -> RouteOptions {
+        self.downstream = Downstream::MaxAge;
+        self
+    }
+
+    pub const fn downstream_s_maxage(mut self) -> RouteOptions {
+        self.downstream = Downstream::SharedMaxAge;
+        self
     }
 
     pub const fn vary(mut self, headers: &'static [&'static str]) -> RouteOptions {

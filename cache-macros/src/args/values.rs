@@ -365,3 +365,37 @@ pub(super) fn statuses(value: &Expr) -> syn::Result<Vec<u16>> {
     }
     Ok(statuses)
 }
+
+/// What `downstream` asks the cache to tell the caches and browsers after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Downstream {
+    Off,
+    /// `Cache-Control: public, max-age=<remaining>`: browsers and shared caches.
+    MaxAge,
+    /// `Cache-Control: public, max-age=0, s-maxage=<remaining>`: shared caches only.
+    SharedMaxAge,
+}
+
+/// `downstream = "max-age"` or `downstream = "s-maxage"`.
+pub(super) fn downstream(value: &Expr) -> syn::Result<Downstream> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => match text.value().as_str() {
+            "max-age" => Ok(Downstream::MaxAge),
+            "s-maxage" => Ok(Downstream::SharedMaxAge),
+            other => Err(syn::Error::new_spanned(
+                text,
+                format!(
+                    "`downstream = \"{other}\"` is not known: write `downstream = \"max-age\"` \
+                     (browsers and shared caches) or `downstream = \"s-maxage\"` (shared caches only)"
+                ),
+            )),
+        },
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`downstream` takes a string, for example `downstream = \"max-age\"`",
+        )),
+    }
+}

@@ -36,6 +36,29 @@ pub struct Freshness {
     /// It has no valid `Date`: the time it was received stands in (RFC 9110 section 6.6.1),
     /// and is stored as its `Date`.
     pub undated: bool,
+    /// Seconds past `ttl` it may be served stale: the route's windows, or the response's own.
+    pub windows: StaleWindows,
+}
+
+/// Seconds past its ttl an entry may be served while one request refreshes it (`stale`) and
+/// may stand in for a failing handler (`stale_if_error`); 0: not at all.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StaleWindows {
+    pub stale: u32,
+    pub stale_if_error: u32,
+}
+
+impl StaleWindows {
+    /// The windows of a response that says `response` of its own (RFC 5861) under a route
+    /// that says `route`. Like `max-age` against `ttl`, the response's can only shorten what
+    /// the route declares; where the route declares nothing, the response's stand.
+    fn of(route: u32, response: Option<u64>) -> u32 {
+        match (route, response) {
+            (route, None) => route,
+            (0, Some(seconds)) => seconds.min(u64::from(u32::MAX)) as u32,
+            (route, Some(seconds)) => seconds.min(u64::from(route)) as u32,
+        }
+    }
 }
 
 /// The response's `Date`.
@@ -58,6 +81,8 @@ pub(crate) struct FreshnessHeaders {
     date: Dated,
     /// The first member of the `Age` field (its first line); `Some(None)`: not delta-seconds.
     age: Option<Option<u64>>,
+    stale_while_revalidate: Option<u64>,
+    stale_if_error: Option<u64>,
 }
 
 impl FreshnessHeaders {
@@ -72,6 +97,10 @@ impl FreshnessHeaders {
             self.s_maxage = smallest(self.s_maxage, seconds());
         } else if name.eq_ignore_ascii_case("max-age") {
             self.max_age = smallest(self.max_age, seconds());
+        } else if name.eq_ignore_ascii_case("stale-while-revalidate") {
+            self.stale_while_revalidate = smallest(self.stale_while_revalidate, seconds());
+        } else if name.eq_ignore_ascii_case("stale-if-error") {
+            self.stale_if_error = smallest(self.stale_if_error, seconds());
         }
     }
 
@@ -101,8 +130,13 @@ impl FreshnessHeaders {
     }
 
     /// The freshness of the response received at `received`, under a route whose `ttl` caps
-    /// how long it is kept (RFC 9111 sections 4.2.1 and 4.2.3).
-    pub(crate) fn freshness(&self, route_ttl: u32, received: SystemTime) -> Freshness {
+    /// how long it is kept (RFC 9111 sections 4.2.1 and 4.2.3) and whose stale windows are
+    /// `route_windows`.
+    pub(crate) fn freshness(
+        &self,
+        (route_ttl, route_windows): (u32, StaleWindows),
+        received: SystemTime,
+    ) -> Freshness {
         let seconds = |elapsed: Duration| elapsed.as_secs();
         let date = match self.date {
             Dated::At(at) => at,
@@ -129,6 +163,10 @@ impl FreshnessHeaders {
             ttl: ttl as u32,
             age: age as u32,
             undated: !matches!(self.date, Dated::At(_)),
+            windows: StaleWindows {
+                stale: StaleWindows::of(route_windows.stale, self.stale_while_revalidate),
+                stale_if_error: StaleWindows::of(route_windows.stale_if_error, self.stale_if_error),
+            },
         }
     }
 }
@@ -152,7 +190,7 @@ mod tests {
                 seen.header(name, value);
             }
         }
-        seen.freshness(60, received)
+        seen.freshness((60, StaleWindows::default()), received)
     }
 
     fn at(seconds: u64) -> SystemTime {
@@ -189,7 +227,8 @@ mod tests {
             Freshness {
                 ttl: 20,
                 age: 10,
-                undated: true
+                undated: true,
+                windows: StaleWindows::default(),
             }
         );
         assert_eq!(fresh("30").ttl, 0, "as old as its max-age: stale");
@@ -213,7 +252,8 @@ mod tests {
             Freshness {
                 ttl: 60,
                 age: 70,
-                undated: true
+                undated: true,
+                windows: StaleWindows::default(),
             }
         );
         // With one, what is left of it, never more than the route's ttl.
@@ -228,6 +268,33 @@ mod tests {
     }
 
     #[test]
+    fn stale_windows_are_the_routes_shortened_or_the_responses_when_it_has_none() {
+        assert_eq!(StaleWindows::of(0, None), 0);
+        assert_eq!(StaleWindows::of(30, None), 30);
+        assert_eq!(StaleWindows::of(0, Some(45)), 45);
+        assert_eq!(StaleWindows::of(30, Some(45)), 30);
+        assert_eq!(StaleWindows::of(30, Some(10)), 10);
+        assert_eq!(StaleWindows::of(0, Some(DELTA_SECONDS_MAX)), 1 << 31);
+        let mut seen = FreshnessHeaders::default();
+        for (name, argument) in [
+            ("Stale-While-Revalidate", Some("20")),
+            ("stale-while-revalidate", Some("50")),
+            ("stale-if-error", Some("x")),
+        ] {
+            seen.directive(name, argument);
+        }
+        let read = seen.freshness((60, StaleWindows::default()), at(NOW));
+        assert_eq!(
+            read.windows,
+            StaleWindows {
+                stale: 20,
+                stale_if_error: 0
+            },
+            "repeated: the smallest; malformed: 0"
+        );
+    }
+
+    #[test]
     fn an_old_date_is_age_and_a_future_one_is_none() {
         let old = date(NOW - 20);
         let read_old = read(&[("Date", &old)], at(NOW));
@@ -236,7 +303,8 @@ mod tests {
             Freshness {
                 ttl: 60,
                 age: 20,
-                undated: false
+                undated: false,
+                windows: StaleWindows::default(),
             }
         );
         let with_max_age = read(&[("Date", &old), ("Cache-Control", "max-age=30")], at(NOW));

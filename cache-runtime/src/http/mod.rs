@@ -4,3 +4,4 @@
 pub(crate) mod freshness;
 pub(crate) mod policy;
 pub(crate) mod render;
+pub(crate) mod targeted;

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 use rocket::http::{Header, Method};
 use rocket::Request;
 
-use super::freshness::{Freshness, FreshnessHeaders};
+use super::freshness::{Freshness, FreshnessHeaders, StaleWindows};
+use super::targeted;
 use crate::options::RouteOptions;
 use crate::outcome::Refusal;
 
@@ -41,8 +42,12 @@ pub fn client_forbids_store(request: &Request<'_>) -> bool {
 /// `negative_ttl` for a status from 400, see [`RouteOptions::ttl_for`]), shortened to
 /// what is left of the response's own lifetime (`s-maxage`, or, without it, `max-age`, or,
 /// without either, `Expires - Date`) once the age it arrives with is spent (see
-/// [`freshness`](super::freshness)).
+/// [`freshness`](super::freshness)), and its stale windows.
 /// `received`: when the handler returned it.
+///
+/// A targeted field (`Rocket-Route-Cache-Control`, else `CDN-Cache-Control`, see
+/// [`targeted`](super::targeted)) that is valid and not empty stands for `Cache-Control` and
+/// `Expires`, which are then left to browsers and other caches (RFC 9213 section 2.2).
 ///
 /// `authorized`: the request carried `Authorization` (on a `public` route). Such a response is
 /// stored only if it says it may be shared: `public`, `s-maxage` or `must-revalidate`
@@ -57,47 +62,80 @@ pub fn check_headers<'h>(
     if !options.statuses.contains(&status) {
         return Err(Refusal::Status);
     }
-    let mut freshness = FreshnessHeaders::default();
-    let mut shareable_when_authorized = false;
-    for header in headers {
+    let headers: Vec<Header<'h>> = headers.collect();
+    let targeted = targeted::select(|name| {
+        headers
+            .iter()
+            .filter(move |header| header.name() == name)
+            .map(|header| header.value())
+    });
+    let mut read = Directives::default();
+    for header in &headers {
         let name = header.name();
         if name == "Set-Cookie" {
             return Err(Refusal::SetCookie);
         }
         if name == "Cache-Control" {
-            for (directive, argument) in directives(header.value()) {
-                // With an argument too: a shared cache cannot strip the fields
-                // `private="Set-Cookie"` names and be sure nothing else was private.
-                if ["private", "no-store", "no-cache"]
-                    .iter()
-                    .any(|refused| directive.eq_ignore_ascii_case(refused))
-                {
-                    return Err(Refusal::CacheControl);
+            if targeted.is_none() {
+                for (directive, argument) in directives(header.value()) {
+                    read.directive(directive, argument)?;
                 }
-                if ["s-maxage", "public", "must-revalidate"]
-                    .iter()
-                    .any(|shareable| directive.eq_ignore_ascii_case(shareable))
-                {
-                    shareable_when_authorized = true;
-                }
-                freshness.directive(directive, argument);
             }
-        } else {
-            freshness.header(name.as_str(), header.value());
+        } else if targeted.is_none() || name != "Expires" {
+            read.freshness.header(name.as_str(), header.value());
         }
         if name == "Vary" && vary_outside_key(header.value(), options).is_some() {
             return Err(Refusal::Vary);
         }
     }
-    if authorized && !shareable_when_authorized {
+    for (directive, argument) in targeted.iter().flatten() {
+        read.directive(directive, argument.as_deref())?;
+    }
+    if authorized && !read.shareable_when_authorized {
         return Err(Refusal::CacheControl);
     }
-    let freshness = freshness.freshness(options.ttl_for(status), received);
+    let windows = StaleWindows {
+        stale: options.stale,
+        stale_if_error: options.stale_if_error,
+    };
+    let freshness = read
+        .freshness
+        .freshness((options.ttl_for(status), windows), received);
     // Stale on arrival: serving it would need revalidation first.
     if freshness.ttl == 0 {
         return Err(Refusal::CacheControl);
     }
     Ok(freshness)
+}
+
+/// The cache directives of one response, from `Cache-Control` or the targeted field that
+/// stands for it, read one at a time.
+#[derive(Debug, Default)]
+struct Directives {
+    freshness: FreshnessHeaders,
+    shareable_when_authorized: bool,
+}
+
+impl Directives {
+    /// One directive; `Err` when it forbids storing.
+    fn directive(&mut self, directive: &str, argument: Option<&str>) -> Result<(), Refusal> {
+        // With an argument too: a shared cache cannot strip the fields
+        // `private="Set-Cookie"` names and be sure nothing else was private.
+        if ["private", "no-store", "no-cache"]
+            .iter()
+            .any(|refused| directive.eq_ignore_ascii_case(refused))
+        {
+            return Err(Refusal::CacheControl);
+        }
+        if ["s-maxage", "public", "must-revalidate"]
+            .iter()
+            .any(|shareable| directive.eq_ignore_ascii_case(shareable))
+        {
+            self.shareable_when_authorized = true;
+        }
+        self.freshness.directive(directive, argument);
+        Ok(())
+    }
 }
 
 /// A `Cache-Control` value's directives, names trimmed, arguments unquoted. Commas inside a
@@ -313,6 +351,8 @@ pub fn is_stored_header(name: &str) -> bool {
         "Content-Length",
         "Age",
         "X-Cache",
+        // It targets this cache alone (see `targeted::OWN_FIELD`).
+        targeted::OWN_FIELD,
     ];
     !DROPPED
         .iter()
@@ -504,6 +544,103 @@ mod tests {
     }
 
     #[test]
+    fn a_targeted_field_stands_for_cache_control_and_expires() {
+        // Browsers are told not to keep it; the CDN-like caches are told an hour.
+        assert_eq!(
+            check(&[
+                ("Cache-Control", "no-cache"),
+                ("CDN-Cache-Control", "max-age=30")
+            ]),
+            Ok(30)
+        );
+        assert_eq!(
+            check(&[
+                ("Cache-Control", "max-age=10"),
+                ("CDN-Cache-Control", "max-age=3600")
+            ]),
+            Ok(60),
+            "a browser's max-age does not shorten it; the route's ttl still caps"
+        );
+        assert_eq!(
+            check(&[("Expires", "0"), ("CDN-Cache-Control", "max-age=30")]),
+            Ok(30),
+            "Expires is ignored too"
+        );
+        assert_eq!(
+            check(&[
+                ("CDN-Cache-Control", "max-age=30"),
+                ("Rocket-Route-Cache-Control", "max-age=20")
+            ]),
+            Ok(20),
+            "this cache's own field first"
+        );
+        assert_eq!(
+            check(&[
+                ("Cache-Control", "public, max-age=50"),
+                ("Rocket-Route-Cache-Control", "no-store")
+            ]),
+            Err(Refusal::CacheControl)
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "no-store"), ("CDN-Cache-Control", "none")]),
+            Ok(60),
+            "RFC 9213's example: every cache but this kind refuses"
+        );
+        // Invalid or empty: as if absent.
+        assert_eq!(
+            check(&[
+                ("Cache-Control", "max-age=10"),
+                ("Rocket-Route-Cache-Control", "Max-Age=30")
+            ]),
+            Ok(10)
+        );
+        assert_eq!(
+            check(&[("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "")]),
+            Ok(10)
+        );
+        assert_eq!(
+            check(&[
+                ("Rocket-Route-Cache-Control", "max-age=30,"),
+                ("CDN-Cache-Control", "max-age=40")
+            ]),
+            Ok(40)
+        );
+    }
+
+    #[test]
+    fn stale_directives_set_the_windows_the_route_leaves_open() {
+        let windows = |options: &RouteOptions, headers: &[(&'static str, &'static str)]| {
+            let headers: Vec<Header<'static>> =
+                headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+            let read = check_headers(200, headers.into_iter(), options, SystemTime::now(), false);
+            let windows = read.unwrap().windows;
+            (windows.stale, windows.stale_if_error)
+        };
+        let directives = [(
+            "Cache-Control",
+            "max-age=30, stale-while-revalidate=40, stale-if-error=600",
+        )];
+        assert_eq!(windows(&ROUTE, &directives), (40, 600));
+        assert_eq!(windows(&ROUTE, &[]), (0, 0));
+        let route = RouteOptions::new(60).stale(20).stale_if_error(6000);
+        assert_eq!(windows(&route, &[]), (20, 6000));
+        assert_eq!(
+            windows(&route, &directives),
+            (20, 600),
+            "like max-age against ttl: shorter only"
+        );
+        let targeted = [
+            ("Cache-Control", "stale-if-error=5"),
+            ("CDN-Cache-Control", "max-age=30, stale-if-error=900"),
+        ];
+        assert_eq!(windows(&ROUTE, &targeted), (0, 900));
+        assert_eq!(
+            windows(&ROUTE, &[("Cache-Control", "stale-while-revalidate=soon")]),
+            (0, 0)
+        );
+    }
+
+    #[test]
     fn authorized_requests_need_a_shareable_response() {
         let headers = |value: &'static str| vec![Header::new("Cache-Control", value)];
         let public = RouteOptions::new(60).public();
@@ -594,6 +731,8 @@ mod tests {
         assert!(is_stored_header("Content-Type"));
         assert!(is_stored_header("ETag"));
         assert!(is_stored_header("Date"), "a hit carries the origin's Date");
+        assert!(!is_stored_header("rocket-route-cache-control"));
+        assert!(is_stored_header("CDN-Cache-Control"), "for a CDN in front");
         assert_eq!(
             connection_options(["close, X-Hop", " keep-alive ,", "x-other"].into_iter()),
             ["close", "X-Hop", "keep-alive", "x-other"]

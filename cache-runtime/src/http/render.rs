@@ -10,7 +10,7 @@ use rocket::{Request, Response};
 
 use super::policy;
 use crate::entry::StoredResponse;
-use crate::options::RouteOptions;
+use crate::options::{Downstream, RouteOptions};
 use crate::outcome::Served;
 use crate::util::hex;
 
@@ -34,6 +34,17 @@ pub(crate) fn not_modified<'r>(headers: impl Iterator<Item = (String, String)>) 
         builder.raw_header_adjoin(name, value);
     }
     builder.finalize()
+}
+
+/// The route's [`Downstream`] `Cache-Control`, for an entry fresh `remaining` more seconds,
+/// unless the response has one of its own: the handler's word for browsers stands.
+pub(crate) fn add_downstream(response: &mut Response<'_>, downstream: Downstream, remaining: u64) {
+    if response.headers().contains("Cache-Control") {
+        return;
+    }
+    if let Some(value) = downstream.cache_control(remaining) {
+        response.set_raw_header("Cache-Control", value);
+    }
 }
 
 /// Sets `X-Cache` to what `served` says when the header is enabled.

@@ -24,7 +24,8 @@ use crate::flight::{Leader, Role};
 use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
-use crate::http::render::{mark, mark_for_catcher, merge_vary, not_modified, replay};
+use crate::http::render::{add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay};
+use crate::http::targeted;
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
@@ -60,6 +61,7 @@ where
             options.stats.outcome(Served::Bypass);
             let x_cache = cache.config().x_cache_header;
             let outcome = respond(handler.await, request).map(|mut response| {
+                response.remove_header(targeted::OWN_FIELD);
                 merge_vary(&mut response, options);
                 mark(&mut response, x_cache, Served::Bypass);
                 response
@@ -211,10 +213,12 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
         let ttl = u64::from(entry.ttl());
-        if stored_for < ttl || self.options.keep() == 0 {
+        // The entry's own windows: the route's, or those its response set.
+        let (stale, stale_if_error) = stale_windows(&entry);
+        if stored_for < ttl || stale.max(stale_if_error) == 0 {
             return Some(self.serve_entry(&entry, now, Served::Hit));
         }
-        if stored_for < ttl + u64::from(self.options.stale) {
+        if stored_for < ttl + stale {
             // Stale while revalidating: one request refreshes, the others are served the
             // stale entry at once.
             let cache = self.cache;
@@ -227,7 +231,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 _ => return Some(self.serve_entry(&entry, now, Served::Stale)),
             }
         }
-        if stored_for < ttl + u64::from(self.options.stale_if_error) {
+        if stored_for < ttl + stale_if_error {
             self.fallback = Some(entry);
         }
         self.may_store = true;
@@ -267,7 +271,11 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             mark_for_catcher(self.request, (x_cache, served), age, self.options);
             return Err(Status::new(status));
         }
-        Ok(replay(self.request, entry, now, x_cache, served))
+        let mut response = replay(self.request, entry, now, x_cache, served);
+        let stored_for = now.saturating_sub(entry.created());
+        let remaining = u64::from(entry.ttl()).saturating_sub(stored_for);
+        add_downstream(&mut response, self.options.downstream, remaining);
+        Ok(response)
     }
 
     /// Run's aftermath: a failing handler's stand-in, or the response, stored when it may be,
@@ -364,6 +372,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         self.leases.finish(written).await;
         // After storing: the handler's own `Vary` is checked first, then the route's is merged.
         merge_vary(&mut response, self.options);
+        response.remove_header(targeted::OWN_FIELD);
         // Only a response fit to share is answered with a bare 304: one that is not (it sets a
         // cookie, say) keeps every header it has.
         let fresh_for_client = stored.is_some()
@@ -384,6 +393,13 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                     .map(|h| (h.name.into_string(), h.value.into_owned())),
             );
         }
+        if let Some(entry) = &stored {
+            add_downstream(
+                &mut response,
+                self.options.downstream,
+                u64::from(entry.ttl()),
+            );
+        }
         mark(
             &mut response,
             self.cache.config().x_cache_header,
@@ -391,6 +407,12 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         );
         response
     }
+}
+
+/// Seconds past its ttl `entry` may be served while refreshed, and may stand in for a failing
+/// handler.
+fn stale_windows(entry: &StoredResponse) -> (u64, u64) {
+    (u64::from(entry.stale()), u64::from(entry.stale_if_error()))
 }
 
 fn lease_secs(config: &Config) -> u32 {

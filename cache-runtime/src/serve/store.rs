@@ -92,7 +92,8 @@ pub(super) async fn store_for_catcher(
     let verdict = policy::check_headers(status.code, no_headers, options, received, authorized)
         .and_then(|fresh| {
             let times = (unix_seconds(received), fresh.ttl, fresh.age);
-            StoredResponse::build_for_catcher(status.code, times, stamp)
+            let windows = (fresh.windows.stale, fresh.windows.stale_if_error);
+            StoredResponse::build_for_catcher(status.code, times, windows, stamp)
                 .map_err(|_| Refusal::Unframeable)
         });
     match verdict {
@@ -115,7 +116,7 @@ async fn write(
     let entry = Arc::new(entry);
     let stored = cache
         .store()
-        .set(key, Arc::clone(&entry), options.keep(), budget)
+        .set(key, Arc::clone(&entry), entry.keep(), budget)
         .await;
     match &stored {
         Ok(()) => {
@@ -208,11 +209,13 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    let entry = StoredResponse::build_stamped(
+    let windows = freshness.windows;
+    let entry = StoredResponse::build_windowed(
         response.status().code,
         header_pairs(),
         &body,
         (unix_seconds(received), freshness.ttl, freshness.age),
+        (windows.stale, windows.stale_if_error),
         stamp,
     );
     let Ok(entry) = entry else {

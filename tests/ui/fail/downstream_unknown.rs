@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, downstream = "public")]
+#[get("/")]
+fn index() -> String {
+    String::new()
+}
+
+fn main() {}
