@@ -69,12 +69,12 @@ pub(super) async fn store(
                 .await;
             match &stored {
                 Ok(()) => {
-                    options.stats.stored(entry.frame().len());
+                    options.stats.stored(cache.counters(), entry.frame().len());
                     cache.near_keep_stored(key, &entry);
                 }
                 Err(BackendError::ServerSkipped) => {}
                 Err(_) => {
-                    options.stats.backend_error();
+                    options.stats.backend_error(cache.counters());
                 }
             }
             if let Some(error) = stored
@@ -91,7 +91,7 @@ pub(super) async fn store(
         }
         Err(refusal) => {
             log::debug!("cache: not stored: {refusal}");
-            options.stats.refused(refusal);
+            options.stats.refused(cache.counters(), refusal);
             Ok(None)
         }
     }
