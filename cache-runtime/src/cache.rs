@@ -379,7 +379,9 @@ pub fn global() -> &'static Cache {
     &GLOBAL_CACHE
         .get_or_init(|| {
             let cache = Cache::from_env().unwrap_or_else(|error| {
-                log::error!("cache: {error}; the cache is disabled: cached routes run their handlers");
+                log::error!(
+                    "cache: {error}; the cache is disabled: cached routes run their handlers"
+                );
                 let disabled = Config {
                     enabled: false,
                     ..Config::embedded()

@@ -331,9 +331,7 @@ mod tests {
         };
         let config = table().into_config(None).expect("the table decides");
         assert_eq!(config.servers, ["127.0.0.1:11211", "127.0.0.1:11212"]);
-        let config = table()
-            .into_config(Some("127.0.0.1:11213".into()))
-            .unwrap();
+        let config = table().into_config(Some("127.0.0.1:11213".into())).unwrap();
         assert_eq!(config.servers, ["127.0.0.1:11213"]);
         assert_eq!(
             (config.namespace.as_str(), config.op_timeout),
@@ -341,12 +339,19 @@ mod tests {
         );
         let error = table().into_config(Some("not a server list".into()));
         assert_eq!(error.unwrap_err().key(), SERVERS_ENV);
-        assert!(Table::default().into_config(None).unwrap().servers.is_empty());
+        assert!(Table::default()
+            .into_config(None)
+            .unwrap()
+            .servers
+            .is_empty());
         let bad = Table {
             servers: Some(Servers::List(vec!["no-port".into()])),
             ..Table::default()
         };
-        assert_eq!(table_key(bad.into_config(None).unwrap_err().key()), "servers");
+        assert_eq!(
+            table_key(bad.into_config(None).unwrap_err().key()),
+            "servers"
+        );
     }
 
     /// The table accepts exactly the keys listed once for `Config`, the fairing and its errors.

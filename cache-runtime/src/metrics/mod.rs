@@ -448,7 +448,11 @@ mod tests {
         });
         let total = threads as u64;
         let snapshot = stats.counters.snapshot();
-        assert_eq!(instance.snapshot(), snapshot, "the instance counted the same");
+        assert_eq!(
+            instance.snapshot(),
+            snapshot,
+            "the instance counted the same"
+        );
         assert_eq!(snapshot.hits, total * (total + 1) / 2);
         assert_eq!(snapshot.misses, total);
         assert_eq!(

@@ -272,12 +272,16 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             self.leases.finish(false).await;
             return Ok(self.serve_entry(stale, unix_now(), Served::Stale));
         }
-        self.options.stats.outcome(self.cache.counters(), Served::Miss);
+        self.options
+            .stats
+            .outcome(self.cache.counters(), Served::Miss);
         let mut response = match outcome {
             Ok(response) => response,
             Err(status) => {
                 self.leases.finish(false).await;
-                self.options.stats.refused(self.cache.counters(), Refusal::Status);
+                self.options
+                    .stats
+                    .refused(self.cache.counters(), Refusal::Status);
                 return Err(status);
             }
         };
