@@ -20,7 +20,7 @@ use crate::generation::Stamp;
 use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
-use crate::metrics::PROCESS;
+use crate::metrics::{Counters, Snapshot, PROCESS};
 use crate::near::NearTier;
 use crate::rate_limited_log;
 use crate::util::unix_now;
@@ -50,6 +50,8 @@ struct Inner {
     polls: AtomicU64,
     /// Woken after each poll.
     polled: tokio::sync::Notify,
+    /// What requests served by this cache did, apart from other caches of the process.
+    counters: Counters,
 }
 
 impl fmt::Debug for Cache {
@@ -93,6 +95,7 @@ impl Cache {
                 polling: AtomicBool::new(false),
                 polls: AtomicU64::new(0),
                 polled: tokio::sync::Notify::new(),
+                counters: Counters::new(),
             }),
         })
     }
@@ -105,6 +108,17 @@ impl Cache {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The counters of the requests this cache served and of its invalidations: with two Rocket
+    /// instances in one process, each with its own cache, each instance's own (the per-route
+    /// counters of [`stats`](crate::stats) add up every instance mounting the route).
+    pub fn stats(&self) -> Snapshot {
+        self.inner.counters.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     /// Whether entries are shared with other instances (Memcached) or private to this process
@@ -180,7 +194,9 @@ impl Cache {
             .state::<Cache>()
             .unwrap_or_else(|| global());
         cache.announce();
-        cache.watch_epochs();
+        if cache.config().enabled {
+            cache.watch_epochs();
+        }
         cache
     }
 
@@ -270,7 +286,12 @@ impl Cache {
         {
             return;
         }
-        if self.is_shared() {
+        if !self.inner.config.enabled {
+            log::warn!(
+                "cache: disabled (`enabled = false`): cached routes run their handlers and \
+                 answer X-Cache: BYPASS"
+            );
+        } else if self.is_shared() {
             log::info!("cache: {}", self.describe());
         } else {
             log::warn!(
@@ -334,19 +355,42 @@ pub struct ServerStatus {
     pub breaker: BreakerState,
 }
 
-static GLOBAL_CACHE: OnceCell<Cache> = OnceCell::new();
+/// How the global cache came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Configured from the environment by its first use.
+    Environment,
+    /// [`install`]ed.
+    Installed,
+    /// Installed by the first Rocket instance whose [`CacheFairing`](crate::CacheFairing)
+    /// ignited.
+    Fairing,
+}
+
+static GLOBAL_CACHE: OnceCell<(Cache, Origin)> = OnceCell::new();
 
 /// The global cache, configured on first use from the environment when nothing was
-/// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the embedded store
-/// is used: a configuration mistake must not take the site down.
+/// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the cache is
+/// disabled (cached routes run their handlers): a configuration mistake must not take the site
+/// down, nor put it on a store nobody configured, which other instances would not share (an
+/// invalidation would not reach it). With [`CacheFairing`](crate::CacheFairing) the same mistake
+/// fails ignite instead.
 pub fn global() -> &'static Cache {
-    GLOBAL_CACHE.get_or_init(|| match Cache::from_env() {
-        Ok(cache) => cache,
-        Err(error) => {
-            log::error!("cache: {error}; falling back to the embedded store");
-            Cache::new(Config::embedded()).expect("the default configuration is valid")
-        }
-    })
+    &GLOBAL_CACHE
+        .get_or_init(|| {
+            let cache = Cache::from_env().unwrap_or_else(|error| {
+                log::error!(
+                    "cache: {error}; the cache is disabled: cached routes run their handlers"
+                );
+                let disabled = Config {
+                    enabled: false,
+                    ..Config::embedded()
+                };
+                Cache::new(disabled).expect("the default configuration is valid")
+            });
+            (cache, Origin::Environment)
+        })
+        .0
 }
 
 /// Installs the global cache from `config`, before the first cached request.
@@ -358,14 +402,69 @@ pub fn global() -> &'static Cache {
 /// ```
 pub fn install(config: Config) -> Result<(), InstallError> {
     let cache = Cache::new(config).map_err(InstallError::Invalid)?;
-    install_cache(cache)
+    GLOBAL_CACHE
+        .set((cache, Origin::Installed))
+        .map_err(|_| InstallError::AlreadyInitialized)
 }
 
-/// Installs an existing cache (its store, pools and breakers) as the global one.
-pub(crate) fn install_cache(cache: Cache) -> Result<(), InstallError> {
-    GLOBAL_CACHE
-        .set(cache)
-        .map_err(|_| InstallError::AlreadyInitialized)
+/// The cache a Rocket instance configured with `cache` serves its routes from, installed as
+/// the global one when that is still unused. When the global one is in use already, with the
+/// same configuration it is that one (so that routes and `invalidate*` share one store); with
+/// another, it is an error unless another instance's fairing installed it (two Rocket
+/// instances in one process, each with its own cache).
+pub(crate) fn adopt(cache: Cache) -> Result<Cache, Conflict> {
+    let mut adopted = true;
+    let (global, origin) = GLOBAL_CACHE.get_or_init(|| {
+        adopted = false;
+        (cache.clone(), Origin::Fairing)
+    });
+    if !adopted || *origin == Origin::Fairing {
+        return Ok(cache);
+    }
+    if global.config() == cache.config() {
+        return Ok(global.clone());
+    }
+    Err(Conflict {
+        origin: *origin,
+        global: global.describe_with_state(),
+        configured: cache.describe_with_state(),
+    })
+}
+
+impl Cache {
+    fn describe_with_state(&self) -> String {
+        match self.config().enabled {
+            true => self.describe(),
+            false => format!("disabled, {}", self.describe()),
+        }
+    }
+}
+
+/// The global cache was in use, with another configuration, before a fairing configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conflict {
+    origin: Origin,
+    global: String,
+    configured: String,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.origin {
+            Origin::Environment => "configured from the environment by an earlier use",
+            Origin::Installed => "installed with cache_runtime::install",
+            Origin::Fairing => "installed by another fairing",
+        };
+        write!(
+            f,
+            "the global cache is already in use ({how}: {}) and differs from the `cache` \
+             configuration ({}): this instance's routes would use one store and \
+             cache_runtime::invalidate* the other. Attach CacheFairing before anything uses the \
+             global cache (no install, global(), invalidate* or cached request before ignite), \
+             or configure both the same",
+            self.global, self.configured
+        )
+    }
 }
 
 /// Why [`install`] did not take effect.
@@ -441,6 +540,7 @@ impl Cache {
             tokio::time::sleep(settle).await;
         }
         PROCESS.invalidation(failed.is_empty());
+        self.inner.counters.invalidation(failed.is_empty());
         if failed.is_empty() {
             return Ok(());
         }

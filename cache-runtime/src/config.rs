@@ -33,9 +33,10 @@ pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
 pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
 pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
 pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
+pub(crate) const ENABLED: Key = key("enabled", "enabled");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 14] = [
+pub(crate) const KEYS: [Key; 15] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -50,6 +51,7 @@ pub(crate) const KEYS: [Key; 14] = [
     COALESCE,
     NEAR_CAPACITY,
     EPOCH_POLL,
+    ENABLED,
 ];
 
 /// Memcached's default largest item (`-I 1m`).
@@ -114,6 +116,10 @@ pub struct Config {
     /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
     /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
     pub epoch_poll: Duration,
+    /// Whether cached routes use the cache at all. Off, every cached route runs its handler
+    /// for every request, reads and stores nothing, and answers `X-Cache: BYPASS` (so that the
+    /// switch can be checked on the wire). Default on.
+    pub enabled: bool,
 }
 
 impl Default for Config {
@@ -133,6 +139,7 @@ impl Default for Config {
             coalesce: true,
             near_capacity: 16 * 1024 * 1024,
             epoch_poll: Duration::from_millis(50),
+            enabled: true,
         }
     }
 }
@@ -280,7 +287,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, expected: &'static str) -> ConfigError {
+    pub(crate) fn new(key: &str, expected: &'static str) -> ConfigError {
         ConfigError {
             key: key.to_owned(),
             expected,

@@ -7,14 +7,16 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::cache::{install_cache, Cache};
+use crate::cache::{adopt, Cache};
 use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_ENV};
 use crate::http::render::finish_catcher_page;
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
-/// Invalid configuration fails ignite with a message naming the key and the expected form.
-/// At liftoff, one line says which backend is in use.
+/// Invalid configuration fails ignite with a message naming the key and the expected form, and
+/// so does a global cache already in use with another configuration (see [`install`](crate::install)):
+/// routes and `invalidate*` would use different stores. At liftoff, one line says which backend
+/// is in use.
 ///
 /// ```toml
 /// # Rocket.toml
@@ -33,10 +35,13 @@ use crate::http::render::finish_catcher_page;
 /// coalesce = true
 /// near_capacity = 16777216
 /// epoch_poll_ms = 50
+/// enabled = true           # false: every cached route runs its handler (X-Cache: BYPASS)
 /// ```
 ///
-/// The table's `servers` take precedence over `MEMCACHED_SERVERS`, which is read only when the
-/// table has none.
+/// The environment overrides the file, as everywhere in Rocket's configuration: `ROCKET_CACHE`
+/// (`ROCKET_CACHE='{servers=["10.0.0.7:11211"],enabled=false}'`) sets the keys it names over
+/// the table's, and the servers are, first to last: `servers` given in `ROCKET_CACHE`, then
+/// `MEMCACHED_SERVERS` when set and not empty, then `servers` in `Rocket.toml`.
 ///
 /// ```no_run
 /// # use rocket::launch;
@@ -75,6 +80,7 @@ struct Table {
     coalesce: Option<bool>,
     near_capacity: Option<u64>,
     epoch_poll_ms: Option<u64>,
+    enabled: Option<bool>,
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -85,21 +91,36 @@ enum Servers {
     Text(String),
 }
 
+/// `MEMCACHED_SERVERS`, when set to something other than blanks.
+fn servers_from_env() -> Result<Option<String>, ConfigError> {
+    match std::env::var(SERVERS_ENV) {
+        Ok(list) if !list.trim().is_empty() => Ok(Some(list)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(
+            SERVERS_ENV,
+            "a comma-separated list of host:port",
+        )),
+    }
+}
+
 impl Table {
-    fn into_config(self) -> Result<Config, ConfigError> {
-        // The table's `servers` win; only without them does `MEMCACHED_SERVERS` count.
-        let mut config = match self.servers {
-            None => Config::from_env()?,
-            Some(servers) => {
+    /// The configuration, with `environment` (`MEMCACHED_SERVERS`, when it is to override the
+    /// table's `servers`) in place of the table's servers.
+    fn into_config(self, environment: Option<String>) -> Result<Config, ConfigError> {
+        let servers = match (environment, self.servers) {
+            (Some(list), _) => parse_servers(&list).map_err(|error| error.in_key(SERVERS_ENV))?,
+            (None, None) => Vec::new(),
+            (None, Some(servers)) => {
                 let list = match servers {
                     Servers::List(list) => list.join(","),
                     Servers::Text(text) => text,
                 };
-                Config {
-                    servers: parse_servers(&list).map_err(|error| error.in_key(SERVERS.field))?,
-                    ..Config::default()
-                }
+                parse_servers(&list).map_err(|error| error.in_key(SERVERS.field))?
             }
+        };
+        let mut config = Config {
+            servers,
+            ..Config::default()
         };
         let ms = Duration::from_millis;
         if let Some(v) = self.namespace {
@@ -141,6 +162,9 @@ impl Table {
         if let Some(v) = self.epoch_poll_ms {
             config.epoch_poll = ms(v);
         }
+        if let Some(v) = self.enabled {
+            config.enabled = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -151,6 +175,16 @@ fn table_key(config_key: &str) -> &str {
     KEYS.iter()
         .find(|key| key.field == config_key)
         .map_or(config_key, |key| key.table)
+}
+
+/// Whether the `servers` of the `cache` table came from an environment provider (`ROCKET_CACHE`
+/// in Rocket's default figment): figment names every such provider "... environment
+/// variable(s)", and files or code have other names.
+fn servers_in_rocket_env(rocket: &Rocket<Build>) -> bool {
+    rocket
+        .figment()
+        .find_metadata("cache.servers")
+        .is_some_and(|metadata| metadata.name.ends_with("environment variable(s)"))
 }
 
 #[rocket::async_trait]
@@ -173,7 +207,13 @@ impl Fairing for CacheFairing {
                 }
             },
         };
-        let config = match table.into_config() {
+        // `MEMCACHED_SERVERS` overrides the file, not `ROCKET_CACHE`: the environment beats the
+        // file, and the variable meant for this one application beats the general one.
+        let environment = match servers_in_rocket_env(&rocket) {
+            true => Ok(None),
+            false => servers_from_env(),
+        };
+        let config = match environment.and_then(|environment| table.into_config(environment)) {
             Ok(config) => config,
             Err(error) if error.key() == SERVERS_ENV => {
                 log::error!("invalid cache configuration: {error}");
@@ -188,16 +228,17 @@ impl Fairing for CacheFairing {
                 return Err(rocket);
             }
         };
-        let cache = match Cache::new(config) {
-            Ok(cache) => cache,
+        let cache = match Cache::new(config).map(adopt) {
+            Ok(Ok(cache)) => cache,
+            Ok(Err(conflict)) => {
+                log::error!("cache: {conflict}");
+                return Err(rocket);
+            }
             Err(error) => {
                 log::error!("invalid cache configuration: {error}");
                 return Err(rocket);
             }
         };
-        // Code that reaches for the global cache (outside a request) sees this same one, when
-        // it is still unused.
-        let _ = install_cache(cache.clone());
         Ok(rocket.manage(cache))
     }
 
@@ -234,6 +275,7 @@ mod tests {
             "coalesce" => config.coalesce.to_string(),
             "near_capacity" => config.near_capacity.to_string(),
             "epoch_poll" => format!("{:?}", config.epoch_poll),
+            "enabled" => config.enabled.to_string(),
             other => panic!("a configuration key this test does not know: {other}"),
         }
     }
@@ -258,12 +300,13 @@ mod tests {
             ("coalesce", "false"),
             ("near_capacity", "1024"),
             ("epoch_poll_ms", "20"),
+            ("enabled", "false"),
         ];
         assert_eq!(changed.len(), KEYS.len(), "a value for every key");
         // Servers are always given: the environment never decides here.
         let config = |json: String| {
             let table: Table = rocket::serde::json::from_str(&json).unwrap();
-            table.into_config().unwrap()
+            table.into_config(None).unwrap()
         };
         let servers = "\"servers\": \"127.0.0.1:11211\"";
         let reference = config(format!("{{{servers}}}"));
@@ -286,33 +329,39 @@ mod tests {
         }
     }
 
-    /// The only test in this crate that touches `MEMCACHED_SERVERS`.
+    /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
+    /// a bad value names the variable, a bad table value the table's key.
     #[test]
-    fn table_servers_take_precedence_over_the_environment() {
-        std::env::set_var(SERVERS_ENV, "not a server list");
-        let table = Table {
+    fn the_environment_servers_replace_the_tables() {
+        let table = || Table {
             servers: Some(Servers::Text("127.0.0.1:11211, 127.0.0.1:11212".into())),
             namespace: Some("shop".into()),
             timeout_ms: Some(50),
             ..Table::default()
         };
-        let config = table.into_config().expect("the table decides");
+        let config = table().into_config(None).expect("the table decides");
         assert_eq!(config.servers, ["127.0.0.1:11211", "127.0.0.1:11212"]);
+        let config = table().into_config(Some("127.0.0.1:11213".into())).unwrap();
+        assert_eq!(config.servers, ["127.0.0.1:11213"]);
         assert_eq!(
             (config.namespace.as_str(), config.op_timeout),
             ("shop", Duration::from_millis(50))
         );
-        // Without servers in the table, the environment counts, and its name is the key.
-        let error = Table::default().into_config().unwrap_err();
-        assert_eq!(error.key(), SERVERS_ENV);
-        std::env::remove_var(SERVERS_ENV);
-        assert!(Table::default().into_config().unwrap().servers.is_empty());
-        // A bad value in the table names the table's key.
+        let error = table().into_config(Some("not a server list".into()));
+        assert_eq!(error.unwrap_err().key(), SERVERS_ENV);
+        assert!(Table::default()
+            .into_config(None)
+            .unwrap()
+            .servers
+            .is_empty());
         let bad = Table {
             servers: Some(Servers::List(vec!["no-port".into()])),
             ..Table::default()
         };
-        assert_eq!(table_key(bad.into_config().unwrap_err().key()), "servers");
+        assert_eq!(
+            table_key(bad.into_config(None).unwrap_err().key()),
+            "servers"
+        );
     }
 
     /// The table accepts exactly the keys listed once for `Config`, the fairing and its errors.

@@ -8,9 +8,9 @@ use crate::backend::BreakerState;
 use crate::cache::Cache;
 use crate::metrics::{prometheus, stats};
 
-/// Routes to mount where you choose: `GET <base>/metrics` answers the counters (and each
-/// Memcached server's breaker state, for the cache of the Rocket instance) in the Prometheus
-/// text format.
+/// Routes to mount where you choose: `GET <base>/metrics` answers the counters of the Rocket
+/// instance (the cached routes it mounts, its cache's invalidations and each Memcached server's
+/// breaker state) in the Prometheus text format.
 ///
 /// ```no_run
 /// # use rocket::launch;
@@ -35,7 +35,17 @@ impl Handler for Metrics {
             .into_iter()
             .map(|server| (server.address, server.breaker == BreakerState::Closed))
             .collect();
-        let text = prometheus::render(&stats(), &servers);
+        // This instance's: its cache's invalidations, and the routes it mounts (a route mounted
+        // by several instances of the process counts for each).
+        let mounted: Vec<String> = request
+            .rocket()
+            .routes()
+            .map(|route| format!("{} {}", route.method, route.uri))
+            .collect();
+        let mut instance = stats();
+        instance.global = cache.stats();
+        instance.routes.retain(|(label, _)| mounted.contains(label));
+        let text = prometheus::render(&instance, &servers);
         let content_type = ContentType::new("text", "plain").with_params([("version", "0.0.4")]);
         Outcome::from(request, (content_type, text))
     }

@@ -301,37 +301,40 @@ impl RouteStats {
     }
 }
 
-/// Each event is counted for the route and for the process, in one place, in the calling
-/// thread's shard of each.
+/// Each event is counted for the route, for the cache instance that served it and for the
+/// process, in one place, in the calling thread's shard of each. The instance's counters keep
+/// two Rocket instances of one process apart (each with its own cache); a route's own are
+/// shared by every instance that mounts it.
 impl RouteStats {
-    fn count(&self, event: impl Fn(&Shard)) {
+    fn count(&self, instance: &Counters, event: impl Fn(&Shard)) {
         let index = shard_index();
         event(&PROCESS.shards[index]);
+        event(&instance.shards[index]);
         event(&self.counters.shards[index]);
     }
 
-    pub(crate) fn outcome(&self, served: Served) {
-        self.count(|shard| shard.outcome(served));
+    pub(crate) fn outcome(&self, instance: &Counters, served: Served) {
+        self.count(instance, |shard| shard.outcome(served));
     }
 
-    pub(crate) fn lookup(&self, took: Duration) {
-        self.count(|shard| shard.lookup(took));
+    pub(crate) fn lookup(&self, instance: &Counters, took: Duration) {
+        self.count(instance, |shard| shard.lookup(took));
     }
 
-    pub(crate) fn stored(&self, bytes: usize) {
-        self.count(|shard| shard.stored(bytes));
+    pub(crate) fn stored(&self, instance: &Counters, bytes: usize) {
+        self.count(instance, |shard| shard.stored(bytes));
     }
 
-    pub(crate) fn refused(&self, refusal: Refusal) {
-        self.count(|shard| shard.refused(refusal));
+    pub(crate) fn refused(&self, instance: &Counters, refusal: Refusal) {
+        self.count(instance, |shard| shard.refused(refusal));
     }
 
-    pub(crate) fn invalidated(&self) {
-        self.count(Shard::invalidated);
+    pub(crate) fn invalidated(&self, instance: &Counters) {
+        self.count(instance, Shard::invalidated);
     }
 
-    pub(crate) fn backend_error(&self) {
-        self.count(Shard::backend_error);
+    pub(crate) fn backend_error(&self, instance: &Counters) {
+        self.count(instance, Shard::backend_error);
     }
 }
 
@@ -428,22 +431,28 @@ mod tests {
 
     #[test]
     fn a_snapshot_adds_up_every_shard() {
-        let stats = RouteStats::new();
+        let (stats, instance) = (RouteStats::new(), Counters::new());
         let threads = SHARDS + 3;
         together(threads, |n| {
             for _ in 0..=n {
-                stats.outcome(Served::Hit);
+                stats.outcome(&instance, Served::Hit);
             }
-            stats.outcome(Served::Miss);
-            stats.stored(100);
-            stats.refused(Refusal::Vary);
-            stats.lookup(Duration::from_micros(70));
-            stats.backend_error();
-            stats.invalidated();
+            stats.outcome(&instance, Served::Miss);
+            stats.stored(&instance, 100);
+            stats.refused(&instance, Refusal::Vary);
+            stats.lookup(&instance, Duration::from_micros(70));
+            stats.backend_error(&instance);
+            stats.invalidated(&instance);
             stats.counters.invalidation(n % 2 == 0);
+            instance.invalidation(n % 2 == 0);
         });
         let total = threads as u64;
         let snapshot = stats.counters.snapshot();
+        assert_eq!(
+            instance.snapshot(),
+            snapshot,
+            "the instance counted the same"
+        );
         assert_eq!(snapshot.hits, total * (total + 1) / 2);
         assert_eq!(snapshot.misses, total);
         assert_eq!(

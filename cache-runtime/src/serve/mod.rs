@@ -55,10 +55,11 @@ where
     let request = guard.request;
     let cache = Cache::for_request(request);
     let route = match request.route() {
-        Some(route) if !policy::bypasses(request, options) => route,
-        // No route (not reachable from a handler) or a per-principal request.
+        Some(route) if cache.config().enabled && !policy::bypasses(request, options) => route,
+        // No route (not reachable from a handler), a per-principal request, or the cache is
+        // switched off.
         _ => {
-            options.stats.outcome(Served::Bypass);
+            options.stats.outcome(cache.counters(), Served::Bypass);
             let x_cache = cache.config().x_cache_header;
             let outcome = respond(handler.await, request).map(|mut response| {
                 response.remove_header(targeted::OWN_FIELD);
@@ -147,11 +148,11 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             }
         };
         let lookup_took = started.elapsed();
-        options.stats.lookup(lookup_took);
+        options.stats.lookup(cache.counters(), lookup_took);
         let found = matches!(fetched.lookup, Lookup::Hit(_));
         options.misses_in_a_row.looked_up(found);
         if fetched.invalidated {
-            options.stats.invalidated();
+            options.stats.invalidated(cache.counters());
         }
         let flow = Flow {
             request,
@@ -244,7 +245,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         if matches!(error, BackendError::ServerSkipped) {
             return false;
         }
-        self.options.stats.backend_error();
+        self.options.stats.backend_error(self.cache.counters());
         let limiter = match error {
             BackendError::Undecodable => &rate_limited_log::UNDECODABLE,
             _ => &rate_limited_log::LOOKUP_FAILED,
@@ -264,7 +265,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     /// `entry` as the response, counted as `served`; an entry of a responder's failure is its
     /// status, for Rocket's catcher to render as on the miss.
     fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served) -> Reply<'r> {
-        self.options.stats.outcome(served);
+        self.options.stats.outcome(self.cache.counters(), served);
         let x_cache = self.cache.config().x_cache_header;
         if let Some(status) = entry.for_catcher() {
             let age = Some(entry.age_at(now));
@@ -289,7 +290,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             self.leases.finish(false).await;
             return self.serve_entry(stale, unix_now(), Served::Stale);
         }
-        self.options.stats.outcome(Served::Miss);
+        self.options
+            .stats
+            .outcome(self.cache.counters(), Served::Miss);
         let mut response = match outcome {
             Ok(response) => response,
             Err(status) => return self.hand_to_catcher(status).await,

@@ -65,7 +65,7 @@ pub(super) async fn store(
     match verdict {
         Ok(entry) => Ok(Some(write(cache, key, options, entry, budget).await)),
         Err(refusal) => {
-            refused(options, refusal);
+            refused(cache, options, refusal);
             Ok(None)
         }
     }
@@ -99,7 +99,7 @@ pub(super) async fn store_for_catcher(
     match verdict {
         Ok(entry) => Some(write(cache, key, options, entry, budget).await),
         Err(refusal) => {
-            refused(options, refusal);
+            refused(cache, options, refusal);
             None
         }
     }
@@ -120,12 +120,12 @@ async fn write(
         .await;
     match &stored {
         Ok(()) => {
-            options.stats.stored(entry.frame().len());
+            options.stats.stored(cache.counters(), entry.frame().len());
             cache.near_keep_stored(key, &entry);
         }
         Err(BackendError::ServerSkipped) => {}
         Err(_) => {
-            options.stats.backend_error();
+            options.stats.backend_error(cache.counters());
         }
     }
     if let Some(error) = stored
@@ -141,9 +141,9 @@ async fn write(
     (entry, stored.is_ok())
 }
 
-fn refused(options: &RouteOptions, refusal: Refusal) {
+fn refused(cache: &Cache, options: &RouteOptions, refusal: Refusal) {
     log::debug!("cache: not stored: {refusal}");
-    options.stats.refused(refusal);
+    options.stats.refused(cache.counters(), refusal);
 }
 
 /// `at` in whole seconds since the Unix epoch (0 before it).
