@@ -98,6 +98,7 @@ mod metrics_route;
 mod near;
 mod options;
 mod outcome;
+mod param_check;
 mod rate_limited_log;
 mod serve;
 mod util;
@@ -131,7 +132,7 @@ pub use outcome::Refusal;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `ttl = N` | required | seconds an entry is served, a whole number from 1; a response's own `s-maxage` / `max-age` can only shorten it |
+/// | `ttl = N` | required | seconds an entry is served, a whole number from 1 (a literal or a constant expression: `15 * 60`, `HOUR`); a response's own `s-maxage` / `max-age` can only shorten it |
 /// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
 /// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
 /// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
@@ -142,6 +143,7 @@ pub use outcome::Refusal;
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
 /// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |
+/// | `crate = "path"` | this crate | the runtime crate's path, when Cargo.toml renames the dependency (`crate = "my_cache"`) or it is reached through a re-export (`crate = "crate::cache"`) |
 ///
 /// For each cached handler `name`, `name::invalidate(params)` and
 /// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
@@ -284,6 +286,7 @@ pub mod __private {
     pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
     pub use crate::invalidation::{route_counter, RouteCounter, Scope};
     pub use crate::options::RouteOptions;
+    pub use crate::param_check::{key_part, seconds, tag_part};
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
 
