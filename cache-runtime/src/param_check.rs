@@ -55,7 +55,8 @@ pub trait TagPart: fmt::Display {}
 
 impl<T: fmt::Display + ?Sized> TagPart for T {}
 
-/// A route parameter as a tag takes it.
-pub fn tag_part<T: TagPart + ?Sized>(value: &T) -> &T {
+/// A route parameter as a tag takes it: a trait object, so that a type without `Display` is
+/// reported once, by [`TagPart`], and not again by `format!`.
+pub fn tag_part<T: TagPart>(value: &T) -> &dyn fmt::Display {
     value
 }
