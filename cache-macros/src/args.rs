@@ -421,20 +421,34 @@ mod tests {
     #[test]
     fn ttl_parses() {
         assert_eq!(literal(&parse(quote!(ttl = 60)).unwrap().ttl), Some(60));
-        assert_eq!(literal(&parse(quote!(ttl = 3600,)).unwrap().ttl), Some(3600));
-        assert_eq!(literal(&parse(quote!(ttl = 1_000u32)).unwrap().ttl), Some(1000));
+        assert_eq!(
+            literal(&parse(quote!(ttl = 3600,)).unwrap().ttl),
+            Some(3600)
+        );
+        assert_eq!(
+            literal(&parse(quote!(ttl = 1_000u32)).unwrap().ttl),
+            Some(1000)
+        );
     }
 
     #[test]
     fn constant_expressions_are_left_to_the_compiler() {
-        for ttl in [quote!(HOUR), quote!(15 * 60), quote!(config::TTL / 2), quote!((60))] {
+        for ttl in [
+            quote!(HOUR),
+            quote!(15 * 60),
+            quote!(config::TTL / 2),
+            quote!((60)),
+        ] {
             let args = parse(quote!(ttl = #ttl, stale = #ttl, stale_if_error = #ttl)).unwrap();
             for seconds in [&args.ttl, &args.stale, &args.stale_if_error] {
                 assert!(matches!(seconds, Seconds::Const(_)), "{ttl}");
             }
             let emitted = args.ttl.expression("ttl", &args.paths).to_string();
             assert!(emitted.contains("__private :: seconds"), "{emitted}");
-            assert!(emitted.contains("`ttl` must be from 1 to 4294967295"), "{emitted}");
+            assert!(
+                emitted.contains("`ttl` must be from 1 to 4294967295"),
+                "{emitted}"
+            );
         }
     }
 

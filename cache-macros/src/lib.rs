@@ -67,7 +67,10 @@ mod tests {
         };
         let expanded = |args| super::rewrite(args, handler.clone()).to_string();
         let default = expanded(quote!(ttl = HOUR, stale = 5 * 6, tags = ["a:{id}"]));
-        assert!(default.contains(":: cache_runtime :: __private :: serve"), "{default}");
+        assert!(
+            default.contains(":: cache_runtime :: __private :: serve"),
+            "{default}"
+        );
         let renamed = expanded(quote!(
             ttl = HOUR,
             stale = 5 * 6,
@@ -76,7 +79,14 @@ mod tests {
         ));
         assert!(!renamed.contains("cache_runtime"), "{renamed}");
         assert!(!renamed.contains("compile_error"), "{renamed}");
-        for item in ["serve", "Scope", "check_guard", "seconds", "key_part", "tag_part"] {
+        for item in [
+            "serve",
+            "Scope",
+            "check_guard",
+            "seconds",
+            "key_part",
+            "tag_part",
+        ] {
             assert!(
                 renamed.contains(&format!("my_cache :: __private :: {item}")),
                 "{item}: {renamed}"

@@ -257,7 +257,8 @@ pub use outcome::Refusal;
 ///
 /// # Misuse is a compile error
 ///
-/// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
+/// A missing or non-positive `ttl` (a constant expression out of range too, reported where the
+/// compiler evaluates it), an unknown or repeated option, an invalid or repeated
 /// header, cookie or parameter name, a `query` list that leaves out a parameter the route
 /// reads, a status that may not be stored, the attribute on anything but a function, no route
 /// attribute below it (including writing it *below* `#[get]`), a route whose method is not GET

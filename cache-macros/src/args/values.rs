@@ -58,7 +58,9 @@ impl Seconds {
             Seconds::Const(expr) => expr,
         };
         let mut tokens = expr.to_token_stream().into_iter();
-        let first = tokens.next().map_or_else(Span::call_site, |token| token.span());
+        let first = tokens
+            .next()
+            .map_or_else(Span::call_site, |token| token.span());
         let last = tokens.last().map_or(first, |token| token.span());
         let message = if key == "ttl" {
             "`ttl` must be from 1 to 4294967295 seconds: a response cached for 0 seconds is never \
@@ -253,7 +255,11 @@ pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
         };
         let text = literal.value();
         if text.is_empty() {
-            return Err(syn::Error::new(literal.span(), "a tag cannot be empty"));
+            return Err(syn::Error::new(
+                literal.span(),
+                "a tag cannot be empty; remove it, or name what the entries share, such as \
+                 \"articles\"",
+            ));
         }
         if tags.iter().any(|seen| seen.literal.value() == text) {
             return Err(syn::Error::new(
@@ -337,7 +343,11 @@ pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
         if syn::parse_str::<Ident>(&text).is_err() {
             return Err(syn::Error::new(
                 name.span(),
-                format!("{} is not a parameter name", code(&text)),
+                format!(
+                    "{} is not a parameter name; list the handler's request guard parameters \
+                     by name, as in `trusted_guards = [\"db\"]`",
+                    code(&text)
+                ),
             ));
         }
         if names.iter().any(|seen| seen.value() == text) {
@@ -375,7 +385,8 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
             return Err(syn::Error::new(
                 name.span(),
                 format!(
-                    "{} is not a query parameter name as Rocket matches it",
+                    "{} is not a query parameter name as Rocket matches it; list the name as \
+                     the route declares it, `\"page\"` for `?<page>`",
                     code(&text)
                 ),
             ));
