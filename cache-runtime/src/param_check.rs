@@ -56,7 +56,7 @@ pub trait TagPart: fmt::Display {}
 impl<T: fmt::Display + ?Sized> TagPart for T {}
 
 /// A route parameter as a tag takes it: a trait object, so that a type without `Display` is
-/// reported once, by [`TagPart`], and not again by `format!`.
+/// reported once, by `TagPart`, and not again by `format!`.
 pub fn tag_part<T: TagPart>(value: &T) -> &dyn fmt::Display {
     value
 }
