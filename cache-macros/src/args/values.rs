@@ -43,7 +43,7 @@ pub(crate) enum Seconds {
     /// A literal, checked here.
     Literal(u32),
     /// A constant expression (`15 * 60`, `HOUR`), which a proc macro cannot evaluate: the
-    /// generated code checks it (`expand::seconds_expression`).
+    /// generated code checks it ([`Seconds::expression`]).
     Const(Expr),
 }
 
@@ -80,9 +80,12 @@ impl Seconds {
             paths::respanned(quote!(#message), last),
         );
         arguments.set_span(last);
-        quote_spanned! {first=>
+        // Only the check and the panic carry the user's spans: lints on the conversion (a
+        // user's `clippy::pedantic` casts) are about generated code, not the user's.
+        let checked = quote_spanned!(first=> #check(&(#expr)));
+        quote! {
             {
-                #check(&(#expr));
+                #checked;
                 let __cache_seconds = (#expr) as i128;
                 if __cache_seconds < 1 || __cache_seconds > 4294967295 {
                     #panic #arguments
