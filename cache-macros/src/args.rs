@@ -13,12 +13,13 @@ use syn::{Expr, Ident, LitStr, Token};
 use values::NameKind;
 
 use crate::diagnostics::Diagnostics;
-pub(crate) use values::{Downstream, Query, Tag};
+use crate::paths::Paths;
+pub(crate) use values::{Downstream, Query, Seconds, Tag};
 
 /// The parsed arguments; an option left out keeps its default.
 pub(crate) struct Args {
     /// Seconds an entry is served; at least 1.
-    pub(crate) ttl: u32,
+    pub(crate) ttl: Seconds,
     /// Request headers whose values are part of the key, as written (validated tokens).
     pub(crate) vary: Vec<LitStr>,
     /// Cookies whose values are part of the key.
@@ -27,16 +28,18 @@ pub(crate) struct Args {
     /// served and stored. It relaxes no check on guards or the query.
     pub(crate) public: Option<Span>,
     pub(crate) query: Query,
+    /// The value of `query = ..`, as written: errors about it point there, where the fix goes.
+    pub(crate) query_value: Option<Expr>,
     /// Statuses that may be stored.
     pub(crate) statuses: Vec<u16>,
     /// Seconds a stored status from 400 is served instead of `ttl`, and where it was written.
-    pub(crate) negative_ttl: Option<(u32, Span)>,
+    pub(crate) negative_ttl: Option<(Seconds, Span)>,
     /// A request's `Cache-Control: no-cache` runs the handler and refreshes the entry.
     pub(crate) honor_no_cache: bool,
     /// Seconds past the TTL an entry is served while one request refreshes it.
-    pub(crate) stale: u32,
+    pub(crate) stale: Seconds,
     /// Seconds past the TTL an entry stands in for a failing handler.
-    pub(crate) stale_if_error: u32,
+    pub(crate) stale_if_error: Seconds,
     /// The `Cache-Control` sent to browsers and caches after this one, from the entry's ttl.
     pub(crate) downstream: Downstream,
     /// Tags, as written: `"article:{id}"` names the route parameter `id`.
@@ -44,6 +47,8 @@ pub(crate) struct Args {
     /// Request guard parameters the route vouches for: their values do not change the page
     /// beyond what the key holds. Every other guard's type is checked.
     pub(crate) trusted_guards: Vec<LitStr>,
+    /// The runtime crate as the handler's module reaches it.
+    pub(crate) paths: Paths,
 }
 
 impl Default for Args {
@@ -51,19 +56,21 @@ impl Default for Args {
     /// `ttl` has none: [`parse`] refuses arguments without it.
     fn default() -> Args {
         Args {
-            ttl: 0,
+            ttl: Seconds::Literal(0),
             vary: Vec::new(),
             vary_cookies: Vec::new(),
             public: None,
             query: Query::All,
+            query_value: None,
             statuses: vec![200],
             negative_ttl: None,
             honor_no_cache: false,
-            stale: 0,
-            stale_if_error: 0,
+            stale: Seconds::Literal(0),
+            stale_if_error: Seconds::Literal(0),
             downstream: Downstream::Off,
             tags: Vec::new(),
             trusted_guards: Vec::new(),
+            paths: Paths::default(),
         }
     }
 }
@@ -103,8 +110,9 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         // The constructor's argument: see `options_expression`.
         emit: |_| TokenStream::new(),
-        doc: "`ttl = N` | required | seconds an entry is served, a whole number from 1; a \
-              response's own `s-maxage` / `max-age` can only shorten it",
+        doc: "`ttl = N` | required | seconds an entry is served, a whole number from 1 (a \
+              literal or a constant expression: `15 * 60`, `HOUR`); a response's own \
+              `s-maxage` / `max-age` can only shorten it",
     },
     OptionSpec {
         name: "vary",
@@ -154,6 +162,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             example: "query = [\"page\", \"sort\"]",
             read: |args, value| {
                 args.query = values::query(value)?;
+                args.query_value = Some(value.clone());
                 Ok(())
             },
         },
@@ -192,8 +201,11 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 Ok(())
             },
         },
-        emit: |args| match args.negative_ttl {
-            Some((seconds, _)) => quote!(.negative_ttl(#seconds)),
+        emit: |args| match &args.negative_ttl {
+            Some((seconds, _)) => {
+                let seconds = seconds.expression("negative_ttl", &args.paths);
+                quote!(.negative_ttl(#seconds))
+            }
             None => TokenStream::new(),
         },
         doc: "`negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or \
@@ -220,9 +232,12 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 Ok(())
             },
         },
-        emit: |args| match args.stale {
-            0 => TokenStream::new(),
-            stale => quote!(.stale(#stale)),
+        emit: |args| match &args.stale {
+            Seconds::Literal(0) => TokenStream::new(),
+            stale => {
+                let stale = stale.expression("stale", &args.paths);
+                quote!(.stale(#stale))
+            }
         },
         doc: "`stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while \
               one request refreshes it",
@@ -236,9 +251,12 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 Ok(())
             },
         },
-        emit: |args| match args.stale_if_error {
-            0 => TokenStream::new(),
-            seconds => quote!(.stale_if_error(#seconds)),
+        emit: |args| match &args.stale_if_error {
+            Seconds::Literal(0) => TokenStream::new(),
+            seconds => {
+                let seconds = seconds.expression("stale_if_error", &args.paths);
+                quote!(.stale_if_error(#seconds))
+            }
         },
         doc: "`stale_if_error = N` | off | serve an entry expired less than N seconds ago when \
               the handler fails",
@@ -289,6 +307,21 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         emit: |_| TokenStream::new(),
         doc: "`trusted_guards = [\"param\", ..]` | none | request guard parameters the route \
               vouches for: they do not change the page beyond what the key holds (see below)",
+    },
+    OptionSpec {
+        name: "crate",
+        form: Form::Value {
+            example: "crate = \"my_cache\"",
+            read: |args, value| {
+                args.paths = Paths::at(&values::crate_path(value)?);
+                Ok(())
+            },
+        },
+        // Read by every path the generated code names.
+        emit: |_| TokenStream::new(),
+        doc: "`crate = \"path\"` | this crate | the runtime crate's path, when Cargo.toml \
+              renames the dependency (`crate = \"my_cache\"`) or it is reached through a \
+              re-export (`crate = \"crate::cache\"`)",
     },
 ];
 
@@ -434,11 +467,45 @@ mod tests {
         }
     }
 
+    fn literal(seconds: &Seconds) -> Option<u32> {
+        match seconds {
+            Seconds::Literal(seconds) => Some(*seconds),
+            Seconds::Const(_) => None,
+        }
+    }
+
     #[test]
     fn ttl_parses() {
-        assert_eq!(parse(quote!(ttl = 60)).unwrap().ttl, 60);
-        assert_eq!(parse(quote!(ttl = 3600,)).unwrap().ttl, 3600);
-        assert_eq!(parse(quote!(ttl = 1_000u32)).unwrap().ttl, 1000);
+        assert_eq!(literal(&parse(quote!(ttl = 60)).unwrap().ttl), Some(60));
+        assert_eq!(
+            literal(&parse(quote!(ttl = 3600,)).unwrap().ttl),
+            Some(3600)
+        );
+        assert_eq!(
+            literal(&parse(quote!(ttl = 1_000u32)).unwrap().ttl),
+            Some(1000)
+        );
+    }
+
+    #[test]
+    fn constant_expressions_are_left_to_the_compiler() {
+        for ttl in [
+            quote!(HOUR),
+            quote!(15 * 60),
+            quote!(config::TTL / 2),
+            quote!((60)),
+        ] {
+            let args = parse(quote!(ttl = #ttl, stale = #ttl, stale_if_error = #ttl)).unwrap();
+            for seconds in [&args.ttl, &args.stale, &args.stale_if_error] {
+                assert!(matches!(seconds, Seconds::Const(_)), "{ttl}");
+            }
+            let emitted = args.ttl.expression("ttl", &args.paths).to_string();
+            assert!(emitted.contains("__private :: seconds"), "{emitted}");
+            assert!(
+                emitted.contains("`ttl` must be from 1 to 4294967295"),
+                "{emitted}"
+            );
+        }
     }
 
     #[test]
@@ -448,7 +515,7 @@ mod tests {
         assert!(message(quote!(ttl = -5)).contains("must be positive"));
         assert!(message(quote!(ttl = 1.5)).contains("whole number"));
         assert!(message(quote!(ttl = "60")).contains("not a string"));
-        assert!(message(quote!(ttl = SECONDS)).contains("integer literal"));
+        assert!(message(quote!(ttl = true)).contains("must be a number"));
         assert!(message(quote!(ttl = 99999999999)).contains("too large"));
         assert!(message(quote!(ttl)).contains("needs a value"));
     }
@@ -528,7 +595,7 @@ mod tests {
     #[test]
     fn negative_ttl_needs_a_negative_status() {
         let args = parse(quote!(ttl = 60, statuses = [200, 410], negative_ttl = 5)).unwrap();
-        assert_eq!(args.negative_ttl.map(|(seconds, _)| seconds), Some(5));
+        assert!(matches!(args.negative_ttl, Some((Seconds::Literal(5), _))));
         // Either order.
         assert!(parse(quote!(ttl = 60, negative_ttl = 5, statuses = [404])).is_ok());
         for listed in [quote!(), quote!(statuses = [200, 301])] {
@@ -541,7 +608,10 @@ mod tests {
     #[test]
     fn stale_windows_parse() {
         let stale = parse(quote!(ttl = 1, stale = 30, stale_if_error = 3600)).unwrap();
-        assert_eq!((stale.stale, stale.stale_if_error), (30, 3600));
+        assert_eq!(
+            (literal(&stale.stale), literal(&stale.stale_if_error)),
+            (Some(30), Some(3600))
+        );
         assert!(message(quote!(ttl = 1, stale = 0)).contains("leave `stale` out"));
         assert!(message(quote!(ttl = 1, stale_if_error = -1)).contains("must be positive"));
     }

@@ -17,3 +17,22 @@ impl Diagnostics {
         self.0.map_or(Ok(()), Err)
     }
 }
+
+/// `text` as a code span in a message, or as a quoted string when it holds a backtick, which
+/// would end the span early (a header name may hold one: "a`b").
+pub(crate) fn code(text: &str) -> String {
+    if text.contains('`') {
+        format!("{text:?}")
+    } else {
+        format!("`{text}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_backtick_never_sits_inside_a_code_span() {
+        assert_eq!(super::code("Accept"), "`Accept`");
+        assert_eq!(super::code("a`b"), "\"a`b\"");
+    }
+}

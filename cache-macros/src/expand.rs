@@ -28,14 +28,15 @@ use syn::{
 
 use crate::args::{Args, Query, Tag};
 use crate::handler;
-use crate::paths;
+use crate::paths::{self, Paths};
 
 pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let route_parameters = typed_route_parameters(&function);
-    let typed_invalidation = typed_invalidation(&function, &route_parameters);
+    let paths = &args.paths;
+    let typed_invalidation = typed_invalidation(&function, &route_parameters, paths);
     let guard_checks = guard_checks(&function, args);
     let options = options_expression(args, handler::collects_whole_query(&function));
-    let scope = scope_expression(&function.sig.ident, &route_parameters, &args.tags);
+    let scope = scope_expression(&function.sig.ident, &route_parameters, args);
     let ItemFn {
         attrs,
         vis,
@@ -45,10 +46,10 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let attributes = Attributes::sort(attrs);
     let inner_function = inner_function(&sig, &attributes, &block);
     let run = inner_call(&sig);
-    let (outer_sig, return_span) = outer_signature(sig);
-    let serve_call = serve_call(return_span);
+    let (outer_sig, return_span) = outer_signature(sig, paths);
+    let serve_call = serve_call(return_span, paths);
     let outer_attrs = &attributes.outer;
-    let route_options = paths::route_options();
+    let route_options = paths.route_options();
     quote! {
         #(#outer_attrs)*
         #vis #outer_sig {
@@ -145,7 +146,7 @@ fn inner_call(sig: &Signature) -> TokenStream {
 
 /// The user's signature made the generated handler's: async, taking the cache's request
 /// guard, returning `Cached`; and the span errors about the user's return type point at.
-fn outer_signature(mut sig: Signature) -> (Signature, Span) {
+fn outer_signature(mut sig: Signature, paths: &Paths) -> (Signature, Span) {
     sig.asyncness = Some(Default::default());
     sig.constness = None;
     for input in &mut sig.inputs {
@@ -158,15 +159,15 @@ fn outer_signature(mut sig: Signature) -> (Signature, Span) {
     }
     let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
     outlive_request(&mut sig.generics, &request_lifetime);
-    let cache_request = paths::cache_request();
+    let cache_request = paths.cache_request();
     sig.inputs
         .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
     let (phantom, return_span) = match &sig.output {
         ReturnType::Default => (quote!(()), Span::call_site()),
-        ReturnType::Type(_, ty) if contains_impl_trait(ty) => (paths::opaque(), ty.span()),
+        ReturnType::Type(_, ty) if contains_impl_trait(ty) => (paths.opaque(), ty.span()),
         ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
     };
-    let cached = paths::cached();
+    let cached = paths.cached();
     sig.output = parse_quote!(-> #cached<#request_lifetime, #phantom>);
     (sig, return_span)
 }
@@ -212,20 +213,20 @@ fn outlive_request(generics: &mut Generics, request_lifetime: &Lifetime) {
 
 /// The one call into the runtime, spanned at the return type: a handler whose response is
 /// not `Responder<'r, 'static>` is reported there.
-fn serve_call(return_span: Span) -> TokenStream {
-    let respond = paths::respanned(paths::respond(), return_span);
-    let serve = paths::respanned(paths::serve(), return_span);
+fn serve_call(return_span: Span, paths: &Paths) -> TokenStream {
+    let respond = paths::respanned(paths.respond(), return_span);
+    let serve = paths::respanned(paths.serve(), return_span);
     quote_spanned! {return_span=>
         #serve(__cache_request, &__CACHE_OPTIONS, __cache_scope, __cache_run, #respond).await
     }
 }
 
 /// `Scope::new("module::name", &[&id, ..], &[tags])`: what this request's key and tags hold.
-fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], tags: &[Tag]) -> TokenStream {
-    let scope = paths::scope();
+fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], args: &Args) -> TokenStream {
+    let scope = args.paths.scope();
     let route = route_name(handler);
-    let values = debug_references(parameters);
-    let tags = tags.iter().map(tag_expression);
+    let values = key_parts(parameters, &args.paths);
+    let tags = args.tags.iter().map(|tag| tag_expression(tag, &args.paths));
     quote!(#scope::new(#route, &[#(#values),*], &[#(#tags),*]))
 }
 
@@ -248,7 +249,7 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
             .iter()
             .any(|v| v.value().eq_ignore_ascii_case(header))
     };
-    let flags = paths::route_flags([
+    let flags = args.paths.route_flags([
         matches!(args.query, Query::All),
         varies("Accept"),
         varies("Content-Type"),
@@ -257,7 +258,7 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
             .iter()
             .any(|cookie| cookie.value() == "_flash"),
     ]);
-    let check = paths::check_guard();
+    let check = args.paths.check_guard();
     handler::guard_parameters(function)
         .into_iter()
         .filter_map(|typed| Some((handler::parameter_name(typed)?.clone(), typed.ty.span())))
@@ -277,33 +278,41 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
         .collect()
 }
 
-/// `&param as &dyn Debug` for each route parameter, spanned at its type: a type without
-/// `Debug` is reported there.
-fn debug_references(parameters: &[(Ident, Type)]) -> Vec<TokenStream> {
+/// `key_part(&param)` (a `&dyn Debug`) for each route parameter, spanned at its type: a type
+/// without `Debug` is reported there, by the runtime's message saying why the key needs it.
+fn key_parts(parameters: &[(Ident, Type)], paths: &Paths) -> Vec<TokenStream> {
     parameters
         .iter()
-        .map(|(ident, ty)| quote_spanned!(ty.span()=> &#ident as &dyn ::core::fmt::Debug))
+        .map(|(ident, ty)| {
+            let key_part = paths::respanned(paths.key_part(), ty.span());
+            quote_spanned!(ty.span()=> #key_part(&#ident))
+        })
         .collect()
 }
 
 /// A tag as a `&str`: the literal itself, or formatted from the parameters it names (spanned
 /// at the literal, so that a parameter without `Display` is reported there).
-fn tag_expression(tag: &Tag) -> TokenStream {
+fn tag_expression(tag: &Tag, paths: &Paths) -> TokenStream {
     let literal = &tag.literal;
     let text = literal.value();
     if !text.contains('{') && !text.contains('}') {
         return quote!(#literal);
     }
+    let tag_part = paths::respanned(paths.tag_part(), literal.span());
     let arguments = tag.names.iter().map(|name| {
         let ident = Ident::new(name, literal.span());
-        quote_spanned!(literal.span()=> #ident = #ident)
+        quote_spanned!(literal.span()=> #ident = #tag_part(&#ident))
     });
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
 }
 
 /// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, on the struct
 /// Rocket generates for the route: the route parameters' own types, checked by the compiler.
-fn typed_invalidation(function: &ItemFn, parameters: &[(Ident, Type)]) -> TokenStream {
+fn typed_invalidation(
+    function: &ItemFn,
+    parameters: &[(Ident, Type)],
+    paths: &Paths,
+) -> TokenStream {
     let vis = &function.vis;
     let name = &function.sig.ident;
     let generics = &function.sig.generics;
@@ -316,9 +325,9 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(Ident, Type)]) -> TokenS
         .map(|(ident, ty)| quote!(#ident: #ty))
         .collect();
     let route = route_name(name);
-    let values = debug_references(parameters);
-    let (error, cache, global) = (paths::invalidation_error(), paths::cache(), paths::global());
-    let (route_counter, invalidate_route) = (paths::route_counter(), paths::invalidate_route());
+    let values = key_parts(parameters, paths);
+    let (error, cache, global) = (paths.invalidation_error(), paths.cache(), paths.global());
+    let (route_counter, invalidate_route) = (paths.route_counter(), paths.invalidate_route());
     let doc = format!(
         "Drops every entry `{name}` cached for these parameter values, on every instance \
          sharing the global cache.\n\n# Errors\n\nWhen a Memcached server did not confirm \
@@ -355,8 +364,8 @@ fn typed_invalidation(function: &ItemFn, parameters: &[(Ident, Type)]) -> TokenS
 /// `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost nothing
 /// at run time.
 fn options_expression(args: &Args, query_in_order: bool) -> TokenStream {
-    let route_options = paths::route_options();
-    let ttl = args.ttl;
+    let route_options = args.paths.route_options();
+    let ttl = args.ttl.expression("ttl", &args.paths);
     let calls = args.builder_calls();
     // Not an option: the route's own `?<rest..>` may keep the pairs' order.
     let in_order =

@@ -19,7 +19,7 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
     let mut diagnostics = Diagnostics::default();
     if method == "GET" {
         check_no_body(attr, &mut diagnostics);
-        check_query(attr, &args.query, &mut diagnostics);
+        check_query(attr, args, &mut diagnostics);
         check_tags(function, args, &mut diagnostics);
     } else {
         diagnostics.push(not_get(&method, span));
@@ -42,13 +42,25 @@ fn no_route_attribute() -> syn::Error {
 }
 
 fn not_get(method: &str, span: Span) -> syn::Error {
+    let why = match method {
+        "HEAD" => "Rocket answers HEAD requests with the GET route of the same path (without \
+                   the body), and a cached GET route serves HEAD from the same entries.\n\
+                   help: put #[cached_route] on the GET route, and remove this HEAD route or \
+                   leave it uncached"
+            .to_owned(),
+        "OPTIONS" => "responses to OPTIONS are not cacheable (RFC 9110, section 9.3.7): they \
+                      describe what the server allows, often for one origin (a CORS \
+                      preflight).\nhelp: remove #[cached_route] from this route"
+            .to_owned(),
+        "POST" | "PUT" | "DELETE" | "PATCH" => format!(
+            "a {method} request changes state; replaying a stored response would skip the \
+             change.\nhelp: remove #[cached_route], or cache the GET route that reads the result"
+        ),
+        _ => "help: remove #[cached_route], or cache a GET route".to_owned(),
+    };
     syn::Error::new(
         span,
-        format!(
-            "#[cached_route] caches GET routes only, and this route handles {method}.\n\
-             help: a {method} request changes state; replaying a stored response would skip \
-             the change. Remove #[cached_route], or cache the GET route that reads the result."
-        ),
+        format!("#[cached_route] caches GET routes only, and this route handles {method}.\n{why}"),
     )
 }
 
@@ -64,34 +76,40 @@ fn check_no_body(attr: &Attribute, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// `query = ..` keeps every query parameter the route reads.
-fn check_query(attr: &Attribute, query: &Query, diagnostics: &mut Diagnostics) {
+/// `query = ..` keeps every query parameter the route reads. Reported at the `query` option,
+/// where the fix goes.
+fn check_query(attr: &Attribute, args: &Args, diagnostics: &mut Diagnostics) {
     let Some(uri) = route::uri(attr) else {
         return;
     };
-    for (name, trailing) in route::query_parameters(&uri.value()) {
-        let problem = match query {
+    let route = uri.value();
+    for (name, trailing) in route::query_parameters(&route) {
+        let problem = match &args.query {
             Query::All => None,
             Query::Ignored => Some(format!(
-                "this route reads the query parameter `{name}`, so `query = false` would serve \
-                 one value's page for every value.\n\
-                 help: remove `query = false`, or list what the page depends on: \
-                 `query = [\"{name}\"]`"
+                "`query = false` leaves the query out of the key, and this route reads the query \
+                 parameter `{name}` (\"{route}\"): one value's page would be served for every \
+                 value.\nhelp: list what the page depends on, `query = [\"{name}\"]`, or remove \
+                 `query = false`"
             )),
             Query::Only(_) if trailing => Some(format!(
-                "this route collects every query parameter into `{name}`, so the key needs them \
-                 all.\nhelp: remove `query = [..]`"
+                "`query = [..]` keeps only the listed parameters in the key, and this route \
+                 collects every query parameter into `{name}` (\"{route}\"), so the key needs \
+                 them all.\nhelp: remove `query = [..]`"
             )),
             Query::Only(names) if !names.iter().any(|listed| listed.value() == name) => {
                 Some(format!(
-                    "this route reads the query parameter `{name}`, which `query = [..]` leaves \
-                     out of the key.\nhelp: add \"{name}\" to `query`"
+                    "`query = [..]` leaves out `{name}`, a query parameter this route reads \
+                     (\"{route}\").\nhelp: add \"{name}\" to the `query` list"
                 ))
             }
             Query::Only(_) => None,
         };
         if let Some(problem) = problem {
-            diagnostics.push(syn::Error::new(uri.span(), problem));
+            diagnostics.push(match &args.query_value {
+                Some(value) => syn::Error::new_spanned(value, problem),
+                None => syn::Error::new(uri.span(), problem),
+            });
         }
     }
 }

@@ -52,3 +52,45 @@ fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::
     let error = error.to_compile_error();
     quote::quote!(#error #item)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// Every path in the expansion starts at the root `crate = ".."` gives: a crate that
+    /// renamed the runtime dependency has no `cache_runtime` to reach.
+    #[test]
+    fn crate_option_roots_every_generated_path() {
+        let handler = quote! {
+            #[get("/a/<id>?<q>")]
+            async fn a(id: u32, q: Option<&str>, db: &State<Db>) -> Option<String> { None }
+        };
+        let expanded = |args| super::rewrite(args, handler.clone()).to_string();
+        let default = expanded(quote!(ttl = HOUR, stale = 5 * 6, tags = ["a:{id}"]));
+        assert!(
+            default.contains(":: cache_runtime :: __private :: serve"),
+            "{default}"
+        );
+        let renamed = expanded(quote!(
+            ttl = HOUR,
+            stale = 5 * 6,
+            tags = ["a:{id}"],
+            crate = "my_cache"
+        ));
+        assert!(!renamed.contains("cache_runtime"), "{renamed}");
+        assert!(!renamed.contains("compile_error"), "{renamed}");
+        for item in [
+            "serve",
+            "Scope",
+            "check_guard",
+            "seconds",
+            "key_part",
+            "tag_part",
+        ] {
+            assert!(
+                renamed.contains(&format!("my_cache :: __private :: {item}")),
+                "{item}: {renamed}"
+            );
+        }
+    }
+}

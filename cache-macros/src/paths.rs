@@ -1,7 +1,11 @@
-//! Every path the generated code names, spelled once, absolute.
+//! Every path the generated code names, spelled once, from one root: the runtime crate as the
+//! user's crate reaches it (`::cache_runtime` unless `crate = ".."` says otherwise).
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::quote;
+use quote::{quote, ToTokens};
+
+/// The runtime crate's name as a dependency, when the user does not rename it.
+pub(crate) const DEFAULT_ROOT: &str = "cache_runtime";
 
 /// `tokens` with every span set to `span`, so that errors about them point at user code.
 pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
@@ -20,83 +24,116 @@ pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// `::cache_runtime::__private`: what generated code may call.
-pub(crate) fn private() -> TokenStream {
-    quote!(::cache_runtime::__private)
+/// The runtime crate's path and everything under it that generated code names.
+pub(crate) struct Paths {
+    root: TokenStream,
 }
 
-pub(crate) fn serve() -> TokenStream {
-    let private = private();
-    quote!(#private::serve)
-}
-
-pub(crate) fn cached() -> TokenStream {
-    let private = private();
-    quote!(#private::Cached)
-}
-
-pub(crate) fn cache_request() -> TokenStream {
-    let private = private();
-    quote!(#private::CacheRequest)
-}
-
-pub(crate) fn route_options() -> TokenStream {
-    let private = private();
-    quote!(#private::RouteOptions)
-}
-
-pub(crate) fn opaque() -> TokenStream {
-    let private = private();
-    quote!(#private::Opaque)
-}
-
-pub(crate) fn respond() -> TokenStream {
-    let private = private();
-    quote!(#private::respond)
-}
-
-pub(crate) fn scope() -> TokenStream {
-    let private = private();
-    quote!(#private::Scope)
-}
-
-pub(crate) fn route_counter() -> TokenStream {
-    let private = private();
-    quote!(#private::route_counter)
-}
-
-pub(crate) fn invalidate_route() -> TokenStream {
-    let private = private();
-    quote!(#private::invalidate_route)
-}
-
-pub(crate) fn invalidation_error() -> TokenStream {
-    quote!(::cache_runtime::InvalidationError)
-}
-
-pub(crate) fn cache() -> TokenStream {
-    quote!(::cache_runtime::Cache)
-}
-
-pub(crate) fn global() -> TokenStream {
-    quote!(::cache_runtime::global)
-}
-
-pub(crate) fn check_guard() -> TokenStream {
-    let private = private();
-    quote!(#private::check_guard)
-}
-
-/// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
-/// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie).
-pub(crate) fn route_flags(flags: [bool; 5]) -> TokenStream {
-    let private = private();
-    let flags = flags.iter().map(|on| {
-        if *on {
-            quote!(#private::Yes)
-        } else {
-            quote!(#private::No)
+impl Default for Paths {
+    fn default() -> Paths {
+        let root = proc_macro2::Ident::new(DEFAULT_ROOT, Span::call_site());
+        Paths {
+            root: quote!(::#root),
         }
-    });
-    quote!(#private::Route<#(#flags),*>)
+    }
+}
+
+impl Paths {
+    /// The runtime reached through `root` (`crate = "my_cache"`), as written.
+    pub(crate) fn at(root: &syn::Path) -> Paths {
+        Paths {
+            root: root.to_token_stream(),
+        }
+    }
+
+    /// `<root>::__private`: what generated code may call.
+    pub(crate) fn private(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::__private)
+    }
+
+    fn item(&self, name: &str) -> TokenStream {
+        let private = self.private();
+        let name = proc_macro2::Ident::new(name, Span::call_site());
+        quote!(#private::#name)
+    }
+
+    pub(crate) fn serve(&self) -> TokenStream {
+        self.item("serve")
+    }
+
+    pub(crate) fn cached(&self) -> TokenStream {
+        self.item("Cached")
+    }
+
+    pub(crate) fn cache_request(&self) -> TokenStream {
+        self.item("CacheRequest")
+    }
+
+    pub(crate) fn route_options(&self) -> TokenStream {
+        self.item("RouteOptions")
+    }
+
+    pub(crate) fn opaque(&self) -> TokenStream {
+        self.item("Opaque")
+    }
+
+    pub(crate) fn respond(&self) -> TokenStream {
+        self.item("respond")
+    }
+
+    pub(crate) fn scope(&self) -> TokenStream {
+        self.item("Scope")
+    }
+
+    pub(crate) fn route_counter(&self) -> TokenStream {
+        self.item("route_counter")
+    }
+
+    pub(crate) fn invalidate_route(&self) -> TokenStream {
+        self.item("invalidate_route")
+    }
+
+    pub(crate) fn check_guard(&self) -> TokenStream {
+        self.item("check_guard")
+    }
+
+    /// `__private::seconds`: accepts an integer of any type for a `ttl` or window expression.
+    pub(crate) fn seconds(&self) -> TokenStream {
+        self.item("seconds")
+    }
+
+    /// `__private::key_part`: a route parameter as the key takes it.
+    pub(crate) fn key_part(&self) -> TokenStream {
+        self.item("key_part")
+    }
+
+    /// `__private::tag_part`: a route parameter as a tag takes it.
+    pub(crate) fn tag_part(&self) -> TokenStream {
+        self.item("tag_part")
+    }
+
+    pub(crate) fn invalidation_error(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::InvalidationError)
+    }
+
+    pub(crate) fn cache(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::Cache)
+    }
+
+    pub(crate) fn global(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::global)
+    }
+
+    /// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
+    /// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie).
+    pub(crate) fn route_flags(&self, flags: [bool; 5]) -> TokenStream {
+        let (yes, no) = (self.item("Yes"), self.item("No"));
+        let flags = flags.iter().map(|on| if *on { &yes } else { &no });
+        let route = self.item("Route");
+        quote!(#route<#(#flags),*>)
+    }
 }

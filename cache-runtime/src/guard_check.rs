@@ -201,7 +201,8 @@ pub enum FlashCookie {}
     message = "this handler reads a `FlashMessage`, and the route's cache key does not hold Rocket's flash cookie",
     label = "reads the client's flash message",
     note = "the message belongs to one client; a cached copy would show it to every client",
-    note = "put the flash cookie in the key: `vary_cookies = [\"_flash\"]`"
+    note = "add Rocket's flash cookie to the key: put \"_flash\" in `vary_cookies`, next to the \
+            cookies already listed (`vary_cookies = [\"_flash\"]` if none)"
 )]
 pub trait KeysFlashCookie {}
 impl<Q, A, T, C> KeysFlashCookie for Route<Q, A, T, C, Yes> {}

@@ -99,6 +99,7 @@ mod metrics_route;
 mod near;
 mod options;
 mod outcome;
+mod param_check;
 mod rate_limited_log;
 mod serve;
 mod util;
@@ -132,7 +133,7 @@ pub use outcome::Refusal;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `ttl = N` | required | seconds an entry is served, a whole number from 1; a response's own `s-maxage` / `max-age` can only shorten it |
+/// | `ttl = N` | required | seconds an entry is served, a whole number from 1 (a literal or a constant expression: `15 * 60`, `HOUR`); a response's own `s-maxage` / `max-age` can only shorten it |
 /// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
 /// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
 /// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
@@ -145,6 +146,7 @@ pub use outcome::Refusal;
 /// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
 /// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |
+/// | `crate = "path"` | this crate | the runtime crate's path, when Cargo.toml renames the dependency (`crate = "my_cache"`) or it is reached through a re-export (`crate = "crate::cache"`) |
 ///
 /// For each cached handler `name`, `name::invalidate(params)` and
 /// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
@@ -296,7 +298,8 @@ pub use outcome::Refusal;
 ///
 /// # Misuse is a compile error
 ///
-/// A missing or non-positive `ttl`, an unknown or repeated option, an invalid or repeated
+/// A missing or non-positive `ttl` (a constant expression out of range too, reported where the
+/// compiler evaluates it), an unknown or repeated option, an invalid or repeated
 /// header, cookie or parameter name, a `query` list that leaves out a parameter the route
 /// reads, a status that may not be stored, a `negative_ttl` with no status from 400 in
 /// `statuses`, the attribute on anything but a function, no route
@@ -326,6 +329,7 @@ pub mod __private {
     pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
     pub use crate::invalidation::{route_counter, RouteCounter, Scope};
     pub use crate::options::RouteOptions;
+    pub use crate::param_check::{key_part, seconds, tag_part};
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
 

@@ -1,7 +1,12 @@
 //! The value of each option: literals read into typed values that keep their spans, each
 //! rejected at its own tokens with a message that says how to write it.
 
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::{Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitStr, UnOp};
+
+use crate::diagnostics::code;
+use crate::paths::{self, Paths};
 
 /// Which query parameters the key holds.
 pub(crate) enum Query {
@@ -32,10 +37,73 @@ pub(super) fn flag(key: &str, value: &Expr) -> syn::Result<bool> {
     }
 }
 
-/// A whole, positive number of seconds (`ttl`, `stale`, `stale_if_error`).
-pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<u32> {
-    let hint =
-        format!("write the number of seconds as a whole number literal, for example `{key} = 60`");
+/// A number of seconds (`ttl`, `stale`, `stale_if_error`).
+#[derive(Clone)]
+pub(crate) enum Seconds {
+    /// A literal, checked here.
+    Literal(u32),
+    /// A constant expression (`15 * 60`, `HOUR`), which a proc macro cannot evaluate: the
+    /// generated code checks it ([`Seconds::expression`]).
+    Const(Expr),
+}
+
+impl Seconds {
+    /// The value as a `u32` expression of constant context. A constant expression is checked
+    /// where the compiler evaluates it: an integer of any type (`__private::seconds`), in range
+    /// (a panic in constant evaluation, which the compiler reports at the user's expression,
+    /// naming the option and the range).
+    pub(crate) fn expression(&self, key: &str, paths: &Paths) -> TokenStream {
+        let expr = match self {
+            Seconds::Literal(seconds) => return quote!(#seconds),
+            Seconds::Const(expr) => expr,
+        };
+        let mut tokens = expr.to_token_stream().into_iter();
+        let first = tokens
+            .next()
+            .map_or_else(Span::call_site, |token| token.span());
+        let last = tokens.last().map_or(first, |token| token.span());
+        let message = if key == "ttl" {
+            "`ttl` must be from 1 to 4294967295 seconds: a response cached for 0 seconds is never \
+             served from the cache"
+                .to_owned()
+        } else {
+            format!(
+                "`{key}` must be from 1 to 4294967295 seconds; to turn it off, leave `{key}` out"
+            )
+        };
+        let check = paths::respanned(paths.seconds(), first);
+        // The panic's path at the expression's first token and its arguments at the last, so
+        // that the compiler underlines the whole expression.
+        let panic = paths::respanned(quote!(::core::panic!), first);
+        let mut arguments = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Parenthesis,
+            paths::respanned(quote!(#message), last),
+        );
+        arguments.set_span(last);
+        // Only the check and the panic carry the user's spans: lints on the conversion (a
+        // user's `clippy::pedantic` casts) are about generated code, not the user's.
+        let checked = quote_spanned!(first=> #check(&(#expr)));
+        quote! {
+            {
+                #checked;
+                let __cache_seconds = (#expr) as i128;
+                if __cache_seconds < 1 || __cache_seconds > 4294967295 {
+                    #panic #arguments
+                }
+                __cache_seconds as u32
+            }
+        }
+    }
+}
+
+/// A whole, positive number of seconds: an integer literal, checked now, or a constant
+/// expression, checked by the compiler. The literal forms that cannot be seconds are refused
+/// here, so that they keep their early messages.
+pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<Seconds> {
+    let hint = format!(
+        "write a whole number of seconds, for example `{key} = 60`, `{key} = 15 * 60` or a \
+         constant such as `{key} = HOUR`"
+    );
     let error = |message: &str| Err(syn::Error::new_spanned(value, format!("{message}; {hint}")));
     match value {
         Expr::Lit(ExprLit {
@@ -51,6 +119,7 @@ pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<u32> {
                 format!("`{key}` must be at least 1 second; to turn it off, leave `{key}` out"),
             )),
             Ok(seconds) => u32::try_from(seconds)
+                .map(Seconds::Literal)
                 .or_else(|_| error(&format!("`{key}` is too large: at most 4294967295 seconds"))),
             Err(_) => error(&format!("`{key}` must be a whole number of seconds")),
         },
@@ -63,8 +132,31 @@ pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<u32> {
         Expr::Lit(ExprLit {
             lit: Lit::Str(_), ..
         }) => error(&format!("`{key}` must be a number, not a string")),
-        _ => error(&format!("`{key}` must be an integer literal")),
+        Expr::Lit(_) => error(&format!("`{key}` must be a number")),
+        _ => Ok(Seconds::Const(value.clone())),
     }
+}
+
+/// `crate = "path"`: where the runtime crate is reached from the handler's module.
+pub(super) fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
+    let example = "for example `crate = \"my_cache\"` when Cargo.toml renames the runtime \
+                   dependency, or `crate = \"crate::cache\"` for a re-export";
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`crate` takes a path as a string literal, {example}"),
+        ));
+    };
+    text.parse::<syn::Path>().map_err(|_| {
+        syn::Error::new(
+            text.span(),
+            format!("\"{}\" is not a path; {example}", text.value()),
+        )
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,8 +213,9 @@ pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<
             return Err(syn::Error::new(
                 name.span(),
                 format!(
-                    "`{text}` is not {what}: use letters, digits and `!#$%&'*+-.^_`|~`, \
-                     no spaces or separators"
+                    "{} is not {what}: use letters, digits and the characters !#$%&'*+-.^_|~ \
+                     or a backtick, no spaces or separators",
+                    code(&text)
                 ),
             ));
         }
@@ -140,7 +233,7 @@ pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<
         if duplicate {
             return Err(syn::Error::new(
                 name.span(),
-                format!("`{text}` is listed twice in `{key}`"),
+                format!("{} is listed twice in `{key}`", code(&text)),
             ));
         }
         names.push(name.clone());
@@ -165,12 +258,16 @@ pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
         };
         let text = literal.value();
         if text.is_empty() {
-            return Err(syn::Error::new(literal.span(), "a tag cannot be empty"));
+            return Err(syn::Error::new(
+                literal.span(),
+                "a tag cannot be empty; remove it, or name what the entries share, such as \
+                 \"articles\"",
+            ));
         }
         if tags.iter().any(|seen| seen.literal.value() == text) {
             return Err(syn::Error::new(
                 literal.span(),
-                format!("`{text}` is listed twice in `tags`"),
+                format!("{} is listed twice in `tags`", code(&text)),
             ));
         }
         let names = placeholders(&text).map_err(|why| syn::Error::new(literal.span(), why))?;
@@ -206,8 +303,9 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
                 }
                 if !closed {
                     return Err(format!(
-                        "unclosed `{{{name}` in a tag; write `{{{{` for a brace, `{{name}}` for a \
-                         parameter"
+                        "unclosed {} in a tag; write `{{{{` for a brace, `{{name}}` for a \
+                         parameter",
+                        code(&format!("{{{name}"))
                     ));
                 }
                 let is_ident = name
@@ -217,8 +315,9 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
                     && name.chars().all(|c| c.is_alphanumeric() || c == '_');
                 if !is_ident || name == "_" {
                     return Err(format!(
-                        "`{{{name}}}` in a tag must name a route parameter, as in \
-                         \"article:{{id}}\" (no format specs; write `{{{{` for a brace)"
+                        "{} in a tag must name a route parameter, as in \
+                         \"article:{{id}}\" (no format specs; write `{{{{` for a brace)",
+                        code(&format!("{{{name}}}"))
                     ));
                 }
                 if !names.contains(&name) {
@@ -247,7 +346,11 @@ pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
         if syn::parse_str::<Ident>(&text).is_err() {
             return Err(syn::Error::new(
                 name.span(),
-                format!("`{text}` is not a parameter name"),
+                format!(
+                    "{} is not a parameter name; list the handler's request guard parameters \
+                     by name, as in `trusted_guards = [\"db\"]`",
+                    code(&text)
+                ),
             ));
         }
         if names.iter().any(|seen| seen.value() == text) {
@@ -284,7 +387,11 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
         if text.is_empty() || text.contains(['&', '=', '%', '+', ' ', '#', '?']) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("`{text}` is not a query parameter name as Rocket matches it"),
+                format!(
+                    "{} is not a query parameter name as Rocket matches it; list the name as \
+                     the route declares it, `\"page\"` for `?<page>`",
+                    code(&text)
+                ),
             ));
         }
         // Rocket reads a field's name up to the first `.`, `[` or `:` (`page.x`, `page[0]`
@@ -295,21 +402,25 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
             let help = if field.is_empty() {
                 "list the name of the route's parameter".to_owned()
             } else {
-                format!("list the parameter itself, `\"{field}\"`: its nested fields count with it")
+                format!(
+                    "list the parameter itself, {}: its nested fields count with it",
+                    code(&format!("{field:?}"))
+                )
             };
             return Err(syn::Error::new(
                 name.span(),
                 format!(
-                    "`{text}` can never match a query parameter: Rocket reads a field's name up \
+                    "{} can never match a query parameter: Rocket reads a field's name up \
                      to the first `.`, `[` or `:`, so the key would hold no query value for \
-                     it.\nhelp: {help}"
+                     it.\nhelp: {help}",
+                    code(&text)
                 ),
             ));
         }
         if names.iter().any(|seen| seen.value() == text) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("`{text}` is listed twice in `query`"),
+                format!("{} is listed twice in `query`", code(&text)),
             ));
         }
         names.push(name.clone());

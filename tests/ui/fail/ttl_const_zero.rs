@@ -1,9 +1,9 @@
 use cache_runtime::cached_route;
 use rocket::get;
 
-const MINUTE: u32 = 60;
+const DISABLED: u32 = 0;
 
-#[cached_route(ttl = MINUTE)]
+#[cached_route(ttl = DISABLED)]
 #[get("/")]
 fn index() -> &'static str {
     "hello"

@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+#[cached_route(ttl = 60, crate = "my cache")]
+#[get("/")]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {}

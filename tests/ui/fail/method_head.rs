@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::head;
+
+#[cached_route(ttl = 60)]
+#[head("/")]
+fn index() -> &'static str {
+    ""
+}
+
+fn main() {}

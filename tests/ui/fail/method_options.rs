@@ -1,0 +1,10 @@
+use cache_runtime::cached_route;
+use rocket::options;
+
+#[cached_route(ttl = 60)]
+#[options("/")]
+fn index() -> &'static str {
+    ""
+}
+
+fn main() {}

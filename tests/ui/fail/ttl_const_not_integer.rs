@@ -1,0 +1,12 @@
+use cache_runtime::cached_route;
+use rocket::get;
+
+const MINUTE: f64 = 60.0;
+
+#[cached_route(ttl = MINUTE)]
+#[get("/")]
+fn index() -> &'static str {
+    "hello"
+}
+
+fn main() {}
