@@ -70,6 +70,11 @@ pub(crate) fn invalidate_route() -> TokenStream {
     quote!(#private::invalidate_route)
 }
 
+pub(crate) fn soft_invalidate_route() -> TokenStream {
+    let private = private();
+    quote!(#private::soft_invalidate_route)
+}
+
 pub(crate) fn invalidation_error() -> TokenStream {
     quote!(::cache_runtime::InvalidationError)
 }

@@ -4,12 +4,13 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | age:u32 |
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 |
+//! lineage:u64 | age:u32 |
 //! status:u16 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
-//! The epoch and the fingerprint (the entry's stamp) record the invalidation counters the
+//! The epoch, the fingerprint and the lineage (the entry's stamp) record the invalidation counters the
 //! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
 //! was invalidated. `created` is when the cache received the response and `ttl` how long from
 //! then it is fresh; `age` is how old it already was then (RFC 9111 section 4.2.3, the
@@ -28,13 +29,13 @@ use crate::generation::Stamp;
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 4;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2 + 2 + 4;
+const VERSION: u8 = 5;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 2 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 2;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 2;
 
 /// A response as stored: status, end-to-end headers, body, and when and for how long.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct StoredResponse {
     epoch: u64,
     /// The invalidation counters it depends on, fingerprinted, when it was rendered.
     fingerprint: u64,
+    /// Their upper halves, fingerprinted: what soft invalidations leave alone.
+    lineage: u64,
     /// Seconds old when `created`.
     age: u32,
     /// Name and value ranges within `frame`, in response order; repeated names stay repeated.
@@ -116,6 +119,7 @@ impl StoredResponse {
         out.extend_from_slice(&ttl.to_le_bytes());
         out.extend_from_slice(&stamp.epoch.to_le_bytes());
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
+        out.extend_from_slice(&stamp.lineage.to_le_bytes());
         out.extend_from_slice(&age.to_le_bytes());
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
@@ -154,6 +158,7 @@ impl StoredResponse {
         let ttl = reader.u32()?;
         let epoch = reader.u64()?;
         let fingerprint = reader.u64()?;
+        let lineage = reader.u64()?;
         let age = reader.u32()?;
         let status = reader.u16()?;
         if !(100..=999).contains(&status) {
@@ -189,6 +194,7 @@ impl StoredResponse {
             ttl,
             epoch,
             fingerprint,
+            lineage,
             age,
             headers,
             body,
@@ -230,6 +236,7 @@ impl StoredResponse {
         Stamp {
             epoch: self.epoch,
             fingerprint: self.fingerprint,
+            lineage: self.lineage,
         }
     }
 
@@ -336,6 +343,7 @@ mod tests {
             Stamp {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
+                lineage: 0x0fed_cba9_8765_4321,
             },
         )
         .unwrap()

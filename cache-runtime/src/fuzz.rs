@@ -46,14 +46,20 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         100u16..1000,
         proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ -~]{0,24}"), 0..5),
         proptest::collection::vec(any::<u8>(), 0..64),
-        (any::<(u64, u32, u32)>(), any::<u64>(), any::<u64>()),
+        (any::<(u64, u32, u32)>(), any::<(u64, u64, u64)>()),
     )
-        .prop_map(|(status, headers, body, (times, epoch, fingerprint))| {
-            let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            let stamp = Stamp { epoch, fingerprint };
-            StoredResponse::build_stamped(status, pairs, &body, times, stamp)
-                .expect("valid parts frame")
-        })
+        .prop_map(
+            |(status, headers, body, (times, (epoch, fingerprint, lineage)))| {
+                let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                let stamp = Stamp {
+                    epoch,
+                    fingerprint,
+                    lineage,
+                };
+                StoredResponse::build_stamped(status, pairs, &body, times, stamp)
+                    .expect("valid parts frame")
+            },
+        )
 }
 
 /// `entry` framed again from what was decoded.
@@ -169,6 +175,7 @@ proptest! {
         ttl in any::<u32>(),
         epoch in any::<u64>(),
         fingerprint in any::<u64>(),
+        lineage in any::<u64>(),
         age in any::<u32>(),
     ) {
         let mut frame = entry.frame().to_vec();
@@ -176,12 +183,13 @@ proptest! {
         frame[12..16].copy_from_slice(&ttl.to_le_bytes());
         frame[16..24].copy_from_slice(&epoch.to_le_bytes());
         frame[24..32].copy_from_slice(&fingerprint.to_le_bytes());
-        frame[32..36].copy_from_slice(&age.to_le_bytes());
+        frame[32..40].copy_from_slice(&lineage.to_le_bytes());
+        frame[40..44].copy_from_slice(&age.to_le_bytes());
         let decoded = StoredResponse::decode(frame);
         prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
         let decoded = decoded.unwrap();
         prop_assert_eq!((decoded.created(), decoded.ttl(), decoded.initial_age()), (created, ttl, age));
-        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint });
+        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint, lineage });
         prop_assert_eq!(decoded.status(), entry.status());
         prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());
         prop_assert_eq!(decoded.body(), entry.body());

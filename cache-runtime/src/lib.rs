@@ -104,7 +104,8 @@ mod util;
 
 pub use backend::BreakerState;
 pub use cache::{
-    global, install, invalidate, invalidate_all, invalidate_tag, Cache, InstallError, ServerStatus,
+    global, install, invalidate, invalidate_all, invalidate_tag, soft_invalidate,
+    soft_invalidate_tag, Cache, InstallError, ServerStatus,
 };
 pub use config::{Config, ConfigError, SERVERS_ENV};
 pub use fairing::CacheFairing;
@@ -279,7 +280,7 @@ pub use cache_macros::cached_route;
 /// Used by the code `#[cached_route]` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache::invalidate_route;
+    pub use crate::cache::{invalidate_route, soft_invalidate_route};
     pub use crate::guard::CacheRequest;
     pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
     pub use crate::invalidation::{route_counter, RouteCounter, Scope};

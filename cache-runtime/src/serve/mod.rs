@@ -105,6 +105,8 @@ struct Flow<'k, 'r: 'k> {
     may_store: bool,
     /// An expired entry kept for `stale_if_error`, if the handler fails.
     fallback: Option<Arc<StoredResponse>>,
+    /// The hit was rendered before a soft invalidation: it is served as expired.
+    soft_purged: bool,
     /// This process's waiters for the key, when this request runs the handler for them.
     leader: Option<Leader<'r>>,
 }
@@ -156,6 +158,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             lease: Lease::None,
             may_store: false,
             fallback: None,
+            soft_purged: fetched.soft_purged,
             leader: None,
         };
         flow.restamp_later(&fetched);
@@ -204,7 +207,14 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
         let ttl = u64::from(entry.ttl());
-        if stored_for < ttl || self.options.keep() == 0 {
+        // Soft-purged, it is expired from now on: the stale windows then end where they would
+        // have anyway, never later than the route allows for this entry.
+        let stored_for = if self.soft_purged {
+            stored_for.max(ttl)
+        } else {
+            stored_for
+        };
+        if stored_for < ttl || (self.options.keep() == 0 && !self.soft_purged) {
             return Some(self.serve_entry(&entry, now, Served::Hit));
         }
         if stored_for < ttl + u64::from(self.options.stale) {
