@@ -33,9 +33,10 @@ pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
 pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
 pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
 pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
+pub(crate) const SURROGATE_KEYS: Key = key("surrogate_keys", "surrogate_keys");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 14] = [
+pub(crate) const KEYS: [Key; 15] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -50,6 +51,7 @@ pub(crate) const KEYS: [Key; 14] = [
     COALESCE,
     NEAR_CAPACITY,
     EPOCH_POLL,
+    SURROGATE_KEYS,
 ];
 
 /// Memcached's default largest item (`-I 1m`).
@@ -114,6 +116,49 @@ pub struct Config {
     /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
     /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
     pub epoch_poll: Duration,
+    /// The response header that carries each route's `tags`, so that a CDN in front can purge
+    /// by the same tags: `Surrogate-Key` (Fastly; space-separated) or `Cache-Tag` (Cloudflare;
+    /// comma-separated), each tag spelled by [`surrogate_key`](crate::surrogate_key). In the
+    /// `cache` table, `surrogate_keys = "Surrogate-Key"` or `"Cache-Tag"`. Default none.
+    pub surrogate_keys: Option<SurrogateKeys>,
+}
+
+/// The response header a route's tags are sent in (see [`Config::surrogate_keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurrogateKeys {
+    /// `Surrogate-Key: a b` (Fastly, Varnish with xkey).
+    SurrogateKey,
+    /// `Cache-Tag: a,b` (Cloudflare).
+    CacheTag,
+}
+
+impl SurrogateKeys {
+    /// The header's name.
+    pub fn header(self) -> &'static str {
+        match self {
+            SurrogateKeys::SurrogateKey => "Surrogate-Key",
+            SurrogateKeys::CacheTag => "Cache-Tag",
+        }
+    }
+
+    /// What separates two tags in the header's value.
+    pub(crate) fn separator(self) -> char {
+        match self {
+            SurrogateKeys::SurrogateKey => ' ',
+            SurrogateKeys::CacheTag => ',',
+        }
+    }
+
+    /// From the header's name, in any case.
+    pub(crate) fn from_name(name: &str) -> Result<SurrogateKeys, ConfigError> {
+        [SurrogateKeys::SurrogateKey, SurrogateKeys::CacheTag]
+            .into_iter()
+            .find(|keys| keys.header().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                ConfigError::new(SURROGATE_KEYS.field, "\"Surrogate-Key\" or \"Cache-Tag\"")
+            })
+    }
 }
 
 impl Default for Config {
@@ -133,6 +178,7 @@ impl Default for Config {
             coalesce: true,
             near_capacity: 16 * 1024 * 1024,
             epoch_poll: Duration::from_millis(50),
+            surrogate_keys: None,
         }
     }
 }

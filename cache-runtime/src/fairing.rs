@@ -8,7 +8,9 @@ use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::cache::{install_cache, Cache};
-use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_ENV};
+use crate::config::{
+    parse_servers, Config, ConfigError, SurrogateKeys, KEYS, SERVERS, SERVERS_ENV,
+};
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
@@ -32,6 +34,7 @@ use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_E
 /// coalesce = true
 /// near_capacity = 16777216
 /// epoch_poll_ms = 50
+/// surrogate_keys = "Surrogate-Key"                  # or "Cache-Tag"; none by default
 /// ```
 ///
 /// The table's `servers` take precedence over `MEMCACHED_SERVERS`, which is read only when the
@@ -69,6 +72,7 @@ struct Table {
     coalesce: Option<bool>,
     near_capacity: Option<u64>,
     epoch_poll_ms: Option<u64>,
+    surrogate_keys: Option<String>,
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -134,6 +138,9 @@ impl Table {
         }
         if let Some(v) = self.epoch_poll_ms {
             config.epoch_poll = ms(v);
+        }
+        if let Some(v) = self.surrogate_keys {
+            config.surrogate_keys = Some(SurrogateKeys::from_name(&v)?);
         }
         config.validate()?;
         Ok(config)
@@ -224,6 +231,7 @@ mod tests {
             "coalesce" => config.coalesce.to_string(),
             "near_capacity" => config.near_capacity.to_string(),
             "epoch_poll" => format!("{:?}", config.epoch_poll),
+            "surrogate_keys" => format!("{:?}", config.surrogate_keys),
             other => panic!("a configuration key this test does not know: {other}"),
         }
     }
@@ -248,6 +256,7 @@ mod tests {
             ("coalesce", "false"),
             ("near_capacity", "1024"),
             ("epoch_poll_ms", "20"),
+            ("surrogate_keys", "\"Cache-Tag\""),
         ];
         assert_eq!(changed.len(), KEYS.len(), "a value for every key");
         // Servers are always given: the environment never decides here.

@@ -107,9 +107,10 @@ pub use cache::{
     global, install, invalidate, invalidate_all, invalidate_tag, soft_invalidate,
     soft_invalidate_tag, Cache, InstallError, ServerStatus,
 };
-pub use config::{Config, ConfigError, SERVERS_ENV};
+pub use config::{Config, ConfigError, SurrogateKeys, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::SharedGuard;
+pub use http::surrogate::surrogate_key;
 pub use invalidation::{InvalidationError, InvalidationUri};
 pub use metrics::{stats, Counters, Snapshot, Stats};
 pub use metrics_route::metrics_routes;

@@ -25,6 +25,7 @@ use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
 use crate::http::render::{mark, merge_vary, not_modified, replay};
+use crate::http::surrogate;
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
@@ -53,6 +54,15 @@ where
 {
     let request = guard.request;
     let cache = Cache::for_request(request);
+    // Added to every response of the route, never stored: the configuration in force decides.
+    let tagged = |mut response: Response<'r>| {
+        surrogate::add(
+            &mut response,
+            cache.config().surrogate_keys,
+            &scope.surrogate_keys,
+        );
+        response
+    };
     let route = match request.route() {
         Some(route) if !policy::bypasses(request, options) => route,
         // No route (not reachable from a handler) or a per-principal request.
@@ -61,7 +71,7 @@ where
             let outcome = respond(handler.await, request).map(|mut response| {
                 merge_vary(&mut response, options);
                 mark(&mut response, cache.config().x_cache_header, Served::Bypass);
-                response
+                tagged(response)
             });
             return Cached::new(outcome.map(shorten));
         }
@@ -70,16 +80,16 @@ where
     let key = key_for(request, route, &cache.config().namespace, options);
     let (mut flow, lookup) = Flow::lookup(request, cache, options, &key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
-        return Cached::new(Ok(served));
+        return Cached::new(Ok(tagged(served)));
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
     // stays small (a hit from the near tier never allocates one of these).
     if let Some(served) = Box::pin(flow.coalesce(&scope)).await {
-        return Cached::new(Ok(served));
+        return Cached::new(Ok(tagged(served)));
     }
     let outcome = respond(handler.await, request).map(shorten);
-    Cached::new(Box::pin(flow.finish(outcome)).await)
+    Cached::new(Box::pin(flow.finish(outcome)).await.map(tagged))
 }
 
 /// One request's way through the cache: what the steps so far decided.
