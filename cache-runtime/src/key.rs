@@ -187,7 +187,8 @@ impl<'a> KeyParts<'a> {
         // v3: frames of version 4 (with the age a response arrived with): during a rolling
         // deploy, instances of the two releases never read each other's entries (each would
         // count the other's as undecodable, log it and overwrite it).
-        input.field(b"rc-key-v3");
+        // v4: frames of version 5 (with the lineage soft invalidations leave alone).
+        input.field(b"rc-key-v4");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
         match self.route_format {
