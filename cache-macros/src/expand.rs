@@ -15,6 +15,8 @@
 //! impl name {                                        // Rocket's route struct
 //!     async fn invalidate(id: u32, ..) -> Result<(), InvalidationError> { .. }
 //!     async fn invalidate_in(cache: &Cache, id: u32, ..) -> Result<(), InvalidationError> { .. }
+//!     async fn soft_invalidate(id: u32, ..) ..                 // the same, marking stale
+//!     async fn soft_invalidate_in(cache: &Cache, id: u32, ..) ..
 //! }
 //! ```
 
@@ -306,12 +308,47 @@ fn tag_expression(tag: &Tag, paths: &Paths) -> TokenStream {
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
 }
 
-/// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, on the struct
-/// Rocket generates for the route: the route parameters' own types, checked by the compiler.
+/// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, and their soft
+/// forms (`soft_invalidate`, `soft_invalidate_in`), on the struct Rocket generates for the
+/// route: the route parameters' own types, checked by the compiler.
 fn typed_invalidation(
     function: &ItemFn,
     parameters: &[(Ident, Type)],
     paths: &Paths,
+) -> TokenStream {
+    let name = &function.sig.ident;
+    let hard = format!(
+        "Drops every entry `{name}` cached for these parameter values, on every instance \
+         sharing the global cache."
+    );
+    let soft = format!(
+        "Marks every entry `{name}` cached for these parameter values stale instead of \
+         dropping it (a soft purge), on every instance sharing the global cache: each is then \
+         served as if it had just expired, within the route's `stale` window while one request \
+         renders it again."
+    );
+    let methods = |prefix: &str, summary: &str, runtime: TokenStream| {
+        invalidation_methods(function, parameters, paths, (prefix, summary), runtime)
+    };
+    let hard = methods("", &hard, paths.invalidate_route());
+    let soft = methods("soft_", &soft, paths.soft_invalidate_route());
+    quote! {
+        #[allow(nonstandard_style, dead_code, clippy::all, clippy::pedantic)]
+        impl #name {
+            #hard
+            #soft
+        }
+    }
+}
+
+/// `{prefix}invalidate(params)` through the global cache and `{prefix}invalidate_in(&cache,
+/// params)`, both calling `runtime` (documented by `summary`).
+fn invalidation_methods(
+    function: &ItemFn,
+    parameters: &[(Ident, Type)],
+    paths: &Paths,
+    (prefix, summary): (&str, &str),
+    runtime: TokenStream,
 ) -> TokenStream {
     let vis = &function.vis;
     let name = &function.sig.ident;
@@ -327,36 +364,36 @@ fn typed_invalidation(
     let route = route_name(name);
     let values = key_parts(parameters, paths);
     let (error, cache, global) = (paths.invalidation_error(), paths.cache(), paths.global());
-    let (route_counter, invalidate_route) = (paths.route_counter(), paths.invalidate_route());
+    let route_counter = paths.route_counter();
+    let (method, method_in) = (
+        format_ident!("{prefix}invalidate"),
+        format_ident!("{prefix}invalidate_in"),
+    );
     let doc = format!(
-        "Drops every entry `{name}` cached for these parameter values, on every instance \
-         sharing the global cache.\n\n# Errors\n\nWhen a Memcached server did not confirm \
-         it: entries there may be served until it is repeated or they expire."
+        "{summary}\n\n# Errors\n\nWhen a Memcached server did not confirm it: entries there \
+         may be served until it is repeated or they expire."
     );
     let doc_in = format!(
-        "Like [`{name}::invalidate`], in `cache` (a Rocket instance's managed one).\n\n\
+        "Like [`{name}::{method}`], in `cache` (a Rocket instance's managed one).\n\n\
          # Errors\n\nWhen a Memcached server did not confirm it."
     );
     quote! {
-        #[allow(nonstandard_style, dead_code, clippy::all, clippy::pedantic)]
-        impl #name {
-            #[doc = #doc]
-            #vis async fn invalidate #generics (#(#declared),*) -> ::core::result::Result<(), #error>
-            #where_clause
-            {
-                Self::invalidate_in(#global(), #(#idents),*).await
-            }
+        #[doc = #doc]
+        #vis async fn #method #generics (#(#declared),*) -> ::core::result::Result<(), #error>
+        #where_clause
+        {
+            Self::#method_in(#global(), #(#idents),*).await
+        }
 
-            #[doc = #doc_in]
-            #vis async fn invalidate_in #generics (
-                __cache: &#cache,
-                #(#declared),*
-            ) -> ::core::result::Result<(), #error>
-            #where_clause
-            {
-                let __cache_counter = #route_counter(#route, &[#(#values),*]);
-                #invalidate_route(__cache, __cache_counter).await
-            }
+        #[doc = #doc_in]
+        #vis async fn #method_in #generics (
+            __cache: &#cache,
+            #(#declared),*
+        ) -> ::core::result::Result<(), #error>
+        #where_clause
+        {
+            let __cache_counter = #route_counter(#route, &[#(#values),*]);
+            #runtime(__cache, __cache_counter).await
         }
     }
 }

@@ -94,6 +94,10 @@ impl Paths {
         self.item("invalidate_route")
     }
 
+    pub(crate) fn soft_invalidate_route(&self) -> TokenStream {
+        self.item("soft_invalidate_route")
+    }
+
     pub(crate) fn check_guard(&self) -> TokenStream {
         self.item("check_guard")
     }

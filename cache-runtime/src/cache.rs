@@ -15,8 +15,7 @@ use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStor
 use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
-use crate::generation::GenId;
-use crate::generation::Stamp;
+use crate::generation::{GenId, Purge, Stamp};
 use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
@@ -251,21 +250,26 @@ impl Cache {
         let entry = near.get(key, epoch, unix_now())?;
         let stamp = Stamp {
             epoch,
-            fingerprint: entry.stamp().fingerprint,
+            ..entry.stamp()
         };
         Some(Fetched {
             lookup: Lookup::Hit(entry),
             stamp: Some(stamp),
             invalidated: false,
+            soft_purged: false,
             restamp: None,
         })
     }
 
-    /// Keeps a far hit in the near tier, with the epoch it was checked in.
+    /// Keeps a far hit in the near tier, with the epoch it was checked in; not a soft-purged
+    /// one, which the near tier would serve as fresh.
     pub(crate) fn near_keep(&self, key: &CacheKey, fetched: &Fetched) {
-        if let (Some(near), Lookup::Hit(entry), Some(stamp)) =
-            (&self.inner.near, &fetched.lookup, fetched.stamp)
-        {
+        if let (Some(near), Lookup::Hit(entry), Some(stamp), false) = (
+            &self.inner.near,
+            &fetched.lookup,
+            fetched.stamp,
+            fetched.soft_purged,
+        ) {
             near.put(key, entry, stamp.epoch, unix_now());
         }
     }
@@ -497,34 +501,55 @@ impl Cache {
     /// `/articles/5`). Takes what `uri!` produces.
     pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
         let counters = uri.counters()?;
-        self.bump_each(&counters).await
+        self.bump_each(&counters, Purge::Hard).await
     }
 
     /// Drops every entry whose route declares `tag` (`tags = ["articles", "article:{id}"]`,
     /// with the parameters filled in: `"article:5"`).
     pub async fn invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-        self.bump(GenId::tag(tag.as_ref())).await
+        self.bump(GenId::tag(tag.as_ref()), Purge::Hard).await
     }
 
     /// Drops every entry of this cache's namespace; other applications sharing the servers
     /// under other namespaces keep theirs.
     pub async fn invalidate_all(&self) -> Result<(), InvalidationError> {
-        self.bump(GenId::everything()).await
+        self.bump(GenId::everything(), Purge::Hard).await
     }
 
-    async fn bump(&self, counter: GenId) -> Result<(), InvalidationError> {
-        self.bump_each(&[counter]).await
+    /// Like [`invalidate`](Self::invalidate), but marks the entries stale instead of dropping
+    /// them (a soft purge): each is then served as if it had just expired. Within its route's
+    /// `stale` window it is answered `STALE` while one request renders it again; otherwise the
+    /// next request renders it (concurrent ones wait for that one), and within `stale_if_error`
+    /// it stands in if the handler fails. Once this returns `Ok`, no instance serves an
+    /// entry rendered before it as fresh.
+    pub async fn soft_invalidate(
+        &self,
+        uri: impl InvalidationUri,
+    ) -> Result<(), InvalidationError> {
+        let counters = uri.counters()?;
+        self.bump_each(&counters, Purge::Soft).await
+    }
+
+    /// Like [`invalidate_tag`](Self::invalidate_tag), but marks the entries stale instead of
+    /// dropping them (see [`soft_invalidate`](Self::soft_invalidate)).
+    pub async fn soft_invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+        self.bump(GenId::tag(tag.as_ref()), Purge::Soft).await
+    }
+
+    async fn bump(&self, counter: GenId, purge: Purge) -> Result<(), InvalidationError> {
+        self.bump_each(&[counter], purge).await
     }
 
     /// Bumps each counter in turn: one invalidation, reported once, naming each server that
     /// did not confirm one of them.
-    async fn bump_each(&self, counters: &[GenId]) -> Result<(), InvalidationError> {
+    async fn bump_each(&self, counters: &[GenId], purge: Purge) -> Result<(), InvalidationError> {
         let mut failed: Vec<(String, String)> = Vec::new();
         let mut settle = Duration::ZERO;
+        let (namespace, deadline) = (&self.config().namespace, self.config().op_timeout);
         for counter in counters {
             let bumped = self
                 .store()
-                .bump(&self.config().namespace, *counter, self.config().op_timeout)
+                .bump(namespace, *counter, purge, deadline)
                 .await;
             settle = settle.max(bumped.settle);
             for (server, error) in bumped.unconfirmed {
@@ -582,13 +607,35 @@ pub async fn invalidate_all() -> Result<(), InvalidationError> {
     global().invalidate_all().await
 }
 
+/// Marks every entry cached for `uri`'s path stale in the global cache, instead of dropping it
+/// (a soft purge; see [`Cache::soft_invalidate`]).
+pub async fn soft_invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+    global().soft_invalidate(uri).await
+}
+
+/// Marks every entry of the global cache whose route declares `tag` stale, instead of dropping
+/// it (a soft purge; see [`Cache::soft_invalidate`]).
+pub async fn soft_invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+    global().soft_invalidate_tag(tag).await
+}
+
 /// Drops every entry counted by `counter`: what the generated `handler::invalidate(..)` calls.
 #[doc(hidden)]
 pub async fn invalidate_route(
     cache: &Cache,
     counter: RouteCounter,
 ) -> Result<(), InvalidationError> {
-    cache.bump(counter.0).await
+    cache.bump(counter.0, Purge::Hard).await
+}
+
+/// Marks every entry counted by `counter` stale: what the generated
+/// `handler::soft_invalidate(..)` calls.
+#[doc(hidden)]
+pub async fn soft_invalidate_route(
+    cache: &Cache,
+    counter: RouteCounter,
+) -> Result<(), InvalidationError> {
+    cache.bump(counter.0, Purge::Soft).await
 }
 
 #[cfg(test)]

@@ -34,9 +34,10 @@ pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
 pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
 pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
 pub(crate) const ENABLED: Key = key("enabled", "enabled");
+pub(crate) const SURROGATE_KEYS: Key = key("surrogate_keys", "surrogate_keys");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 15] = [
+pub(crate) const KEYS: [Key; 16] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -52,6 +53,7 @@ pub(crate) const KEYS: [Key; 15] = [
     NEAR_CAPACITY,
     EPOCH_POLL,
     ENABLED,
+    SURROGATE_KEYS,
 ];
 
 /// Memcached's default largest item (`-I 1m`).
@@ -120,6 +122,49 @@ pub struct Config {
     /// for every request, reads and stores nothing, and answers `X-Cache: BYPASS` (so that the
     /// switch can be checked on the wire). Default on.
     pub enabled: bool,
+    /// The response header that carries each route's `tags`, so that a CDN in front can purge
+    /// by the same tags: `Surrogate-Key` (Fastly; space-separated) or `Cache-Tag` (Cloudflare;
+    /// comma-separated), each tag spelled by [`surrogate_key`](crate::surrogate_key). In the
+    /// `cache` table, `surrogate_keys = "Surrogate-Key"` or `"Cache-Tag"`. Default none.
+    pub surrogate_keys: Option<SurrogateKeys>,
+}
+
+/// The response header a route's tags are sent in (see [`Config::surrogate_keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurrogateKeys {
+    /// `Surrogate-Key: a b` (Fastly, Varnish with xkey).
+    SurrogateKey,
+    /// `Cache-Tag: a,b` (Cloudflare).
+    CacheTag,
+}
+
+impl SurrogateKeys {
+    /// The header's name.
+    pub fn header(self) -> &'static str {
+        match self {
+            SurrogateKeys::SurrogateKey => "Surrogate-Key",
+            SurrogateKeys::CacheTag => "Cache-Tag",
+        }
+    }
+
+    /// What separates two tags in the header's value.
+    pub(crate) fn separator(self) -> char {
+        match self {
+            SurrogateKeys::SurrogateKey => ' ',
+            SurrogateKeys::CacheTag => ',',
+        }
+    }
+
+    /// From the header's name, in any case.
+    pub(crate) fn from_name(name: &str) -> Result<SurrogateKeys, ConfigError> {
+        [SurrogateKeys::SurrogateKey, SurrogateKeys::CacheTag]
+            .into_iter()
+            .find(|keys| keys.header().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                ConfigError::new(SURROGATE_KEYS.field, "\"Surrogate-Key\" or \"Cache-Tag\"")
+            })
+    }
 }
 
 impl Default for Config {
@@ -140,6 +185,7 @@ impl Default for Config {
             near_capacity: 16 * 1024 * 1024,
             epoch_poll: Duration::from_millis(50),
             enabled: true,
+            surrogate_keys: None,
         }
     }
 }

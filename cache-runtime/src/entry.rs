@@ -4,8 +4,9 @@
 //! Frame, all integers little-endian:
 //!
 //! ```text
-//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 | age:u32 |
-//! stale:u32 | stale_if_error:u32 | status:u16 | kind:u8 | header count:u16
+//! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 |
+//! lineage:u64 | age:u32 | stale:u32 | stale_if_error:u32 | status:u16 | kind:u8 |
+//! header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
@@ -13,7 +14,7 @@
 //! `status` (`None`, `Err(Status)`): no response was made, Rocket's catcher renders one, so such
 //! an entry holds no header and no body, and a hit hands `status` to the catcher again.
 //!
-//! The epoch and the fingerprint (the entry's stamp) record the invalidation counters the
+//! The epoch, the fingerprint and the lineage (the entry's stamp) record the invalidation counters the
 //! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
 //! was invalidated. `created` is when the cache received the response and `ttl` how long from
 //! then it is fresh; `age` is how old it already was then (RFC 9111 section 4.2.3, the
@@ -35,12 +36,12 @@ use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
 const VERSION: u8 = 5;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 4 + 4 + 4 + 2 + 1 + 2 + 4;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 4 + 4 + 2 + 1 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 4 + 4 + 4 + 2 + 1;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 4 + 4 + 2 + 1;
 /// What `kind` says.
 const KIND_RESPONSE: u8 = 0;
 const KIND_CATCHER: u8 = 1;
@@ -58,6 +59,8 @@ pub struct StoredResponse {
     epoch: u64,
     /// The invalidation counters it depends on, fingerprinted, when it was rendered.
     fingerprint: u64,
+    /// Their upper halves, fingerprinted: what soft invalidations leave alone.
+    lineage: u64,
     /// Seconds old when `created`.
     age: u32,
     /// Seconds past `ttl` it may be served while one request refreshes it.
@@ -172,6 +175,7 @@ impl StoredResponse {
         out.extend_from_slice(&ttl.to_le_bytes());
         out.extend_from_slice(&stamp.epoch.to_le_bytes());
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
+        out.extend_from_slice(&stamp.lineage.to_le_bytes());
         out.extend_from_slice(&age.to_le_bytes());
         out.extend_from_slice(&stale.to_le_bytes());
         out.extend_from_slice(&stale_if_error.to_le_bytes());
@@ -213,6 +217,7 @@ impl StoredResponse {
         let ttl = reader.u32()?;
         let epoch = reader.u64()?;
         let fingerprint = reader.u64()?;
+        let lineage = reader.u64()?;
         let age = reader.u32()?;
         let stale = reader.u32()?;
         let stale_if_error = reader.u32()?;
@@ -256,6 +261,7 @@ impl StoredResponse {
             ttl,
             epoch,
             fingerprint,
+            lineage,
             age,
             stale,
             stale_if_error,
@@ -320,6 +326,7 @@ impl StoredResponse {
         Stamp {
             epoch: self.epoch,
             fingerprint: self.fingerprint,
+            lineage: self.lineage,
         }
     }
 
@@ -427,6 +434,7 @@ mod tests {
             Stamp {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
+                lineage: 0x0fed_cba9_8765_4321,
             },
         )
         .unwrap()
@@ -530,6 +538,7 @@ mod tests {
         let stamp = Stamp {
             epoch: 3,
             fingerprint: 0x0123_4567_89ab_cdef,
+            lineage: 0x0fed_cba9_8765_4321,
         };
         StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), (7, 9), stamp).unwrap()
     }

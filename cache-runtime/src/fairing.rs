@@ -8,7 +8,9 @@ use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::cache::{adopt, Cache};
-use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_ENV};
+use crate::config::{
+    parse_servers, Config, ConfigError, SurrogateKeys, KEYS, SERVERS, SERVERS_ENV,
+};
 use crate::http::render::finish_catcher_page;
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
@@ -36,6 +38,7 @@ use crate::http::render::finish_catcher_page;
 /// near_capacity = 16777216
 /// epoch_poll_ms = 50
 /// enabled = true           # false: every cached route runs its handler (X-Cache: BYPASS)
+/// surrogate_keys = "Surrogate-Key"                  # or "Cache-Tag"; none by default
 /// ```
 ///
 /// The environment overrides the file, as everywhere in Rocket's configuration: `ROCKET_CACHE`
@@ -81,6 +84,7 @@ struct Table {
     near_capacity: Option<u64>,
     epoch_poll_ms: Option<u64>,
     enabled: Option<bool>,
+    surrogate_keys: Option<String>,
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -164,6 +168,9 @@ impl Table {
         }
         if let Some(v) = self.enabled {
             config.enabled = v;
+        }
+        if let Some(v) = self.surrogate_keys {
+            config.surrogate_keys = Some(SurrogateKeys::from_name(&v)?);
         }
         config.validate()?;
         Ok(config)
@@ -276,6 +283,7 @@ mod tests {
             "near_capacity" => config.near_capacity.to_string(),
             "epoch_poll" => format!("{:?}", config.epoch_poll),
             "enabled" => config.enabled.to_string(),
+            "surrogate_keys" => format!("{:?}", config.surrogate_keys),
             other => panic!("a configuration key this test does not know: {other}"),
         }
     }
@@ -301,6 +309,7 @@ mod tests {
             ("near_capacity", "1024"),
             ("epoch_poll_ms", "20"),
             ("enabled", "false"),
+            ("surrogate_keys", "\"Cache-Tag\""),
         ];
         assert_eq!(changed.len(), KEYS.len(), "a value for every key");
         // Servers are always given: the environment never decides here.

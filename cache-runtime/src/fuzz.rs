@@ -49,15 +49,18 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         (
             any::<(u64, u32, u32)>(),
             any::<(u32, u32)>(),
-            any::<u64>(),
-            any::<u64>(),
+            any::<(u64, u64, u64)>(),
         ),
         0u8..8,
     )
         .prop_map(
-            |(status, headers, body, (times, windows, epoch, fingerprint), kind)| {
+            |(status, headers, body, (times, windows, (epoch, fingerprint, lineage)), kind)| {
                 let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-                let stamp = Stamp { epoch, fingerprint };
+                let stamp = Stamp {
+                    epoch,
+                    fingerprint,
+                    lineage,
+                };
                 match kind {
                     0 => StoredResponse::build_for_catcher(status, times, windows, stamp),
                     _ => StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp),
@@ -186,6 +189,7 @@ proptest! {
         ttl in any::<u32>(),
         epoch in any::<u64>(),
         fingerprint in any::<u64>(),
+        lineage in any::<u64>(),
         age in any::<u32>(),
     ) {
         let mut frame = entry.frame().to_vec();
@@ -193,12 +197,13 @@ proptest! {
         frame[12..16].copy_from_slice(&ttl.to_le_bytes());
         frame[16..24].copy_from_slice(&epoch.to_le_bytes());
         frame[24..32].copy_from_slice(&fingerprint.to_le_bytes());
-        frame[32..36].copy_from_slice(&age.to_le_bytes());
+        frame[32..40].copy_from_slice(&lineage.to_le_bytes());
+        frame[40..44].copy_from_slice(&age.to_le_bytes());
         let decoded = StoredResponse::decode(frame);
         prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
         let decoded = decoded.unwrap();
         prop_assert_eq!((decoded.created(), decoded.ttl(), decoded.initial_age()), (created, ttl, age));
-        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint });
+        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint, lineage });
         prop_assert_eq!((decoded.status(), decoded.for_catcher()), (entry.status(), entry.for_catcher()));
         prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());
         prop_assert_eq!(decoded.body(), entry.body());

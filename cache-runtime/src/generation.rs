@@ -30,6 +30,15 @@
 //! With Memcached, each server holds its own copy of every counter, next to the entries it
 //! holds: a lookup asks one server, and losing a server loses only its entries. Invalidating
 //! bumps the copies on every server, each server's in order (the counter, then the epoch).
+//!
+//! A soft invalidation ([`Purge::Soft`]) marks entries stale instead of dropping them. A
+//! counter's value has two parts: a hard invalidation adds 2^32 (its upper half changes), a
+//! soft one adds 1 (its lower half changes). An entry records two fingerprints: of the whole
+//! values (any invalidation changes it: the entry is no longer fresh) and of the upper halves,
+//! its lineage (only a hard invalidation changes it: the entry is gone). No extra counter is
+//! read: a soft purge costs a lookup what a hard one does. A soft bump that carries into the
+//! upper half (once in 2^32 bumps of a counter) reads as a hard one: an entry is then dropped,
+//! never served fresh.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -156,13 +165,44 @@ impl GenId {
     }
 }
 
-/// What an entry is stamped with when it is rendered: the namespace's epoch at the time, and
-/// the fingerprint of the counters it depends on. A lookup compares both with the counters'
+/// How an invalidation changes the counter it names: a hard one drops the entries that depend
+/// on it, a soft one marks them stale (served as expired while one request refreshes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purge {
+    Hard,
+    Soft,
+}
+
+impl Purge {
+    /// What the counter is incremented by (a counter's upper half is its lineage).
+    pub(crate) fn delta(self) -> u64 {
+        match self {
+            Purge::Hard => 1 << 32,
+            Purge::Soft => 1,
+        }
+    }
+}
+
+/// What an entry is stamped with when it is rendered: the namespace's epoch at the time, the
+/// fingerprint of the counters it depends on, and their lineage (the fingerprint of their upper
+/// halves, which soft invalidations leave alone). A lookup compares them with the counters'
 /// current values (the epoch alone while it has not moved).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stamp {
     pub(crate) epoch: u64,
     pub(crate) fingerprint: u64,
+    pub(crate) lineage: u64,
+}
+
+impl Stamp {
+    /// The stamp of counters with these `values` (in order), read in `epoch`.
+    pub(crate) fn of(epoch: u64, values: &[u64]) -> Stamp {
+        Stamp {
+            epoch,
+            fingerprint: fingerprint(values.iter().copied()),
+            lineage: fingerprint(values.iter().map(|value| value >> 32)),
+        }
+    }
 }
 
 /// A hit rendered in an earlier epoch and still valid, to be stored again stamped with the
@@ -255,6 +295,31 @@ mod tests {
             }
         }
         assert_ne!(fingerprint([1, 2]), fingerprint([2, 1]));
+    }
+
+    /// A soft bump changes the fingerprint and keeps the lineage; a hard one changes both.
+    #[test]
+    fn soft_bumps_keep_the_lineage_hard_bumps_change_it() {
+        let base = [fresh_generation() & !0xffff_ffff, 7 << 32, 99];
+        let stamp = Stamp::of(1, &base);
+        for i in 0..base.len() {
+            let mut soft = base;
+            soft[i] = soft[i].wrapping_add(Purge::Soft.delta());
+            let soft = Stamp::of(1, &soft);
+            assert_ne!(soft.fingerprint, stamp.fingerprint, "counter {i}");
+            assert_eq!(soft.lineage, stamp.lineage, "counter {i}");
+            let mut hard = base;
+            hard[i] = hard[i].wrapping_add(Purge::Hard.delta());
+            let hard = Stamp::of(1, &hard);
+            assert_ne!(hard.fingerprint, stamp.fingerprint, "counter {i}");
+            assert_ne!(hard.lineage, stamp.lineage, "counter {i}");
+        }
+        let top = [u64::MAX - (1 << 32) + 1];
+        assert_ne!(
+            Stamp::of(1, &[top[0].wrapping_add(Purge::Hard.delta())]).lineage,
+            Stamp::of(1, &top).lineage,
+            "wraps"
+        );
     }
 
     #[test]

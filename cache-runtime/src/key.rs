@@ -187,8 +187,9 @@ impl<'a> KeyParts<'a> {
         // v3: frames of version 4 (with the age a response arrived with): during a rolling
         // deploy, instances of the two releases never read each other's entries (each would
         // count the other's as undecodable, log it and overwrite it).
-        // v4: frames of version 5 (a responder's failure stored for Rocket's catcher, and the
-        // entry's own stale windows), for the same reason.
+        // v4: frames of version 5 (a responder's failure stored for Rocket's catcher, the
+        // entry's own stale windows, and the lineage soft invalidations leave alone), for the
+        // same reason.
         input.field(b"rc-key-v4");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());

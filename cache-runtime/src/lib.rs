@@ -106,11 +106,13 @@ mod util;
 
 pub use backend::BreakerState;
 pub use cache::{
-    global, install, invalidate, invalidate_all, invalidate_tag, Cache, InstallError, ServerStatus,
+    global, install, invalidate, invalidate_all, invalidate_tag, soft_invalidate,
+    soft_invalidate_tag, Cache, InstallError, ServerStatus,
 };
-pub use config::{Config, ConfigError, SERVERS_ENV};
+pub use config::{Config, ConfigError, SurrogateKeys, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::SharedGuard;
+pub use http::surrogate::surrogate_key;
 pub use invalidation::{InvalidationError, InvalidationUri};
 pub use metrics::{stats, Counters, Snapshot, Stats};
 pub use metrics_route::metrics_routes;
@@ -324,7 +326,7 @@ pub use cache_macros::cached_route;
 /// Used by the code `#[cached_route]` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache::invalidate_route;
+    pub use crate::cache::{invalidate_route, soft_invalidate_route};
     pub use crate::guard::CacheRequest;
     pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
     pub use crate::invalidation::{route_counter, RouteCounter, Scope};

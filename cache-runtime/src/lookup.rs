@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Store};
-use crate::generation::{fingerprint, GenId, Restamp, Stamp};
+use crate::generation::{GenId, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// A lookup, checked against the invalidation counters.
@@ -18,6 +18,9 @@ pub(crate) struct Fetched {
     pub(crate) stamp: Option<Stamp>,
     /// An entry was there but rendered before an invalidation.
     pub(crate) invalidated: bool,
+    /// The hit was rendered before a soft invalidation of one of its counters: it is served
+    /// as expired (within the route's stale windows) while one request renders it again.
+    pub(crate) soft_purged: bool,
     /// The hit was rendered in an earlier epoch but is still valid: store it again, recorded
     /// in the current one, so that its next hits take the short path.
     pub(crate) restamp: Option<Restamp>,
@@ -29,6 +32,7 @@ impl Fetched {
             lookup: Lookup::Failed(error),
             stamp: None,
             invalidated: false,
+            soft_purged: false,
             restamp: None,
         }
     }
@@ -81,6 +85,7 @@ impl Store {
                     stamp: Some(entry.stamp()),
                     lookup: Lookup::Hit(Arc::clone(entry)),
                     invalidated: false,
+                    soft_purged: false,
                     restamp: None,
                 });
             }
@@ -104,27 +109,39 @@ impl Store {
             Ok(read) => read,
             Err(error) => return Fetched::failed(error),
         };
-        let fingerprint = fingerprint(values);
+        let stamp = Stamp::of(epoch, &values);
+        let mut soft_purged = false;
         let (lookup, invalidated, restamp) = match (found, leased) {
-            (Found::Entry(entry, cas, ttl), _) if entry.stamp().fingerprint == fingerprint => {
+            (Found::Entry(entry, cas, ttl), _)
+                if entry.stamp().fingerprint == stamp.fingerprint =>
+            {
                 let restamp = cas
                     .zip(ttl)
                     .filter(|(_, ttl)| *ttl > 0)
                     .map(|(cas, ttl)| Restamp { cas, ttl });
                 (Lookup::Hit(entry), false, restamp)
             }
+            // Soft-purged: never restamped, so that every later lookup checks it again until
+            // an entry rendered after the purge replaces it.
+            (Found::Entry(entry, ..), _) if entry.stamp().lineage == stamp.lineage => {
+                soft_purged = true;
+                (Lookup::Hit(entry), false, None)
+            }
             (Found::Entry(..), _) => (Lookup::Miss(Lease::None), true, None),
             (Found::Undecodable, _) => (Lookup::Failed(BackendError::Undecodable), false, None),
             // Stored by another instance between the two round trips.
-            (Found::Absent, Lookup::Hit(entry)) if entry.stamp().fingerprint != fingerprint => {
+            (Found::Absent, Lookup::Hit(entry))
+                if entry.stamp().fingerprint != stamp.fingerprint =>
+            {
                 (Lookup::Miss(Lease::None), true, None)
             }
             (Found::Absent, leased) => (leased, false, None),
         };
         Fetched {
             lookup,
-            stamp: Some(Stamp { epoch, fingerprint }),
+            stamp: Some(stamp),
             invalidated,
+            soft_purged,
             restamp,
         }
     }
@@ -137,6 +154,7 @@ mod tests {
     use super::*;
     use crate::backend::EmbeddedStore;
     use crate::entry::StoredResponse;
+    use crate::generation::Purge;
     use crate::key::KeyParts;
 
     fn key() -> CacheKey {
@@ -168,7 +186,9 @@ mod tests {
         assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
 
         // Another tag: the epoch moves, the entry is still valid and is recorded again.
-        store.bump("rc", GenId::tag("other"), Duration::ZERO).await;
+        store
+            .bump("rc", GenId::tag("other"), Purge::Hard, Duration::ZERO)
+            .await;
         let checked = fresh_hit(&store, &key, &counters).await;
         let Lookup::Hit(found) = &checked.lookup else {
             unreachable!()
@@ -177,6 +197,7 @@ mod tests {
         let Stamp {
             epoch: new_epoch,
             fingerprint: same_fingerprint,
+            ..
         } = checked.stamp.unwrap();
         assert_ne!(new_epoch, stamp.epoch);
         assert_eq!(same_fingerprint, stamp.fingerprint);
@@ -186,10 +207,52 @@ mod tests {
         assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
 
         // Its own tag: a miss, and the stamp to store the next rendering with differs.
-        store.bump("rc", GenId::tag("mine"), Duration::ZERO).await;
+        store
+            .bump("rc", GenId::tag("mine"), Purge::Hard, Duration::ZERO)
+            .await;
         let invalidated = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
         assert!(invalidated.invalidated);
         assert_ne!(invalidated.stamp.unwrap().fingerprint, stamp.fingerprint);
+    }
+
+    /// A soft invalidation of one of its counters leaves the entry a hit marked soft-purged,
+    /// not restamped, with the stamp to store its next rendering with; a hard one after it
+    /// drops it.
+    #[rocket::async_test]
+    async fn soft_purged_entries_stay_until_a_hard_invalidation() {
+        let store = Store::Embedded(EmbeddedStore::new(1 << 20));
+        let key = key();
+        let counters = [GenId::everything(), GenId::tag("mine")];
+        let stamp = store.get(&key, || counters.to_vec(), None).await.stamp;
+        let entry = StoredResponse::build_stamped(
+            200,
+            std::iter::empty(),
+            b"x",
+            (0, 60, 0),
+            stamp.unwrap(),
+        );
+        store
+            .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(!fresh_hit(&store, &key, &counters).await.soft_purged);
+
+        store
+            .bump("rc", GenId::tag("mine"), Purge::Soft, Duration::ZERO)
+            .await;
+        let purged = fresh_hit(&store, &key, &counters).await;
+        assert!(purged.soft_purged && !purged.invalidated);
+        assert_eq!(purged.restamp, None);
+        let next = purged.stamp.unwrap();
+        assert_ne!(next.fingerprint, stamp.unwrap().fingerprint);
+        assert_eq!(next.lineage, stamp.unwrap().lineage);
+
+        store
+            .bump("rc", GenId::tag("mine"), Purge::Hard, Duration::ZERO)
+            .await;
+        let dropped = store.get(&key, || counters.to_vec(), None).await;
+        assert!(matches!(dropped.lookup, Lookup::Miss(Lease::None)));
+        assert!(dropped.invalidated && !dropped.soft_purged);
     }
 }

@@ -90,6 +90,7 @@ mod tests {
         let stamp = Stamp {
             epoch: 1,
             fingerprint: 2,
+            lineage: 3,
         };
         let times = (created, ttl, 0);
         let built = StoredResponse::build_stamped(200, std::iter::empty(), body, times, stamp);

@@ -11,7 +11,7 @@ use quick_cache::Weighter;
 
 use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::generation::{Counter, GenId, SHARED_COUNTERS};
+use crate::generation::{Counter, GenId, Purge, SHARED_COUNTERS};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -227,11 +227,19 @@ impl Backend for EmbeddedStore {
         Ok(())
     }
 
-    async fn bump(&self, _namespace: &str, counter: GenId, _deadline: Duration) -> Bumped {
+    async fn bump(
+        &self,
+        _namespace: &str,
+        counter: GenId,
+        purge: Purge,
+        _deadline: Duration,
+    ) -> Bumped {
         // The counter before the epoch (see `counter`). An entry stored meanwhile carries
         // the values its request read before rendering, so no lock with stores is needed.
-        for counter in [counter, GenId::epoch()] {
-            self.counters.cell(counter).fetch_add(1, Ordering::SeqCst);
+        for (counter, delta) in [(counter, purge.delta()), (GenId::epoch(), 1)] {
+            self.counters
+                .cell(counter)
+                .fetch_add(delta, Ordering::SeqCst);
         }
         Bumped::default()
     }

@@ -16,7 +16,7 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
 use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::generation::{fresh_generation, GenId};
+use crate::generation::{fresh_generation, GenId, Purge};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 
@@ -565,14 +565,21 @@ impl Backend for MemcachedStore {
             .await;
     }
 
-    async fn bump(&self, namespace: &str, counter: GenId, deadline: Duration) -> Bumped {
+    async fn bump(
+        &self,
+        namespace: &str,
+        counter: GenId,
+        purge: Purge,
+        deadline: Duration,
+    ) -> Bumped {
         // Every server's copies, whatever its breaker says: an invalidation must reach a
         // server that is about to come back. Per server, the counter before the epoch (one
         // connection, in order): a hit that sees the new epoch sees the new counter. Then the
         // horizon the server holds, read after its epoch moved (see `watch.rs`).
-        let increment = |counter: &GenId, server: usize| {
+        let increment = |counter: &GenId, delta: u64, server: usize| {
             Op::Arithmetic(
                 Arithmetic::new(self.counter_key(namespace, counter, server))
+                    .delta(delta)
                     .initial(fresh_generation(), COUNTER_TTL)
                     .ttl(Ttl::secs(COUNTER_TTL)),
             )
@@ -580,8 +587,8 @@ impl Backend for MemcachedStore {
         let operations: Vec<Op> = (0..self.servers.len())
             .flat_map(|server| {
                 [
-                    increment(&counter, server),
-                    increment(&GenId::epoch(), server),
+                    increment(&counter, purge.delta(), server),
+                    increment(&GenId::epoch(), 1, server),
                     self.horizon_read(namespace, server),
                 ]
             })

@@ -17,7 +17,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::generation::{GenId, Restamp};
+use crate::generation::{GenId, Purge, Restamp};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -143,12 +143,13 @@ pub(crate) trait Backend: Send + Sync {
         cas: u64,
         ttl: u32,
     ) -> impl Future<Output = ()> + Send;
-    /// Increments `counter`, then the epoch, wherever they are kept (every server), within
-    /// `deadline`.
+    /// Increments `counter` by `purge`'s delta, then the epoch, wherever they are kept (every
+    /// server), within `deadline`.
     fn bump(
         &self,
         namespace: &str,
         counter: GenId,
+        purge: Purge,
         deadline: Duration,
     ) -> impl Future<Output = Bumped> + Send;
     /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
@@ -213,10 +214,16 @@ impl Store {
         }
     }
 
-    pub(crate) async fn bump(&self, namespace: &str, counter: GenId, deadline: Duration) -> Bumped {
+    pub(crate) async fn bump(
+        &self,
+        namespace: &str,
+        counter: GenId,
+        purge: Purge,
+        deadline: Duration,
+    ) -> Bumped {
         match self {
-            Store::Embedded(store) => store.bump(namespace, counter, deadline).await,
-            Store::Memcached(store) => store.bump(namespace, counter, deadline).await,
+            Store::Embedded(store) => store.bump(namespace, counter, purge, deadline).await,
+            Store::Memcached(store) => store.bump(namespace, counter, purge, deadline).await,
         }
     }
 

@@ -9,6 +9,7 @@ use rocket::http::uri::{Absolute, Origin, Reference, Uri};
 use rocket::Request;
 
 use crate::generation::GenId;
+use crate::http::surrogate::surrogate_key;
 
 /// What a cached handler's entries depend on besides their path: the handler and its parameter
 /// values, and its tags. Built by the generated code before the handler runs.
@@ -17,6 +18,8 @@ use crate::generation::GenId;
 pub struct Scope {
     pub(crate) route: GenId,
     pub(crate) tags: Vec<GenId>,
+    /// The tags as a CDN reads them (see [`surrogate_key`]), separated by spaces.
+    pub(crate) surrogate_keys: String,
 }
 
 impl Scope {
@@ -26,6 +29,11 @@ impl Scope {
         Scope {
             route: GenId::route(route, values),
             tags: tags.iter().map(|tag| GenId::tag(tag)).collect(),
+            surrogate_keys: tags
+                .iter()
+                .map(|tag| surrogate_key(tag))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 

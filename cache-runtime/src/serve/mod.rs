@@ -25,7 +25,7 @@ use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
 use crate::http::render::{add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay};
-use crate::http::targeted;
+use crate::http::{surrogate, targeted};
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
@@ -54,6 +54,15 @@ where
 {
     let request = guard.request;
     let cache = Cache::for_request(request);
+    // Added to every response of the route, never stored: the configuration in force decides.
+    let tagged = |mut response: Response<'r>| {
+        surrogate::add(
+            &mut response,
+            cache.config().surrogate_keys,
+            &scope.surrogate_keys,
+        );
+        response
+    };
     let route = match request.route() {
         Some(route) if cache.config().enabled && !policy::bypasses(request, options) => route,
         // No route (not reachable from a handler), a per-principal request, or the cache is
@@ -65,7 +74,7 @@ where
                 response.remove_header(targeted::OWN_FIELD);
                 merge_vary(&mut response, options);
                 mark(&mut response, x_cache, Served::Bypass);
-                response
+                tagged(response)
             });
             if outcome.is_err() {
                 mark_for_catcher(request, (x_cache, Served::Bypass), None, options);
@@ -77,16 +86,16 @@ where
     let key = key_for(request, route, &cache.config().namespace, options);
     let (mut flow, lookup) = Flow::lookup(request, cache, options, &key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
-        return Cached::new(served);
+        return Cached::new(served.map(tagged));
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
     // stays small (a hit from the near tier never allocates one of these).
     if let Some(served) = Box::pin(flow.coalesce(&scope)).await {
-        return Cached::new(served);
+        return Cached::new(served.map(tagged));
     }
     let outcome = respond(handler.await, request).map(shorten);
-    Cached::new(Box::pin(flow.finish(outcome)).await)
+    Cached::new(Box::pin(flow.finish(outcome)).await.map(tagged))
 }
 
 /// What a request is answered with: a response, or a status for Rocket's catcher to render.
@@ -115,6 +124,8 @@ struct Flow<'k, 'r: 'k> {
     may_store: bool,
     /// An expired entry kept for `stale_if_error`, if the handler fails.
     fallback: Option<Arc<StoredResponse>>,
+    /// The hit was rendered before a soft invalidation: it is served as expired.
+    soft_purged: bool,
     /// This process's waiters for the key, when this request runs the handler for them.
     leader: Option<Leader<'r>>,
 }
@@ -166,6 +177,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             lease: Lease::None,
             may_store: false,
             fallback: None,
+            soft_purged: fetched.soft_purged,
             leader: None,
         };
         flow.restamp_later(&fetched);
@@ -214,9 +226,16 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
         let ttl = u64::from(entry.ttl());
+        // Soft-purged, it is expired from now on: the stale windows then end where they would
+        // have anyway, never later than the route allows for this entry.
+        let stored_for = if self.soft_purged {
+            stored_for.max(ttl)
+        } else {
+            stored_for
+        };
         // The entry's own windows: the route's, or those its response set.
         let (stale, stale_if_error) = stale_windows(&entry);
-        if stored_for < ttl || stale.max(stale_if_error) == 0 {
+        if stored_for < ttl || (stale.max(stale_if_error) == 0 && !self.soft_purged) {
             return Some(self.serve_entry(&entry, now, Served::Hit));
         }
         if stored_for < ttl + stale {
