@@ -33,9 +33,11 @@ pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
 pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
 pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
 pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
+pub(crate) const CACHE_STATUS: Key = key("cache_status", "cache_status");
+pub(crate) const HIT_FOR_PASS: Key = key("hit_for_pass", "hit_for_pass_ms");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 14] = [
+pub(crate) const KEYS: [Key; 16] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -50,7 +52,12 @@ pub(crate) const KEYS: [Key; 14] = [
     COALESCE,
     NEAR_CAPACITY,
     EPOCH_POLL,
+    CACHE_STATUS,
+    HIT_FOR_PASS,
 ];
+
+/// The name [`Config::cache_status`] gives the cache unless told otherwise.
+pub const DEFAULT_CACHE_NAME: &str = "rocket-route-cache";
 
 /// Memcached's default largest item (`-I 1m`).
 const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
@@ -114,6 +121,17 @@ pub struct Config {
     /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
     /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
     pub epoch_poll: Duration,
+    /// The cache's name in the `Cache-Status` field (RFC 9211) every response of a cached
+    /// route carries, for example `rocket-route-cache; hit; ttl=42`; `None` sends no such
+    /// field. 1 to 128 printable ASCII characters, sent as a token when it is one, else
+    /// quoted. Default [`DEFAULT_CACHE_NAME`].
+    pub cache_status: Option<String>,
+    /// How long a key whose response was not storable (it set a cookie, was `private`, too
+    /// large...) is remembered as such ("hit-for-pass"): meanwhile its requests run the handler
+    /// at once instead of waiting for another request's, which would store nothing either.
+    /// Capped by the route's `ttl`; a storable response ends it sooner. Default 120 s (as
+    /// Varnish's hit-for-miss), at most 1 hour; zero turns it off.
+    pub hit_for_pass: Duration,
 }
 
 impl Default for Config {
@@ -133,6 +151,8 @@ impl Default for Config {
             coalesce: true,
             near_capacity: 16 * 1024 * 1024,
             epoch_poll: Duration::from_millis(50),
+            cache_status: Some(DEFAULT_CACHE_NAME.to_owned()),
+            hit_for_pass: Duration::from_secs(120),
         }
     }
 }
@@ -228,6 +248,22 @@ impl Config {
                 "zero (off), or a duration from 10 ms to 1 s",
             ));
         }
+        if !self
+            .cache_status
+            .as_deref()
+            .map_or(true, valid_cache_name)
+        {
+            return Err(ConfigError::new(
+                CACHE_STATUS.field,
+                "1 to 128 printable ASCII characters, or none",
+            ));
+        }
+        if self.hit_for_pass > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                HIT_FOR_PASS.field,
+                "a duration up to 1 hour",
+            ));
+        }
         if self.embedded_capacity < 1024 {
             return Err(ConfigError::new(
                 EMBEDDED_CAPACITY.field,
@@ -246,6 +282,12 @@ impl Config {
             deadline: self.epoch_poll.min(self.op_timeout),
         })
     }
+}
+
+/// Whether `name` can name the cache in `Cache-Status`: 1 to 128 printable ASCII characters
+/// (what a Structured Fields string holds).
+fn valid_cache_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// Parses `host:port[,host:port...]`; blanks around entries and empty entries are ignored.
@@ -365,5 +407,20 @@ mod tests {
         config.servers.clear();
         config.op_timeout = Duration::ZERO;
         assert_eq!(config.validate().unwrap_err().key(), "op_timeout");
+    }
+
+    #[test]
+    fn a_cache_name_is_printable_ascii() {
+        let named = |name: &str| Config {
+            cache_status: Some(name.to_owned()),
+            ..Config::default()
+        };
+        for good in ["rocket-route-cache", "edge 1", "\"quoted\""] {
+            assert!(named(good).validate().is_ok(), "{good:?}");
+        }
+        let long = "x".repeat(129);
+        for bad in ["", "caf\u{e9}", "a\tb", "a\r\nb", long.as_str()] {
+            assert_eq!(named(bad).validate().unwrap_err().key(), "cache_status");
+        }
     }
 }

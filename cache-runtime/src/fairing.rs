@@ -32,6 +32,8 @@ use crate::config::{parse_servers, Config, ConfigError, KEYS, SERVERS, SERVERS_E
 /// coalesce = true
 /// near_capacity = 16777216
 /// epoch_poll_ms = 50
+/// cache_status = "rocket-route-cache"            # the name in Cache-Status; false: no field
+/// hit_for_pass_ms = 120000
 /// ```
 ///
 /// The table's `servers` take precedence over `MEMCACHED_SERVERS`, which is read only when the
@@ -69,6 +71,16 @@ struct Table {
     coalesce: Option<bool>,
     near_capacity: Option<u64>,
     epoch_poll_ms: Option<u64>,
+    cache_status: Option<CacheName>,
+    hit_for_pass_ms: Option<u64>,
+}
+
+/// The cache's name in `Cache-Status`, or `false` for no such field (`true`: the default name).
+#[derive(Debug, Deserialize)]
+#[serde(crate = "rocket::serde", untagged)]
+enum CacheName {
+    Named(String),
+    On(bool),
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -134,6 +146,14 @@ impl Table {
         }
         if let Some(v) = self.epoch_poll_ms {
             config.epoch_poll = ms(v);
+        }
+        match self.cache_status {
+            Some(CacheName::Named(name)) => config.cache_status = Some(name),
+            Some(CacheName::On(false)) => config.cache_status = None,
+            Some(CacheName::On(true)) | None => {}
+        }
+        if let Some(v) = self.hit_for_pass_ms {
+            config.hit_for_pass = ms(v);
         }
         config.validate()?;
         Ok(config)
@@ -224,6 +244,8 @@ mod tests {
             "coalesce" => config.coalesce.to_string(),
             "near_capacity" => config.near_capacity.to_string(),
             "epoch_poll" => format!("{:?}", config.epoch_poll),
+            "cache_status" => format!("{:?}", config.cache_status),
+            "hit_for_pass" => format!("{:?}", config.hit_for_pass),
             other => panic!("a configuration key this test does not know: {other}"),
         }
     }
@@ -248,6 +270,8 @@ mod tests {
             ("coalesce", "false"),
             ("near_capacity", "1024"),
             ("epoch_poll_ms", "20"),
+            ("cache_status", "\"edge\""),
+            ("hit_for_pass_ms", "5000"),
         ];
         assert_eq!(changed.len(), KEYS.len(), "a value for every key");
         // Servers are always given: the environment never decides here.
@@ -274,6 +298,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn cache_status_takes_a_name_or_false() {
+        let name = |json: &str| {
+            let json = format!("{{\"servers\": \"127.0.0.1:11211\", \"cache_status\": {json}}}");
+            let table: Table = rocket::serde::json::from_str(&json).unwrap();
+            table.into_config().unwrap().cache_status
+        };
+        assert_eq!(name("false"), None);
+        assert_eq!(name("true").as_deref(), Some("rocket-route-cache"));
+        assert_eq!(name("\"edge-7\"").as_deref(), Some("edge-7"));
     }
 
     /// The only test in this crate that touches `MEMCACHED_SERVERS`.
