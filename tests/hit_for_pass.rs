@@ -119,7 +119,11 @@ async fn both(hit_for_pass: Option<Duration>) -> [App; 2] {
 }
 
 async fn get(port: u16, target: &str) -> RawReply {
-    http1(port, &format!("GET {target} HTTP/1.1\r\nHost: pass.example")).await
+    http1(
+        port,
+        &format!("GET {target} HTTP/1.1\r\nHost: pass.example"),
+    )
+    .await
 }
 
 fn spawn_get(port: u16, target: &str) -> JoinHandle<RawReply> {
@@ -156,7 +160,10 @@ async fn requests_for_an_unstorable_key_run_at_once_while_one_is_held() {
             assert_eq!(reply.x_cache(), "MISS", "{backend}");
             assert_eq!(reply.one("Cache-Status"), Some(PASSED), "{backend}");
         }
-        assert!(!first.is_finished(), "{backend}: the held request is still held");
+        assert!(
+            !first.is_finished(),
+            "{backend}: the held request is still held"
+        );
         assert_eq!(app.runs(), 7, "{backend}: every request ran the handler");
         held.release();
         let first = first.await.unwrap();
@@ -174,10 +181,17 @@ async fn coalesces(app: &App, target: &str) {
     held.entered().await;
     let mut second = spawn_get(port, target);
     let waited = timeout(Duration::from_millis(300), &mut second).await;
-    assert!(waited.is_err(), "{backend}: {target} did not wait: {waited:?}");
+    assert!(
+        waited.is_err(),
+        "{backend}: {target} did not wait: {waited:?}"
+    );
     held.release();
     for reply in [first.await.unwrap(), second.await.unwrap()] {
-        assert_eq!(reply.one("Cache-Status"), Some(REFUSED), "{backend} {target}");
+        assert_eq!(
+            reply.one("Cache-Status"),
+            Some(REFUSED),
+            "{backend} {target}"
+        );
     }
 }
 
@@ -185,8 +199,14 @@ async fn coalesces(app: &App, target: &str) {
 async fn the_pass_ends_after_its_period_or_the_route_ttl() {
     // One second of hit-for-pass on a 60 s route; the default (120 s) on a 1 s route.
     let apps = [
-        (launch(true, Some(Duration::from_secs(1))).await, "/cookie/2"),
-        (launch(false, Some(Duration::from_secs(1))).await, "/cookie/2"),
+        (
+            launch(true, Some(Duration::from_secs(1))).await,
+            "/cookie/2",
+        ),
+        (
+            launch(false, Some(Duration::from_secs(1))).await,
+            "/cookie/2",
+        ),
         (launch(true, None).await, "/brief"),
         (launch(false, None).await, "/brief"),
     ];
@@ -207,7 +227,10 @@ async fn a_storable_response_ends_the_pass() {
     for app in both(None).await {
         let (port, backend) = (app.port(), app.backend);
         refuse_once(&app, "/cookie/3").await;
-        assert_eq!(get(port, "/cookie/3").await.one("Cache-Status"), Some(PASSED));
+        assert_eq!(
+            get(port, "/cookie/3").await.one("Cache-Status"),
+            Some(PASSED)
+        );
         // The handler stops setting the cookie: the next response is stored.
         app.storable.0.store(true, Ordering::SeqCst);
         let stored = get(port, "/cookie/3").await;

@@ -138,7 +138,9 @@ fn push_item(out: &mut String, text: &str) {
 /// RFC 8941 section 3.3.4: `( ALPHA / "*" ) *( tchar / ":" / "/" )`.
 fn is_token(text: &str) -> bool {
     let mut bytes = text.bytes();
-    let first = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'*');
+    let first = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'*');
     first && bytes.all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b))
 }
 
