@@ -248,7 +248,11 @@ impl Config {
                 "zero (off), or a duration from 10 ms to 1 s",
             ));
         }
-        if self.cache_status.as_deref().is_some_and(|name| !valid_cache_name(name)) {
+        if self
+            .cache_status
+            .as_deref()
+            .is_some_and(|name| !valid_cache_name(name))
+        {
             return Err(ConfigError::new(
                 CACHE_STATUS.field,
                 "1 to 128 printable ASCII characters, or none",
