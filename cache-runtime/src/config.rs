@@ -124,7 +124,7 @@ pub struct Config {
     /// The cache's name in the `Cache-Status` field (RFC 9211) every response of a cached
     /// route carries, for example `rocket-route-cache; hit; ttl=42`; `None` sends no such
     /// field. 1 to 128 printable ASCII characters, sent as a token when it is one, else
-    /// quoted. Default [`DEFAULT_CACHE_NAME`].
+    /// quoted. Default [`DEFAULT_CACHE_NAME`] (`rocket-route-cache`).
     pub cache_status: Option<String>,
     /// How long a key whose response was not storable (it set a cookie, was `private`, too
     /// large...) is remembered as such ("hit-for-pass"): meanwhile its requests run the handler

@@ -106,7 +106,7 @@ pub use backend::BreakerState;
 pub use cache::{
     global, install, invalidate, invalidate_all, invalidate_tag, Cache, InstallError, ServerStatus,
 };
-pub use config::{Config, ConfigError, SERVERS_ENV};
+pub use config::{Config, ConfigError, DEFAULT_CACHE_NAME, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::SharedGuard;
 pub use invalidation::{InvalidationError, InvalidationUri};
