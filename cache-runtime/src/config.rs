@@ -248,6 +248,20 @@ impl Config {
                 "zero (off), or a duration from 10 ms to 1 s",
             ));
         }
+        self.validate_request_path()?;
+        if self.embedded_capacity < 1024 {
+            return Err(ConfigError::new(
+                EMBEDDED_CAPACITY.field,
+                "at least 1024 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The keys the request path reads on its own: the `Cache-Status` name and hit-for-pass.
+    fn validate_request_path(&self) -> Result<(), ConfigError> {
         if self
             .cache_status
             .as_deref()
@@ -264,17 +278,9 @@ impl Config {
                 "a duration up to 1 hour",
             ));
         }
-        if self.embedded_capacity < 1024 {
-            return Err(ConfigError::new(
-                EMBEDDED_CAPACITY.field,
-                "at least 1024 bytes",
-            ));
-        }
         Ok(())
     }
-}
 
-impl Config {
     /// How the epochs are polled; `None` when polling is off.
     pub(crate) fn poll_settings(&self) -> Option<crate::backend::PollSettings> {
         (!self.epoch_poll.is_zero()).then(|| crate::backend::PollSettings {
@@ -422,5 +428,8 @@ mod tests {
         for bad in ["", "caf\u{e9}", "a\tb", "a\r\nb", long.as_str()] {
             assert_eq!(named(bad).validate().unwrap_err().key(), "cache_status");
         }
+        let mut config = Config::default();
+        config.hit_for_pass = Duration::from_secs(3601);
+        assert_eq!(config.validate().unwrap_err().key(), "hit_for_pass");
     }
 }
