@@ -428,8 +428,10 @@ mod tests {
         for bad in ["", "caf\u{e9}", "a\tb", "a\r\nb", long.as_str()] {
             assert_eq!(named(bad).validate().unwrap_err().key(), "cache_status");
         }
-        let mut config = Config::default();
-        config.hit_for_pass = Duration::from_secs(3601);
+        let config = Config {
+            hit_for_pass: Duration::from_secs(3601),
+            ..Config::default()
+        };
         assert_eq!(config.validate().unwrap_err().key(), "hit_for_pass");
     }
 }
