@@ -410,3 +410,55 @@ pub async fn http1(port: u16, head: &str) -> RawReply {
         body: body.to_owned(),
     }
 }
+
+/// Holds one handler run until the test lets it go: armed, the next run that calls
+/// [`pass`](Gate::pass) waits there (and says it arrived); every other run passes at once.
+/// Managed as Rocket state, it lets a test show what other requests do while one is held.
+#[derive(Debug, Default, Clone)]
+pub struct Gate(std::sync::Arc<std::sync::Mutex<Option<Armed>>>);
+
+type Armed = (
+    rocket::tokio::sync::oneshot::Sender<()>,
+    rocket::tokio::sync::oneshot::Receiver<()>,
+);
+
+/// The run a [`Gate`] holds, seen from the test.
+#[derive(Debug)]
+pub struct Held {
+    entered: rocket::tokio::sync::oneshot::Receiver<()>,
+    release: rocket::tokio::sync::oneshot::Sender<()>,
+}
+
+impl Held {
+    /// Waits until a run is held at the gate (at most 10 s).
+    pub async fn entered(&mut self) {
+        rocket::tokio::time::timeout(Duration::from_secs(10), &mut self.entered)
+            .await
+            .expect("a run reached the gate")
+            .expect("the gate is still armed");
+    }
+
+    /// Lets the held run go on.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+impl Gate {
+    /// Arms the gate for the next run.
+    pub fn arm(&self) -> Held {
+        let (entered_tx, entered) = rocket::tokio::sync::oneshot::channel();
+        let (release, release_rx) = rocket::tokio::sync::oneshot::channel();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((entered_tx, release_rx));
+        Held { entered, release }
+    }
+
+    /// Called by a handler: held while the gate is armed for it, else returns at once.
+    pub async fn pass(&self) {
+        let armed = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((entered, release)) = armed {
+            let _ = entered.send(());
+            let _ = release.await;
+        }
+    }
+}

@@ -16,6 +16,7 @@ use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
 use crate::generation::{GenId, Purge, Stamp};
+use crate::http::status::CacheStatus;
 use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
@@ -39,6 +40,8 @@ struct Inner {
     config: Config,
     announced: AtomicBool,
     flights: Flights,
+    /// What `Cache-Status` opens with, when it is sent.
+    cache_status: Option<CacheStatus>,
     /// Keys whose entry this process is storing again in a new invalidation epoch.
     restamping: Mutex<HashSet<CacheKey>>,
     /// With Memcached and polling on: recent hits, served without I/O.
@@ -83,12 +86,14 @@ impl Cache {
         };
         let near = (store.poll_settings().is_some() && config.near_capacity > 0)
             .then(|| NearTier::new(config.near_capacity));
+        let cache_status = config.cache_status.as_deref().map(CacheStatus::new);
         Ok(Cache {
             inner: Arc::new(Inner {
                 store,
                 config,
                 announced: AtomicBool::new(false),
                 flights: Flights::default(),
+                cache_status,
                 restamping: Mutex::new(HashSet::new()),
                 near,
                 polling: AtomicBool::new(false),
@@ -166,6 +171,11 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Flights {
         &self.inner.flights
+    }
+
+    /// The `Cache-Status` field's maker; `None` when the field is off.
+    pub(crate) fn cache_status(&self) -> Option<&CacheStatus> {
+        self.inner.cache_status.as_ref()
     }
 
     pub(crate) fn store(&self) -> &Store {

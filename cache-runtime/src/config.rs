@@ -35,9 +35,11 @@ pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
 pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
 pub(crate) const ENABLED: Key = key("enabled", "enabled");
 pub(crate) const SURROGATE_KEYS: Key = key("surrogate_keys", "surrogate_keys");
+pub(crate) const CACHE_STATUS: Key = key("cache_status", "cache_status");
+pub(crate) const HIT_FOR_PASS: Key = key("hit_for_pass", "hit_for_pass_ms");
 
 /// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 16] = [
+pub(crate) const KEYS: [Key; 18] = [
     SERVERS,
     NAMESPACE,
     OP_TIMEOUT,
@@ -54,7 +56,12 @@ pub(crate) const KEYS: [Key; 16] = [
     EPOCH_POLL,
     ENABLED,
     SURROGATE_KEYS,
+    CACHE_STATUS,
+    HIT_FOR_PASS,
 ];
+
+/// The name [`Config::cache_status`] gives the cache unless told otherwise.
+pub const DEFAULT_CACHE_NAME: &str = "rocket-route-cache";
 
 /// Memcached's default largest item (`-I 1m`).
 const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
@@ -118,6 +125,17 @@ pub struct Config {
     /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
     /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
     pub epoch_poll: Duration,
+    /// The cache's name in the `Cache-Status` field (RFC 9211) every response of a cached
+    /// route carries, for example `rocket-route-cache; hit; ttl=42`; `None` sends no such
+    /// field. 1 to 128 printable ASCII characters, sent as a token when it is one, else
+    /// quoted. Default [`DEFAULT_CACHE_NAME`] (`rocket-route-cache`).
+    pub cache_status: Option<String>,
+    /// How long a key whose response was not storable (it set a cookie, was `private`, too
+    /// large...) is remembered as such ("hit-for-pass"): meanwhile its requests run the handler
+    /// at once instead of waiting for another request's, which would store nothing either.
+    /// Capped by the route's `ttl`; a storable response ends it sooner. Default 120 s (as
+    /// Varnish's hit-for-miss), at most 1 hour; zero turns it off.
+    pub hit_for_pass: Duration,
     /// Whether cached routes use the cache at all. Off, every cached route runs its handler
     /// for every request, reads and stores nothing, and answers `X-Cache: BYPASS` (so that the
     /// switch can be checked on the wire). Default on.
@@ -186,6 +204,8 @@ impl Default for Config {
             epoch_poll: Duration::from_millis(50),
             enabled: true,
             surrogate_keys: None,
+            cache_status: Some(DEFAULT_CACHE_NAME.to_owned()),
+            hit_for_pass: Duration::from_secs(120),
         }
     }
 }
@@ -281,6 +301,7 @@ impl Config {
                 "zero (off), or a duration from 10 ms to 1 s",
             ));
         }
+        self.validate_request_path()?;
         if self.embedded_capacity < 1024 {
             return Err(ConfigError::new(
                 EMBEDDED_CAPACITY.field,
@@ -292,6 +313,27 @@ impl Config {
 }
 
 impl Config {
+    /// The keys the request path reads on its own: the `Cache-Status` name and hit-for-pass.
+    fn validate_request_path(&self) -> Result<(), ConfigError> {
+        if self
+            .cache_status
+            .as_deref()
+            .is_some_and(|name| !valid_cache_name(name))
+        {
+            return Err(ConfigError::new(
+                CACHE_STATUS.field,
+                "1 to 128 printable ASCII characters, or none",
+            ));
+        }
+        if self.hit_for_pass > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                HIT_FOR_PASS.field,
+                "a duration up to 1 hour",
+            ));
+        }
+        Ok(())
+    }
+
     /// How the epochs are polled; `None` when polling is off.
     pub(crate) fn poll_settings(&self) -> Option<crate::backend::PollSettings> {
         (!self.epoch_poll.is_zero()).then(|| crate::backend::PollSettings {
@@ -299,6 +341,12 @@ impl Config {
             deadline: self.epoch_poll.min(self.op_timeout),
         })
     }
+}
+
+/// Whether `name` can name the cache in `Cache-Status`: 1 to 128 printable ASCII characters
+/// (what a Structured Fields string holds).
+fn valid_cache_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// Parses `host:port[,host:port...]`; blanks around entries and empty entries are ignored.
@@ -418,5 +466,25 @@ mod tests {
         config.servers.clear();
         config.op_timeout = Duration::ZERO;
         assert_eq!(config.validate().unwrap_err().key(), "op_timeout");
+    }
+
+    #[test]
+    fn a_cache_name_is_printable_ascii() {
+        let named = |name: &str| Config {
+            cache_status: Some(name.to_owned()),
+            ..Config::default()
+        };
+        for good in ["rocket-route-cache", "edge 1", "\"quoted\""] {
+            assert!(named(good).validate().is_ok(), "{good:?}");
+        }
+        let long = "x".repeat(129);
+        for bad in ["", "caf\u{e9}", "a\tb", "a\r\nb", long.as_str()] {
+            assert_eq!(named(bad).validate().unwrap_err().key(), "cache_status");
+        }
+        let config = Config {
+            hit_for_pass: Duration::from_secs(3601),
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().key(), "hit_for_pass");
     }
 }

@@ -39,6 +39,8 @@ use crate::http::render::finish_catcher_page;
 /// epoch_poll_ms = 50
 /// enabled = true           # false: every cached route runs its handler (X-Cache: BYPASS)
 /// surrogate_keys = "Surrogate-Key"                  # or "Cache-Tag"; none by default
+/// cache_status = "rocket-route-cache"            # the name in Cache-Status; false: no field
+/// hit_for_pass_ms = 120000
 /// ```
 ///
 /// The environment overrides the file, as everywhere in Rocket's configuration: `ROCKET_CACHE`
@@ -85,6 +87,16 @@ struct Table {
     epoch_poll_ms: Option<u64>,
     enabled: Option<bool>,
     surrogate_keys: Option<String>,
+    cache_status: Option<CacheName>,
+    hit_for_pass_ms: Option<u64>,
+}
+
+/// The cache's name in `Cache-Status`, or `false` for no such field (`true`: the default name).
+#[derive(Debug, Deserialize)]
+#[serde(crate = "rocket::serde", untagged)]
+enum CacheName {
+    Named(String),
+    On(bool),
 }
 
 /// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
@@ -171,6 +183,14 @@ impl Table {
         }
         if let Some(v) = self.surrogate_keys {
             config.surrogate_keys = Some(SurrogateKeys::from_name(&v)?);
+        }
+        match self.cache_status {
+            Some(CacheName::Named(name)) => config.cache_status = Some(name),
+            Some(CacheName::On(false)) => config.cache_status = None,
+            Some(CacheName::On(true)) | None => {}
+        }
+        if let Some(v) = self.hit_for_pass_ms {
+            config.hit_for_pass = ms(v);
         }
         config.validate()?;
         Ok(config)
@@ -284,6 +304,8 @@ mod tests {
             "epoch_poll" => format!("{:?}", config.epoch_poll),
             "enabled" => config.enabled.to_string(),
             "surrogate_keys" => format!("{:?}", config.surrogate_keys),
+            "cache_status" => format!("{:?}", config.cache_status),
+            "hit_for_pass" => format!("{:?}", config.hit_for_pass),
             other => panic!("a configuration key this test does not know: {other}"),
         }
     }
@@ -310,6 +332,8 @@ mod tests {
             ("epoch_poll_ms", "20"),
             ("enabled", "false"),
             ("surrogate_keys", "\"Cache-Tag\""),
+            ("cache_status", "\"edge\""),
+            ("hit_for_pass_ms", "5000"),
         ];
         assert_eq!(changed.len(), KEYS.len(), "a value for every key");
         // Servers are always given: the environment never decides here.
@@ -338,7 +362,19 @@ mod tests {
         }
     }
 
-    /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
+    #[test]
+    fn cache_status_takes_a_name_or_false() {
+        let name = |json: &str| {
+            let json = format!("{{\"servers\": \"127.0.0.1:11211\", \"cache_status\": {json}}}");
+            let table: Table = rocket::serde::json::from_str(&json).unwrap();
+            table.into_config(None).unwrap().cache_status
+        };
+        assert_eq!(name("false"), None);
+        assert_eq!(name("true").as_deref(), Some("rocket-route-cache"));
+        assert_eq!(name("\"edge-7\"").as_deref(), Some("edge-7"));
+    }
+
+        /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
     /// a bad value names the variable, a bad table value the table's key.
     #[test]
     fn the_environment_servers_replace_the_tables() {

@@ -1,8 +1,11 @@
 //! In-process request coalescing: concurrent misses for one key wait for the one request that
-//! runs the handler, and all replay its stored response.
+//! runs the handler, and all replay its stored response; and the keys not to coalesce for a
+//! while ("hit-for-pass"), whose last response could not be stored.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -12,9 +15,18 @@ use crate::key::CacheKey;
 /// What the leader published: the entry it stored, or `None` (not storable, failed, dropped).
 pub(crate) type Outcome = Option<Arc<StoredResponse>>;
 
+/// The most keys held in hit-for-pass at once (a key is at most 250 bytes): past it, a key
+/// that is not storable is coalesced as any other, which costs waiting, never correctness.
+const MAX_PASSES: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     pending: Mutex<HashMap<CacheKey, watch::Receiver<Option<Outcome>>>>,
+    /// Keys whose last response was not storable, and until when their requests pass.
+    passes: Mutex<HashMap<CacheKey, Instant>>,
+    /// How many keys `passes` holds, read without its lock: with none (the common case),
+    /// asking costs one atomic load.
+    passing: AtomicUsize,
 }
 
 /// Joining a key's flight.
@@ -38,6 +50,51 @@ impl Flights {
             key: key.clone(),
             sender: Some(sender),
         })
+    }
+
+    /// Whether `key` is in hit-for-pass: its requests run the handler without waiting for
+    /// another's, which would store nothing.
+    pub(crate) fn passing(&self, key: &CacheKey) -> bool {
+        if self.passing.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        let passing = match passes.get(key) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                passes.remove(key);
+                false
+            }
+            None => false,
+        };
+        self.passing.store(passes.len(), Ordering::Relaxed);
+        passing
+    }
+
+    /// `key`'s response was not storable: its requests pass for `period`.
+    pub(crate) fn pass(&self, key: &CacheKey, period: Duration) {
+        if period.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        if passes.len() >= MAX_PASSES && !passes.contains_key(key) {
+            passes.retain(|_, until| *until > now);
+        }
+        if passes.len() < MAX_PASSES || passes.contains_key(key) {
+            passes.insert(key.clone(), now + period);
+        }
+        self.passing.store(passes.len(), Ordering::Relaxed);
+    }
+
+    /// `key`'s response was storable: its requests coalesce again.
+    pub(crate) fn end_pass(&self, key: &CacheKey) {
+        if self.passing.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.remove(key);
+        self.passing.store(passes.len(), Ordering::Relaxed);
     }
 
     /// Whether a flight for `key` is under way.
@@ -112,6 +169,34 @@ mod tests {
         leader.publish(Some(Arc::clone(&entry)));
         assert!(!flights.busy(&key()));
         assert_eq!(follow(receiver).await, Some(entry));
+    }
+
+    #[test]
+    fn a_pass_lasts_its_period_or_until_ended() {
+        let flights = Flights::default();
+        assert!(!flights.passing(&key()));
+        flights.pass(&key(), Duration::from_secs(60));
+        assert!(flights.passing(&key()));
+        flights.end_pass(&key());
+        assert!(!flights.passing(&key()));
+        flights.pass(&key(), Duration::from_nanos(1));
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(!flights.passing(&key()), "expired");
+        assert_eq!(flights.passing.load(Ordering::Relaxed), 0, "and forgotten");
+        flights.pass(&key(), Duration::ZERO);
+        assert!(!flights.passing(&key()), "zero turns it off");
+    }
+
+    #[test]
+    fn passes_are_bounded() {
+        let flights = Flights::default();
+        let key = |i: usize| KeyParts::fixture("/", &format!("/{i}")).build("rc");
+        for i in 0..MAX_PASSES + 10 {
+            flights.pass(&key(i), Duration::from_secs(60));
+        }
+        assert_eq!(flights.passes.lock().unwrap().len(), MAX_PASSES);
+        assert!(!flights.passing(&key(MAX_PASSES + 5)), "past the bound");
+        assert!(flights.passing(&key(0)));
     }
 
     #[rocket::async_test]

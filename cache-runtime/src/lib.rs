@@ -109,7 +109,7 @@ pub use cache::{
     global, install, invalidate, invalidate_all, invalidate_tag, soft_invalidate,
     soft_invalidate_tag, Cache, InstallError, ServerStatus,
 };
-pub use config::{Config, ConfigError, SurrogateKeys, SERVERS_ENV};
+pub use config::{Config, ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::SharedGuard;
 pub use http::surrogate::surrogate_key;

@@ -59,3 +59,18 @@ impl fmt::Display for Refusal {
         })
     }
 }
+
+impl Refusal {
+    /// The reason as an sf-token, for `Cache-Status`'s `detail` (RFC 9211).
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            Refusal::Status => "status",
+            Refusal::SetCookie => "set-cookie",
+            Refusal::CacheControl => "cache-control",
+            Refusal::Vary => "vary",
+            Refusal::Streamed => "streamed",
+            Refusal::TooLarge => "too-large",
+            Refusal::Unframeable => "unframeable",
+        }
+    }
+}

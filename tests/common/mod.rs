@@ -410,7 +410,11 @@ pub async fn fetch_with(
     let mut seen_headers: Vec<(String, String)> = response
         .headers()
         .iter()
-        .filter(|h| !["X-Cache", "Age"].iter().any(|n| h.name() == *n))
+        .filter(|h| {
+            !["X-Cache", "Cache-Status", "Age"]
+                .iter()
+                .any(|n| h.name() == *n)
+        })
         .map(|h| (h.name().to_string(), h.value().to_string()))
         .collect();
     seen_headers.sort();

@@ -47,10 +47,20 @@ pub(crate) fn add_downstream(response: &mut Response<'_>, downstream: Downstream
     }
 }
 
-/// Sets `X-Cache` to what `served` says when the header is enabled.
-pub(crate) fn mark(response: &mut Response<'_>, enabled: bool, served: Served) {
-    if enabled {
+/// Sets `X-Cache` to what `served` says when the header is enabled, and adds this cache's
+/// `Cache-Status` member when given: last, after any the handler passed on (RFC 9211 lists
+/// caches from the origin's side to the client's).
+pub(crate) fn mark(
+    response: &mut Response<'_>,
+    x_cache: bool,
+    served: Served,
+    cache_status: Option<String>,
+) {
+    if x_cache {
         response.set_raw_header("X-Cache", served.x_cache());
+    }
+    if let Some(status) = cache_status {
+        response.adjoin_raw_header("Cache-Status", status);
     }
 }
 
@@ -98,7 +108,7 @@ pub(crate) fn finish_catcher_page(request: &Request<'_>, response: &mut Response
         response.set_raw_header("Age", age_text(age));
     }
     if let Some(served) = record.served {
-        mark(response, true, served);
+        mark(response, true, served, None);
     }
 }
 
@@ -112,6 +122,7 @@ pub(crate) fn replay<'r>(
     now: u64,
     x_cache: bool,
     served: Served,
+    cache_status: Option<String>,
 ) -> Response<'r> {
     // Conditional requests are the exception: look for the entry's validators only when asked.
     let revalidated = (200..300).contains(&entry.status())
@@ -137,6 +148,10 @@ pub(crate) fn replay<'r>(
     builder.raw_header_adjoin("Age", age_text(entry.age_at(now)));
     if x_cache {
         builder.raw_header_adjoin("X-Cache", served.x_cache());
+    }
+    // After any stored one, from caches on the origin's side of this one.
+    if let Some(status) = cache_status {
+        builder.raw_header_adjoin("Cache-Status", status);
     }
     builder.finalize()
 }

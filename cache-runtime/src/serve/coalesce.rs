@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::leases::Leases;
-use super::{lease_secs, unix_now, Flow, Reply};
+use super::{lease_secs, unix_now, Flow, Reply, Via};
 use crate::backend::{Lease, Lookup};
 use crate::config::Config;
 use crate::entry::StoredResponse;
@@ -22,7 +22,8 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     /// (each request then runs the handler, as without a cache).
     pub(super) async fn coalesce(&mut self, scope: &Scope) -> Option<Reply<'r>> {
         let cache = self.cache;
-        if !self.may_store || self.leader.is_some() || self.refresh || !cache.config().coalesce {
+        let alone = self.leader.is_some() || self.refresh || self.passing;
+        if !self.may_store || alone || !cache.config().coalesce {
             return None;
         }
         match (self.lease, cache.flights().join(self.key)) {
@@ -48,7 +49,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             self.stamp.map(|s| s.fingerprint) == Some(e.stamp().fingerprint)
         };
         if let Ok(Some(entry)) = waited.map(|e| e.filter(same_counters)) {
-            return Some(self.serve_entry(&entry, unix_now(), Served::Hit));
+            return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Via::Collapsed));
         }
         // The leader published nothing usable or took too long: run it here.
         None
@@ -65,7 +66,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         match await_other_instance(&mut self.leases, self.cache.config(), &counters).await {
             Awaited::Entry(entry) => {
                 guard.publish(Some(Arc::clone(&entry)));
-                return Some(self.serve_entry(&entry, unix_now(), Served::Hit));
+                return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Via::Collapsed));
             }
             // Either way this request runs the handler; a lease it won is in `leases`.
             Awaited::Leased | Awaited::GaveUp => {}

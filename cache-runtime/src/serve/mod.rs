@@ -25,12 +25,13 @@ use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
 use crate::http::render::{add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay};
+use crate::http::status::{detail, Forwarded, Fwd};
 use crate::http::{surrogate, targeted};
 use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
 use crate::options::RouteOptions;
-use crate::outcome::Served;
+use crate::outcome::{Refusal, Served};
 use crate::rate_limited_log;
 pub(crate) use crate::util::unix_now;
 
@@ -73,7 +74,19 @@ where
             let outcome = respond(handler.await, request).map(|mut response| {
                 response.remove_header(targeted::OWN_FIELD);
                 merge_vary(&mut response, options);
-                mark(&mut response, x_cache, Served::Bypass);
+                let bypassed = Forwarded {
+                    fwd: Fwd::Bypass,
+                    status: response.status().code,
+                    stored: false,
+                    collapsed: false,
+                    ttl: None,
+                    detail: Some(match cache.config().enabled {
+                        true => detail::AUTHORIZATION,
+                        false => detail::DISABLED,
+                    }),
+                };
+                let cache_status = cache.cache_status().map(|s| s.forwarded(&bypassed));
+                mark(&mut response, x_cache, Served::Bypass, cache_status);
                 tagged(response)
             });
             if outcome.is_err() {
@@ -128,6 +141,38 @@ struct Flow<'k, 'r: 'k> {
     soft_purged: bool,
     /// This process's waiters for the key, when this request runs the handler for them.
     leader: Option<Leader<'r>>,
+    /// Why this request goes to the handler, if it does (`Cache-Status`'s `fwd`).
+    fwd: Fwd,
+    /// The key's last response was not storable: this request waits for no other.
+    passing: bool,
+}
+
+/// What became of a fresh response.
+pub(super) enum Stored {
+    /// Fit to share: the entry, and whether the backend took it.
+    Entry(Arc<StoredResponse>, bool),
+    /// Not fit to share.
+    Refused(Refusal),
+    /// Not offered to the store, for this reason (a `Cache-Status` detail).
+    Skipped(&'static str),
+}
+
+/// How a response made from an entry reached this request.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// From the cache alone (fresh, or stale while another request refreshes it).
+    Cache,
+    /// From another request's handler run, which this one waited for.
+    Collapsed,
+    /// In place of the handler's failure, which had this status.
+    StandIn(u16),
+}
+
+/// Seconds of freshness `entry` has left at `now`, negative once stale.
+fn freshness_left(entry: &StoredResponse, now: u64) -> i64 {
+    // The entry's ttl already counts the age it arrived with.
+    let stored_for = i64::try_from(now.saturating_sub(entry.created())).unwrap_or(i64::MAX);
+    i64::from(entry.ttl()) - stored_for
 }
 
 impl<'k, 'r: 'k> Flow<'k, 'r> {
@@ -148,10 +193,13 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // on a miss; a hit in the current epoch reads the epoch alone).
         let counters = || scope.counters(request);
         let mut leases = Leases::new(cache, key);
+        let mut passing = false;
         let fetched = match cache.near_hit(key).filter(|_| !refresh) {
             Some(near) => near,
             None => {
-                let lease = lease.filter(|_| !refresh);
+                // A key in hit-for-pass takes no lease: other instances would wait for it.
+                passing = cache.flights().passing(key);
+                let lease = lease.filter(|_| !refresh && !passing);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
                 cache.near_keep(key, &far);
@@ -179,6 +227,12 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             fallback: None,
             soft_purged: fetched.soft_purged,
             leader: None,
+            fwd: match (refresh, passing) {
+                (true, _) => Fwd::Request,
+                (false, true) => Fwd::Bypass,
+                (false, false) => Fwd::UriMiss,
+            },
+            passing,
         };
         flow.restamp_later(&fetched);
         let lookup = match fetched.lookup {
@@ -213,6 +267,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 None
             }
             Lookup::Failed(error) => {
+                if self.fwd == Fwd::UriMiss {
+                    self.fwd = Fwd::Miss;
+                }
                 self.may_store = self.on_failure(error);
                 None
             }
@@ -236,8 +293,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // The entry's own windows: the route's, or those its response set.
         let (stale, stale_if_error) = stale_windows(&entry);
         if stored_for < ttl || (stale.max(stale_if_error) == 0 && !self.soft_purged) {
-            return Some(self.serve_entry(&entry, now, Served::Hit));
+            return Some(self.serve_entry(&entry, now, Served::Hit, Via::Cache));
         }
+        self.fwd = Fwd::Stale;
         if stored_for < ttl + stale {
             // Stale while revalidating: one request refreshes, the others are served the
             // stale entry at once.
@@ -248,7 +306,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 {
                     self.leader = Some(guard);
                 }
-                _ => return Some(self.serve_entry(&entry, now, Served::Stale)),
+                _ => return Some(self.serve_entry(&entry, now, Served::Stale, Via::Cache)),
             }
         }
         if stored_for < ttl + stale_if_error {
@@ -281,9 +339,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         matches!(error, BackendError::Undecodable) && self.stamp.is_some()
     }
 
-    /// `entry` as the response, counted as `served`; an entry of a responder's failure is its
-    /// status, for Rocket's catcher to render as on the miss.
-    fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served) -> Reply<'r> {
+    /// `entry` as the response, counted as `served`, which came `via`; an entry of a
+    /// responder's failure is its status, for Rocket's catcher to render as on the miss.
+    fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served, via: Via) -> Reply<'r> {
         self.options.stats.outcome(self.cache.counters(), served);
         let x_cache = self.cache.config().x_cache_header;
         if let Some(status) = entry.for_catcher() {
@@ -291,11 +349,75 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             mark_for_catcher(self.request, (x_cache, served), age, self.options);
             return Err(Status::new(status));
         }
-        let mut response = replay(self.request, entry, now, x_cache, served);
-        let stored_for = now.saturating_sub(entry.created());
-        let remaining = u64::from(entry.ttl()).saturating_sub(stored_for);
+        let cache_status = self.cache_status_of(entry, now, via);
+        let mut response = replay(self.request, entry, now, x_cache, served, cache_status);
+        let remaining = u64::try_from(freshness_left(entry, now)).unwrap_or(0);
         add_downstream(&mut response, self.options.downstream, remaining);
         Ok(response)
+    }
+
+    /// What `Cache-Status` says of `entry` served at `now`, reached `via`.
+    fn cache_status_of(&self, entry: &StoredResponse, now: u64, via: Via) -> Option<String> {
+        self.cache.cache_status().map(|cache_status| {
+            let ttl = freshness_left(entry, now);
+            let forwarded = |fwd, status, collapsed| Forwarded {
+                fwd,
+                status,
+                stored: false,
+                collapsed,
+                ttl: Some(ttl),
+                detail: None,
+            };
+            match via {
+                Via::Cache => cache_status.hit(ttl),
+                Via::Collapsed => {
+                    cache_status.forwarded(&forwarded(self.fwd, entry.status(), true))
+                }
+                Via::StandIn(status) => {
+                    cache_status.forwarded(&forwarded(Fwd::Stale, status, false))
+                }
+            }
+        })
+    }
+
+    /// How long this key passes once its response was found not storable: no longer than an
+    /// entry of the route would have lived.
+    fn pass_period(&self) -> Duration {
+        let route_ttl = Duration::from_secs(u64::from(self.options.ttl));
+        self.cache.config().hit_for_pass.min(route_ttl)
+    }
+
+    /// Hit-for-pass: begins with a response not fit to share (an error status says nothing
+    /// lasting about the route: those keep coalescing), ends with one that is.
+    fn remember(&self, stored: &Stored, status: u16) {
+        match stored {
+            Stored::Entry(..) => self.cache.flights().end_pass(self.key),
+            Stored::Refused(_) if status < 500 => {
+                self.cache.flights().pass(self.key, self.pass_period())
+            }
+            Stored::Refused(_) | Stored::Skipped(_) => {}
+        }
+    }
+
+    /// What `Cache-Status` says of a response the handler produced for this request.
+    fn forwarded(&self, stored: &Stored, status: u16) -> Forwarded {
+        let (written, ttl, reason) = match stored {
+            Stored::Entry(entry, true) => (true, Some(freshness_left(entry, unix_now())), None),
+            Stored::Entry(_, false) => (false, None, Some(detail::STORE_FAILED)),
+            Stored::Refused(refusal) => (false, None, Some(refusal.token())),
+            Stored::Skipped(why) => (false, None, Some(*why)),
+        };
+        Forwarded {
+            fwd: self.fwd,
+            status,
+            stored: written,
+            collapsed: false,
+            ttl,
+            detail: match self.passing && !written {
+                true => Some(detail::HIT_FOR_PASS),
+                false => reason,
+            },
+        }
     }
 
     /// Run's aftermath: a failing handler's stand-in, or the response, stored when it may be,
@@ -307,7 +429,12 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         };
         if let (true, Some(stale)) = (failed, &self.fallback) {
             self.leases.finish(false).await;
-            return self.serve_entry(stale, unix_now(), Served::Stale);
+            let status = match &outcome {
+                Ok(response) => response.status().code,
+                Err(status) => status.code,
+            };
+            let via = Via::StandIn(status);
+            return self.serve_entry(stale, unix_now(), Served::Stale, via);
         }
         self.options
             .stats
@@ -317,7 +444,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             Err(status) => return self.hand_to_catcher(status).await,
         };
         match self.store(&mut response).await {
-            Ok((stored, written)) => Ok(self.reply(response, stored, written).await),
+            Ok(stored) => Ok(self.reply(response, stored).await),
             Err(status) => {
                 self.leases.finish(false).await;
                 Err(status)
@@ -336,6 +463,13 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 let stored =
                     store::store_for_catcher(cache, request, key, options, stamp, status, budget)
                         .await;
+                // Hit-for-pass, as for a response: an unlisted status starts it, a stored one
+                // ends it.
+                let outcome = match &stored {
+                    Some((entry, written)) => Stored::Entry(Arc::clone(entry), *written),
+                    None => Stored::Refused(Refusal::Status),
+                };
+                self.remember(&outcome, status.code);
                 stored.map_or((None, false), |(entry, written)| (Some(entry), written))
             }
             None => (None, false),
@@ -364,30 +498,35 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         )
     }
 
-    /// Store: the response, when it may be shared; the entry, and whether it was written.
-    async fn store(
-        &self,
-        response: &mut Response<'r>,
-    ) -> Result<(Option<Arc<StoredResponse>>, bool), Status> {
+    /// Store: the response, when it may be shared.
+    async fn store(&self, response: &mut Response<'r>) -> Result<Stored, Status> {
+        if policy::client_forbids_store(self.request) {
+            return Ok(Stored::Skipped(detail::REQUEST_NO_STORE));
+        }
         let Some(budget) = self.store_budget() else {
-            return Ok((None, false));
+            return Ok(Stored::Skipped(detail::BACKEND_ERROR));
         };
         let stamp = self.stamp.unwrap_or_default();
         let (cache, request, key, options) = (self.cache, self.request, self.key, self.options);
         let stored = store::store(cache, request, key, options, stamp, response, budget).await?;
-        Ok(stored.map_or((None, false), |(entry, written)| (Some(entry), written)))
+        Ok(match stored {
+            Ok((entry, written)) => Stored::Entry(entry, written),
+            Err(refusal) => Stored::Refused(refusal),
+        })
     }
 
     /// Reply: this process's waiters get the stored entry, the leases go back, and the client
     /// gets the response (a bare 304 when it has the stored one).
-    async fn reply(
-        mut self,
-        mut response: Response<'r>,
-        stored: Option<Arc<StoredResponse>>,
-        written: bool,
-    ) -> Response<'r> {
+    async fn reply(mut self, mut response: Response<'r>, stored: Stored) -> Response<'r> {
+        let status = response.status().code;
+        self.remember(&stored, status);
+        let (entry, written) = match &stored {
+            Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
+            Stored::Refused(_) | Stored::Skipped(_) => (None, false),
+        };
+        let shared = entry.is_some();
         if let Some(leader) = self.leader.take() {
-            leader.publish(stored.clone());
+            leader.publish(entry);
         }
         // A won placeholder is replaced by the stored entry; with nothing written, it is given
         // back so that other instances stop waiting for it.
@@ -397,7 +536,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         response.remove_header(targeted::OWN_FIELD);
         // Only a response fit to share is answered with a bare 304: one that is not (it sets a
         // cookie, say) keeps every header it has.
-        let fresh_for_client = stored.is_some()
+        let fresh_for_client = shared
             && response.status().class().is_success()
             && policy::is_conditional(self.request)
             && policy::not_modified(
@@ -415,18 +554,14 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                     .map(|h| (h.name.into_string(), h.value.into_owned())),
             );
         }
-        if let Some(entry) = &stored {
-            add_downstream(
-                &mut response,
-                self.options.downstream,
-                u64::from(entry.ttl()),
-            );
+        if let Stored::Entry(entry, _) = &stored {
+            let ttl = u64::from(entry.ttl());
+            add_downstream(&mut response, self.options.downstream, ttl);
         }
-        mark(
-            &mut response,
-            self.cache.config().x_cache_header,
-            Served::Miss,
-        );
+        let cache_status = self.cache.cache_status();
+        let cache_status = cache_status.map(|s| s.forwarded(&self.forwarded(&stored, status)));
+        let x_cache = self.cache.config().x_cache_header;
+        mark(&mut response, x_cache, Served::Miss, cache_status);
         response
     }
 }

@@ -23,9 +23,10 @@ use crate::options::RouteOptions;
 use crate::outcome::Refusal;
 use crate::rate_limited_log;
 
-/// Stores `response` when the policy allows; whether it did (a backend failure still counts:
-/// the response was fit to share). Reading the body replaces it with the bytes read; `Err` only
-/// when the body failed while being read, which leaves nothing to send.
+/// Stores `response` when the policy allows: the entry and whether the backend took it (a
+/// backend failure still gives the entry: the response was fit to share), or why not. Reading
+/// the body replaces it with the bytes read; `Err` only when the body failed while being read,
+/// which leaves nothing to send.
 pub(super) async fn store(
     cache: &Cache,
     request: &Request<'_>,
@@ -34,7 +35,7 @@ pub(super) async fn store(
     stamp: Stamp,
     response: &mut Response<'_>,
     budget: Duration,
-) -> Result<Option<(Arc<StoredResponse>, bool)>, Status> {
+) -> Result<Result<(Arc<StoredResponse>, bool), Refusal>, Status> {
     let authorized = request.headers().contains("Authorization");
     let received = SystemTime::now();
     let checked = policy::check_headers(
@@ -63,10 +64,10 @@ pub(super) async fn store(
         Err(refusal) => Err(refusal),
     };
     match verdict {
-        Ok(entry) => Ok(Some(write(cache, key, options, entry, budget).await)),
+        Ok(entry) => Ok(Ok(write(cache, key, options, entry, budget).await)),
         Err(refusal) => {
             refused(cache, options, refusal);
-            Ok(None)
+            Ok(Err(refusal))
         }
     }
 }
