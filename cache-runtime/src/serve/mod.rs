@@ -68,7 +68,7 @@ where
     };
     options.stats.register(route);
     let key = key_for(request, route, &cache.config().namespace, options);
-    let (mut flow, lookup) = Flow::lookup(request, cache, options, &key, &scope).await;
+    let (mut flow, lookup) = Flow::lookup(request, cache, options, key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
         return Cached::new(Ok(served));
     }
@@ -83,14 +83,13 @@ where
 }
 
 /// One request's way through the cache: what the steps so far decided.
-struct Flow<'k, 'r: 'k> {
+struct Flow<'r> {
     request: &'r Request<'r>,
     cache: &'r Cache,
     options: &'static RouteOptions,
-    key: &'k CacheKey,
     /// Every lease this request takes is given back, whatever await it is dropped at (the
     /// client went away).
-    leases: Leases<'k>,
+    leases: Leases<'r>,
     /// The client's `no-cache`, honored: the entry is recomputed, not served.
     refresh: bool,
     /// The lookup's share of the request's cache deadline (waiting on others is not counted:
@@ -109,15 +108,19 @@ struct Flow<'k, 'r: 'k> {
     leader: Option<Leader<'r>>,
 }
 
-impl<'k, 'r: 'k> Flow<'k, 'r> {
+impl<'r> Flow<'r> {
+    fn key(&self) -> &CacheKey {
+        self.leases.key()
+    }
+
     /// Lookup: reads the entry, checked against the invalidation counters.
     async fn lookup(
         request: &'r Request<'r>,
         cache: &'r Cache,
         options: &'static RouteOptions,
-        key: &'k CacheKey,
+        key: CacheKey,
         scope: &Scope,
-    ) -> (Flow<'k, 'r>, Lookup) {
+    ) -> (Flow<'r>, Lookup) {
         let config = cache.config();
         let started = Instant::now();
         let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
@@ -127,13 +130,13 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         // on a miss; a hit in the current epoch reads the epoch alone).
         let counters = || scope.counters(request);
         let mut leases = Leases::new(cache, key);
-        let fetched = match cache.near_hit(key).filter(|_| !refresh) {
+        let fetched = match cache.near_hit(leases.key()).filter(|_| !refresh) {
             Some(near) => near,
             None => {
                 let lease = lease.filter(|_| !refresh);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
-                cache.near_keep(key, &far);
+                cache.near_keep(leases.key(), &far);
                 far
             }
         };
@@ -148,7 +151,6 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             request,
             cache,
             options,
-            key,
             leases,
             refresh,
             lookup_took,
@@ -171,7 +173,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         if let (Lookup::Hit(entry), Some(restamp), Some(stamp)) =
             (&fetched.lookup, fetched.restamp, fetched.stamp)
         {
-            if let Some(claim) = self.cache.claim_restamp(self.key) {
+            if let Some(claim) = self.cache.claim_restamp(self.key()) {
                 let entry = Arc::clone(entry);
                 tokio::spawn(async move {
                     let store = claim.cache.store();
@@ -211,7 +213,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             // Stale while revalidating: one request refreshes, the others are served the
             // stale entry at once.
             let cache = self.cache;
-            match cache.flights().join(self.key) {
+            match cache.flights().join(self.key()) {
                 Role::Leader(guard)
                     if Box::pin(self.leases.take_companion(lease_secs(cache.config()))).await =>
                 {
@@ -305,7 +307,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             .op_timeout
             .saturating_sub(self.lookup_took);
         let stamp = self.stamp.unwrap_or_default();
-        let (cache, request, key, options) = (self.cache, self.request, self.key, self.options);
+        let (cache, request, key, options) = (self.cache, self.request, self.key(), self.options);
         let stored = store::store(cache, request, key, options, stamp, response, budget).await?;
         Ok(stored.map_or((None, false), |(entry, written)| (Some(entry), written)))
     }
