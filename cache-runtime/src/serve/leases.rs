@@ -133,7 +133,9 @@ impl<'a> Leases<'a> {
         };
         let lease = lease.filter(|_| found.takes_lease() && self.cache.is_shared());
         if lease.is_none() {
-            return store.check(&self.key, found, epoch, &counters(), None).await;
+            return store
+                .check(&self.key, found, epoch, &counters(), None)
+                .await;
         }
         let (cache, key, counters) = (self.cache.clone(), self.key.clone(), counters());
         let read = to_completion(async move {

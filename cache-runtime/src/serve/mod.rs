@@ -4,6 +4,7 @@
 mod coalesce;
 mod leases;
 pub(crate) mod responder;
+mod revalidate;
 mod store;
 
 use std::future::Future;
@@ -45,8 +46,8 @@ pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
     scope: Scope,
-    handler: impl Future<Output = R>,
-    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
+    handler: impl Future<Output = R> + Send + 'r,
+    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
 ) -> Cached<'r, P>
 where
     'o: 'r,
@@ -71,6 +72,9 @@ where
     let (mut flow, lookup) = Flow::lookup(request, cache, options, key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
         return Cached::new(Ok(served));
+    }
+    if let Some(entry) = flow.revalidates.take() {
+        return Cached::new(Ok(Box::pin(flow.revalidate(entry, handler, respond)).await));
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
@@ -106,6 +110,8 @@ struct Flow<'r> {
     fallback: Option<Arc<StoredResponse>>,
     /// This process's waiters for the key, when this request runs the handler for them.
     leader: Option<Leader<'r>>,
+    /// The expired entry this request answers with before refreshing it (`stale`).
+    revalidates: Option<Arc<StoredResponse>>,
 }
 
 impl<'r> Flow<'r> {
@@ -159,6 +165,7 @@ impl<'r> Flow<'r> {
             may_store: false,
             fallback: None,
             leader: None,
+            revalidates: None,
         };
         flow.restamp_later(&fetched);
         let lookup = match fetched.lookup {
@@ -199,8 +206,9 @@ impl<'r> Flow<'r> {
         }
     }
 
-    /// Serves a fresh entry, or an expired one within `stale` while another request refreshes
-    /// it; else this request refreshes it, keeping it for `stale_if_error`.
+    /// Serves a fresh entry, or an expired one within `stale` (one request, this one or
+    /// another, refreshes it after answering); else this request refreshes it, keeping it for
+    /// `stale_if_error`.
     async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Response<'r>> {
         let now = unix_now();
         // The entry's ttl already counts the age it arrived with.
@@ -210,14 +218,17 @@ impl<'r> Flow<'r> {
             return Some(self.serve_entry(&entry, now, Served::Hit));
         }
         if stored_for < ttl + u64::from(self.options.stale) {
-            // Stale while revalidating: one request refreshes, the others are served the
-            // stale entry at once.
+            // Stale while revalidating: every request is served the stale entry at once; the
+            // one that holds the key's flight and companion lease refreshes it afterwards.
             let cache = self.cache;
             match cache.flights().join(self.key()) {
                 Role::Leader(guard)
                     if Box::pin(self.leases.take_companion(lease_secs(cache.config()))).await =>
                 {
                     self.leader = Some(guard);
+                    self.may_store = true;
+                    self.revalidates = Some(entry);
+                    return None;
                 }
                 _ => return Some(self.serve_entry(&entry, now, Served::Stale)),
             }

@@ -1,0 +1,124 @@
+//! Stale while revalidating: the request that finds an expired entry within `stale` is answered
+//! with it at once, and refreshes it after the reply.
+//!
+//! The handler borrows the request, so the refresh cannot be a task of its own: it runs as the
+//! tail of the stale reply's body ([`Revalidating`]), which Rocket's task for the request polls
+//! to its end. The body hands over the stored bytes, then runs the refresh (handler, store,
+//! leases back, this process's waiters told), then ends. The reply carries its
+//! `Content-Length`, and HTTP/1.1 (hyper's dispatcher) completes a response once that many bytes
+//! are written, without waiting for the body to end: the client has the whole reply, and may
+//! send its next request on the connection, while the refresh runs. Over HTTP/2 the bytes also
+//! go out at once, but the stream's end (`END_STREAM`) is sent only when the body ends, after
+//! the refresh: a client that waits for it waits as long as before.
+//!
+//! A response whose body Rocket never reads (HEAD, 304) refreshes before replying. A client
+//! that leaves before the body's last byte is handed over takes the refresh with it: Rocket
+//! drops the body, the flow's leases go back and its waiters are told, and the next request
+//! refreshes.
+
+use std::future::Future;
+use std::io::{self, Cursor, SeekFrom};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use rocket::http::{Method, Status};
+use rocket::response;
+use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
+use rocket::{Request, Response};
+
+use super::{shorten, unix_now, Flow};
+use crate::entry::StoredResponse;
+use crate::outcome::{Refusal, Served};
+
+/// The refresh, run by whoever polls the stale reply's body.
+type Refresh<'r> = Pin<Box<dyn Future<Output = ()> + Send + 'r>>;
+
+/// A stale reply's body: the stored bytes, then the refresh, then the end.
+pub(super) struct Revalidating<'r> {
+    body: Cursor<Bytes>,
+    refresh: Option<Refresh<'r>>,
+}
+
+impl AsyncRead for Revalidating<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        // Every stored byte first: the refresh never delays the client's reply.
+        if this.body.position() < this.body.get_ref().len() as u64 {
+            return Pin::new(&mut this.body).poll_read(cx, buf);
+        }
+        if let Some(refresh) = this.refresh.as_mut() {
+            ready!(refresh.as_mut().poll(cx));
+            this.refresh = None;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+// Rocket wants a sized body to be seekable; it seeks only to measure a body whose size was not
+// given, and this one's is.
+impl AsyncSeek for Revalidating<'_> {
+    fn start_seek(mut self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        Pin::new(&mut self.body).start_seek(position)
+    }
+
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        Pin::new(&mut self.body).poll_complete(cx)
+    }
+}
+
+impl<'r> Flow<'r> {
+    /// Answers with the expired `entry` and refreshes it after the reply's body (or before a
+    /// reply without one).
+    pub(super) async fn revalidate<'o: 'r, R>(
+        self,
+        entry: Arc<StoredResponse>,
+        handler: impl Future<Output = R> + Send + 'r,
+        respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
+    ) -> Response<'r> {
+        let request = self.request;
+        let mut response = self.serve_entry(&entry, unix_now(), Served::Stale);
+        let refresh = async move {
+            let outcome = respond(handler.await, request).map(shorten);
+            self.refreshed(outcome).await;
+        };
+        let bodiless = request.method() == Method::Head || response.status() == Status::NotModified;
+        if bodiless {
+            refresh.await;
+            return response;
+        }
+        let body = Revalidating {
+            body: Cursor::new(entry.body_bytes()),
+            refresh: Some(Box::pin(refresh)),
+        };
+        response.set_sized_body(entry.body().len(), body);
+        response
+    }
+
+    /// The refresh's aftermath: the response stored when it may be, this process's waiters
+    /// told, the leases given back. The client has its answer already.
+    async fn refreshed(mut self, outcome: Result<Response<'r>, Status>) {
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(_) => {
+                self.options.stats.refused(Refusal::Status);
+                self.leases.finish(false).await;
+                return;
+            }
+        };
+        match self.store(&mut response).await {
+            Ok((stored, written)) => {
+                if let Some(leader) = self.leader.take() {
+                    leader.publish(stored);
+                }
+                self.leases.finish(written).await;
+            }
+            Err(_) => self.leases.finish(false).await,
+        }
+    }
+}
