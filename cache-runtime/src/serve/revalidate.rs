@@ -11,9 +11,11 @@
 //! go out at once, but the stream's end (`END_STREAM`) is sent only when the body ends, after
 //! the refresh: a client that waits for it waits as long as before.
 //!
-//! A response whose body Rocket never reads (HEAD, 304) refreshes before replying. A client
-//! that leaves before the body's last byte is handed over takes the refresh with it: Rocket
-//! drops the body, the flow's leases go back and its waiters are told, and the next request
+//! A 304 (the client has the entry) refreshes before replying: Rocket never reads its body.
+//! A HEAD request cannot do the same: Rocket answers it by running the GET route with the
+//! request's method changed to GET, so the handler cannot tell, and Rocket then drops the body
+//! unread. Like a client that leaves before the body's last byte is handed over, it takes the
+//! refresh with it: the flow's leases go back, its waiters are told, and a later GET
 //! refreshes.
 
 use std::future::Future;
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use rocket::http::{Method, Status};
+use rocket::http::Status;
 use rocket::response;
 use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use rocket::{Request, Response};
@@ -74,7 +76,7 @@ impl AsyncSeek for Revalidating<'_> {
 
 impl<'r> Flow<'r> {
     /// Answers with the expired `entry` and refreshes it after the reply's body (or before a
-    /// reply without one).
+    /// 304).
     pub(super) async fn revalidate<'o: 'r, R>(
         self,
         entry: Arc<StoredResponse>,
@@ -87,8 +89,7 @@ impl<'r> Flow<'r> {
             let outcome = respond(handler.await, request).map(shorten);
             self.refreshed(outcome).await;
         };
-        let bodiless = request.method() == Method::Head || response.status() == Status::NotModified;
-        if bodiless {
+        if response.status() == Status::NotModified {
             refresh.await;
             return response;
         }
