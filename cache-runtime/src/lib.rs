@@ -138,7 +138,7 @@ pub use outcome::Refusal;
 /// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
 /// | `statuses = [..]` | `[200]` | statuses that may be stored |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
-/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
+/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at once, while one request refreshes it after its reply |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
 /// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |

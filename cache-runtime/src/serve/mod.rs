@@ -40,8 +40,12 @@ pub(crate) use crate::util::unix_now;
 /// Misses for one key are coalesced: in this process, concurrent requests wait for the one
 /// that runs the handler; across processes, that one holds the key's lease in the backend and
 /// the others poll for its entry. Waits are bounded by `lease_wait`, after which a request runs
-/// the handler itself. With `stale`, an expired entry is served (`X-Cache: STALE`) while one
-/// request refreshes it; with `stale_if_error`, it stands in for a failing handler.
+/// the handler itself. With `stale`, every request that finds an expired entry is answered with
+/// it at once (`X-Cache: STALE`), and one of them (one per key across instances, through the
+/// flight and the companion lease) refreshes it after its reply: the refresh is the tail of the
+/// stale reply's body, which Rocket polls after handing the last byte over (see
+/// `revalidate`; over HTTP/2 the stream's end waits for it, and a HEAD request cannot refresh).
+/// With `stale_if_error`, an expired entry stands in for a failing handler.
 pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
