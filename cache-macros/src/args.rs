@@ -239,8 +239,8 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 quote!(.stale(#stale))
             }
         },
-        doc: "`stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while \
-              one request refreshes it",
+        doc: "`stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at \
+              once, while one request refreshes it after its reply",
     },
     OptionSpec {
         name: "stale_if_error",

@@ -161,6 +161,7 @@ fn outer_signature(mut sig: Signature, paths: &Paths) -> (Signature, Span) {
     }
     let request_lifetime = Lifetime::new("'__cache_r", Span::call_site());
     outlive_request(&mut sig.generics, &request_lifetime);
+    name_elided_lifetimes(&mut sig, &request_lifetime);
     let cache_request = paths.cache_request();
     sig.inputs
         .push(parse_quote!(__cache_request: #cache_request<#request_lifetime>));
@@ -209,6 +210,37 @@ fn outlive_request(generics: &mut Generics, request_lifetime: &Lifetime) {
             where_clause
                 .predicates
                 .push(parse_quote!(#lifetime: #request_lifetime));
+        }
+    }
+}
+
+/// Names the parameters' elided lifetimes (`&State<T>`, `Host<'_>`) after the request's: the
+/// handler's future borrows them and may outlive the generated handler's call (a stale reply's
+/// body runs it), so they must be known to last as long as the request, which they do (Rocket
+/// borrows every guard from it, and names no lifetime of these types itself).
+fn name_elided_lifetimes(sig: &mut Signature, request_lifetime: &Lifetime) {
+    struct Namer<'l>(&'l Lifetime);
+    impl syn::visit_mut::VisitMut for Namer<'_> {
+        fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
+            reference.lifetime.get_or_insert_with(|| self.0.clone());
+            syn::visit_mut::visit_type_reference_mut(self, reference);
+        }
+        fn visit_lifetime_mut(&mut self, lifetime: &mut Lifetime) {
+            if lifetime.ident == "_" {
+                *lifetime = self.0.clone();
+            }
+        }
+        // Elision inside these is their own (higher-ranked), not the parameter's.
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments_mut(
+            &mut self,
+            _: &mut syn::ParenthesizedGenericArguments,
+        ) {
+        }
+    }
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            syn::visit_mut::VisitMut::visit_type_mut(&mut Namer(request_lifetime), &mut typed.ty);
         }
     }
 }

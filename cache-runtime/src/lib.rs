@@ -143,7 +143,7 @@ pub use outcome::Refusal;
 /// | `statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again |
 /// | `negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or failed page) is served instead of `ttl` |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
-/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`) while one request refreshes it |
+/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at once, while one request refreshes it after its reply |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
 /// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here |
 /// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |

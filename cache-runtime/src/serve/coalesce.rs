@@ -16,7 +16,7 @@ use crate::generation::GenId;
 use crate::invalidation::Scope;
 use crate::outcome::Served;
 
-impl<'k, 'r: 'k> Flow<'k, 'r> {
+impl<'r> Flow<'r> {
     /// Coalesce: waits for the request that runs the handler for this key, or becomes it.
     /// Only when the backend answered: a failing backend must never turn waiting into a queue
     /// (each request then runs the handler, as without a cache).
@@ -26,7 +26,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         if !self.may_store || alone || !cache.config().coalesce {
             return None;
         }
-        match (self.lease, cache.flights().join(self.key)) {
+        match (self.lease, cache.flights().join(self.key())) {
             // This request won the backend's lease: it runs the handler whatever happens here,
             // and leads this process's waiters if none is leading yet.
             (Lease::Won(_), Role::Leader(guard)) => self.leader = Some(guard),

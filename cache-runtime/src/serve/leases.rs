@@ -51,7 +51,9 @@ fn give_back_later(cache: Cache, key: CacheKey, held: Held) {
 /// unfinished (the request was cancelled), it gives them back from a task.
 pub(crate) struct Leases<'a> {
     cache: &'a Cache,
-    key: &'a CacheKey,
+    /// Owned, so that a request's flow can outlive the frame that built its key (a refresh
+    /// run after a stale reply's body).
+    key: CacheKey,
     held: Held,
 }
 
@@ -95,7 +97,7 @@ async fn to_completion<T: Send + 'static>(
 }
 
 impl<'a> Leases<'a> {
-    pub(crate) fn new(cache: &'a Cache, key: &'a CacheKey) -> Leases<'a> {
+    pub(crate) fn new(cache: &'a Cache, key: CacheKey) -> Leases<'a> {
         Leases {
             cache,
             key,
@@ -120,10 +122,10 @@ impl<'a> Leases<'a> {
         let store = self.cache.store();
         // Only when the shortcut may be taken: a far hit otherwise reads the poll itself.
         let skip_first = expect_miss && lease.is_some();
-        let polled = skip_first.then(|| store.polled_epoch(self.key)).flatten();
+        let polled = skip_first.then(|| store.polled_epoch(&self.key)).flatten();
         let first = match polled {
             Some(epoch) => FirstRead::Check(Found::Absent, epoch),
-            None => store.read_first(self.key).await,
+            None => store.read_first(&self.key).await,
         };
         let (found, epoch) = match first {
             FirstRead::Done(fetched) => return fetched,
@@ -131,7 +133,9 @@ impl<'a> Leases<'a> {
         };
         let lease = lease.filter(|_| found.takes_lease() && self.cache.is_shared());
         if lease.is_none() {
-            return store.check(self.key, found, epoch, &counters(), None).await;
+            return store
+                .check(&self.key, found, epoch, &counters(), None)
+                .await;
         }
         let (cache, key, counters) = (self.cache.clone(), self.key.clone(), counters());
         let read = to_completion(async move {
@@ -163,7 +167,7 @@ impl<'a> Leases<'a> {
     /// entry.
     pub(crate) async fn take_companion(&mut self, ttl: u32) -> bool {
         if !self.cache.is_shared() {
-            return self.cache.store().lease(self.key, ttl).await;
+            return self.cache.store().lease(&self.key, ttl).await;
         }
         let (cache, key) = (self.cache.clone(), self.key.clone());
         let taken = to_completion(async move {
@@ -185,6 +189,11 @@ impl<'a> Leases<'a> {
         }
     }
 
+    /// The key the leases are for.
+    pub(crate) fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
     fn adopt(&mut self, mut won: InFlight) {
         let held = std::mem::take(&mut won.held);
         self.held.companion |= held.companion;
@@ -194,7 +203,7 @@ impl<'a> Leases<'a> {
     /// Gives the leases back; `written`: the entry replaced the placeholder.
     pub(crate) async fn finish(&mut self, written: bool) {
         // Cleared only once given back: dropped midway, the rest is given back from a task.
-        give_back(self.cache.store(), self.key, self.held, written).await;
+        give_back(self.cache.store(), &self.key, self.held, written).await;
         self.held = Held::default();
     }
 }

@@ -4,6 +4,7 @@
 mod coalesce;
 mod leases;
 pub(crate) mod responder;
+mod revalidate;
 mod store;
 
 use std::future::Future;
@@ -41,14 +42,18 @@ pub(crate) use crate::util::unix_now;
 /// Misses for one key are coalesced: in this process, concurrent requests wait for the one
 /// that runs the handler; across processes, that one holds the key's lease in the backend and
 /// the others poll for its entry. Waits are bounded by `lease_wait`, after which a request runs
-/// the handler itself. With `stale`, an expired entry is served (`X-Cache: STALE`) while one
-/// request refreshes it; with `stale_if_error`, it stands in for a failing handler.
+/// the handler itself. With `stale`, every request that finds an expired entry is answered with
+/// it at once (`X-Cache: STALE`), and one of them (one per key across instances, through the
+/// flight and the companion lease) refreshes it after its reply: the refresh is the tail of the
+/// stale reply's body, which Rocket polls after handing the last byte over (see
+/// `revalidate`; over HTTP/2 the stream's end waits for it, and a HEAD request cannot refresh).
+/// With `stale_if_error`, an expired entry stands in for a failing handler.
 pub async fn serve<'r, 'o, P, R>(
     guard: CacheRequest<'r>,
     options: &'static RouteOptions,
     scope: Scope,
-    handler: impl Future<Output = R>,
-    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
+    handler: impl Future<Output = R> + Send + 'r,
+    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
 ) -> Cached<'r, P>
 where
     'o: 'r,
@@ -97,9 +102,12 @@ where
     };
     options.stats.register(route);
     let key = key_for(request, route, &cache.config().namespace, options);
-    let (mut flow, lookup) = Flow::lookup(request, cache, options, &key, &scope).await;
+    let (mut flow, lookup) = Flow::lookup(request, cache, options, key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
         return Cached::new(served.map(tagged));
+    }
+    if let Some(entry) = flow.revalidates.take() {
+        return Cached::new(Box::pin(flow.revalidate(entry, handler, respond)).await.map(tagged));
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
@@ -115,14 +123,13 @@ where
 type Reply<'r> = Result<Response<'r>, Status>;
 
 /// One request's way through the cache: what the steps so far decided.
-struct Flow<'k, 'r: 'k> {
+struct Flow<'r> {
     request: &'r Request<'r>,
     cache: &'r Cache,
     options: &'static RouteOptions,
-    key: &'k CacheKey,
     /// Every lease this request takes is given back, whatever await it is dropped at (the
     /// client went away).
-    leases: Leases<'k>,
+    leases: Leases<'r>,
     /// The client's `no-cache`, honored: the entry is recomputed, not served.
     refresh: bool,
     /// The lookup's share of the request's cache deadline (waiting on others is not counted:
@@ -141,6 +148,8 @@ struct Flow<'k, 'r: 'k> {
     soft_purged: bool,
     /// This process's waiters for the key, when this request runs the handler for them.
     leader: Option<Leader<'r>>,
+    /// The expired entry this request answers with before refreshing it (`stale`).
+    revalidates: Option<Arc<StoredResponse>>,
     /// Why this request goes to the handler, if it does (`Cache-Status`'s `fwd`).
     fwd: Fwd,
     /// The key's last response was not storable: this request waits for no other.
@@ -175,15 +184,19 @@ fn freshness_left(entry: &StoredResponse, now: u64) -> i64 {
     i64::from(entry.ttl()) - stored_for
 }
 
-impl<'k, 'r: 'k> Flow<'k, 'r> {
+impl<'r> Flow<'r> {
+    fn key(&self) -> &CacheKey {
+        self.leases.key()
+    }
+
     /// Lookup: reads the entry, checked against the invalidation counters.
     async fn lookup(
         request: &'r Request<'r>,
         cache: &'r Cache,
         options: &'static RouteOptions,
-        key: &'k CacheKey,
+        key: CacheKey,
         scope: &Scope,
-    ) -> (Flow<'k, 'r>, Lookup) {
+    ) -> (Flow<'r>, Lookup) {
         let config = cache.config();
         let started = Instant::now();
         let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
@@ -194,15 +207,15 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         let counters = || scope.counters(request);
         let mut leases = Leases::new(cache, key);
         let mut passing = false;
-        let fetched = match cache.near_hit(key).filter(|_| !refresh) {
+        let fetched = match cache.near_hit(leases.key()).filter(|_| !refresh) {
             Some(near) => near,
             None => {
                 // A key in hit-for-pass takes no lease: other instances would wait for it.
-                passing = cache.flights().passing(key);
+                passing = cache.flights().passing(leases.key());
                 let lease = lease.filter(|_| !refresh && !passing);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
-                cache.near_keep(key, &far);
+                cache.near_keep(leases.key(), &far);
                 far
             }
         };
@@ -217,7 +230,6 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             request,
             cache,
             options,
-            key,
             leases,
             refresh,
             lookup_took,
@@ -233,6 +245,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
                 (false, false) => Fwd::UriMiss,
             },
             passing,
+            revalidates: None,
         };
         flow.restamp_later(&fetched);
         let lookup = match fetched.lookup {
@@ -247,7 +260,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         if let (Lookup::Hit(entry), Some(restamp), Some(stamp)) =
             (&fetched.lookup, fetched.restamp, fetched.stamp)
         {
-            if let Some(claim) = self.cache.claim_restamp(self.key) {
+            if let Some(claim) = self.cache.claim_restamp(self.key()) {
                 let entry = Arc::clone(entry);
                 tokio::spawn(async move {
                     let store = claim.cache.store();
@@ -276,8 +289,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         }
     }
 
-    /// Serves a fresh entry, or an expired one within `stale` while another request refreshes
-    /// it; else this request refreshes it, keeping it for `stale_if_error`.
+    /// Serves a fresh entry, or an expired one within `stale` (one request, this one or
+    /// another, refreshes it after answering); else this request refreshes it, keeping it for
+    /// `stale_if_error`.
     async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Reply<'r>> {
         let now = unix_now();
         // The entry's ttl already counts the age it arrived with.
@@ -297,14 +311,17 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
         }
         self.fwd = Fwd::Stale;
         if stored_for < ttl + stale {
-            // Stale while revalidating: one request refreshes, the others are served the
-            // stale entry at once.
+            // Stale while revalidating: every request is served the stale entry at once; the
+            // one that holds the key's flight and companion lease refreshes it afterwards.
             let cache = self.cache;
-            match cache.flights().join(self.key) {
+            match cache.flights().join(self.key()) {
                 Role::Leader(guard)
                     if Box::pin(self.leases.take_companion(lease_secs(cache.config()))).await =>
                 {
                     self.leader = Some(guard);
+                    self.may_store = true;
+                    self.revalidates = Some(entry);
+                    return None;
                 }
                 _ => return Some(self.serve_entry(&entry, now, Served::Stale, Via::Cache)),
             }
@@ -391,9 +408,9 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
     /// lasting about the route: those keep coalescing), ends with one that is.
     fn remember(&self, stored: &Stored, status: u16) {
         match stored {
-            Stored::Entry(..) => self.cache.flights().end_pass(self.key),
+            Stored::Entry(..) => self.cache.flights().end_pass(self.key()),
             Stored::Refused(_) if status < 500 => {
-                self.cache.flights().pass(self.key, self.pass_period())
+                self.cache.flights().pass(self.key(), self.pass_period())
             }
             Stored::Refused(_) | Stored::Skipped(_) => {}
         }
@@ -459,7 +476,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             Some(budget) => {
                 let stamp = self.stamp.unwrap_or_default();
                 let (cache, request, key, options) =
-                    (self.cache, self.request, self.key, self.options);
+                    (self.cache, self.request, self.key(), self.options);
                 let stored =
                     store::store_for_catcher(cache, request, key, options, stamp, status, budget)
                         .await;
@@ -507,7 +524,7 @@ impl<'k, 'r: 'k> Flow<'k, 'r> {
             return Ok(Stored::Skipped(detail::BACKEND_ERROR));
         };
         let stamp = self.stamp.unwrap_or_default();
-        let (cache, request, key, options) = (self.cache, self.request, self.key, self.options);
+        let (cache, request, key, options) = (self.cache, self.request, self.key(), self.options);
         let stored = store::store(cache, request, key, options, stamp, response, budget).await?;
         Ok(match stored {
             Ok((entry, written)) => Stored::Entry(entry, written),

@@ -1,0 +1,136 @@
+//! Stale while revalidating: the request that finds an expired entry within `stale` is answered
+//! with it at once, and refreshes it after the reply.
+//!
+//! The handler borrows the request, so the refresh cannot be a task of its own: it runs as the
+//! tail of the stale reply's body ([`Revalidating`]), which Rocket's task for the request polls
+//! to its end. The body hands over the stored bytes, then runs the refresh (handler, store,
+//! leases back, this process's waiters told), then ends. The reply carries its
+//! `Content-Length`, and HTTP/1.1 (hyper's dispatcher) completes a response once that many bytes
+//! are written, without waiting for the body to end: the client has the whole reply, and may
+//! send its next request on the connection, while the refresh runs. Over HTTP/2 the bytes also
+//! go out at once, but the stream's end (`END_STREAM`) is sent only when the body ends, after
+//! the refresh: a client that waits for it waits as long as before.
+//!
+//! A 304 (the client has the entry) refreshes before replying: Rocket never reads its body.
+//! A HEAD request cannot do the same: Rocket answers it by running the GET route with the
+//! request's method changed to GET, so the handler cannot tell, and Rocket then drops the body
+//! unread. Like a client that leaves before the body's last byte is handed over, it takes the
+//! refresh with it: the flow's leases go back, its waiters are told, and a later GET
+//! refreshes.
+
+use std::future::Future;
+use std::io::{self, Cursor, SeekFrom};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use rocket::http::Status;
+use rocket::response;
+use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
+use rocket::{Request, Response};
+
+use super::{shorten, unix_now, Flow, Reply, Stored, Via};
+use crate::entry::StoredResponse;
+use crate::outcome::Served;
+
+/// The refresh, run by whoever polls the stale reply's body.
+type Refresh<'r> = Pin<Box<dyn Future<Output = ()> + Send + 'r>>;
+
+/// A stale reply's body: the stored bytes, then the refresh, then the end.
+pub(super) struct Revalidating<'r> {
+    body: Cursor<Bytes>,
+    refresh: Option<Refresh<'r>>,
+}
+
+impl AsyncRead for Revalidating<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        // Every stored byte first: the refresh never delays the client's reply.
+        if this.body.position() < this.body.get_ref().len() as u64 {
+            return Pin::new(&mut this.body).poll_read(cx, buf);
+        }
+        if let Some(refresh) = this.refresh.as_mut() {
+            ready!(refresh.as_mut().poll(cx));
+            this.refresh = None;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+// Rocket wants a sized body to be seekable; it seeks only to measure a body whose size was not
+// given, and this one's is.
+impl AsyncSeek for Revalidating<'_> {
+    fn start_seek(mut self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        Pin::new(&mut self.body).start_seek(position)
+    }
+
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        Pin::new(&mut self.body).poll_complete(cx)
+    }
+}
+
+impl<'r> Flow<'r> {
+    /// Answers with the expired `entry` and refreshes it after the reply's body (or before a
+    /// 304).
+    pub(super) async fn revalidate<'o: 'r, R>(
+        self,
+        entry: Arc<StoredResponse>,
+        handler: impl Future<Output = R> + Send + 'r,
+        respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
+    ) -> Reply<'r> {
+        let request = self.request;
+        let served = self.serve_entry(&entry, unix_now(), Served::Stale, Via::Cache);
+        let refresh = async move {
+            let outcome = respond(handler.await, request).map(shorten);
+            self.refreshed(outcome).await;
+        };
+        // A bare 304, or a stored failure for Rocket's catcher: no body of ours is read, so
+        // the refresh runs before the reply.
+        let mut response = match served {
+            Ok(response) if response.status() != Status::NotModified => response,
+            other => {
+                refresh.await;
+                return other;
+            }
+        };
+        let body = Revalidating {
+            body: Cursor::new(entry.body_bytes()),
+            refresh: Some(Box::pin(refresh)),
+        };
+        response.set_sized_body(entry.body().len(), body);
+        Ok(response)
+    }
+
+    /// The refresh's aftermath: the response stored when it may be, this process's waiters
+    /// told, the leases given back. The client has its answer already.
+    async fn refreshed(mut self, outcome: Result<Response<'r>, Status>) {
+        let mut response = match outcome {
+            Ok(response) => response,
+            // Stored for its catcher when listed, like a miss's failure; the client has its
+            // answer already.
+            Err(status) => {
+                let _ = self.hand_to_catcher(status).await;
+                return;
+            }
+        };
+        match self.store(&mut response).await {
+            Ok(stored) => {
+                self.remember(&stored, response.status().code);
+                let (entry, written) = match stored {
+                    Stored::Entry(entry, written) => (Some(entry), written),
+                    Stored::Refused(_) | Stored::Skipped(_) => (None, false),
+                };
+                if let Some(leader) = self.leader.take() {
+                    leader.publish(entry);
+                }
+                self.leases.finish(written).await;
+            }
+            Err(_) => self.leases.finish(false).await,
+        }
+    }
+}
