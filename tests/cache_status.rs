@@ -335,7 +335,10 @@ async fn stale_entries_say_how_stale_and_their_refresh_says_why_it_went_forward(
         assert_eq!(refresh.x_cache(), "STALE", "{backend}");
         let (status, ttl) = member(&refresh);
         assert_eq!(status, "rocket-route-cache; hit", "{backend}");
-        assert!(matches!(ttl, Some(-4..=-1)), "{backend}: refresher ttl {ttl:?}");
+        assert!(
+            matches!(ttl, Some(-4..=-1)),
+            "{backend}: refresher ttl {ttl:?}"
+        );
         // The refresh is stored after the refresher's reply: a store is no event a client can
         // await, so ask until the new entry is served (bounded).
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

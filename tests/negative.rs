@@ -155,9 +155,20 @@ async fn a_none_is_stored_and_the_apps_catcher_renders_every_hit() {
             );
             // The route's `Vary` on the catcher's page: its status depended on the header.
             assert_eq!(reply.one("Vary"), Some("Accept-Language"), "{store:?}");
+            // Cache-Status (RFC 9211) on the catcher's page, as on any response of the route.
+            let status = reply.one("Cache-Status").unwrap_or_default();
             if expected == "HIT" {
                 let age: u64 = reply.one("Age").expect("Age on a hit").parse().unwrap();
                 assert!(age <= 1, "{store:?}: Age {age}");
+                assert!(
+                    status.starts_with("rocket-route-cache; hit; ttl="),
+                    "{status}"
+                );
+            } else {
+                assert!(
+                    status.starts_with("rocket-route-cache; fwd=uri-miss; fwd-status=404; stored"),
+                    "{store:?}: {status}"
+                );
             }
         }
         assert_eq!(runs.of("docs", "missing"), 1, "{store:?}: ran on a hit");

@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(name("\"edge-7\"").as_deref(), Some("edge-7"));
     }
 
-        /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
+    /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
     /// a bad value names the variable, a bad table value the table's key.
     #[test]
     fn the_environment_servers_replace_the_tables() {

@@ -63,7 +63,9 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
                 };
                 match kind {
                     0 => StoredResponse::build_for_catcher(status, times, windows, stamp),
-                    _ => StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp),
+                    _ => {
+                        StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp)
+                    }
                 }
                 .expect("valid parts frame")
             },

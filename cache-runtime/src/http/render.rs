@@ -73,6 +73,8 @@ pub(crate) struct CatcherMark(Option<ForCatcher>);
 struct ForCatcher {
     /// `X-Cache`, when the header is enabled.
     served: Option<Served>,
+    /// This cache's `Cache-Status` member, when the field is enabled.
+    cache_status: Option<String>,
     /// The stored entry's `Age`, on a hit.
     age: Option<u64>,
     /// The route's `vary`, which the page's status depended on.
@@ -84,13 +86,14 @@ struct ForCatcher {
 /// a handler's failure ends routing, so there is never another.
 pub(crate) fn mark_for_catcher(
     request: &Request<'_>,
-    (x_cache, served): (bool, Served),
+    (x_cache, served, cache_status): (bool, Served, Option<String>),
     age: Option<u64>,
     options: &'static RouteOptions,
 ) {
     request.local_cache(|| {
         CatcherMark(Some(ForCatcher {
             served: x_cache.then_some(served),
+            cache_status,
             age,
             options,
         }))
@@ -98,7 +101,7 @@ pub(crate) fn mark_for_catcher(
 }
 
 /// Adds to a page Rocket's catcher rendered for a cached route what the route's own responses
-/// carry: its `Vary`, `X-Cache` and, on a hit, `Age`. Other responses are left as they are.
+/// carry: its `Vary`, `X-Cache`, `Cache-Status` and, on a hit, `Age`. Other responses are left as they are.
 pub(crate) fn finish_catcher_page(request: &Request<'_>, response: &mut Response<'_>) {
     let CatcherMark(Some(record)) = request.local_cache(|| CatcherMark(None)) else {
         return;
@@ -107,9 +110,9 @@ pub(crate) fn finish_catcher_page(request: &Request<'_>, response: &mut Response
     if let Some(age) = record.age {
         response.set_raw_header("Age", age_text(age));
     }
-    if let Some(served) = record.served {
-        mark(response, true, served, None);
-    }
+    let x_cache = record.served.is_some();
+    let served = record.served.unwrap_or(Served::Miss);
+    mark(response, x_cache, served, record.cache_status.clone());
 }
 
 /// A stored entry as a response, with `Age` as of `now` (unix seconds): the age it arrived

@@ -25,7 +25,9 @@ use crate::flight::{Leader, Role};
 use crate::generation::Stamp;
 use crate::guard::CacheRequest;
 use crate::http::policy;
-use crate::http::render::{add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay};
+use crate::http::render::{
+    add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay,
+};
 use crate::http::status::{detail, Forwarded, Fwd};
 use crate::http::{surrogate, targeted};
 use crate::invalidation::Scope;
@@ -79,23 +81,14 @@ where
             let outcome = respond(handler.await, request).map(|mut response| {
                 response.remove_header(targeted::OWN_FIELD);
                 merge_vary(&mut response, options);
-                let bypassed = Forwarded {
-                    fwd: Fwd::Bypass,
-                    status: response.status().code,
-                    stored: false,
-                    collapsed: false,
-                    ttl: None,
-                    detail: Some(match cache.config().enabled {
-                        true => detail::AUTHORIZATION,
-                        false => detail::DISABLED,
-                    }),
-                };
-                let cache_status = cache.cache_status().map(|s| s.forwarded(&bypassed));
+                let cache_status = bypass_status(cache, response.status().code);
                 mark(&mut response, x_cache, Served::Bypass, cache_status);
                 tagged(response)
             });
-            if outcome.is_err() {
-                mark_for_catcher(request, (x_cache, Served::Bypass), None, options);
+            if let Err(status) = &outcome {
+                let cache_status = bypass_status(cache, status.code);
+                let marked = (x_cache, Served::Bypass, cache_status);
+                mark_for_catcher(request, marked, None, options);
             }
             return Cached::new(outcome.map(shorten));
         }
@@ -107,7 +100,11 @@ where
         return Cached::new(served.map(tagged));
     }
     if let Some(entry) = flow.revalidates.take() {
-        return Cached::new(Box::pin(flow.revalidate(entry, handler, respond)).await.map(tagged));
+        return Cached::new(
+            Box::pin(flow.revalidate(entry, handler, respond))
+                .await
+                .map(tagged),
+        );
     }
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
@@ -363,7 +360,8 @@ impl<'r> Flow<'r> {
         let x_cache = self.cache.config().x_cache_header;
         if let Some(status) = entry.for_catcher() {
             let age = Some(entry.age_at(now));
-            mark_for_catcher(self.request, (x_cache, served), age, self.options);
+            let marked = (x_cache, served, self.cache_status_of(entry, now, via));
+            mark_for_catcher(self.request, marked, age, self.options);
             return Err(Status::new(status));
         }
         let cache_status = self.cache_status_of(entry, now, via);
@@ -472,7 +470,7 @@ impl<'r> Flow<'r> {
     /// The handler's responder failed with `status`: stored when the route lists it (this
     /// process's waiters get that entry), and handed to Rocket's catcher.
     async fn hand_to_catcher(mut self, status: Status) -> Reply<'r> {
-        let (stored, written) = match self.store_budget() {
+        let outcome = match self.store_budget() {
             Some(budget) => {
                 let stamp = self.stamp.unwrap_or_default();
                 let (cache, request, key, options) =
@@ -480,23 +478,32 @@ impl<'r> Flow<'r> {
                 let stored =
                     store::store_for_catcher(cache, request, key, options, stamp, status, budget)
                         .await;
-                // Hit-for-pass, as for a response: an unlisted status starts it, a stored one
-                // ends it.
-                let outcome = match &stored {
-                    Some((entry, written)) => Stored::Entry(Arc::clone(entry), *written),
+                match stored {
+                    Some((entry, written)) => Stored::Entry(entry, written),
                     None => Stored::Refused(Refusal::Status),
-                };
-                self.remember(&outcome, status.code);
-                stored.map_or((None, false), |(entry, written)| (Some(entry), written))
+                }
             }
-            None => (None, false),
+            None if policy::client_forbids_store(self.request) => {
+                Stored::Skipped(detail::REQUEST_NO_STORE)
+            }
+            None => Stored::Skipped(detail::BACKEND_ERROR),
+        };
+        // Hit-for-pass, as for a response: an unlisted status starts it, a stored one ends it.
+        self.remember(&outcome, status.code);
+        let (entry, written) = match &outcome {
+            Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
+            Stored::Refused(_) | Stored::Skipped(_) => (None, false),
         };
         if let Some(leader) = self.leader.take() {
-            leader.publish(stored);
+            leader.publish(entry);
         }
         self.leases.finish(written).await;
         let x_cache = self.cache.config().x_cache_header;
-        mark_for_catcher(self.request, (x_cache, Served::Miss), None, self.options);
+        let cache_status = self.cache.cache_status();
+        let cache_status =
+            cache_status.map(|s| s.forwarded(&self.forwarded(&outcome, status.code)));
+        let marked = (x_cache, Served::Miss, cache_status);
+        mark_for_catcher(self.request, marked, None, self.options);
         Err(status)
     }
 
@@ -596,4 +603,21 @@ fn lease_secs(config: &Config) -> u32 {
 /// A response borrowing no longer than the request (`Response` is covariant).
 fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
     response
+}
+
+/// What `Cache-Status` says of a request the cache let through (`Authorization`, or the cache
+/// switched off), whose handler answered `status`.
+fn bypass_status(cache: &Cache, status: u16) -> Option<String> {
+    let bypassed = Forwarded {
+        fwd: Fwd::Bypass,
+        status,
+        stored: false,
+        collapsed: false,
+        ttl: None,
+        detail: Some(match cache.config().enabled {
+            true => detail::AUTHORIZATION,
+            false => detail::DISABLED,
+        }),
+    };
+    cache.cache_status().map(|s| s.forwarded(&bypassed))
 }
