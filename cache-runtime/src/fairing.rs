@@ -61,7 +61,7 @@ use crate::http::render::finish_catcher_page;
 ///
 /// It also completes the pages Rocket's catchers render for cached routes (a handler returning
 /// `None` or `Err(Status)`, stored or not): the catcher runs after the handler returned, so only
-/// a fairing can give its page the route's `Vary`, `X-Cache` and, on a hit, `Age`. Without it,
+/// a fairing can give its page the route's `Vary`, `X-Cache`, `Cache-Status` and, on a hit, `Age`. Without it,
 /// such pages carry none of these.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheFairing;

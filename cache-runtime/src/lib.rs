@@ -207,7 +207,7 @@ pub use outcome::Refusal;
 /// status: a hit skips the handler and hands the status to Rocket, whose catcher renders the
 /// page exactly as on the miss (the one registered for that status and path, the application's
 /// own included). [`CacheFairing`], when attached, gives that page the route's `Vary`,
-/// `X-Cache` and, on a hit, `Age`; without it the catcher's page carries none of them. A status
+/// `X-Cache`, `Cache-Status` and, on a hit, `Age`; without it the catcher's page carries none of them. A status
 /// not listed is never stored, a 5xx included.
 ///
 /// A status from 400 says the page is missing or failed, which tends to change sooner than a
