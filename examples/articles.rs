@@ -22,13 +22,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cache_runtime::{cached_route, CacheFairing};
 use rocket::fairing::AdHoc;
 use rocket::form::{Form, FromForm};
 use rocket::http::Status;
 use rocket::response::content::RawHtml;
 use rocket::response::{status, Redirect};
 use rocket::{get, launch, post, routes, uri, State};
+use rocket_route_cache::{cached_route, CacheFairing};
 
 /// The articles, as a shared database would hold them: one file per article, its title.
 struct Articles(PathBuf);
@@ -155,8 +155,8 @@ async fn update(
     }
     let invalidated = async {
         article::invalidate(id).await?;
-        cache_runtime::invalidate_tag(format!("article:{id}")).await?;
-        cache_runtime::invalidate_tag("articles").await
+        rocket_route_cache::invalidate_tag(format!("article:{id}")).await?;
+        rocket_route_cache::invalidate_tag("articles").await
     };
     match invalidated.await {
         Ok(()) => Ok(Redirect::to(uri!(article(id)))),
@@ -172,7 +172,7 @@ async fn update(
 /// servers under other namespaces keep theirs).
 #[post("/flush")]
 async fn flush() -> Result<&'static str, status::Custom<String>> {
-    cache_runtime::invalidate_all()
+    rocket_route_cache::invalidate_all()
         .await
         .map(|()| "flushed\n")
         .map_err(|error| status::Custom(Status::ServiceUnavailable, error.to_string()))
@@ -197,7 +197,7 @@ fn rocket() -> _ {
                     "articles: serving http://{}:{}/ with cache backend: {}",
                     config.address,
                     config.port,
-                    cache_runtime::global().describe()
+                    rocket_route_cache::global().describe()
                 );
             })
         }))

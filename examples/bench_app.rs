@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cache_runtime::__private::bench;
-use cache_runtime::{cached_route, Config};
 use rocket::fairing::AdHoc;
 use rocket::{get, launch, routes};
+use rocket_route_cache::__private::bench;
+use rocket_route_cache::{cached_route, Config};
 
 const BODY_LEN: usize = 2048;
 const FLOOR_KEY: &str = "bench:floor";
@@ -72,14 +72,14 @@ fn fixed() -> &'static str {
 
 #[get("/floor")]
 async fn floor() -> &'static str {
-    let found = bench::raw_get(cache_runtime::global(), FLOOR_KEY).await;
+    let found = bench::raw_get(rocket_route_cache::global(), FLOOR_KEY).await;
     debug_assert_eq!(found, Some(BODY_LEN));
     body()
 }
 
 #[get("/floor-counted")]
 async fn floor_counted() -> &'static str {
-    let found = bench::raw_get_counted(cache_runtime::global(), FLOOR_KEY, 1).await;
+    let found = bench::raw_get_counted(rocket_route_cache::global(), FLOOR_KEY, 1).await;
     debug_assert_eq!(found, Some(BODY_LEN));
     body()
 }
@@ -125,7 +125,7 @@ fn hot_runs() -> String {
 #[get("/invalidate")]
 async fn invalidate() -> String {
     let started = Instant::now();
-    cache_runtime::invalidate_tag("bench-unused")
+    rocket_route_cache::invalidate_tag("bench-unused")
         .await
         .expect("confirmed");
     started.elapsed().as_micros().to_string()
@@ -133,7 +133,7 @@ async fn invalidate() -> String {
 
 #[get("/polls")]
 fn polls() -> String {
-    cache_runtime::__private::epoch_polls(cache_runtime::global()).to_string()
+    rocket_route_cache::__private::epoch_polls(rocket_route_cache::global()).to_string()
 }
 
 #[launch]
@@ -144,7 +144,7 @@ fn rocket() -> _ {
     if std::env::var("BENCH_NEAR").is_ok_and(|v| v == "0") {
         config.near_capacity = 0;
     }
-    cache_runtime::install(config).expect("installed before launch");
+    rocket_route_cache::install(config).expect("installed before launch");
     let routes = routes![
         fixed,
         floor,
@@ -161,7 +161,7 @@ fn rocket() -> _ {
         .mount("/", routes)
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
-                let cache = cache_runtime::global();
+                let cache = rocket_route_cache::global();
                 let seeded = bench::raw_set(cache, FLOOR_KEY, body().as_bytes()).await;
                 println!(
                     "bench_app: port {} backend: {}; floor value seeded: {seeded}; 2 ms = {} iterations",

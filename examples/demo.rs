@@ -9,10 +9,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cache_runtime::cached_route;
 use rocket::fairing::AdHoc;
 use rocket::response::content::RawHtml;
 use rocket::{get, launch, routes};
+use rocket_route_cache::cached_route;
 
 /// About 200 ms of work, then a page that says when it was rendered.
 #[cached_route(ttl = 30)]
@@ -73,7 +73,7 @@ fn rocket() -> _ {
                     "demo: serving http://{}:{}/ with cache backend: {}",
                     config.address,
                     config.port,
-                    cache_runtime::global().describe()
+                    rocket_route_cache::global().describe()
                 );
             })
         }))

@@ -2,9 +2,9 @@
 //! responses go through a real cached route (Rocket's local client), into a store bounded at
 //! 64 MiB. Prints one JSON line: RSS before and after, and what the store holds.
 
-use cache_runtime::{cached_route, Cache, Config};
 use rocket::local::blocking::Client;
 use rocket::{get, routes};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 const ENTRIES: u64 = 100_000;
 const CAPACITY: u64 = 64 * 1024 * 1024;

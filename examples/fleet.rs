@@ -10,9 +10,9 @@
 //! With a server down its keys are misses and the page is still served; see README "Running on
 //! a fleet".
 
-use cache_runtime::{cached_route, CacheFairing};
 use rocket::figment::providers::{Format, Toml};
 use rocket::{get, launch, routes};
+use rocket_route_cache::{cached_route, CacheFairing};
 
 #[cached_route(ttl = 60)]
 #[get("/page/<n>")]
@@ -27,5 +27,5 @@ fn rocket() -> _ {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![page])
-        .mount("/internal", cache_runtime::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics_routes())
 }

@@ -6,13 +6,13 @@
 //! curl -si -H 'Accept-Language: fr' http://127.0.0.1:8000/api/articles/1
 //! ```
 
-use cache_runtime::{cached_route, CacheFairing};
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::status;
 use rocket::serde::json::Json;
 use rocket::serde::Serialize;
 use rocket::{get, launch, routes, Request};
+use rocket_route_cache::{cached_route, CacheFairing};
 
 #[derive(Serialize)]
 #[serde(crate = "rocket::serde")]
@@ -64,5 +64,5 @@ fn rocket() -> _ {
     rocket::build()
         .attach(CacheFairing)
         .mount("/", routes![article])
-        .mount("/internal", cache_runtime::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics_routes())
 }

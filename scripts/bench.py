@@ -214,7 +214,7 @@ def criterion_figures():
     # Only this run's figures: earlier runs may have left benchmarks that no longer exist.
     shutil.rmtree(TARGET / "criterion", ignore_errors=True)
     subprocess.run(
-        ["cargo", "bench", "-q", "-p", "cache-runtime", "--bench", "hot_path", "--",
+        ["cargo", "bench", "-q", "-p", "rocket-route-cache", "--bench", "hot_path", "--",
          "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )

@@ -462,3 +462,8 @@ impl Gate {
         }
     }
 }
+
+/// The README's examples, compiled as doc tests: the quick start must build as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub mod readme {}

@@ -7,11 +7,11 @@ mod common;
 
 use std::collections::HashSet;
 
-use cache_runtime::{Cache, Config};
 use cached_route_suite::MemcachedServer;
 use common::{assert_wire_is_clean, fetch_with, runs};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
+use rocket_route_cache::{Cache, Config};
 
 const SENTINEL: &[u8] = b"written before the attack";
 

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, launch, loopback_config, MemcachedServer, RawReply, RunningApp};
 use rocket::fs::NamedFile;
 use rocket::{get, routes};
 use rocket_dyn_templates::{context, Template};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 static PAGE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -132,7 +132,7 @@ async fn a_file_over_the_item_size_is_served_whole_and_not_stored() {
         );
         assert_eq!(reply.one("Transfer-Encoding"), None);
     }
-    let stats = cache_runtime::stats();
+    let stats = rocket_route_cache::stats();
     let (_, route) = stats
         .routes
         .iter()

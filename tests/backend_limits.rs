@@ -7,11 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use cache_runtime::{cached_route, BreakerState, Cache, Config};
 use cached_route_suite::MemcachedServer;
 use common::{fetch, runs, Runs};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
+use rocket_route_cache::{cached_route, BreakerState, Cache, Config};
 
 /// The largest `ttl` the attribute takes: past what the client sends as an expiry.
 #[cached_route(ttl = 4294967295)]
@@ -76,8 +76,8 @@ async fn client(config: Config) -> Client {
     Client::untracked(rocket).await.expect("valid rocket")
 }
 
-fn route_stats(label: &str) -> cache_runtime::Snapshot {
-    let stats = cache_runtime::stats();
+fn route_stats(label: &str) -> rocket_route_cache::Snapshot {
+    let stats = rocket_route_cache::stats();
     stats
         .routes
         .into_iter()
@@ -160,7 +160,7 @@ async fn refused_stores_do_not_open_the_breaker() {
 /// refusal and not as a backend error, and one just small enough with it is stored.
 #[rocket::async_test]
 async fn the_generated_etag_counts_in_the_size_limit() {
-    use cache_runtime::__private::bench::StoredResponse;
+    use rocket_route_cache::__private::bench::StoredResponse;
     let server = MemcachedServer::start();
     let mut config = Config::memcached([server.address()]);
     config.max_item_size = 4096;

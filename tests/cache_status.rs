@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, Gate, MemcachedServer, RawReply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::time::sleep;
 use rocket::{get, routes, Request, Response, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// A body with one extra header line and a status.
 #[derive(Debug)]
@@ -258,7 +258,7 @@ async fn a_client_no_cache_and_a_per_principal_request_go_forward() {
 /// The route's lookups so far (its counters are shared by every test of this file, but only
 /// the test below requests it).
 fn lookups_of(label: &str) -> u64 {
-    cache_runtime::stats()
+    rocket_route_cache::stats()
         .routes
         .into_iter()
         .find(|(route, _)| route == label)

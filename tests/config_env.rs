@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cache_runtime::{cached_route, Cache, CacheFairing};
 use cached_route_suite::MemcachedServer;
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, routes, Build, Rocket};
+use rocket_route_cache::{cached_route, Cache, CacheFairing};
 
 static PAGE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -241,7 +241,7 @@ fn app_logging(toml: &str, profile: &str, log_level: &str) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![page])
-        .mount("/internal", cache_runtime::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics_routes())
 }
 
 #[rocket::async_test]
@@ -329,7 +329,7 @@ fn a_global_cache_in_use_with_another_configuration_fails_ignite() {
 #[ignore = "run by its parent test in a child process"]
 async fn child_global_in_use_before_the_fairing() {
     // Used before ignite: configured from the (empty) environment, the embedded store.
-    assert!(!cache_runtime::global().is_shared());
+    assert!(!rocket_route_cache::global().is_shared());
     let server = std::env::var("CACHE_TEST_SERVER").unwrap();
     let toml = format!("[default.cache]\nservers = [\"{server}\"]\n");
     match Client::untracked(app_logging(&toml, "debug", "critical")).await {
@@ -346,7 +346,7 @@ async fn child_global_in_use_before_the_fairing() {
         .unwrap();
     let (first, second, _) = twice(&client).await;
     assert_eq!((first.as_str(), second.as_str()), ("MISS", "HIT"));
-    cache_runtime::invalidate("/page").await.unwrap();
+    rocket_route_cache::invalidate("/page").await.unwrap();
     let after = client.get("/page").dispatch().await;
     assert_eq!(x_cache(&after), "MISS");
 }

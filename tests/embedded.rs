@@ -2,8 +2,8 @@
 
 mod common;
 
-use cache_runtime::{Cache, Config};
 use common::checks;
+use rocket_route_cache::{Cache, Config};
 
 fn cache() -> Cache {
     let mut config = Config::embedded();

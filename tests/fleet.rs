@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cache_runtime::{BreakerState, Cache, Config};
 use cached_route_suite::{free_port, MemcachedServer};
 use common::fetch;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
+use rocket_route_cache::{BreakerState, Cache, Config};
 
 const URIS: usize = 60;
 

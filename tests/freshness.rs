@@ -5,12 +5,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::time::sleep;
 use rocket::{get, routes, Request, Response};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// A response with the given status, header lines (in order, repeated names kept) and body.
 #[derive(Debug)]

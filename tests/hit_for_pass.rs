@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, Gate, MemcachedServer, RawReply, RunningApp};
 use rocket::response::{self, Responder};
 use rocket::tokio::task::JoinHandle;
 use rocket::tokio::time::{sleep, timeout};
 use rocket::{get, routes, Request, Response, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// Whether the handlers' responses set a cookie (the default) or may be stored.
 #[derive(Debug, Default, Clone)]

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{loopback_config, MemcachedServer, RunningApp};
 use rocket::http::uri::Host;
 use rocket::tokio::net::TcpStream;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// The page for the host the handler sees, as a multi-tenant page renders its links.
 fn page_for(host: Option<&Host<'_>>) -> String {

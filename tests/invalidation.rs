@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use cache_runtime::{cached_route, Cache, Config, InvalidationError};
 use cached_route_suite::MemcachedServer;
 use common::{fetch_with, Runs};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::{get, routes, uri, State};
+use rocket_route_cache::{cached_route, Cache, Config, InvalidationError};
 
 #[cached_route(ttl = 600, vary = ["Accept-Language"], tags = ["articles", "article:{id}"])]
 #[get("/articles/<id>?<format>")]
@@ -646,7 +646,7 @@ async fn a_404_scan_neither_grows_counters_nor_widens_the_next_invalidation() {
             assert_eq!(response.status(), Status::NotFound);
         }
     }
-    let held = cache_runtime::__private::counters_held(cache(&a)).expect("embedded");
+    let held = rocket_route_cache::__private::counters_held(cache(&a)).expect("embedded");
     assert!(held < 100, "{SCANNED} misses left {held} counters");
 
     cache(&a).invalidate("/articles/5").await.unwrap();

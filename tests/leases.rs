@@ -9,13 +9,13 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::MemcachedServer;
 use common::{fetch, runs, Runs};
 use memcache::exp::{Rendezvous, Router};
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::{get, routes, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// Expires at once, then may be served stale for a minute while one request refreshes it.
 #[cached_route(ttl = 1, stale = 60)]

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cache_runtime::{Cache, Config};
 use cached_route_suite::{free_port, MemcachedServer};
 use common::{checks, fetch, runs};
 use rocket::http::Status;
+use rocket_route_cache::{Cache, Config};
 
 fn cache_for(address: String) -> Cache {
     let mut config = Config::memcached([address]);

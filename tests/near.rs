@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::MemcachedServer;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// The version the page shows, as a "database" shared by the instances.
 #[derive(Default, Clone)]
@@ -44,7 +44,7 @@ fn cache(client: &Client) -> &Cache {
 
 /// Until every server's epoch was polled recently enough to be relied on.
 async fn polled(client: &Client) {
-    let polled = cache_runtime::__private::epochs_polled(cache(client));
+    let polled = rocket_route_cache::__private::epochs_polled(cache(client));
     rocket::tokio::time::timeout(Duration::from_secs(5), polled)
         .await
         .expect("the epochs were polled");
@@ -131,13 +131,13 @@ async fn far_hits(epoch_poll: Duration, hits: u64) -> (u64, u64, u64) {
     if !epoch_poll.is_zero() {
         polled(&client).await;
     }
-    let polls = cache_runtime::__private::epoch_polls(cache(&client));
+    let polls = rocket_route_cache::__private::epoch_polls(cache(&client));
     let (counters, gets) = counter_reads_and_gets(&server);
     for _ in 0..hits {
         assert_eq!(get(&client, "/live").await.0, "HIT");
     }
     let (counters_after, gets_after) = counter_reads_and_gets(&server);
-    let polls = cache_runtime::__private::epoch_polls(cache(&client)) - polls;
+    let polls = rocket_route_cache::__private::epoch_polls(cache(&client)) - polls;
     (counters_after - counters, gets_after - gets, polls)
 }
 

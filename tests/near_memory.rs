@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::MemcachedServer;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 const ENTRIES: u64 = 20_000;
 const BODY: usize = 4096;

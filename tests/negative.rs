@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cache_runtime::{cached_route, Cache, CacheFairing, Config};
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply, RunningApp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
@@ -16,6 +15,7 @@ use rocket::http::Status;
 use rocket::response::status;
 use rocket::tokio::time::sleep;
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
+use rocket_route_cache::{cached_route, Cache, CacheFairing, Config};
 
 /// Handler runs by route and page, shared by the app and the test.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +45,7 @@ fn gone(request: &Request<'_>) -> String {
     format!("custom 410: {} is gone", request.uri().path())
 }
 
-/// The user guide's example (`cache_runtime::cached_route`): "404s cached too".
+/// The user guide's example (`rocket_route_cache::cached_route`): "404s cached too".
 #[cached_route(ttl = 60, vary = ["Accept-Language"], statuses = [200, 404], honor_no_cache)]
 #[get("/docs/<page>")]
 fn docs(page: &str, runs: &State<Runs>) -> Option<String> {

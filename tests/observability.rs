@@ -3,7 +3,6 @@
 
 use std::io::Cursor;
 
-use cache_runtime::{cached_route, CacheFairing};
 use cached_route_suite::MemcachedServer;
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
@@ -11,6 +10,7 @@ use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::response::{self, Responder};
 use rocket::{get, routes, Build, Request, Response, Rocket};
+use rocket_route_cache::{cached_route, CacheFairing};
 
 #[cached_route(ttl = 60)]
 #[get("/configured")]
@@ -59,7 +59,7 @@ fn app(toml: &str) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![configured, counted, refused])
-        .mount("/internal", cache_runtime::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics_routes())
 }
 
 #[rocket::async_test]
@@ -80,7 +80,10 @@ async fn the_cache_table_configures_the_instance() {
         keys.len() == 1 && keys[0].starts_with("from-toml:"),
         "{keys:?}"
     );
-    let cache = client.rocket().state::<cache_runtime::Cache>().unwrap();
+    let cache = client
+        .rocket()
+        .state::<rocket_route_cache::Cache>()
+        .unwrap();
     assert_eq!(
         cache.config().op_timeout,
         std::time::Duration::from_millis(50)
@@ -114,7 +117,7 @@ async fn invalid_configuration_fails_at_ignite() {
 #[rocket::async_test]
 async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
     let _serial = SERIAL.lock().await;
-    let before = cache_runtime::stats().global;
+    let before = rocket_route_cache::stats().global;
     let server = MemcachedServer::start();
     let toml = format!("[cache]\nservers = [\"{}\"]\n", server.address());
     let client = Client::untracked(app(&toml)).await.unwrap();
@@ -130,7 +133,7 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
     assert_eq!(bypass.headers().get_one("X-Cache"), Some("BYPASS"));
     client.get("/refused").dispatch().await;
 
-    let stats = cache_runtime::stats();
+    let stats = rocket_route_cache::stats();
     let route = |label: &str| {
         stats
             .routes
@@ -207,9 +210,9 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
 async fn invalidations_are_counted_exactly() {
     let _serial = SERIAL.lock().await;
     let server = MemcachedServer::start();
-    let mut config = cache_runtime::Config::memcached([server.address()]);
+    let mut config = rocket_route_cache::Config::memcached([server.address()]);
     config.namespace = "watched".into();
-    let cache = cache_runtime::Cache::new(config).unwrap();
+    let cache = rocket_route_cache::Cache::new(config).unwrap();
     let rocket = rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::debug_default()
@@ -217,7 +220,7 @@ async fn invalidations_are_counted_exactly() {
     .manage(cache.clone())
     .mount("/", routes![watched]);
     let client = Client::untracked(rocket).await.unwrap();
-    let before = cache_runtime::stats().global;
+    let before = rocket_route_cache::stats().global;
     let x_cache = |response: &rocket::local::asynchronous::LocalResponse<'_>| {
         response.headers().get_one("X-Cache").map(str::to_owned)
     };
@@ -239,11 +242,12 @@ async fn invalidations_are_counted_exactly() {
     // One invalidation no server confirms: a cache whose only server is gone.
     let mut gone = MemcachedServer::start();
     let unreachable =
-        cache_runtime::Cache::new(cache_runtime::Config::memcached([gone.address()])).unwrap();
+        rocket_route_cache::Cache::new(rocket_route_cache::Config::memcached([gone.address()]))
+            .unwrap();
     gone.stop();
     assert!(unreachable.invalidate_tag("watched").await.is_err());
 
-    let stats = cache_runtime::stats();
+    let stats = rocket_route_cache::stats();
     let after = &stats.global;
     assert_eq!(after.invalidations - before.invalidations, 3, "calls");
     assert_eq!(

@@ -8,12 +8,12 @@ mod common;
 use std::io::Cursor;
 use std::time::Duration;
 
-use cache_runtime::{cached_route, Cache, Config};
 use common::{Languages, Runs};
 use rocket::http::{CookieJar, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::response::{self, status, Responder};
 use rocket::{get, routes, Request, Response, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 #[cached_route(ttl = 60, vary = ["Accept-Language"], trusted_guards = ["languages"])]
 #[get("/localized")]

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_runtime::{cached_route, Cache, Config, SurrogateKeys};
 use cached_route_suite::{http1, launch, loopback_config, MemcachedServer, RunningApp};
 use rocket::http::uri::Host;
 use rocket::http::{Header, Status};
@@ -17,6 +16,7 @@ use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, uri, State};
+use rocket_route_cache::{cached_route, Cache, Config, SurrogateKeys};
 
 /// Counts the handlers' runs; while `hold` is set, each run says it started and waits for
 /// `release`; while `fail` is set, `flaky` fails.
@@ -387,7 +387,7 @@ async fn surrogate_keys_carry_the_routes_tags() {
         assert_eq!(answer.surrogate_key, None);
     }
     assert_eq!(
-        cache_runtime::surrogate_key("author:caf\u{e9} au lait, s.v.p."),
+        rocket_route_cache::surrogate_key("author:caf\u{e9} au lait, s.v.p."),
         "author:caf%C3%A9%20au%20lait%2C%20s.v.p."
     );
 

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::MemcachedServer;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// Handler runs, shared by every app instance of a test; and for `/cold`, how many ran at once
 /// (now, most).

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply, RunningApp};
 use rocket::response::{self, Responder};
 use rocket::tokio::net::TcpStream;
 use rocket::tokio::sync::{Notify, Semaphore};
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, Request, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// Holds every handler run after the first until the test lets it through.
 struct Gate {

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::sync::Notify;
 use rocket::tokio::time::{sleep, timeout};
 use rocket::{get, routes, Request, Response, State};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// What the handlers share with the test: how many times they ran, whether they fail, and a
 /// gate that holds a run until the test opens it.

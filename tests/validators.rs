@@ -8,7 +8,6 @@
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
-use cache_runtime::{cached_route, Cache, Config};
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -16,6 +15,7 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder};
 use rocket::{get, routes, Request, Response};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// The handler's own `Last-Modified`.
 const MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";

@@ -81,7 +81,7 @@ pub(crate) struct OptionSpec {
     form: Form,
     /// Its call on the `RouteOptions` builder; nothing while the runtime's default holds.
     emit: fn(&Args) -> TokenStream,
-    /// Its row in the options table of `cache_runtime::cached_route`, the user guide.
+    /// Its row in the options table of `rocket_route_cache::cached_route`, the user guide.
     #[cfg_attr(not(test), allow(dead_code))]
     doc: &'static str,
 }

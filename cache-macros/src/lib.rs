@@ -1,4 +1,4 @@
-//! The `#[cached_route]` attribute. Use it through `cache_runtime::cached_route`, where its
+//! The `#[cached_route]` attribute. Use it through `rocket_route_cache::cached_route`, where its
 //! user guide lives; this crate only rewrites the handler (parse -> validate -> expand).
 
 mod args;
@@ -10,7 +10,7 @@ mod route;
 
 use proc_macro::TokenStream;
 
-/// See `cache_runtime::cached_route`.
+/// See `rocket_route_cache::cached_route`.
 #[proc_macro_attribute]
 pub fn cached_route(args: TokenStream, item: TokenStream) -> TokenStream {
     rewrite(args.into(), item.into()).into()
@@ -58,7 +58,7 @@ mod tests {
     use quote::quote;
 
     /// Every path in the expansion starts at the root `crate = ".."` gives: a crate that
-    /// renamed the runtime dependency has no `cache_runtime` to reach.
+    /// renamed the runtime dependency has no `rocket_route_cache` to reach.
     #[test]
     fn crate_option_roots_every_generated_path() {
         let handler = quote! {
@@ -68,7 +68,7 @@ mod tests {
         let expanded = |args| super::rewrite(args, handler.clone()).to_string();
         let default = expanded(quote!(ttl = HOUR, stale = 5 * 6, tags = ["a:{id}"]));
         assert!(
-            default.contains(":: cache_runtime :: __private :: serve"),
+            default.contains(":: rocket_route_cache :: __private :: serve"),
             "{default}"
         );
         let renamed = expanded(quote!(
@@ -77,7 +77,7 @@ mod tests {
             tags = ["a:{id}"],
             crate = "my_cache"
         ));
-        assert!(!renamed.contains("cache_runtime"), "{renamed}");
+        assert!(!renamed.contains("rocket_route_cache"), "{renamed}");
         assert!(!renamed.contains("compile_error"), "{renamed}");
         for item in [
             "serve",

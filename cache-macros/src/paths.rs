@@ -1,11 +1,11 @@
 //! Every path the generated code names, spelled once, from one root: the runtime crate as the
-//! user's crate reaches it (`::cache_runtime` unless `crate = ".."` says otherwise).
+//! user's crate reaches it (`::rocket_route_cache` unless `crate = ".."` says otherwise).
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 
 /// The runtime crate's name as a dependency, when the user does not rename it.
-pub(crate) const DEFAULT_ROOT: &str = "cache_runtime";
+pub(crate) const DEFAULT_ROOT: &str = "rocket_route_cache";
 
 /// `tokens` with every span set to `span`, so that errors about them point at user code.
 pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {

@@ -3,12 +3,12 @@
 
 use std::hint::black_box;
 
-use cache_runtime::__private::bench::{key_for, RouteOptions, StoredResponse};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rocket::http::{Header, Method};
 use rocket::local::blocking::Client;
 use rocket::route::{Handler, Outcome};
 use rocket::{Data, Request, Route};
+use rocket_route_cache::__private::bench::{key_for, RouteOptions, StoredResponse};
 
 #[derive(Clone)]
 struct Nothing;
@@ -69,13 +69,13 @@ fn through_rocket(c: &mut Criterion) {
         &BODY[..2048]
     }
 
-    #[cache_runtime::cached_route(ttl = 3600)]
+    #[rocket_route_cache::cached_route(ttl = 3600)]
     #[rocket::get("/hit")]
     fn hit() -> &'static str {
         &BODY[..2048]
     }
 
-    let cache = cache_runtime::Cache::new(cache_runtime::Config::embedded()).unwrap();
+    let cache = rocket_route_cache::Cache::new(rocket_route_cache::Config::embedded()).unwrap();
     let rocket = rocket::custom(rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::release_default()

@@ -410,9 +410,9 @@ pub fn global() -> &'static Cache {
 /// Installs the global cache from `config`, before the first cached request.
 ///
 /// ```
-/// let mut config = cache_runtime::Config::memcached(["127.0.0.1:11211"]);
+/// let mut config = rocket_route_cache::Config::memcached(["127.0.0.1:11211"]);
 /// config.namespace = "blog".into();
-/// cache_runtime::install(config).expect("installed before first use");
+/// rocket_route_cache::install(config).expect("installed before first use");
 /// ```
 pub fn install(config: Config) -> Result<(), InstallError> {
     let cache = Cache::new(config).map_err(InstallError::Invalid)?;
@@ -466,14 +466,14 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let how = match self.origin {
             Origin::Environment => "configured from the environment by an earlier use",
-            Origin::Installed => "installed with cache_runtime::install",
+            Origin::Installed => "installed with rocket_route_cache::install",
             Origin::Fairing => "installed by another fairing",
         };
         write!(
             f,
             "the global cache is already in use ({how}: {}) and differs from the `cache` \
              configuration ({}): this instance's routes would use one store and \
-             cache_runtime::invalidate* the other. Attach CacheFairing before anything uses the \
+             rocket_route_cache::invalidate* the other. Attach CacheFairing before anything uses the \
              global cache (no install, global(), invalidate* or cached request before ignite), \
              or configure both the same",
             self.global, self.configured
@@ -598,9 +598,9 @@ impl Cache {
 /// ```no_run
 /// # use rocket::{get, uri};
 /// # #[get("/articles/<id>")] fn article(id: u32) -> String { id.to_string() }
-/// # async fn f() -> Result<(), cache_runtime::InvalidationError> {
-/// cache_runtime::invalidate(uri!(article(5))).await?;
-/// cache_runtime::invalidate("/articles/5").await?;
+/// # async fn f() -> Result<(), rocket_route_cache::InvalidationError> {
+/// rocket_route_cache::invalidate(uri!(article(5))).await?;
+/// rocket_route_cache::invalidate("/articles/5").await?;
 /// # Ok(()) }
 /// ```
 pub async fn invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {

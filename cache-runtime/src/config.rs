@@ -72,7 +72,7 @@ const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_runtime::Config;
+/// use rocket_route_cache::Config;
 ///
 /// let mut config = Config::memcached(["127.0.0.1:11211"]);
 /// config.namespace = "shop-v2".into();

@@ -52,7 +52,7 @@ use crate::http::render::finish_catcher_page;
 /// # use rocket::launch;
 /// #[launch]
 /// fn rocket() -> _ {
-///     rocket::build().attach(cache_runtime::CacheFairing)
+///     rocket::build().attach(rocket_route_cache::CacheFairing)
 /// }
 /// ```
 ///

@@ -39,14 +39,14 @@ use rocket::{Config, Route as RocketRoute, Shutdown, State};
 /// ```
 /// struct Db; // the application's handle, say
 ///
-/// impl cache_runtime::SharedGuard for Db {}
+/// impl rocket_route_cache::SharedGuard for Db {}
 /// ```
 ///
 /// For a guard type defined in another crate, such as `rocket_db_pools::Connection<D>`, name
 /// one of your own types as `Via`: the orphan rule allows the impl then, since `Via` is local.
 ///
 /// ```ignore
-/// impl cache_runtime::SharedGuard<Db> for rocket_db_pools::Connection<Db> {}
+/// impl rocket_route_cache::SharedGuard<Db> for rocket_db_pools::Connection<Db> {}
 /// ```
 ///
 /// A guard that reads per-request data is not a `SharedGuard`: put what it reads in the key
@@ -54,7 +54,7 @@ use rocket::{Config, Route as RocketRoute, Shutdown, State};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request guard the cache can share pages across",
     label = "may read data that the cache key does not hold",
-    note = "implement `cache_runtime::SharedGuard` only for guards that are the same for every request"
+    note = "implement `rocket_route_cache::SharedGuard` only for guards that are the same for every request"
 )]
 pub trait SharedGuard<Via = Builtin> {}
 
@@ -244,7 +244,7 @@ impl<R: KeysMethod> MetBy<R> for MethodInKey {}
             `trusted_guards = [\"name\"]` on this route",
     note = "if the guard is the same for every request (a database connection, say), name the \
             parameter in `trusted_guards = [\"name\"]`, or implement \
-            `cache_runtime::SharedGuard` for its type once"
+            `rocket_route_cache::SharedGuard` for its type once"
 )]
 pub trait Checked<R, Via> {}
 

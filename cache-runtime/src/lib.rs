@@ -1,7 +1,7 @@
 //! Route-level response caching for [Rocket] 0.5, backed by Memcached.
 //!
 //! ```no_run
-//! use cache_runtime::cached_route;
+//! use rocket_route_cache::cached_route;
 //! use rocket::{get, launch, routes};
 //!
 //! #[cached_route(ttl = 60)]
@@ -43,7 +43,7 @@
 //! the same round trip as the entry.
 //!
 //! ```no_run
-//! use cache_runtime::cached_route;
+//! use rocket_route_cache::cached_route;
 //! use rocket::http::Status;
 //! use rocket::{get, post};
 //!
@@ -58,7 +58,7 @@
 //!     // ... save the change first, then:
 //!     let dropped = async {
 //!         article::invalidate(id).await?;
-//!         cache_runtime::invalidate_tag("articles").await
+//!         rocket_route_cache::invalidate_tag("articles").await
 //!     };
 //!     // `Err`: a server did not confirm; its copies may lag until this is repeated.
 //!     dropped.await.map(|()| "published").map_err(|_| Status::ServiceUnavailable)
@@ -121,7 +121,7 @@ pub use outcome::Refusal;
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
 ///
 /// ```no_run
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 ///
 /// #[cached_route(ttl = 3600)]
@@ -158,7 +158,7 @@ pub use outcome::Refusal;
 /// through a lease in Memcached); see [`Config::lease_wait`].
 ///
 /// ```no_run
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 /// use rocket::http::Status;
 ///
@@ -179,7 +179,7 @@ pub use outcome::Refusal;
 /// ```
 ///
 /// ```no_run
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 /// use rocket::http::CookieJar;
 ///
@@ -215,7 +215,7 @@ pub use outcome::Refusal;
 /// shorter time than `ttl` (or longer). Invalidation drops them like any other entry.
 ///
 /// ```no_run
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 /// use rocket::http::Status;
 ///
@@ -261,7 +261,7 @@ pub use outcome::Refusal;
 ///   `trusted_guards` or its type implements [`SharedGuard`].
 ///
 /// ```no_run
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 /// use rocket::request::{FromRequest, Outcome, Request};
 ///
@@ -287,7 +287,7 @@ pub use outcome::Refusal;
 /// ```
 ///
 /// ```compile_fail
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::get;
 /// use rocket::http::CookieJar as Jar;
 ///
@@ -312,7 +312,7 @@ pub use outcome::Refusal;
 /// with an elided lifetime.
 ///
 /// ```compile_fail
-/// use cache_runtime::cached_route;
+/// use rocket_route_cache::cached_route;
 /// use rocket::post;
 ///
 /// #[cached_route(ttl = 60)] // error: caches GET routes only
@@ -321,7 +321,7 @@ pub use outcome::Refusal;
 ///     "posted"
 /// }
 /// ```
-pub use cache_macros::cached_route;
+pub use rocket_route_cache_macros::cached_route;
 
 /// Used by the code `#[cached_route]` generates; not a public API.
 #[doc(hidden)]

@@ -16,7 +16,7 @@ use crate::metrics::{prometheus, stats};
 /// # use rocket::launch;
 /// #[launch]
 /// fn rocket() -> _ {
-///     rocket::build().mount("/internal", cache_runtime::metrics_routes())
+///     rocket::build().mount("/internal", rocket_route_cache::metrics_routes())
 /// }
 /// ```
 pub fn metrics_routes() -> Vec<Route> {

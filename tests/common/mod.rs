@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Mutex;
 
-use cache_runtime::{cached_route, Cache};
 use cached_route_suite::MemcachedServer;
 use rocket::http::uri::{fmt::Path, Segments};
 use rocket::http::{ContentType, Header, Status};
@@ -18,6 +17,7 @@ use rocket::response::{self, status, Redirect, Responder};
 use rocket::serde::json::Json;
 use rocket::serde::Serialize;
 use rocket::{get, routes, Build, Request, Response, Rocket, State};
+use rocket_route_cache::{cached_route, Cache};
 
 /// How many times each handler body ran.
 #[derive(Debug, Default)]

@@ -12,9 +12,9 @@ use crate::config::SurrogateKeys;
 /// two distinct tags never share a spelling.
 ///
 /// ```
-/// assert_eq!(cache_runtime::surrogate_key("article:5"), "article:5");
-/// assert_eq!(cache_runtime::surrogate_key("café au lait"), "caf%C3%A9%20au%20lait");
-/// assert_eq!(cache_runtime::surrogate_key("a,b%"), "a%2Cb%25");
+/// assert_eq!(rocket_route_cache::surrogate_key("article:5"), "article:5");
+/// assert_eq!(rocket_route_cache::surrogate_key("café au lait"), "caf%C3%A9%20au%20lait");
+/// assert_eq!(rocket_route_cache::surrogate_key("a,b%"), "a%2Cb%25");
 /// ```
 pub fn surrogate_key(tag: &str) -> String {
     let mut spelled = String::with_capacity(tag.len());

@@ -469,7 +469,7 @@ mod tests {
         assert!((snapshot.lookup_seconds_total - 70e-6 * total as f64).abs() < 1e-9);
     }
 
-    /// A figure, not a check: `cargo test --release -p cache-runtime --lib counting_figure --
+    /// A figure, not a check: `cargo test --release -p rocket-route-cache --lib counting_figure --
     /// --ignored --nocapture`. The same bounded loop (a hit and a lookup per iteration, as a
     /// request counts them) with every thread writing one shared shard, as every core wrote
     /// the single set of counters before sharding, and with each writing its own.

@@ -1,6 +1,6 @@
 //! An application's own guard may read a session cookie or a header: the route must say how
 //! the page varies before it compiles.
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 use rocket::request::{FromRequest, Outcome, Request};
 

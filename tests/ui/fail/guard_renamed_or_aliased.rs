@@ -1,5 +1,5 @@
 //! Per-user guards are found by their resolved type, whatever the spelling.
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 use rocket::http::CookieJar as Jar;
 

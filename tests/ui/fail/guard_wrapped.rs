@@ -1,5 +1,5 @@
 //! `Option`, `Result` and `Outcome` of a per-user guard are per-user too.
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 use rocket::http::Accept;
 use rocket::request::Outcome;

@@ -1,6 +1,6 @@
 //! `public` says "the same page for every client"; it never lets a handler read request data
 //! the key leaves out.
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 use rocket::http::uri::Origin;
 use rocket::http::{Accept, CookieJar};

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 
 #[cached_route(ttl = 60)]

@@ -1,4 +1,4 @@
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::get;
 
 #[cached_route(ttl = 60, vary = ["Cookie"])]

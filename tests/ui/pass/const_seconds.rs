@@ -2,7 +2,7 @@
 //! compiler; the generated code stays warning-free.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::{get, routes};
 
 const MINUTE: u32 = 60;

@@ -1,7 +1,7 @@
 //! Generated code is warning-free in a user crate, for every supported handler shape.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::http::{ContentType, Status};
 use rocket::response::{status, Redirect, Responder};
 use rocket::serde::json::Json;

@@ -3,7 +3,7 @@
 //! local `Via` type) or the route names them in `trusted_guards`.
 #![deny(warnings)]
 
-use cache_runtime::{cached_route, Cache, SharedGuard};
+use rocket_route_cache::{cached_route, Cache, SharedGuard};
 use cached_route_suite::guards::Pooled;
 use rocket::http::uri::Host as Authority;
 use rocket::request::{FromRequest, Outcome, Request};

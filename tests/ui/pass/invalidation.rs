@@ -1,7 +1,7 @@
 //! Tags and typed invalidation compile warning-free, used from a handler and from a task.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-use cache_runtime::{cached_route, Cache, InvalidationError};
+use rocket_route_cache::{cached_route, Cache, InvalidationError};
 use rocket::http::Status;
 use rocket::{get, post, routes, uri};
 
@@ -39,9 +39,9 @@ async fn update(id: u32, cache: &Cache) -> Result<&'static str, Status> {
 async fn nightly() -> Result<(), InvalidationError> {
     article::invalidate(5, Some("fr")).await?;
     user::invalidate("ann").await?;
-    cache_runtime::invalidate("/articles").await?;
-    cache_runtime::invalidate_tag("articles").await?;
-    cache_runtime::invalidate_all().await
+    rocket_route_cache::invalidate("/articles").await?;
+    rocket_route_cache::invalidate_tag("articles").await?;
+    rocket_route_cache::invalidate_all().await
 }
 
 fn is_send<T: Send>(_: T) {}

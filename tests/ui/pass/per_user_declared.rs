@@ -1,7 +1,7 @@
 //! Per-user parameter types are accepted once the route says how it varies or vouches for them.
 #![deny(warnings)]
 
-use cache_runtime::cached_route;
+use rocket_route_cache::cached_route;
 use rocket::http::CookieJar;
 use rocket::request::FlashMessage;
 use rocket::response::Flash;

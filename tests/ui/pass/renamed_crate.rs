@@ -1,9 +1,9 @@
 //! `crate = ".."`: the generated code reaches the runtime through the path given, as when
-//! Cargo.toml renames the dependency (`my_cache = { package = "cache-runtime" }`) or an
+//! Cargo.toml renames the dependency (`my_cache = { package = "rocket-route-cache" }`) or an
 //! application re-exports it from a module.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-extern crate cache_runtime as my_cache;
+extern crate rocket_route_cache as my_cache;
 
 use rocket::{get, routes};
 
