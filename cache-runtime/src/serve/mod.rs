@@ -309,12 +309,10 @@ impl<'r> Flow<'r> {
         self.fwd = Fwd::Stale;
         if stored_for < ttl + stale {
             // Stale while revalidating: every request is served the stale entry at once; the
-            // one that holds the key's flight and companion lease refreshes it afterwards.
-            let cache = self.cache;
-            match cache.flights().join(self.key()) {
-                Role::Leader(guard)
-                    if Box::pin(self.leases.take_companion(lease_secs(cache.config()))).await =>
-                {
+            // one that leads the key's flight in this process tries, after its reply, for the
+            // companion lease that elects one refresher across instances.
+            match self.cache.flights().join(self.key()) {
+                Role::Leader(guard) => {
                     self.leader = Some(guard);
                     self.may_store = true;
                     self.revalidates = Some(entry);

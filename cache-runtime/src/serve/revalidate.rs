@@ -30,7 +30,7 @@ use rocket::response;
 use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use rocket::{Request, Response};
 
-use super::{shorten, unix_now, Flow, Reply, Stored, Via};
+use super::{lease_secs, shorten, unix_now, Flow, Reply, Stored, Via};
 use crate::entry::StoredResponse;
 use crate::outcome::Served;
 
@@ -78,7 +78,7 @@ impl<'r> Flow<'r> {
     /// Answers with the expired `entry` and refreshes it after the reply's body (or before a
     /// 304).
     pub(super) async fn revalidate<'o: 'r, R>(
-        self,
+        mut self,
         entry: Arc<StoredResponse>,
         handler: impl Future<Output = R> + Send + 'r,
         respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
@@ -86,6 +86,13 @@ impl<'r> Flow<'r> {
         let request = self.request;
         let served = self.serve_entry(&entry, unix_now(), Served::Stale, Via::Cache);
         let refresh = async move {
+            // The lease is taken here, after the reply, so the stale answer costs what a hit
+            // does; another instance holding it refreshes instead.
+            let secs = lease_secs(self.cache.config());
+            if !Box::pin(self.leases.take_companion(secs)).await {
+                self.leases.finish(false).await;
+                return;
+            }
             let outcome = respond(handler.await, request).map(shorten);
             self.refreshed(outcome).await;
         };
