@@ -380,6 +380,17 @@ impl RawReply {
     }
 }
 
+/// Waits until the wall clock shows the next second: for tests of what whole-second HTTP times
+/// (`Age`, `Date`, ttl) do as time passes.
+pub async fn next_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let rest = Duration::from_nanos(u64::from(1_000_000_000 - into));
+    rocket::tokio::time::sleep(rest + Duration::from_millis(20)).await;
+}
+
 /// One HTTP/1.1 exchange with 127.0.0.1:`port` over a fresh connection: `head` is the request
 /// line and headers, without the blank line that ends them. The bytes go out as written, so
 /// that a test can send what a client library would refuse to.

@@ -3,12 +3,11 @@
 //! app that passes on what it fetched elsewhere: it answers with the `Age`, `Date`, `Expires`,
 //! `Cache-Control` and `Connection` the request's query asks for.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
-use rocket::tokio::time::sleep;
 use rocket::{get, routes, Request, Response};
 use rocket_route_cache::{cached_route, Cache, Config};
 
@@ -125,15 +124,6 @@ async fn twice(port: u16, target: &str) -> (Reply, Reply) {
     (first, get(port, target).await)
 }
 
-/// Waits until the wall clock shows the next second: what is measured here is time passing.
-async fn next_second() {
-    let into = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    sleep(Duration::from_nanos(u64::from(1_000_000_000 - into)) + Duration::from_millis(20)).await;
-}
-
 #[rocket::async_test]
 async fn a_received_age_counts_against_the_lifetime_and_in_the_age_of_hits() {
     let server = launch().await;
@@ -152,7 +142,7 @@ async fn a_received_age_counts_against_the_lifetime_and_in_the_age_of_hits() {
         "Age on the hit: {}",
         age(&hit)
     );
-    next_second().await;
+    cached_route_suite::next_second().await;
     let later = get(port, "/upstream?tag=a&cc=max-age%3D30&age=10").await;
     assert_eq!(later.x_cache(), "HIT");
     assert!(
@@ -221,7 +211,7 @@ async fn a_hit_carries_the_origin_date_and_its_apparent_age() {
     // Without one: the time it was generated, on the miss and on every hit.
     let miss = get(port, "/upstream?tag=d").await;
     let generated = miss.one("Date").expect("a Date").to_owned();
-    next_second().await;
+    cached_route_suite::next_second().await;
     let hit = get(port, "/upstream?tag=d").await;
     assert_eq!(hit.x_cache(), "HIT");
     assert_eq!(

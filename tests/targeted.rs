@@ -6,13 +6,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::sync::Notify;
-use rocket::tokio::time::{sleep, timeout};
+use rocket::tokio::time::timeout;
 use rocket::{get, routes, Request, Response, State};
 use rocket_route_cache::{cached_route, Cache, Config};
 
@@ -147,19 +147,10 @@ async fn get(port: u16, target: &str) -> Reply {
     http1(port, &format!("GET {target} HTTP/1.1\r\nHost: cdn.example")).await
 }
 
-/// Waits until the wall clock shows the next second: what is measured here is time passing.
-async fn next_second() {
-    let into = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    sleep(Duration::from_nanos(u64::from(1_000_000_000 - into)) + Duration::from_millis(20)).await;
-}
-
 /// Seconds enough for an entry of `max-age=1` to expire, whatever the clock's second was.
 async fn past_one_second() {
-    next_second().await;
-    next_second().await;
+    cached_route_suite::next_second().await;
+    cached_route_suite::next_second().await;
 }
 
 const BACKENDS: [Backend; 2] = [Backend::Embedded, Backend::Memcached];
@@ -271,7 +262,7 @@ async fn downstream_sends_the_remaining_freshness_unless_the_handler_said_its_ow
             Some("public, max-age=60"),
             "{backend:?}"
         );
-        next_second().await;
+        cached_route_suite::next_second().await;
         let hit = get(server.port, "/everyone?tag=g").await;
         assert_eq!(hit.x_cache(), "HIT");
         let remaining: u64 = hit

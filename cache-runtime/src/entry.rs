@@ -96,6 +96,26 @@ impl fmt::Debug for StoredResponse {
 pub struct Unframeable;
 
 impl StoredResponse {
+    /// The entry framed again from what it reads as: a decoded frame that says exactly what
+    /// its bytes say gives them back.
+    #[cfg(test)]
+    pub(crate) fn reframed(&self) -> StoredResponse {
+        let times = (self.created(), self.ttl(), self.initial_age());
+        let windows = (self.stale(), self.stale_if_error());
+        match self.for_catcher() {
+            Some(status) => StoredResponse::build_for_catcher(status, times, windows, self.stamp()),
+            None => StoredResponse::build_windowed(
+                self.status(),
+                self.headers(),
+                self.body(),
+                times,
+                windows,
+                self.stamp(),
+            ),
+        }
+        .expect("a decoded entry frames again")
+    }
+
     /// The frame's length for these parts, known before building it.
     pub fn frame_len<'h>(
         headers: impl Iterator<Item = (&'h str, &'h str)>,
@@ -543,26 +563,6 @@ mod tests {
         StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), (7, 9), stamp).unwrap()
     }
 
-    /// `entry` framed again from what it reads as.
-    fn reframed(entry: &StoredResponse) -> StoredResponse {
-        let times = (entry.created(), entry.ttl(), entry.initial_age());
-        let windows = (entry.stale(), entry.stale_if_error());
-        match entry.for_catcher() {
-            Some(status) => {
-                StoredResponse::build_for_catcher(status, times, windows, entry.stamp())
-            }
-            None => StoredResponse::build_windowed(
-                entry.status(),
-                entry.headers(),
-                entry.body(),
-                times,
-                windows,
-                entry.stamp(),
-            ),
-        }
-        .expect("a decoded entry frames again")
-    }
-
     #[test]
     fn an_entry_for_the_catcher_round_trips_and_says_so() {
         let entry = caught();
@@ -625,7 +625,7 @@ mod tests {
                     };
                     decoded += 1;
                     assert!(i > MAGIC.len(), "a flip in the magic or version decoded");
-                    assert_eq!(reframed(&entry).frame(), &copy[..], "byte {i} bit {bit}");
+                    assert_eq!(entry.reframed().frame(), &copy[..], "byte {i} bit {bit}");
                     if i >= body_at {
                         assert_eq!(entry.body()[i - body_at], frame[i] ^ (1 << bit));
                     }
