@@ -388,8 +388,16 @@ async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
         text.contains("cached_route_invalidations_total{result=\"confirmed\"} 0"),
         "{text}"
     );
-    // The routes of another instance are not this one's.
+    // The routes of another instance are not this one's, and a route both mount counts what
+    // each served: one miss and one hit here, one miss and two hits in the other.
     assert!(!text.contains("GET /only-here"), "{text}");
+    let page = |result: &str, n: u32| {
+        format!("cached_route_requests_total{{route=\"GET /page\",result=\"{result}\"}} {n}\n")
+    };
+    assert!(
+        text.contains(&page("hit", 1)) && text.contains(&page("miss", 1)),
+        "{text}"
+    );
     let metrics = one.get("/internal/metrics").dispatch().await;
     let text = metrics.into_string().await.unwrap();
     assert!(
@@ -397,4 +405,8 @@ async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
         "{text}"
     );
     assert!(text.contains("GET /only-here"), "{text}");
+    assert!(
+        text.contains(&page("hit", 2)) && text.contains(&page("miss", 1)),
+        "{text}"
+    );
 }

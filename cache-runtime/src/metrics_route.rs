@@ -6,7 +6,7 @@ use rocket::{Data, Request, Route};
 
 use crate::backend::BreakerState;
 use crate::cache::Cache;
-use crate::metrics::{prometheus, stats};
+use crate::metrics::{instance_routes, prometheus, stats};
 
 /// Routes to mount where you choose: `GET <base>/metrics` answers the counters of the Rocket
 /// instance (the cached routes it mounts, its cache's invalidations and each Memcached server's
@@ -35,8 +35,9 @@ impl Handler for Metrics {
             .into_iter()
             .map(|server| (server.address, server.breaker == BreakerState::Closed))
             .collect();
-        // This instance's: its cache's invalidations, and the routes it mounts (a route mounted
-        // by several instances of the process counts for each).
+        // This instance's: its cache's invalidations, and the routes it mounts, as this
+        // instance served them (a route mounted by several instances of the process counts
+        // separately in each).
         let mounted: Vec<String> = request
             .rocket()
             .routes()
@@ -44,6 +45,7 @@ impl Handler for Metrics {
             .collect();
         let mut instance = stats();
         instance.global = cache.stats();
+        instance.routes = instance_routes(cache.counters());
         instance.routes.retain(|(label, _)| mounted.contains(label));
         let text = prometheus::render(&instance, &servers);
         let content_type = ContentType::new("text", "plain").with_params([("version", "0.0.4")]);

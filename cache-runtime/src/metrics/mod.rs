@@ -25,7 +25,7 @@ const LATENCY_BUCKETS_US: [u64; 8] = [50, 100, 250, 500, 1_000, 5_000, 25_000, 1
 
 /// Shards per scope. Threads take shards round-robin, so up to this many threads (a server's
 /// worker threads, typically one per core) never share one; beyond it, two share, which still
-/// halves the traffic on each line. 16 shards of 256 bytes: 4 KiB per route.
+/// halves the traffic on each line. 16 shards of 256 bytes: 4 KiB per scope (a route has five: its own and four instances').
 const SHARDS: usize = 16;
 
 /// Counters of one scope (the process, or one route).
@@ -274,10 +274,24 @@ impl Snapshot {
     }
 }
 
-/// A cached route's counters and its label, kept in the route's `static` options.
+/// How many cache instances (Rocket instances of one process) get a route's counters of their
+/// own; more share the last slot.
+const INSTANCE_SLOTS: usize = 4;
+
+/// A route's counters for one cache instance: `owner` is the address of that instance's
+/// [`Counters`] (0 while the slot is free), which lives as long as the instance.
+#[derive(Debug)]
+struct InstanceSlot {
+    owner: AtomicUsize,
+    counters: Counters,
+}
+
+/// A cached route's counters and its label, kept in the route's `static` options: the
+/// process-wide ones, and one set per cache instance that served it.
 #[derive(Debug)]
 pub struct RouteStats {
     pub(crate) counters: Counters,
+    instances: [InstanceSlot; INSTANCE_SLOTS],
     label: OnceLock<String>,
     registered: AtomicBool,
 }
@@ -286,9 +300,47 @@ impl RouteStats {
     pub const fn new() -> RouteStats {
         RouteStats {
             counters: Counters::new(),
+            instances: [const {
+                InstanceSlot {
+                    owner: AtomicUsize::new(0),
+                    counters: Counters::new(),
+                }
+            }; INSTANCE_SLOTS],
             label: OnceLock::new(),
             registered: AtomicBool::new(false),
         }
+    }
+
+    /// The route's counters for `instance`, claiming a free slot on its first event (the last
+    /// slot is shared once every slot is taken).
+    fn of_instance(&self, instance: &Counters) -> &Counters {
+        let owner = instance as *const Counters as usize;
+        for slot in &self.instances {
+            let current = slot.owner.load(Ordering::Acquire);
+            if current == owner {
+                return &slot.counters;
+            }
+            if current == 0 {
+                match slot
+                    .owner
+                    .compare_exchange(0, owner, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return &slot.counters,
+                    Err(taken) if taken == owner => return &slot.counters,
+                    Err(_) => {}
+                }
+            }
+        }
+        &self.instances[INSTANCE_SLOTS - 1].counters
+    }
+
+    /// The route's counters as `instance` counted them, if it served the route.
+    pub(crate) fn instance_snapshot(&self, instance: &Counters) -> Option<Snapshot> {
+        let owner = instance as *const Counters as usize;
+        self.instances
+            .iter()
+            .find(|slot| slot.owner.load(Ordering::Acquire) == owner)
+            .map(|slot| slot.counters.snapshot())
     }
 
     /// Registers the route on its first request, labelled `METHOD /mounted/uri`.
@@ -303,14 +355,15 @@ impl RouteStats {
 
 /// Each event is counted for the route, for the cache instance that served it and for the
 /// process, in one place, in the calling thread's shard of each. The instance's counters keep
-/// two Rocket instances of one process apart (each with its own cache); a route's own are
-/// shared by every instance that mounts it.
+/// two Rocket instances of one process apart (each with its own cache), and so do a route's
+/// per-instance slots; the route's own add up every instance that mounts it.
 impl RouteStats {
     fn count(&self, instance: &Counters, event: impl Fn(&Shard)) {
         let index = shard_index();
         event(&PROCESS.shards[index]);
         event(&instance.shards[index]);
         event(&self.counters.shards[index]);
+        event(&self.of_instance(instance).shards[index]);
     }
 
     pub(crate) fn outcome(&self, instance: &Counters, served: Served) {
@@ -355,6 +408,20 @@ pub struct Stats {
     pub global: Snapshot,
     /// (`GET /mounted/uri`, its counters).
     pub routes: Vec<(String, Snapshot)>,
+}
+
+/// Per cached route, its counters as the cache instance `instance` counted them (a route it
+/// has not served yet reads as zeros).
+pub(crate) fn instance_routes(instance: &Counters) -> Vec<(String, Snapshot)> {
+    let routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
+    routes
+        .iter()
+        .map(|route| {
+            let label = route.label.get().cloned().unwrap_or_default();
+            let counted = route.instance_snapshot(instance);
+            (label, counted.unwrap_or_else(|| Counters::new().snapshot()))
+        })
+        .collect()
 }
 
 /// The counters now.
