@@ -395,6 +395,14 @@ pub async fn next_second() {
 /// line and headers, without the blank line that ends them. The bytes go out as written, so
 /// that a test can send what a client library would refuse to.
 pub async fn http1(port: u16, head: &str) -> RawReply {
+    let (mut reply, body) = http1_bytes(port, head).await;
+    reply.body = String::from_utf8_lossy(&body).into_owned();
+    reply
+}
+
+/// [`http1`], the body kept as the bytes received (a compressed body is not text); the
+/// reply's `body` is empty.
+pub async fn http1_bytes(port: u16, head: &str) -> (RawReply, Vec<u8>) {
     use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let mut stream = rocket::tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -407,19 +415,23 @@ pub async fn http1(port: u16, head: &str) -> RawReply {
         .await
         .expect("the server answered")
         .unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response");
+    let head = String::from_utf8_lossy(&raw[..end]);
     let mut lines = head.lines();
     let status = lines.next().unwrap().split(' ').nth(1).unwrap();
     let headers = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
         .collect();
-    RawReply {
+    let reply = RawReply {
         status: status.parse().unwrap(),
         headers,
-        body: body.to_owned(),
-    }
+        body: String::new(),
+    };
+    (reply, raw[end + 4..].to_vec())
 }
 
 /// Holds one handler run until the test lets it go: armed, the next run that calls

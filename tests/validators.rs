@@ -8,7 +8,9 @@
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
-use cached_route_suite::{http1, loopback_config, MemcachedServer, RawReply as Reply, RunningApp};
+use cached_route_suite::{
+    http1, http1_bytes, loopback_config, MemcachedServer, RawReply as Reply, RunningApp,
+};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use rocket::fairing::{Fairing, Info, Kind};
@@ -141,13 +143,18 @@ async fn launch(store: Store) -> RunningApp {
     cached_route_suite::launch(app, memcached).await
 }
 
-/// One HTTP/1.1 request for `target` with `method` and these header lines.
-async fn request(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+/// The request line for `target` with `method`, and these header lines.
+fn head(method: &str, target: &str, headers: &[(&str, &str)]) -> String {
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: validators.example");
     for (name, value) in headers {
         head.push_str(&format!("\r\n{name}: {value}"));
     }
-    http1(port, &head).await
+    head
+}
+
+/// One HTTP/1.1 request for `target` with `method` and these header lines.
+async fn request(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    http1(port, &head(method, target, headers)).await
 }
 
 async fn get(port: u16, target: &str, headers: &[(&str, &str)]) -> Reply {
@@ -338,49 +345,8 @@ impl Bytes {
 
 /// One GET of `target` over a fresh connection, the body kept as bytes.
 async fn get_bytes(port: u16, target: &str, headers: &[(&str, &str)]) -> Bytes {
-    use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let mut stream = rocket::tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut head = format!("GET {target} HTTP/1.1\r\nHost: validators.example\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("Connection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    rocket::tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answered")
-        .unwrap();
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
-    let text = String::from_utf8(raw[..end].to_vec()).unwrap();
-    let mut lines = text.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
-        .collect();
-    Bytes {
-        reply: Reply {
-            status,
-            headers,
-            body: String::new(),
-        },
-        body: raw[end..].to_vec(),
-    }
+    let (reply, body) = http1_bytes(port, &head("GET", target, headers)).await;
+    Bytes { reply, body }
 }
 
 #[rocket::async_test]
