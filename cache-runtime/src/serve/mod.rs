@@ -469,7 +469,7 @@ impl<'r> Flow<'r> {
     /// process's waiters get that entry), and handed to Rocket's catcher.
     async fn hand_to_catcher(mut self, status: Status) -> Reply<'r> {
         let outcome = match self.store_budget() {
-            Some(budget) => {
+            Ok(budget) => {
                 let stamp = self.stamp.unwrap_or_default();
                 let (cache, request, key, options) =
                     (self.cache, self.request, self.key(), self.options);
@@ -481,10 +481,7 @@ impl<'r> Flow<'r> {
                     None => Stored::Refused(Refusal::Status),
                 }
             }
-            None if policy::client_forbids_store(self.request) => {
-                Stored::Skipped(detail::REQUEST_NO_STORE)
-            }
-            None => Stored::Skipped(detail::BACKEND_ERROR),
+            Err(why) => Stored::Skipped(why),
         };
         // Hit-for-pass, as for a response: an unlisted status starts it, a stored one ends it.
         self.remember(&outcome, status.code);
@@ -505,28 +502,29 @@ impl<'r> Flow<'r> {
         Err(status)
     }
 
-    /// What a store may take of the request's cache deadline, when a response may be stored.
-    fn store_budget(&self) -> Option<Duration> {
-        if !self.may_store || policy::client_forbids_store(self.request) {
-            return None;
+    /// What a store may take of the request's cache deadline, or why nothing may be stored
+    /// (a `Cache-Status` detail): the client said `no-store`, or the lookup failed.
+    fn store_budget(&self) -> Result<Duration, &'static str> {
+        if policy::client_forbids_store(self.request) {
+            return Err(detail::REQUEST_NO_STORE);
+        }
+        if !self.may_store {
+            return Err(detail::BACKEND_ERROR);
         }
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
-        Some(
-            self.cache
-                .config()
-                .op_timeout
-                .saturating_sub(self.lookup_took),
-        )
+        Ok(self
+            .cache
+            .config()
+            .op_timeout
+            .saturating_sub(self.lookup_took))
     }
 
     /// Store: the response, when it may be shared.
     async fn store(&self, response: &mut Response<'r>) -> Result<Stored, Status> {
-        if policy::client_forbids_store(self.request) {
-            return Ok(Stored::Skipped(detail::REQUEST_NO_STORE));
-        }
-        let Some(budget) = self.store_budget() else {
-            return Ok(Stored::Skipped(detail::BACKEND_ERROR));
+        let budget = match self.store_budget() {
+            Ok(budget) => budget,
+            Err(why) => return Ok(Stored::Skipped(why)),
         };
         let stamp = self.stamp.unwrap_or_default();
         let (cache, request, key, options) = (self.cache, self.request, self.key(), self.options);
