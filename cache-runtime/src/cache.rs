@@ -15,7 +15,7 @@ use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStor
 use crate::config::{Config, ConfigError, SERVERS_ENV};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
-use crate::generation::{GenId, Purge, Stamp};
+use crate::generation::{GenId, Purge};
 use crate::http::status::CacheStatus;
 use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
 use crate::key::CacheKey;
@@ -252,16 +252,12 @@ impl Cache {
         self.inner.near.as_ref().map(NearTier::usage)
     }
 
-    /// A hit from the near tier: `key`'s entry when it is fresh, and its server's epoch, polled
-    /// recently enough to be relied on, is the one it was checked in.
+    /// A hit from the near tier: `key`'s entry when it is fresh and the last poll of its server,
+    /// recent enough to be relied on, vouches for the stamp it was checked with.
     pub(crate) fn near_hit(&self, key: &CacheKey) -> Option<Fetched> {
         let near = self.inner.near.as_ref()?;
-        let epoch = self.store().polled_epoch(key)?;
-        let entry = near.get(key, epoch, unix_now())?;
-        let stamp = Stamp {
-            epoch,
-            ..entry.stamp()
-        };
+        let store = self.store();
+        let (entry, stamp) = near.get(key, unix_now(), |stamp| store.vouches(key, stamp))?;
         Some(Fetched {
             lookup: Lookup::Hit(entry),
             stamp: Some(stamp),
@@ -271,7 +267,7 @@ impl Cache {
         })
     }
 
-    /// Keeps a far hit in the near tier, with the epoch it was checked in; not a soft-purged
+    /// Keeps a far hit in the near tier, with the stamp it was checked with; not a soft-purged
     /// one, which the near tier would serve as fresh.
     pub(crate) fn near_keep(&self, key: &CacheKey, fetched: &Fetched) {
         if let (Some(near), Lookup::Hit(entry), Some(stamp), false) = (
@@ -280,15 +276,14 @@ impl Cache {
             fetched.stamp,
             fetched.soft_purged,
         ) {
-            near.put(key, entry, stamp.epoch, unix_now());
+            near.put(key, entry, stamp, unix_now());
         }
     }
 
-    /// Keeps an entry just written to Memcached in the near tier, with the epoch it was
-    /// stamped in.
+    /// Keeps an entry just written to Memcached in the near tier, with its stamp.
     pub(crate) fn near_keep_stored(&self, key: &CacheKey, entry: &Arc<StoredResponse>) {
         if let Some(near) = &self.inner.near {
-            near.put(key, entry, entry.stamp().epoch, unix_now());
+            near.put(key, entry, entry.stamp(), unix_now());
         }
     }
 

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! "RCF" version:u8 | created:u64 (unix s) | ttl:u32 | epoch:u64 | fingerprint:u64 |
-//! lineage:u64 | age:u32 | stale:u32 | stale_if_error:u32 | status:u16 | kind:u8 |
-//! header count:u16
+//! lineage:u64 | deps:u8 + 8 x u16 | age:u32 | stale:u32 | stale_if_error:u32 | status:u16 |
+//! kind:u8 | header count:u16
 //! per header: name length:u16, name, value length:u32, value | body length:u32, body
 //! ```
 //!
@@ -14,9 +14,9 @@
 //! `status` (`None`, `Err(Status)`): no response was made, Rocket's catcher renders one, so such
 //! an entry holds no header and no body, and a hit hands `status` to the catcher again.
 //!
-//! The epoch, the fingerprint and the lineage (the entry's stamp) record the invalidation counters the
-//! response was rendered under (see `generation.rs`): an entry whose stamp no longer matches
-//! was invalidated. `created` is when the cache received the response and `ttl` how long from
+//! The epoch, the fingerprint, the lineage and the deps (the entry's stamp) record the
+//! invalidation counters the response was rendered under and which shared counters they are
+//! (see `generation.rs`): an entry whose stamp no longer matches was invalidated. `created` is when the cache received the response and `ttl` how long from
 //! then it is fresh; `age` is how old it already was then (RFC 9111 section 4.2.3, the
 //! corrected initial age), so that a hit's `Age` counts the time before it was stored too.
 //! `stale` and `stale_if_error` are the entry's own windows past `ttl`: the route's, or those
@@ -31,17 +31,17 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::generation::Stamp;
+use crate::generation::{Deps, Stamp};
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
-const VERSION: u8 = 5;
-const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 4 + 4 + 2 + 1 + 2 + 4;
+const VERSION: u8 = 6;
+const FIXED_LEN: usize = 4 + 8 + 4 + 8 + 8 + 8 + Deps::ENCODED_LEN + 4 + 4 + 4 + 2 + 1 + 2 + 4;
 /// Where the epoch is, for [`StoredResponse::with_epoch`].
 const EPOCH_OFFSET: usize = 4 + 8 + 4;
 /// Offset of the header count, for tests that corrupt it.
 #[cfg(test)]
-const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 8 + 4 + 4 + 4 + 2 + 1;
+const COUNT_OFFSET: usize = 4 + 8 + 4 + 8 + 8 + 8 + Deps::ENCODED_LEN + 4 + 4 + 4 + 2 + 1;
 /// What `kind` says.
 const KIND_RESPONSE: u8 = 0;
 const KIND_CATCHER: u8 = 1;
@@ -61,6 +61,8 @@ pub struct StoredResponse {
     fingerprint: u64,
     /// Their upper halves, fingerprinted: what soft invalidations leave alone.
     lineage: u64,
+    /// Which shared counters they are.
+    deps: Deps,
     /// Seconds old when `created`.
     age: u32,
     /// Seconds past `ttl` it may be served while one request refreshes it.
@@ -196,6 +198,7 @@ impl StoredResponse {
         out.extend_from_slice(&stamp.epoch.to_le_bytes());
         out.extend_from_slice(&stamp.fingerprint.to_le_bytes());
         out.extend_from_slice(&stamp.lineage.to_le_bytes());
+        stamp.deps.encode(&mut out);
         out.extend_from_slice(&age.to_le_bytes());
         out.extend_from_slice(&stale.to_le_bytes());
         out.extend_from_slice(&stale_if_error.to_le_bytes());
@@ -238,6 +241,7 @@ impl StoredResponse {
         let epoch = reader.u64()?;
         let fingerprint = reader.u64()?;
         let lineage = reader.u64()?;
+        let deps = Deps::decode(reader.take(Deps::ENCODED_LEN)?.try_into().ok()?)?;
         let age = reader.u32()?;
         let stale = reader.u32()?;
         let stale_if_error = reader.u32()?;
@@ -282,6 +286,7 @@ impl StoredResponse {
             epoch,
             fingerprint,
             lineage,
+            deps,
             age,
             stale,
             stale_if_error,
@@ -347,6 +352,7 @@ impl StoredResponse {
             epoch: self.epoch,
             fingerprint: self.fingerprint,
             lineage: self.lineage,
+            deps: self.deps,
         }
     }
 
@@ -455,6 +461,7 @@ mod tests {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
                 lineage: 0x0fed_cba9_8765_4321,
+                deps: Deps::default(),
             },
         )
         .unwrap()
@@ -559,6 +566,7 @@ mod tests {
             epoch: 3,
             fingerprint: 0x0123_4567_89ab_cdef,
             lineage: 0x0fed_cba9_8765_4321,
+            deps: Deps::default(),
         };
         StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), (7, 9), stamp).unwrap()
     }

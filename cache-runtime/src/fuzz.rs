@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use crate::entry::StoredResponse;
-use crate::generation::Stamp;
+use crate::generation::{Deps, Stamp};
 use crate::key::{KeyParts, Varied};
 
 fn parts<'a>(
@@ -60,6 +60,7 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
                     epoch,
                     fingerprint,
                     lineage,
+                    deps: Deps::default(),
                 };
                 match kind {
                     0 => StoredResponse::build_for_catcher(status, times, windows, stamp),
@@ -180,12 +181,12 @@ proptest! {
         frame[16..24].copy_from_slice(&epoch.to_le_bytes());
         frame[24..32].copy_from_slice(&fingerprint.to_le_bytes());
         frame[32..40].copy_from_slice(&lineage.to_le_bytes());
-        frame[40..44].copy_from_slice(&age.to_le_bytes());
+        frame[40 + Deps::ENCODED_LEN..44 + Deps::ENCODED_LEN].copy_from_slice(&age.to_le_bytes());
         let decoded = StoredResponse::decode(frame);
         prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
         let decoded = decoded.unwrap();
         prop_assert_eq!((decoded.created(), decoded.ttl(), decoded.initial_age()), (created, ttl, age));
-        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint, lineage });
+        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint, lineage, deps: entry.stamp().deps });
         prop_assert_eq!((decoded.status(), decoded.for_catcher()), (entry.status(), entry.for_catcher()));
         prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());
         prop_assert_eq!(decoded.body(), entry.body());

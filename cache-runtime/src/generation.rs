@@ -54,6 +54,13 @@ use crate::util::hex;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct GenId(Counter);
 
+/// What an invalidation log record names (see `backend/watch.rs`): a shared counter's index, or
+/// [`CHANGED_ALL`] for the namespace's counter.
+pub(crate) type ChangeId = u32;
+
+/// The record of an invalidation of the namespace's counter (every entry).
+pub(crate) const CHANGED_ALL: ChangeId = u32::MAX;
+
 /// Where a counter lives.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Counter {
@@ -110,6 +117,15 @@ impl GenId {
 
     pub(crate) fn counter(&self) -> Counter {
         self.0
+    }
+
+    /// What the invalidation log records for a bump of this counter; `None` for the epoch.
+    pub(crate) fn change_id(&self) -> Option<ChangeId> {
+        match self.0 {
+            Counter::Everything => Some(CHANGED_ALL),
+            Counter::Shared(index) => Some(ChangeId::from(index)),
+            Counter::Epoch => None,
+        }
     }
 
     /// A path's counter, from its segments as `invalidation/spelling.rs` spells them.
@@ -184,24 +200,123 @@ impl Purge {
 }
 
 /// What an entry is stamped with when it is rendered: the namespace's epoch at the time, the
-/// fingerprint of the counters it depends on, and their lineage (the fingerprint of their upper
-/// halves, which soft invalidations leave alone). A lookup compares them with the counters'
-/// current values (the epoch alone while it has not moved).
+/// fingerprint of the counters it depends on, their lineage (the fingerprint of their upper
+/// halves, which soft invalidations leave alone), and which shared counters they are. A lookup
+/// compares them with the counters' current values; while no invalidation since the epoch
+/// names one of its counters (as far as the changes this process polled say, see
+/// `backend/watch.rs`), the epoch alone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stamp {
     pub(crate) epoch: u64,
     pub(crate) fingerprint: u64,
     pub(crate) lineage: u64,
+    pub(crate) deps: Deps,
 }
 
 impl Stamp {
-    /// The stamp of counters with these `values` (in order), read in `epoch`.
-    pub(crate) fn of(epoch: u64, values: &[u64]) -> Stamp {
+    /// The stamp of `counters` with these `values` (in order), read in `epoch`.
+    pub(crate) fn of(epoch: u64, counters: &[GenId], values: &[u64]) -> Stamp {
         Stamp {
             epoch,
             fingerprint: fingerprint(values.iter().copied()),
             lineage: fingerprint(values.iter().map(|value| value >> 32)),
+            deps: Deps::of(counters),
         }
+    }
+}
+
+/// The shared counters an entry depends on, by index (the namespace's counter is implied: every
+/// entry depends on it). Up to [`Deps::MAX`] are listed; an entry with more is marked as
+/// depending on every counter, and is then taken as current only while nothing at all changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Deps {
+    /// How many of `ids` are listed, or [`Deps::ALL`].
+    len: u8,
+    ids: [u16; Deps::MAX],
+}
+
+impl Deps {
+    /// The most counters listed one by one.
+    pub(crate) const MAX: usize = 8;
+    /// `len` for an entry that depends on more counters than are listed.
+    const ALL: u8 = u8::MAX;
+
+    /// The shared counters among `counters`.
+    pub(crate) fn of(counters: &[GenId]) -> Deps {
+        let mut deps = Deps::default();
+        for counter in counters {
+            if let Counter::Shared(index) = counter.0 {
+                if !deps.push(index) {
+                    return Deps::all();
+                }
+            }
+        }
+        deps
+    }
+
+    /// Depends on every counter.
+    pub(crate) fn all() -> Deps {
+        Deps {
+            len: Deps::ALL,
+            ids: [0; Deps::MAX],
+        }
+    }
+
+    /// Adds `index` unless listed; `false` when the list is full.
+    fn push(&mut self, index: u16) -> bool {
+        if self.ids().contains(&index) {
+            return true;
+        }
+        let Some(slot) = self.ids.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = index;
+        self.len += 1;
+        true
+    }
+
+    /// The listed counters; `None` when the entry depends on every counter.
+    pub(crate) fn listed(&self) -> Option<&[u16]> {
+        (self.len != Deps::ALL).then(|| self.ids())
+    }
+
+    fn ids(&self) -> &[u16] {
+        self.ids.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// As a frame holds it, always [`Deps::ENCODED_LEN`] bytes: `len`, then every slot of
+    /// `ids` (unused ones zero).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.len);
+        for id in self.ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+
+    /// Bytes [`encode`](Self::encode) writes.
+    pub(crate) const ENCODED_LEN: usize = 1 + 2 * Deps::MAX;
+
+    /// What [`encode`](Self::encode) wrote; `None` for anything it does not write (a length
+    /// over [`Deps::MAX`] other than the mark for every counter, an index listed twice, a
+    /// nonzero unused slot).
+    pub(crate) fn decode(bytes: &[u8; Deps::ENCODED_LEN]) -> Option<Deps> {
+        let len = bytes[0];
+        let mut ids = [0u16; Deps::MAX];
+        for (slot, pair) in ids.iter_mut().zip(bytes[1..].chunks_exact(2)) {
+            *slot = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        let deps = Deps { len, ids };
+        let used = match len {
+            Deps::ALL => 0,
+            len if usize::from(len) <= Deps::MAX => usize::from(len),
+            _ => return None,
+        };
+        let listed = &ids[..used];
+        let distinct = listed
+            .iter()
+            .enumerate()
+            .all(|(i, id)| !listed[..i].contains(id));
+        (distinct && ids[used..].iter().all(|&id| id == 0)).then_some(deps)
     }
 }
 
@@ -301,25 +416,59 @@ mod tests {
     #[test]
     fn soft_bumps_keep_the_lineage_hard_bumps_change_it() {
         let base = [fresh_generation() & !0xffff_ffff, 7 << 32, 99];
-        let stamp = Stamp::of(1, &base);
+        let stamp = Stamp::of(1, &[], &base);
         for i in 0..base.len() {
             let mut soft = base;
             soft[i] = soft[i].wrapping_add(Purge::Soft.delta());
-            let soft = Stamp::of(1, &soft);
+            let soft = Stamp::of(1, &[], &soft);
             assert_ne!(soft.fingerprint, stamp.fingerprint, "counter {i}");
             assert_eq!(soft.lineage, stamp.lineage, "counter {i}");
             let mut hard = base;
             hard[i] = hard[i].wrapping_add(Purge::Hard.delta());
-            let hard = Stamp::of(1, &hard);
+            let hard = Stamp::of(1, &[], &hard);
             assert_ne!(hard.fingerprint, stamp.fingerprint, "counter {i}");
             assert_ne!(hard.lineage, stamp.lineage, "counter {i}");
         }
         let top = [u64::MAX - (1 << 32) + 1];
         assert_ne!(
-            Stamp::of(1, &[top[0].wrapping_add(Purge::Hard.delta())]).lineage,
-            Stamp::of(1, &top).lineage,
+            Stamp::of(1, &[], &[top[0].wrapping_add(Purge::Hard.delta())]).lineage,
+            Stamp::of(1, &[], &top).lineage,
             "wraps"
         );
+    }
+
+    #[test]
+    fn deps_list_shared_counters_once_and_round_trip() {
+        let counters = [
+            GenId::everything(),
+            GenId::tag("a"),
+            GenId::tag("a"),
+            GenId::tag("b"),
+        ];
+        let deps = Deps::of(&counters);
+        assert_eq!(deps.listed().unwrap().len(), 2);
+        let round_trip = |deps: Deps| {
+            let mut out = Vec::new();
+            deps.encode(&mut out);
+            assert_eq!(out.len(), Deps::ENCODED_LEN);
+            Deps::decode(&out.try_into().unwrap())
+        };
+        assert_eq!(round_trip(deps), Some(deps));
+        // More than are listed: every counter.
+        let many: Vec<GenId> = (0..40).map(|i| GenId::tag(&i.to_string())).collect();
+        assert_eq!(Deps::of(&many).listed(), None);
+        assert_eq!(round_trip(Deps::of(&many)), Some(Deps::all()));
+        let mut bytes = [0u8; Deps::ENCODED_LEN];
+        bytes[0] = 2;
+        bytes[1] = 7;
+        bytes[3] = 7;
+        assert_eq!(Deps::decode(&bytes), None, "listed twice");
+        bytes[3] = 8;
+        assert!(Deps::decode(&bytes).is_some());
+        bytes[5] = 1;
+        assert_eq!(Deps::decode(&bytes), None, "an unused slot set");
+        bytes[0] = 9;
+        assert_eq!(Deps::decode(&bytes), None, "over the maximum");
     }
 
     #[test]

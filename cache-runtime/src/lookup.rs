@@ -2,9 +2,7 @@
 //! values of the counters it depends on (see `generation.rs` for the protocol). The backends
 //! below only read and write; this layer decides what a read means.
 
-use std::sync::Arc;
-
-use crate::backend::{BackendError, Found, Lease, Lookup, Store};
+use crate::backend::{BackendError, Found, Lease, Lookup, Read, Store};
 use crate::generation::{GenId, Restamp, Stamp};
 use crate::key::CacheKey;
 
@@ -71,26 +69,21 @@ impl Store {
     /// Looks `key` up, to be checked against the invalidation counters its entry depends on
     /// (see `generation.rs`): an entry rendered under other values than theirs is a miss.
     ///
-    /// A hit rendered in the current epoch (no invalidation since) takes this one round trip:
-    /// the entry and the epoch. Otherwise [`check`](Self::check) reads the counters
+    /// A hit that no invalidation since its stamp concerns takes this one round trip (the entry,
+    /// with the epoch unless a recent poll says what changed). Otherwise [`check`](Self::check) reads the counters
     /// themselves, with the lease read on a miss.
     pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
-        let (found, epoch) = match self.read(key).await {
-            Ok(read) => read,
-            Err(error) => return FirstRead::Done(Fetched::failed(error)),
-        };
-        if let Found::Entry(entry, _, _) = &found {
-            if entry.stamp().epoch == epoch {
-                return FirstRead::Done(Fetched {
-                    stamp: Some(entry.stamp()),
-                    lookup: Lookup::Hit(Arc::clone(entry)),
-                    invalidated: false,
-                    soft_purged: false,
-                    restamp: None,
-                });
-            }
+        match self.read(key).await {
+            Ok(Read::Current(entry)) => FirstRead::Done(Fetched {
+                stamp: Some(entry.stamp()),
+                lookup: Lookup::Hit(entry),
+                invalidated: false,
+                soft_purged: false,
+                restamp: None,
+            }),
+            Ok(Read::Check(found, epoch)) => FirstRead::Check(found, epoch),
+            Err(error) => FirstRead::Done(Fetched::failed(error)),
         }
-        FirstRead::Check(found, epoch)
     }
 
     /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
@@ -109,7 +102,7 @@ impl Store {
             Ok(read) => read,
             Err(error) => return Fetched::failed(error),
         };
-        let stamp = Stamp::of(epoch, &values);
+        let stamp = Stamp::of(epoch, counters, &values);
         let mut soft_purged = false;
         let (lookup, invalidated, restamp) = match (found, leased) {
             (Found::Entry(entry, cas, ttl), _)
@@ -149,6 +142,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;

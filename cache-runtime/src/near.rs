@@ -1,12 +1,12 @@
 //! The near tier: with Memcached, an in-process copy of recent hits, served without any network
 //! I/O or lock shared by all cores (a sharded, byte-bounded map).
 //!
-//! An entry is kept with the epoch it was checked against (the epoch of its Memcached server
-//! read before its invalidation counters: its stamp's, or the one a check re-validated it in)
-//! and served only while fresh and while the server's epoch, as last polled, is still that one
-//! and the poll may be relied on (`backend/watch.rs` says why that keeps the invalidation
-//! promise). Any invalidation moves the epoch, so every near entry of that server is checked
-//! again through Memcached at its next request, as a far hit from an earlier epoch is.
+//! An entry is kept with the stamp it was checked against (the epoch of its Memcached server
+//! read before its invalidation counters: its own, or the one a check re-validated it in) and
+//! served only while fresh and while the last poll of its server, which may still be relied
+//! on, vouches that no invalidation since that epoch concerns its counters
+//! (`backend/watch.rs` says why that keeps the invalidation promise). An invalidation of
+//! something else leaves it served from here.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,12 +16,13 @@ use quick_cache::Weighter;
 
 use crate::backend::{estimated_items, held_weight};
 use crate::entry::StoredResponse;
+use crate::generation::Stamp;
 use crate::key::CacheKey;
 
 #[derive(Clone)]
 struct Near {
     entry: Arc<StoredResponse>,
-    epoch: u64,
+    checked: Stamp,
 }
 
 #[derive(Clone)]
@@ -55,17 +56,29 @@ impl NearTier {
         }
     }
 
-    /// `key`'s entry, when it is fresh at `now` (unix seconds) and was checked in `epoch`.
-    pub(crate) fn get(&self, key: &CacheKey, epoch: u64, now: u64) -> Option<Arc<StoredResponse>> {
+    /// `key`'s entry, when it is fresh at `now` (unix seconds) and `current` says the stamp it
+    /// was checked with is still current; with that stamp.
+    pub(crate) fn get(
+        &self,
+        key: &CacheKey,
+        now: u64,
+        current: impl FnOnce(&Stamp) -> bool,
+    ) -> Option<(Arc<StoredResponse>, Stamp)> {
         let near = self.entries.get(key)?;
-        (near.epoch == epoch && is_fresh(&near.entry, now)).then_some(near.entry)
+        (is_fresh(&near.entry, now) && current(&near.checked)).then_some((near.entry, near.checked))
     }
 
-    /// Keeps `entry`, checked in `epoch`, unless it is no longer fresh at `now`.
-    pub(crate) fn put(&self, key: &CacheKey, entry: &Arc<StoredResponse>, epoch: u64, now: u64) {
+    /// Keeps `entry`, checked with `checked`, unless it is no longer fresh at `now`.
+    pub(crate) fn put(
+        &self,
+        key: &CacheKey,
+        entry: &Arc<StoredResponse>,
+        checked: Stamp,
+        now: u64,
+    ) {
         if is_fresh(entry, now) {
             let entry = Arc::clone(entry);
-            self.entries.insert(key.clone(), Near { entry, epoch });
+            self.entries.insert(key.clone(), Near { entry, checked });
         }
     }
 
@@ -83,7 +96,6 @@ fn is_fresh(entry: &StoredResponse, now: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generation::Stamp;
     use crate::key::KeyParts;
 
     fn entry(created: u64, ttl: u32, body: &[u8]) -> Arc<StoredResponse> {
@@ -91,6 +103,7 @@ mod tests {
             epoch: 1,
             fingerprint: 2,
             lineage: 3,
+            deps: crate::generation::Deps::default(),
         };
         let times = (created, ttl, 0);
         let built = StoredResponse::build_stamped(200, std::iter::empty(), body, times, stamp);
@@ -98,16 +111,21 @@ mod tests {
     }
 
     #[test]
-    fn served_only_in_its_epoch_and_while_fresh() {
+    fn served_only_while_current_and_fresh() {
         let near = NearTier::new(1 << 20);
         let key = KeyParts::fixture("/a/<id>", "/a/1").build("rc");
-        near.put(&key, &entry(1_000, 60, b"x"), 7, 1_000);
-        assert!(near.get(&key, 7, 1_059).is_some());
-        assert!(near.get(&key, 8, 1_000).is_none(), "another epoch");
-        assert!(near.get(&key, 7, 1_060).is_none(), "expired");
-        near.put(&key, &entry(1_000, 60, b"y"), 7, 1_060);
+        let checked = |epoch| Stamp {
+            epoch,
+            ..Stamp::default()
+        };
+        let in_7 = |stamp: &Stamp| stamp.epoch == 7;
+        near.put(&key, &entry(1_000, 60, b"x"), checked(7), 1_000);
+        assert_eq!(near.get(&key, 1_059, in_7).unwrap().1, checked(7));
+        assert!(near.get(&key, 1_000, |_| false).is_none(), "not current");
+        assert!(near.get(&key, 1_060, in_7).is_none(), "expired");
+        near.put(&key, &entry(1_000, 60, b"y"), checked(7), 1_060);
         assert_eq!(
-            near.get(&key, 7, 1_000).unwrap().body(),
+            near.get(&key, 1_000, in_7).unwrap().0.body(),
             b"x",
             "a stale one is not kept"
         );
@@ -119,7 +137,7 @@ mod tests {
         let body = vec![b'x'; 2048];
         for i in 0..2_000 {
             let key = KeyParts::fixture("/a/<id>", &format!("/a/{i}")).build("rc");
-            near.put(&key, &entry(1_000, 60, &body), 7, 1_000);
+            near.put(&key, &entry(1_000, 60, &body), Stamp::default(), 1_000);
         }
         let (len, weight) = near.usage();
         assert!(weight <= 1 << 20, "{weight}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
+use super::{Backend, BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
 use crate::generation::{Counter, GenId, Purge, SHARED_COUNTERS};
 use crate::key::CacheKey;
@@ -159,7 +159,7 @@ impl EmbeddedStore {
 }
 
 impl Backend for EmbeddedStore {
-    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
+    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
         let epoch = self.counter(&epoch);
         let found = match self.entries.get(key) {
             Some(slot) => {
@@ -177,7 +177,7 @@ impl Backend for EmbeddedStore {
             }
             None => Found::Absent,
         };
-        Ok((found, epoch))
+        Ok(Read::in_epoch(found, epoch))
     }
 
     async fn read_counters(
@@ -288,8 +288,8 @@ mod tests {
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
         assert!(
             matches!(
-                store.read(&key(4_999), GenId::epoch()).await.unwrap().0,
-                Found::Entry(..)
+                store.read(&key(4_999), GenId::epoch()).await.unwrap(),
+                Read::Current(_)
             ),
             "the newest entry is kept"
         );
@@ -303,8 +303,8 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            store.read(&key(1), GenId::epoch()).await.unwrap().0,
-            Found::Entry(..)
+            store.read(&key(1), GenId::epoch()).await.unwrap(),
+            Read::Current(_)
         ));
         store.entries.insert(
             key(1),
@@ -314,8 +314,8 @@ mod tests {
             },
         );
         assert!(matches!(
-            store.read(&key(1), GenId::epoch()).await.unwrap().0,
-            Found::Absent
+            store.read(&key(1), GenId::epoch()).await.unwrap(),
+            Read::Check(Found::Absent, _)
         ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }

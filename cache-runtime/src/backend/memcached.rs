@@ -14,12 +14,13 @@ use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
-use super::{Backend, BackendError, Bumped, Found, Lease, Lookup};
+use super::{Backend, BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::generation::{fresh_generation, GenId, Purge};
+use crate::generation::{fresh_generation, Counter, GenId, Purge, Stamp};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 
+mod changes;
 mod poll;
 
 pub(crate) struct MemcachedStore {
@@ -56,7 +57,7 @@ const START_RETRY: Duration = Duration::from_secs(1);
 
 /// Invalidation counters live 30 days past their last read (memcached's longest relative
 /// TTL); one that expires comes back with a new random value, which only drops entries.
-const COUNTER_TTL: u32 = 30 * 24 * 3600;
+pub(super) const COUNTER_TTL: u32 = 30 * 24 * 3600;
 
 /// The least time an invalidation is given, however short the per-request deadline.
 const BUMP_DEADLINE: Duration = Duration::from_millis(500);
@@ -346,6 +347,15 @@ fn expiry(seconds: u32, now: u64) -> Ttl {
     Ttl::at(UNIX_EPOCH + Duration::from_secs(until))
 }
 
+/// A counter's value when it is created: random (see `generation.rs`); for the epoch, in the
+/// lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap.
+fn first_value(counter: &GenId) -> u64 {
+    match counter.counter() {
+        Counter::Epoch => (fresh_generation() >> 1).max(1),
+        _ => fresh_generation(),
+    }
+}
+
 /// A stored frame, or a miss-like failure when it is not ours.
 fn decoded(frame: Vec<u8>) -> Lookup {
     match StoredResponse::decode(frame) {
@@ -355,30 +365,39 @@ fn decoded(frame: Vec<u8>) -> Lookup {
 }
 
 impl MemcachedStore {
-    /// Three results per server, in order: its counter, its epoch, its horizon.
-    fn bumped(&self, results: Vec<Result<OpResult, memcache::exp::Error>>) -> Bumped {
+    /// Three results per server, in order: its counter, its epoch, its horizon. With the
+    /// version each confirming server's epoch moved to.
+    fn bumped(
+        &self,
+        results: Vec<Result<OpResult, memcache::exp::Error>>,
+    ) -> (Bumped, Vec<(usize, u64)>) {
         let mut results = results.into_iter();
         let mut bumped = Bumped::default();
-        for server in &self.servers {
+        let mut versions = Vec::new();
+        for (index, server) in self.servers.iter().enumerate() {
             let pair = [results.next(), results.next()];
+            let mut version = None;
             let failed = pair.into_iter().find_map(|result| match result {
                 Some(Ok(OpResult::Arithmetic(counter)))
                     if counter.applied() && counter.value.is_some() =>
                 {
+                    version = counter.value;
                     None
                 }
                 Some(Err(error)) => Some(client_error(error)),
                 _ => Some(BackendError::Client("increment not applied".into())),
             });
-            if let Some(error) = failed {
-                bumped.unconfirmed.push((server.clone(), error));
+            match (failed, version) {
+                (Some(error), _) => bumped.unconfirmed.push((server.clone(), error)),
+                (None, Some(version)) => versions.push((index, version)),
+                (None, None) => {}
             }
             if let Some(Ok(OpResult::Get(horizon))) = results.next() {
                 let held = poll::stored_horizon(&horizon).unwrap_or(0);
                 bumped.settle = bumped.settle.max(Duration::from_millis(held));
             }
         }
-        bumped
+        (bumped, versions)
     }
 }
 
@@ -412,6 +431,14 @@ impl MemcachedStore {
         watch.epoch(self.server_of(key.as_bytes()))
     }
 
+    /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of its
+    /// server says (see `watch.rs`).
+    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Stamp) -> bool {
+        self.watch
+            .as_ref()
+            .is_some_and(|watch| watch.vouches(self.server_of(key.as_bytes()), stamp))
+    }
+
     /// Whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
         self.watch.as_ref().is_some_and(EpochWatch::all_fresh)
@@ -438,7 +465,7 @@ impl MemcachedStore {
     fn counter_read(&self, namespace: &str, counter: &GenId, server: usize) -> Arithmetic {
         Arithmetic::new(self.counter_key(namespace, counter, server))
             .delta(0)
-            .initial(fresh_generation(), COUNTER_TTL)
+            .initial(first_value(counter), COUNTER_TTL)
             .ttl(Ttl::secs(COUNTER_TTL))
     }
 
@@ -495,17 +522,17 @@ impl MemcachedStore {
 
 impl Backend for MemcachedStore {
     /// With a poll of the key's server to rely on (see `watch.rs`), one operation: the entry
-    /// alone, served when stamped in the polled epoch. Otherwise, or for an entry stamped in
-    /// another epoch (an invalidation happened since, or another instance polled later), the
-    /// entry and the server's epoch, as every hit did before polls.
-    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<(Found, u64), BackendError> {
+    /// alone, current when no change the poll read since its stamp concerns it, else checked
+    /// against its counters with the polled epoch (read before them). Otherwise the entry and
+    /// the server's epoch, as every hit did before polls.
+    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
         if let Some(polled) = self.polled_epoch(key) {
-            let found = self.read_entry(key).await?;
-            match &found {
-                Found::Entry(entry, ..) if entry.stamp().epoch != polled => {}
-                // Read before the counters will be: a valid stamp for what is stored next.
-                _ => return Ok((found, polled)),
-            }
+            return Ok(match self.read_entry(key).await? {
+                Found::Entry(entry, ..) if self.vouches(key, &entry.stamp()) => {
+                    Read::Current(entry)
+                }
+                found => Read::Check(found, polled),
+            });
         }
         let get = entry_get(key);
         let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
@@ -513,7 +540,7 @@ impl Backend for MemcachedStore {
             .first()
             .copied()
             .ok_or_else(|| BackendError::Client("no epoch in the reply".into()))?;
-        Ok((found_of(got), epoch))
+        Ok(Read::in_epoch(found_of(got), epoch))
     }
 
     /// With a lease, the key is read as a lease read: on a miss the server creates an empty
@@ -580,7 +607,7 @@ impl Backend for MemcachedStore {
             Op::Arithmetic(
                 Arithmetic::new(self.counter_key(namespace, counter, server))
                     .delta(delta)
-                    .initial(fresh_generation(), COUNTER_TTL)
+                    .initial(first_value(counter), COUNTER_TTL)
                     .ttl(Ttl::secs(COUNTER_TTL)),
             )
         };
@@ -604,7 +631,23 @@ impl Backend for MemcachedStore {
             })
             .await;
         match done {
-            Ok(results) => self.bumped(results),
+            Ok(results) => {
+                let (mut bumped, versions) = self.bumped(results);
+                // The record of what the new epoch changed (see `watch.rs`): until it is
+                // written, pollers take the version for an invalidation still under way.
+                let Some(id) = counter.change_id() else {
+                    return bumped;
+                };
+                let failed = self
+                    .append_changes(namespace, id, versions, deadline.max(BUMP_DEADLINE))
+                    .await;
+                bumped.unconfirmed.extend(
+                    failed
+                        .into_iter()
+                        .map(|(server, error)| (self.servers[server].clone(), error)),
+                );
+                bumped
+            }
             Err(error) => Bumped {
                 unconfirmed: self
                     .servers

@@ -17,7 +17,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::generation::{GenId, Purge, Restamp};
+use crate::generation::{GenId, Purge, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -45,6 +45,26 @@ impl Found {
     /// Whether the second round trip asks for the key's lease: only when nothing is there.
     pub(crate) fn takes_lease(&self) -> bool {
         matches!(self, Found::Absent)
+    }
+}
+
+/// What the first round trip of a lookup decided.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// An entry no invalidation since its stamp concerns: a hit without reading its counters.
+    Current(Arc<StoredResponse>),
+    /// An entry from before an invalidation that may concern it, or none: to check against
+    /// the counters, with the epoch read before them (what to stamp a new entry with).
+    Check(Found, u64),
+}
+
+impl Read {
+    /// `found`, current when stamped in `epoch` (no invalidation at all since).
+    pub(crate) fn in_epoch(found: Found, epoch: u64) -> Read {
+        match found {
+            Found::Entry(entry, ..) if entry.stamp().epoch == epoch => Read::Current(entry),
+            found => Read::Check(found, epoch),
+        }
     }
 }
 
@@ -117,13 +137,13 @@ impl fmt::Display for BackendError {
 
 /// The small surface every store implements.
 pub(crate) trait Backend: Send + Sync {
-    /// Reads `key` and the namespace's invalidation epoch (`epoch`, created when missing) in
-    /// one round trip.
+    /// Reads `key` and whether its entry is current: in one round trip, with the namespace's
+    /// invalidation epoch (`epoch`, created when missing) when it must be read.
     fn read(
         &self,
         key: &CacheKey,
         epoch: GenId,
-    ) -> impl Future<Output = Result<(Found, u64), BackendError>> + Send;
+    ) -> impl Future<Output = Result<Read, BackendError>> + Send;
     /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
     /// read of `key`, which on a miss takes the key's lease for that many seconds when nobody
     /// holds it.
@@ -182,7 +202,7 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    pub(crate) async fn read(&self, key: &CacheKey) -> Result<(Found, u64), BackendError> {
+    pub(crate) async fn read(&self, key: &CacheKey) -> Result<Read, BackendError> {
         match self {
             Store::Embedded(store) => store.read(key, GenId::epoch()).await,
             Store::Memcached(store) => store.read(key, GenId::epoch()).await,
@@ -240,6 +260,15 @@ impl Store {
         match self {
             Store::Embedded(_) => None,
             Store::Memcached(store) => store.polled_epoch(key),
+        }
+    }
+
+    /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of
+    /// its server says, while that poll may be relied on; `false` for the embedded store.
+    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Stamp) -> bool {
+        match self {
+            Store::Embedded(_) => false,
+            Store::Memcached(store) => store.vouches(key, stamp),
         }
     }
 

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use memcache::exp::{Get, GetResult, GetStatus, Meta, Op, OpResult, Set};
 
-use super::{client_error, MemcachedStore};
-use crate::backend::watch::horizon_millis;
+use super::{changes, client_error, MemcachedStore};
+use crate::backend::watch::{horizon_millis, Records};
 use crate::backend::BackendError;
 use crate::generation::GenId;
 
@@ -51,7 +51,7 @@ impl MemcachedStore {
             return (0, false);
         };
         let mut results = results.into_iter();
-        let mut recorded = 0;
+        let mut relied = Vec::new();
         let mut raises = Vec::new();
         for server in 0..self.servers.len() {
             let (horizon, epoch) = (results.next(), results.next());
@@ -63,20 +63,60 @@ impl MemcachedStore {
                 continue;
             };
             match (stored_horizon(&horizon), epoch) {
-                (Some(held), Some(epoch)) if held >= ours => {
-                    watch.record(server, sent, epoch);
-                    recorded += 1;
-                }
+                (Some(held), Some(epoch)) if held >= ours => relied.push((server, epoch)),
                 (Some(held), _) if held >= ours => {}
                 _ => raises.push(self.raise(namespace, server, &horizon, ours)),
             }
         }
+        let recorded = self.read_changes(namespace, sent, relied).await;
         let raised = !raises.is_empty();
         if raised {
             // Not relied on: the next poll reads what was stored.
             let _ = self.run_poll(settings.deadline, raises).await;
         }
         (recorded, raised)
+    }
+
+    /// Reads, within what is left of the poll's deadline, the log records of the servers whose
+    /// epoch moved since their last poll, and records each server's poll: how many were.
+    async fn read_changes(
+        &self,
+        namespace: &str,
+        sent: Instant,
+        relied: Vec<(usize, u64)>,
+    ) -> usize {
+        let Some(watch) = &self.watch else {
+            return 0;
+        };
+        let wanted: Vec<_> = relied
+            .into_iter()
+            .map(|(server, epoch)| (server, epoch, watch.to_read(server, epoch, changes::WINDOW)))
+            .collect();
+        let operations: Vec<Op> = wanted
+            .iter()
+            .filter_map(|&(server, _, range)| Some(self.change_reads(namespace, server, range?)))
+            .flatten()
+            .collect();
+        let mut results = match operations.is_empty() {
+            true => Vec::new(),
+            false => {
+                let left = watch.settings().deadline.saturating_sub(sent.elapsed());
+                self.run_poll(left, operations).await.unwrap_or_default()
+            }
+        }
+        .into_iter();
+        let mut recorded = 0;
+        for (server, epoch, range) in wanted {
+            let records = match range {
+                None => Some(Records::default()),
+                Some(range) => changes::records(range, &mut results),
+            };
+            if let Some(records) = records {
+                watch.record(server, sent, epoch, &records);
+                recorded += 1;
+            }
+        }
+        recorded
     }
 
     /// Stores `ours` as the horizon of server `server` unless it changed since `read`.
