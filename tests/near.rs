@@ -244,3 +244,74 @@ async fn a_route_that_keeps_missing_looks_up_in_one_round_trip() {
         .expect("confirmed");
     assert_eq!(get(&client, "/sized/5").await.0, "MISS");
 }
+
+/// What `hits` requests of `/live` cost `server` while nothing is invalidated: (gets, counter
+/// reads, polls sent, time taken). Every request must be a hit.
+async fn hits_cost(
+    client: &Client,
+    server: &MemcachedServer,
+    hits: u64,
+) -> (u64, u64, u64, Duration) {
+    let polls = rocket_route_cache::__private::epoch_polls(cache(client));
+    let (counters, gets) = counter_reads_and_gets(server);
+    let started = Instant::now();
+    for _ in 0..hits {
+        assert_eq!(get(client, "/live").await, ("HIT".into(), "0".into()));
+    }
+    let took = started.elapsed();
+    let (counters_after, gets_after) = counter_reads_and_gets(server);
+    let polls = rocket_route_cache::__private::epoch_polls(cache(client)) - polls;
+    (gets_after - gets, counters_after - counters, polls, took)
+}
+
+/// Invalidations of other tags and paths (each confirmed, so every poll after it has read its
+/// record) cost the page nothing: with the near tier, its hits need no Memcached operation at
+/// all; without it, each is one get. Only polls reach the server: one get (the horizon) and one
+/// counter read (the epoch) each, and polls are sent at their interval, not more often. An
+/// invalidation of the page's own tag still drops it.
+#[rocket::async_test]
+async fn an_unrelated_invalidation_costs_a_near_entry_no_memcached_operation() {
+    const HITS: u64 = 50;
+    let interval = Duration::from_millis(50);
+    for near_capacity in [16 << 20, 0] {
+        let server = MemcachedServer::start();
+        let mut config = Config::memcached([server.address()]);
+        config.epoch_poll = interval;
+        config.near_capacity = near_capacity;
+        let live = Live::default();
+        let client = instance(config, live.clone()).await;
+        assert_eq!(get(&client, "/live").await.0, "MISS");
+        polled(&client).await;
+        for round in 0..4 {
+            let unrelated = cache(&client);
+            match round % 2 {
+                0 => {
+                    unrelated
+                        .invalidate_tag(&format!("elsewhere-{round}"))
+                        .await
+                }
+                _ => unrelated.invalidate(&format!("/elsewhere/{round}")).await,
+            }
+            .expect("confirmed");
+            let (gets, counters, polls, took) = hits_cost(&client, &server, HITS).await;
+            println!(
+                "near_capacity {near_capacity}, after unrelated invalidation {round}: {HITS} hits \
+                 in {took:?}, {gets} gets, {counters} counter reads, {polls} polls"
+            );
+            let per_hit = u64::from(near_capacity == 0);
+            assert!(
+                gets <= HITS * per_hit + polls,
+                "{gets} gets for {HITS} hits and {polls} polls"
+            );
+            assert!(counters <= polls, "{counters} counter reads, {polls} polls");
+            let most = took.as_millis() as u64 / interval.as_millis() as u64 + 2;
+            assert!(polls <= most, "{polls} polls in {took:?}");
+        }
+        live.0.store(1, Ordering::SeqCst);
+        cache(&client)
+            .invalidate_tag("live")
+            .await
+            .expect("confirmed");
+        assert_eq!(get(&client, "/live").await, ("MISS".into(), "1".into()));
+    }
+}
