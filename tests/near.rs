@@ -293,7 +293,11 @@ async fn an_unrelated_invalidation_costs_a_near_entry_no_memcached_operation() {
                 _ => unrelated.invalidate(&format!("/elsewhere/{round}")).await,
             }
             .expect("confirmed");
+            let near_hits = cache(&client).stats().near_hits;
             let (gets, counters, polls, took) = hits_cost(&client, &server, HITS).await;
+            let near_hits = cache(&client).stats().near_hits - near_hits;
+            let expected = if near_capacity == 0 { 0 } else { HITS };
+            assert_eq!(near_hits, expected, "hits the near tier answered");
             println!(
                 "near_capacity {near_capacity}, after unrelated invalidation {round}: {HITS} hits \
                  in {took:?}, {gets} gets, {counters} counter reads, {polls} polls"

@@ -41,6 +41,7 @@ const _: () = assert!(std::mem::size_of::<Counters>() <= 8 * 1024);
 #[repr(align(128))]
 struct Shard {
     hits: AtomicU64,
+    near_hits: AtomicU64,
     misses: AtomicU64,
     stale: AtomicU64,
     bypasses: AtomicU64,
@@ -73,6 +74,7 @@ const ZERO: AtomicU64 = AtomicU64::new(0);
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY_SHARD: Shard = Shard {
     hits: ZERO,
+    near_hits: ZERO,
     misses: ZERO,
     stale: ZERO,
     bypasses: ZERO,
@@ -141,6 +143,11 @@ impl Shard {
         add(&self.backend_errors, 1);
     }
 
+    /// A lookup was answered by the near tier, without any I/O.
+    fn near_hit(&self) {
+        add(&self.near_hits, 1);
+    }
+
     /// A lookup found an entry rendered before an invalidation (served as a miss).
     fn invalidated(&self) {
         add(&self.invalidated, 1);
@@ -199,6 +206,7 @@ impl Counters {
             .collect();
         Snapshot {
             hits: self.sum(|s| &s.hits),
+            near_hits: self.sum(|s| &s.near_hits),
             misses: self.sum(|s| &s.misses),
             stale: self.sum(|s| &s.stale),
             bypasses: self.sum(|s| &s.bypasses),
@@ -240,6 +248,8 @@ impl Default for Counters {
 #[non_exhaustive]
 pub struct Snapshot {
     pub hits: u64,
+    /// Of the hits, those the near tier answered (no Memcached operation).
+    pub near_hits: u64,
     pub misses: u64,
     pub stale: u64,
     pub bypasses: u64,
@@ -384,6 +394,10 @@ impl RouteStats {
 
     pub(crate) fn invalidated(&self, instance: &Counters) {
         self.count(instance, Shard::invalidated);
+    }
+
+    pub(crate) fn near_hit(&self, instance: &Counters) {
+        self.count(instance, Shard::near_hit);
     }
 
     pub(crate) fn backend_error(&self, instance: &Counters) {

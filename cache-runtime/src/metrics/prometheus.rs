@@ -17,7 +17,7 @@ struct RouteFamily {
 
 /// Per route only: the process-wide figures are their sum, and one family holding both would
 /// count everything twice in `sum(...)`.
-const ROUTE_FAMILIES: [RouteFamily; 6] = [
+const ROUTE_FAMILIES: [RouteFamily; 7] = [
     RouteFamily {
         name: "cached_route_requests_total",
         help: "Requests to cached routes, by result.",
@@ -54,6 +54,11 @@ const ROUTE_FAMILIES: [RouteFamily; 6] = [
         name: "cached_route_backend_errors_total",
         help: "Cache operations that failed.",
         samples: |s| vec![(None, s.backend_errors)],
+    },
+    RouteFamily {
+        name: "cached_route_near_hits_total",
+        help: "Hits the near tier answered, without a Memcached operation.",
+        samples: |s| vec![(None, s.near_hits)],
     },
     RouteFamily {
         name: "cached_route_invalidated_total",

@@ -205,7 +205,10 @@ impl<'r> Flow<'r> {
         let mut leases = Leases::new(cache, key);
         let mut passing = false;
         let fetched = match cache.near_hit(leases.key()).filter(|_| !refresh) {
-            Some(near) => near,
+            Some(near) => {
+                options.stats.near_hit(cache.counters());
+                near
+            }
             None => {
                 // A key in hit-for-pass takes no lease: other instances would wait for it.
                 passing = cache.flights().passing(leases.key());
