@@ -13,14 +13,25 @@
 //!   request is a miss (get, run, store);
 //! - `/hot`: one key with a 1 s TTL, 2 ms of work per run; `/hot-runs` counts the runs;
 //! - `/invalidate`: one `invalidate_tag`, answering how long it took in microseconds;
-//! - `/polls`: how many epoch polls the cache has sent.
+//! - `/polls`: how many epoch polls the cache has sent;
+//!
+//! and, for the site-shaped traffic (`scripts/bench`, "A real site's traffic"):
+//!
+//! - `/site/<group>/<id>`: `#[cached_route]` tagged `group:{group}`, a page of 2 to 20 KiB (its
+//!   size follows from `id`), rendered with about 2 ms of work (none while `/bench/work?on=0`,
+//!   to fill the cache quickly); `/site-off/<group>/<id>`: the same page, uncached;
+//! - `/bench/churn?rate=R&kind=unrelated|related`: from now on, R invalidations per second
+//!   issued from inside the app, a task per call: of tags no page carries, or of `group:{n}`
+//!   (1% of the pages each, n cycling over 0..100); `/bench/churned`: how many were issued and
+//!   how many confirmed;
+//! - `/bench/stats`: the cache's counters (`hits near_hits misses stale bypasses invalidated`).
 //!
 //! The backend is the global cache: Memcached when `MEMCACHED_SERVERS` is set, else embedded.
 //! `BENCH_NEAR=0` turns the near tier off (far hits only); `BENCH_COALESCE=0` turns coalescing
-//! off.
+//! off; `BENCH_POLL=0` turns the epoch polls off.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -136,6 +147,115 @@ fn polls() -> String {
     rocket_route_cache::__private::epoch_polls(rocket_route_cache::global()).to_string()
 }
 
+/// The largest page of the site-shaped traffic.
+const PAGE_MAX: usize = 20 * 1024;
+
+/// `PAGE_MAX` bytes of text, sliced for each page.
+fn page_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut text = "A page of the benchmark site, its size set by its id.\n".repeat(PAGE_MAX / 32);
+        text.truncate(PAGE_MAX);
+        text
+    })
+}
+
+/// Page `id`'s body: 2 to 20 KiB, the same for every request of it.
+fn page(id: u32) -> &'static str {
+    let mut x = u64::from(id).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let len = 2048 + (x % (PAGE_MAX as u64 - 2048 + 1)) as usize;
+    &page_text()[..len]
+}
+
+/// Whether pages are rendered with their 2 ms of work.
+static WORK: AtomicBool = AtomicBool::new(true);
+
+fn render(id: u32) -> &'static str {
+    if WORK.load(Ordering::Relaxed) {
+        burn(two_ms());
+    }
+    page(id)
+}
+
+#[cached_route(ttl = 3600, tags = ["group:{group}"])]
+#[get("/site/<group>/<id>")]
+fn site(group: u32, id: u32) -> &'static str {
+    let _ = group;
+    render(id)
+}
+
+#[get("/site-off/<group>/<id>")]
+fn site_off(group: u32, id: u32) -> &'static str {
+    let _ = group;
+    render(id)
+}
+
+#[get("/bench/work?<on>")]
+fn work_switch(on: u8) -> &'static str {
+    WORK.store(on != 0, Ordering::Relaxed);
+    "ok"
+}
+
+/// Invalidations per second the churn task issues, and of what (`RELATED`: `group:{n}`).
+static CHURN_RATE: AtomicU64 = AtomicU64::new(0);
+static CHURN_RELATED: AtomicBool = AtomicBool::new(false);
+static CHURN_ISSUED: AtomicU64 = AtomicU64::new(0);
+static CHURN_CONFIRMED: AtomicU64 = AtomicU64::new(0);
+
+#[get("/bench/churn?<rate>&<kind>")]
+fn churn(rate: u64, kind: &str) -> &'static str {
+    CHURN_RELATED.store(kind == "related", Ordering::Relaxed);
+    CHURN_RATE.store(rate, Ordering::Relaxed);
+    "ok"
+}
+
+#[get("/bench/churned")]
+fn churned() -> String {
+    format!(
+        "{} {}",
+        CHURN_ISSUED.load(Ordering::Relaxed),
+        CHURN_CONFIRMED.load(Ordering::Relaxed)
+    )
+}
+
+/// Issues `CHURN_RATE` invalidations per second, each in a task of its own (a call waits for
+/// the poll horizon; calls overlap, as edits from many users would).
+async fn churn_task() {
+    let mut next = rocket::tokio::time::Instant::now();
+    loop {
+        let rate = CHURN_RATE.load(Ordering::Relaxed);
+        if rate == 0 {
+            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+            next = rocket::tokio::time::Instant::now();
+            continue;
+        }
+        next += Duration::from_secs(1) / u32::try_from(rate).unwrap_or(u32::MAX);
+        rocket::tokio::time::sleep_until(next).await;
+        let n = CHURN_ISSUED.fetch_add(1, Ordering::Relaxed);
+        let tag = match CHURN_RELATED.load(Ordering::Relaxed) {
+            true => format!("group:{}", n % 100),
+            false => format!("unrelated:{n}"),
+        };
+        rocket::tokio::spawn(async move {
+            if rocket_route_cache::invalidate_tag(tag).await.is_ok() {
+                CHURN_CONFIRMED.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+#[get("/bench/stats")]
+fn site_stats() -> String {
+    let s = rocket_route_cache::global().stats();
+    format!(
+        "{} {} {} {} {} {}",
+        s.hits, s.near_hits, s.misses, s.stale, s.bypasses, s.invalidated
+    )
+}
+
 #[launch]
 fn rocket() -> _ {
     // `BENCH_COALESCE=0`: the same app without stampede protection, to measure what it saves.
@@ -143,6 +263,10 @@ fn rocket() -> _ {
     config.coalesce = std::env::var("BENCH_COALESCE").map_or(true, |v| v != "0");
     if std::env::var("BENCH_NEAR").is_ok_and(|v| v == "0") {
         config.near_capacity = 0;
+    }
+    // `BENCH_POLL=0`: no epoch polls (and so no near tier), to measure what polls cost the wire.
+    if std::env::var("BENCH_POLL").is_ok_and(|v| v == "0") {
+        config.epoch_poll = Duration::ZERO;
     }
     rocket_route_cache::install(config).expect("installed before launch");
     let routes = routes![
@@ -155,12 +279,19 @@ fn rocket() -> _ {
         hot,
         hot_runs,
         invalidate,
-        polls
+        polls,
+        site,
+        site_off,
+        work_switch,
+        churn,
+        churned,
+        site_stats
     ];
     rocket::build()
         .mount("/", routes)
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
+                rocket::tokio::spawn(churn_task());
                 let cache = rocket_route_cache::global();
                 let seeded = bench::raw_set(cache, FLOOR_KEY, body().as_bytes()).await;
                 println!(

@@ -8,7 +8,11 @@ embedded store, the three-server fleet without near tier, one server with coales
 medians), records peak RSS, runs the criterion micro-benchmarks and the embedded-store memory
 check, stops everything it started.
 
-Environment: BENCH_SECONDS (per run, default 8), BENCH_ROUNDS (default 4).
+Then the section "A real site's traffic" (`scripts/bench_site.py`; `scripts/bench site` runs it
+alone, `scripts/bench main` everything else).
+
+Environment: BENCH_SECONDS (per run, default 8), BENCH_ROUNDS (default 4), and those
+`scripts/bench_site.py` names.
 """
 
 import json
@@ -488,4 +492,16 @@ def write_report(results, rss, memory, micro, hot, invalidation):
 
 
 if __name__ == "__main__":
-    main()
+    import bench_site
+
+    if sys.argv[1:] == ["site"]:
+        bench_site.main()
+    elif sys.argv[1:] == ["main"]:
+        # The site section of BENCHMARKS.md is kept as it is.
+        kept = bench_site.section()
+        main()
+        if kept:
+            bench_site.splice(kept)
+    else:
+        main()
+        bench_site.main()

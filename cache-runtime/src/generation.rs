@@ -26,6 +26,10 @@
 //! (one round trip, two operations). Only when the epoch moved does a second round trip read the
 //! entry's counters: unchanged, the entry is served and stored again recorded in the new epoch
 //! (once, compared by CAS: a [`Restamp`]), so that its next hits take the short path again.
+//! With Memcached and epoch polls, an entry also records which counters it depends on
+//! ([`Deps`]), and each server keeps a log of which counter each epoch changed: an entry no
+//! record since its epoch names is served without reading the epoch at all (`backend/watch.rs`),
+//! so that an invalidation costs only the entries it names.
 //!
 //! With Memcached, each server holds its own copy of every counter, next to the entries it
 //! holds: a lookup asks one server, and losing a server loses only its entries. Invalidating

@@ -190,7 +190,8 @@ impl<'a> KeyParts<'a> {
         // v4: frames of version 5 (a responder's failure stored for Rocket's catcher, the
         // entry's own stale windows, and the lineage soft invalidations leave alone), for the
         // same reason.
-        input.field(b"rc-key-v4");
+        // v5: frames of version 6 (the shared counters an entry depends on), for the same reason.
+        input.field(b"rc-key-v5");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
         match self.route_format {

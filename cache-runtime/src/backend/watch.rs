@@ -310,7 +310,8 @@ impl EpochWatch {
             }
         }
         polled.epoch.store(epoch, Ordering::Relaxed);
-        polled.sent.store(sent, Ordering::Relaxed);
+        // Release: `epoch_at` reads `sent` (acquire) then the epoch stored before it.
+        polled.sent.store(sent, Ordering::Release);
         polled.seq.store(seq + 2, Ordering::Release);
     }
 
