@@ -197,34 +197,55 @@ def wire(ports):
 
 
 def polls(app, mc_ports):
-    """What the epoch polls cost the wire, per instance and server: an idle app invalidating at 0, 10
-    and 100 per second, with polls on and off (the difference is the polls' share)."""
+    """What the epoch polls cost the wire, per instance and server. An app with polls off issues
+    0, 10 and 100 invalidations per second; for POLL_SECONDS alone, then as long again with a
+    second, idle app polling the same servers. The second phase's bytes and operations, less the
+    first phase's per invalidation times the second phase's invalidations, are the poller's."""
     rows = {}
     for name, ports in (("1 server", mc_ports[:1]), ("3 servers", mc_ports)):
+        servers = ",".join(f"127.0.0.1:{p}" for p in ports)
         for rate in (0, 10, 100):
-            figures = {}
-            for poll in (True, False):
-                port, process = start_app(app, ",".join(f"127.0.0.1:{p}" for p in ports), poll)
-                try:
-                    # The cache starts polling at its first use.
-                    bench.get(port, "/hit")
-                    time.sleep(0.5)
-                    bench.get(port, f"/bench/churn?rate={rate}&kind=unrelated")
-                    time.sleep(0.5)
-                    (bytes_before, ops_before), polls_before = wire(ports), int(bench.get(port, "/polls")[2])
+            churner, churning = start_app(app, servers, poll=False)
+            try:
+                bench.get(churner, f"/bench/churn?rate={rate}&kind=unrelated")
+                time.sleep(0.5)
+                phases = []
+                poller = None
+                for with_poller in (False, True):
+                    if with_poller:
+                        poller = start_app(app, servers, poll=True)
+                        # The cache starts polling at its first use.
+                        bench.get(poller[0], "/hit")
+                        time.sleep(0.5)
+                        polls_before = int(bench.get(poller[0], "/polls")[2])
+                    bytes_before, ops_before = wire(ports)
+                    issued_before = int(bench.get(churner, "/bench/churned")[2].split()[0])
                     started = time.time()
                     time.sleep(POLL_SECONDS)
                     elapsed = time.time() - started
-                    (bytes_after, ops_after), polls_after = wire(ports), int(bench.get(port, "/polls")[2])
-                    figures[poll] = ((bytes_after - bytes_before) / elapsed, (ops_after - ops_before) / elapsed,
-                                     (polls_after - polls_before) / elapsed)
-                finally:
-                    process.kill()
-                    process.wait()
-            (bytes_on, ops_on, polls_per_s), (bytes_off, ops_off, _) = figures[True], figures[False]
-            servers = len(ports)
-            rows[(name, rate)] = {"polls": polls_per_s, "bytes": (bytes_on - bytes_off) / servers,
-                                  "ops": (ops_on - ops_off) / servers}
+                    bytes_after, ops_after = wire(ports)
+                    issued = int(bench.get(churner, "/bench/churned")[2].split()[0]) - issued_before
+                    polls_per_s = 0.0
+                    if with_poller:
+                        polls_per_s = (int(bench.get(poller[0], "/polls")[2]) - polls_before) / elapsed
+                    phases.append((bytes_after - bytes_before, ops_after - ops_before, issued, elapsed,
+                                   polls_per_s))
+            finally:
+                for process in (churning, poller[1] if poller else None):
+                    if process is not None:
+                        process.kill()
+                        process.wait()
+            (bytes_alone, ops_alone, issued_alone, _, _), (bytes_both, ops_both, issued, elapsed, polls_per_s) = phases
+            per_bytes = bytes_alone / issued_alone if issued_alone else 0
+            per_ops = ops_alone / issued_alone if issued_alone else 0
+            count = len(ports)
+            rows[(name, rate)] = {
+                "polls": polls_per_s,
+                "bytes": (bytes_both - (per_bytes * issued if rate else bytes_alone * elapsed / POLL_SECONDS))
+                / elapsed / count,
+                "ops": (ops_both - (per_ops * issued if rate else ops_alone * elapsed / POLL_SECONDS))
+                / elapsed / count,
+            }
             r = rows[(name, rate)]
             bench.log(f"polls, {name}, {rate:3}/s unrelated: {r['polls']:.1f} polls/s, "
                       f"{r['bytes']:.0f} B/s and {r['ops']:.1f} ops/s per server")
@@ -277,10 +298,11 @@ def report_polls(rows):
     lines = [
         "### What the epoch polls cost",
         "",
-        f"An idle app invalidating tags no page carries, {POLL_SECONDS} s per row, once with epoch "
-        "polls (every 50 ms) and once without: the difference in every server's `bytes_read` + "
-        "`bytes_written` and operations is the polls' share, given per server (each server is polled "
-        "by each instance).",
+        f"An app with polls off invalidates tags no page carries, {POLL_SECONDS} s alone, then as long "
+        "with a second, idle instance polling every 50 ms: that instance's share of every server's "
+        "`bytes_read` + `bytes_written` and operations (the second phase's, less the first phase's "
+        "per invalidation times the second phase's invalidations), per server: each instance polls "
+        "each server.",
         "",
         "| servers | invalidations/s | polls/s per instance | bytes/s per instance and server | "
         "operations/s per instance and server |",

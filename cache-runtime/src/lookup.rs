@@ -41,9 +41,8 @@ impl Fetched {
 pub(crate) enum FirstRead {
     /// A hit in the current epoch, or a failure: nothing more to read.
     Done(Fetched),
-    /// An entry from an earlier epoch, or none, to check against the counters (with the
-    /// epoch read).
-    Check(Found, u64),
+    /// An entry from an earlier epoch, or none, to check against the counters.
+    Check(Found),
 }
 
 impl Store {
@@ -59,9 +58,9 @@ impl Store {
     ) -> Fetched {
         match self.read_first(key).await {
             FirstRead::Done(fetched) => fetched,
-            FirstRead::Check(found, epoch) => {
+            FirstRead::Check(found) => {
                 let lease = lease.filter(|_| found.takes_lease());
-                self.check(key, found, epoch, &counters(), lease).await
+                self.check(key, found, &counters(), lease).await
             }
         }
     }
@@ -81,28 +80,36 @@ impl Store {
                 soft_purged: false,
                 restamp: None,
             }),
-            Ok(Read::Check(found, epoch)) => FirstRead::Check(found, epoch),
+            Ok(Read::Check(found)) => FirstRead::Check(found),
             Err(error) => FirstRead::Done(Fetched::failed(error)),
         }
     }
 
     /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
     /// checked against the `counters`; with `lease` (only for an absent entry), a lease read.
-    /// The epoch was read first: an invalidation bumps its counter before the epoch, so an
-    /// entry stamped with this epoch and these counters cannot hide a later one.
+    /// The epoch is read in the same batch, before the counters: an invalidation bumps its
+    /// counter before the epoch, so an entry stamped with this epoch and these counters cannot
+    /// hide a later one. Read here rather than reused from the first read, it is as recent as
+    /// the counters: an entry rendered after an invalidation is stamped after it, and is not
+    /// taken for one it predates when the polls learn of that invalidation.
     pub(crate) async fn check(
         &self,
         key: &CacheKey,
         found: Found,
-        epoch: u64,
         counters: &[GenId],
         lease: Option<u32>,
     ) -> Fetched {
-        let (leased, values) = match self.read_counters(key, counters, lease).await {
+        let mut read = Vec::with_capacity(1 + counters.len());
+        read.push(GenId::epoch());
+        read.extend_from_slice(counters);
+        let (leased, values) = match self.read_counters(key, &read, lease).await {
             Ok(read) => read,
             Err(error) => return Fetched::failed(error),
         };
-        let stamp = Stamp::of(epoch, counters, &values);
+        let Some((&epoch, values)) = values.split_first() else {
+            return Fetched::failed(BackendError::Client("no epoch in the reply".into()));
+        };
+        let stamp = Stamp::of(epoch, counters, values);
         let mut soft_purged = false;
         let (lookup, invalidated, restamp) = match (found, leased) {
             (Found::Entry(entry, cas, ttl), _)

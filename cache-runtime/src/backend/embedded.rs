@@ -315,7 +315,7 @@ mod tests {
         );
         assert!(matches!(
             store.read(&key(1), GenId::epoch()).await.unwrap(),
-            Read::Check(Found::Absent, _)
+            Read::Check(Found::Absent)
         ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }

@@ -522,16 +522,16 @@ impl MemcachedStore {
 
 impl Backend for MemcachedStore {
     /// With a poll of the key's server to rely on (see `watch.rs`), one operation: the entry
-    /// alone, current when no change the poll read since its stamp concerns it, else checked
-    /// against its counters with the polled epoch (read before them). Otherwise the entry and
-    /// the server's epoch, as every hit did before polls.
+    /// alone, current when no change the poll read since its stamp concerns it, else to be
+    /// checked against its counters. Otherwise the entry and the server's epoch, as every hit
+    /// did before polls.
     async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
-        if let Some(polled) = self.polled_epoch(key) {
+        if self.polled_epoch(key).is_some() {
             return Ok(match self.read_entry(key).await? {
                 Found::Entry(entry, ..) if self.vouches(key, &entry.stamp()) => {
                     Read::Current(entry)
                 }
-                found => Read::Check(found, polled),
+                found => Read::Check(found),
             });
         }
         let get = entry_get(key);

@@ -54,8 +54,8 @@ pub(crate) enum Read {
     /// An entry no invalidation since its stamp concerns: a hit without reading its counters.
     Current(Arc<StoredResponse>),
     /// An entry from before an invalidation that may concern it, or none: to check against
-    /// the counters, with the epoch read before them (what to stamp a new entry with).
-    Check(Found, u64),
+    /// the counters.
+    Check(Found),
 }
 
 impl Read {
@@ -63,7 +63,7 @@ impl Read {
     pub(crate) fn in_epoch(found: Found, epoch: u64) -> Read {
         match found {
             Found::Entry(entry, ..) if entry.stamp().epoch == epoch => Read::Current(entry),
-            found => Read::Check(found, epoch),
+            found => Read::Check(found),
         }
     }
 }

@@ -122,27 +122,22 @@ impl<'a> Leases<'a> {
         let store = self.cache.store();
         // Only when the shortcut may be taken: a far hit otherwise reads the poll itself.
         let skip_first = expect_miss && lease.is_some();
-        let polled = skip_first.then(|| store.polled_epoch(&self.key)).flatten();
+        let polled = skip_first && store.polled_epoch(&self.key).is_some();
         let first = match polled {
-            Some(epoch) => FirstRead::Check(Found::Absent, epoch),
-            None => store.read_first(&self.key).await,
+            true => FirstRead::Check(Found::Absent),
+            false => store.read_first(&self.key).await,
         };
-        let (found, epoch) = match first {
+        let found = match first {
             FirstRead::Done(fetched) => return fetched,
-            FirstRead::Check(found, epoch) => (found, epoch),
+            FirstRead::Check(found) => found,
         };
         let lease = lease.filter(|_| found.takes_lease() && self.cache.is_shared());
         if lease.is_none() {
-            return store
-                .check(&self.key, found, epoch, &counters(), None)
-                .await;
+            return store.check(&self.key, found, &counters(), None).await;
         }
         let (cache, key, counters) = (self.cache.clone(), self.key.clone(), counters());
         let read = to_completion(async move {
-            let fetched = cache
-                .store()
-                .check(&key, found, epoch, &counters, lease)
-                .await;
+            let fetched = cache.store().check(&key, found, &counters, lease).await;
             let placeholder = match fetched.lookup {
                 Lookup::Miss(Lease::Won(cas)) => Some(cas),
                 _ => None,

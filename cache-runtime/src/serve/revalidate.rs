@@ -31,6 +31,7 @@ use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use rocket::{Request, Response};
 
 use super::{lease_secs, shorten, unix_now, Flow, Reply, Stored, Via};
+use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
 use crate::outcome::Served;
 
@@ -85,11 +86,14 @@ impl<'r> Flow<'r> {
     ) -> Reply<'r> {
         let request = self.request;
         let served = self.serve_entry(&entry, unix_now(), Served::Stale, Via::Cache);
+        let revalidated = Arc::clone(&entry);
         let refresh = async move {
             // The lease is taken here, after the reply, so the stale answer costs what a hit
             // does; another instance holding it refreshes instead.
             let secs = lease_secs(self.cache.config());
-            if !Box::pin(self.leases.take_companion(secs)).await {
+            if !Box::pin(self.leases.take_companion(secs)).await
+                || Box::pin(self.refreshed_elsewhere(&revalidated)).await
+            {
                 self.leases.finish(false).await;
                 return;
             }
@@ -111,6 +115,19 @@ impl<'r> Flow<'r> {
         };
         response.set_sized_body(entry.body().len(), body);
         Ok(response)
+    }
+
+    /// Whether the store holds a newer rendering than `entry` already: another request (of
+    /// this instance or another) refreshed it between this request's lookup and its lease,
+    /// which it won once that refresher gave it back. Refreshing again would run the handler
+    /// twice for one expiry.
+    async fn refreshed_elsewhere(&self, entry: &StoredResponse) -> bool {
+        let stored = match self.cache.store().read(self.key()).await {
+            Ok(Read::Current(stored)) | Ok(Read::Check(Found::Entry(stored, ..))) => stored,
+            _ => return false,
+        };
+        stored.created() > entry.created()
+            || stored.stamp().fingerprint != entry.stamp().fingerprint
     }
 
     /// The refresh's aftermath: the response stored when it may be, this process's waiters
