@@ -154,7 +154,8 @@ const PAGE_MAX: usize = 20 * 1024;
 fn page_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
-        let mut text = "A page of the benchmark site, its size set by its id.\n".repeat(PAGE_MAX / 32);
+        let mut text =
+            "A page of the benchmark site, its size set by its id.\n".repeat(PAGE_MAX / 32);
         text.truncate(PAGE_MAX);
         text
     })
