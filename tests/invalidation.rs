@@ -467,7 +467,7 @@ async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
     let noise = async {
         let mut n = 0u64;
         while !done.load(Ordering::SeqCst) {
-            let cache = cache(if n % 2 == 0 { &a } else { &b });
+            let cache = cache(if n.is_multiple_of(2) { &a } else { &b });
             match n % 2 {
                 0 => cache.invalidate_tag(&format!("elsewhere-{n}")).await,
                 _ => cache.invalidate(&format!("/elsewhere/{n}")).await,

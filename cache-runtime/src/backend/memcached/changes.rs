@@ -37,7 +37,7 @@ fn round(version: u64) -> u64 {
 
 /// The records an item holds, in order; none for a value that is not whole records.
 fn decode(value: &[u8]) -> Vec<(u64, ChangeId)> {
-    if value.len() % RECORD != 0 {
+    if !value.len().is_multiple_of(RECORD) {
         return Vec::new();
     }
     value
