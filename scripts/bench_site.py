@@ -6,10 +6,10 @@ Pages `/site/<group>/<id>` of 2 to 20 KiB, requested with a Zipf popularity (s =
 100,000 and 1,000,000 URLs (BENCH_SITE_URLS), by wrk (64 connections, a Lua script drawing each
 URL), against the benchmark app on one memcached and on a fleet of three, near tier on. Each page
 is rendered with 2 ms of work. Per number of URLs and backend: a fresh app and flushed servers,
-a warm-up with the work off (BENCH_SITE_WARM seconds, default 10), then one run per cell
-(BENCH_SITE_SECONDS, default BENCH_SECONDS or 8): no invalidations, 10 and 100 per second of tags
-no page carries, no invalidations again, then 10 and 100 per second of `group:{n}` tags (1% of the
-pages each). Invalidations are issued by the app itself (a task per call). Per cell: requests per
+a warm-up with the work off (BENCH_SITE_WARM seconds, default 10), then runs of
+BENCH_SITE_SECONDS (default 6): BENCH_SITE_ROUNDS rounds (default 3, alternating order) of no
+invalidations and 10 and 100 per second of tags no page carries, then once no invalidations
+again and 10 and 100 per second of `group:{n}` tags (1% of the pages each). Invalidations are issued by the app itself (a task per call). Per cell: requests per
 second, p50/p99, the share of requests answered by the near tier, by Memcached (far hits) and by
 the handler (misses), Memcached operations per request (every server's `stats`, before and after),
 the app's resident memory; and the same traffic with the cache off. BENCH_APP: a bench_app binary
@@ -17,6 +17,7 @@ to use instead of building one (to measure another revision back to back).
 """
 
 import os
+import statistics
 import socket
 import subprocess
 import tempfile
@@ -25,19 +26,24 @@ import time
 import bench
 
 URLS = [int(n) for n in os.environ.get("BENCH_SITE_URLS", "1000,100000,1000000").split(",")]
-SECONDS = int(os.environ.get("BENCH_SITE_SECONDS", str(bench.SECONDS)))
+SECONDS = int(os.environ.get("BENCH_SITE_SECONDS", "6"))
+ROUNDS = int(os.environ.get("BENCH_SITE_ROUNDS", "3"))
 WARM = int(os.environ.get("BENCH_SITE_WARM", "10"))
 BEGIN, END = "<!-- site:begin -->", "<!-- site:end -->"
 
-# (cell, invalidations per second, kind).
-CELLS = [
+# (cell, invalidations per second, kind). The unrelated ones run ROUNDS times, in alternating
+# order; then the others once (they drop pages: the cache is not the same afterwards).
+UNRELATED = [
     ("none", 0, "unrelated"),
     ("10/s unrelated", 10, "unrelated"),
     ("100/s unrelated", 100, "unrelated"),
+]
+RELATED = [
     ("none, again", 0, "unrelated"),
     ("10/s touching 1%", 10, "related"),
     ("100/s touching 1%", 100, "related"),
 ]
+CELLS = UNRELATED + RELATED
 
 ZIPF_LUA = r"""
 local n, prefix, cdf = 1000, "/site/", {}
@@ -118,6 +124,13 @@ def flush(ports):
             sock.recv(64)
 
 
+def cpu_times():
+    """The machine's busy and total jiffies (every core, from /proc/stat)."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -161,9 +174,9 @@ def cell(port, process, ports, urls, lua, rate, kind):
     bench.get(port, f"/bench/churn?rate={rate}&kind={kind}")
     before, ops_before = app_stats(port), memcached_ops(ports)
     issued_before = list(map(int, bench.get(port, "/bench/churned")[2].split()))
-    started = time.time()
+    started, (busy_before, total_before) = time.time(), cpu_times()
     result = zipf(port, urls, "/site/", lua)
-    elapsed = time.time() - started
+    elapsed, (busy_after, total_after) = time.time() - started, cpu_times()
     after, ops_after = app_stats(port), memcached_ops(ports)
     issued = list(map(int, bench.get(port, "/bench/churned")[2].split()))
     bench.get(port, "/bench/churn?rate=0&kind=unrelated")
@@ -182,6 +195,7 @@ def cell(port, process, ports, urls, lua, rate, kind):
         "requests": requests,
         "invalidations": (issued[1] - issued_before[1]) / elapsed,
         "rss_mib": rss_kib(process.pid) / 1024,
+        "busy": (busy_after - busy_before) / max(total_after - total_before, 1),
     }
 
 
@@ -264,10 +278,12 @@ def run(app, mc_ports):
                 port, process = start_app(app, ",".join(f"127.0.0.1:{p}" for p in ports))
                 try:
                     warm(port, urls, lua.name)
-                    rows = {}
-                    for label, rate, kind in CELLS:
-                        rows[label] = cell(port, process, ports, urls, lua.name, rate, kind)
-                        r = rows[label]
+                    rows = {label: [] for label, _, _ in CELLS}
+                    order = [cells if i % 2 == 0 else cells[::-1] for i, cells in
+                             enumerate([UNRELATED] * ROUNDS)]
+                    for label, rate, kind in [c for cells in order for c in cells] + RELATED:
+                        r = cell(port, process, ports, urls, lua.name, rate, kind)
+                        rows[label].append(r)
                         bench.log(f"site {urls:>8} URLs, {name}, {label:18} {r['rps']:8.0f} req/s  "
                                   f"near {r['near']:.2f} far {r['far']:.2f} miss {r['miss']:.3f}  "
                                   f"ops/req {r['ops']:.2f}  invalidations {r['invalidations']:.1f}/s")
@@ -276,11 +292,11 @@ def run(app, mc_ports):
                     command = ["wrk", f"-t{bench.WRK_THREADS}", f"-c{bench.CONNECTIONS}", f"-d{SECONDS}s",
                                "--latency", "-s", miss_lua.name, f"http://127.0.0.1:{port}/", "--",
                                str(2_000_000_000 + 100_000_000 * URLS.index(urls))]
-                    rows["every request a miss"] = bench.parse_wrk(
-                        subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+                    rows["every request a miss"] = [bench.parse_wrk(
+                        subprocess.run(command, check=True, capture_output=True, text=True).stdout)]
                     os.unlink(miss_lua.name)
                     bench.log(f"site {urls:>8} URLs, {name}, every request a miss "
-                              f"{rows['every request a miss']['rps']:8.0f} req/s")
+                              f"{rows['every request a miss'][0]['rps']:8.0f} req/s")
                     if name == backends[0][0]:
                         off = zipf(port, urls, "/site-off/", lua.name)
                         bench.log(f"site {urls:>8} URLs, cache off {off['rps']:8.0f} req/s")
@@ -331,13 +347,18 @@ def report(backends, results, poll_rows):
         f"`/site/<group>/<id>`, tagged `group:{{group}}`, each rendered with 2 ms of work; wrk "
         f"({bench.CONNECTIONS} connections) draws every URL from a Zipf popularity (s = 1). Per number "
         "of URLs and backend: flushed servers, a new app (near tier 16 MiB, epoch polls every 50 ms), "
-        f"{WARM} s of the same traffic with the work off to fill the cache, then {SECONDS} s per cell. "
+        f"{WARM} s of the same traffic with the work off to fill the cache, then {SECONDS} s per run: "
+        f"{ROUNDS} rounds of the runs without invalidations and with unrelated ones, in alternating order "
+        "(a ratio is the median of its rounds' ratios, given in brackets; a row shows the run of median "
+        "req/s), then once each the runs that drop pages. "
         "Invalidations are issued by the app itself, a task per call: of tags no page carries, or "
         "of `group:{n}` (1% of the pages each). Shares are of the requests the cache counted; "
-        "operations are every memcached server's gets, sets, touches, increments and deletes, per request.",
+        "operations are every memcached server's gets, sets, touches, increments and deletes, per request "
+        "(the invalidations' own included); CPU busy is the machine's (both cores: wrk, the app and "
+        "memcached) over the run.",
         "",
         "Targets: with 10 and 100 unrelated invalidations per second, at least 0.9x the requests per "
-        "second of the same traffic without them (the mean of the two runs without); with invalidations "
+        "second of the same traffic without them (in the same round); with invalidations "
         "touching 1% of the pages, no more than those pages being missed once: at least 0.9x the rate "
         "predicted from the runs without invalidations plus, per extra miss (the miss share above "
         "theirs), what a miss costs more than their average request (1 / the rate of the same app "
@@ -347,19 +368,29 @@ def report(backends, results, poll_rows):
     for urls in URLS:
         off = results[(urls, "off")]
         for name, _ in backends:
-            rows = results[(urls, name)]
+            runs = results[(urls, name)]
+            # A cell's row: its run of median req/s.
+            rows = {label: sorted(r, key=lambda x: x["rps"])[(len(r) - 1) // 2] for label, r in runs.items()}
+            per_round = {label: [r["rps"] / none["rps"] for r, none in zip(runs[label], runs["none"])]
+                         for label, _, _ in UNRELATED}
             base_rps = (rows["none"]["rps"] + rows["none, again"]["rps"]) / 2
             base_miss = (rows["none"]["miss"] + rows["none, again"]["miss"]) / 2
             lines += [
                 f"### {urls:,} URLs, {name}",
                 "",
                 "| invalidations | req/s | vs none | target | p50 ms | p99 ms | near | far | miss | "
-                "Memcached ops/req | confirmed/s | RSS MiB |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|",
+                "Memcached ops/req | confirmed/s | RSS MiB | CPU busy |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             ]
             for label, rate, kind in CELLS:
                 r = rows[label]
-                ratio = r["rps"] / base_rps
+                if label in per_round:
+                    ratio = statistics.median(per_round[label])
+                    rounds = ", ".join(f"{x:.2f}" for x in per_round[label])
+                    shown = f"{ratio:.2f} ({rounds})" if rate else f"1.00 ({len(runs[label])} runs)"
+                else:
+                    ratio = r["rps"] / base_rps
+                    shown = f"{ratio:.2f}"
                 if rate and kind == "unrelated":
                     target = f">= 0.90 {'(met)' if ratio >= 0.9 else '(**missed**)'}"
                 elif rate:
@@ -371,9 +402,9 @@ def report(backends, results, poll_rows):
                 else:
                     target = ""
                 lines.append(
-                    f"| {label} | {r['rps']:.0f} | {ratio:.2f} | {target} | {r['p50_ms']:.2f} | "
+                    f"| {label} | {r['rps']:.0f} | {shown} | {target} | {r['p50_ms']:.2f} | "
                     f"{r['p99_ms']:.2f} | {r['near']:.3f} | {r['far']:.3f} | {r['miss']:.3f} | "
-                    f"{r['ops']:.3f} | {r['invalidations']:.1f} | {r['rss_mib']:.0f} |")
+                    f"{r['ops']:.3f} | {r['invalidations']:.1f} | {r['rss_mib']:.0f} | {r['busy']:.2f} |")
             miss = rows["every request a miss"]
             lines += ["", f"Every request a new page (a miss): {miss['rps']:.0f} req/s, p50 {miss['p50_ms']:.2f} ms.", ""]
         lines += [f"Cache off, {urls:,} URLs: {off['rps']:.0f} req/s, p50 {off['p50_ms']:.2f} ms, "
