@@ -68,9 +68,9 @@ impl Store {
     /// Looks `key` up, to be checked against the invalidation counters its entry depends on
     /// (see `generation.rs`): an entry rendered under other values than theirs is a miss.
     ///
-    /// A hit that no invalidation since its stamp concerns takes this one round trip (the entry,
-    /// with the epoch unless a recent poll says what changed). Otherwise [`check`](Self::check) reads the counters
-    /// themselves, with the lease read on a miss.
+    /// A hit that no invalidation since its stamp concerns takes this one round trip (the
+    /// entry, with the epoch unless a recent poll says what changed). Otherwise
+    /// [`check`](Self::check) reads the counters themselves, with the lease read on a miss.
     pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
         match self.read(key).await {
             Ok(Read::Current(entry)) => FirstRead::Done(Fetched {

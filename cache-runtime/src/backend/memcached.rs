@@ -247,6 +247,29 @@ impl MemcachedStore {
             .map_err(client_error)
     }
 
+    /// Runs `operations` in one batch on the client `client` gives (dialed on first use), all
+    /// under `deadline`, dialing included: the invalidation and poll exchanges. No operation,
+    /// no exchange.
+    async fn run_batch_on<'c>(
+        &self,
+        deadline: Duration,
+        client: impl Future<Output = Result<&'c AsyncMemcache, BackendError>>,
+        operations: Vec<Op>,
+    ) -> Result<Vec<Result<OpResult, memcache::exp::Error>>, BackendError> {
+        if operations.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.bounded(deadline, async {
+            client
+                .await?
+                .meta()
+                .run_batch(operations)
+                .await
+                .map_err(client_error)
+        })
+        .await
+    }
+
     /// Runs `op` under `deadline`, dialing included.
     async fn bounded<T>(
         &self,
@@ -526,9 +549,10 @@ impl Backend for MemcachedStore {
     /// checked against its counters. Otherwise the entry and the server's epoch, as every hit
     /// did before polls.
     async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
-        if self.polled_epoch(key).is_some() {
+        let server = self.server_of(key.as_bytes());
+        if let Some(watch) = self.watch.as_ref().filter(|w| w.epoch(server).is_some()) {
             return Ok(match self.read_entry(key).await? {
-                Found::Entry(entry, ..) if self.vouches(key, &entry.stamp()) => {
+                Found::Entry(entry, ..) if watch.vouches(server, &entry.stamp()) => {
                     Read::Current(entry)
                 }
                 found => Read::Check(found),
@@ -620,15 +644,9 @@ impl Backend for MemcachedStore {
                 ]
             })
             .collect();
+        let deadline = deadline.max(BUMP_DEADLINE);
         let done = self
-            .bounded(deadline.max(BUMP_DEADLINE), async {
-                let client = self.invalidation_client().await?;
-                client
-                    .meta()
-                    .run_batch(operations)
-                    .await
-                    .map_err(client_error)
-            })
+            .run_batch_on(deadline, self.invalidation_client(), operations)
             .await;
         match done {
             Ok(results) => {
@@ -638,9 +656,7 @@ impl Backend for MemcachedStore {
                 let Some(id) = counter.change_id() else {
                     return bumped;
                 };
-                let failed = self
-                    .append_changes(namespace, id, versions, deadline.max(BUMP_DEADLINE))
-                    .await;
+                let failed = self.append_changes(namespace, id, versions, deadline).await;
                 bumped.unconfirmed.extend(
                     failed
                         .into_iter()

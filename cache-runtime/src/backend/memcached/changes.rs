@@ -100,7 +100,10 @@ impl MemcachedStore {
                     Op::Get(Get::new(key).meta(Meta::NONE.cas()))
                 })
                 .collect();
-            let read = match self.run_changes(deadline, reads).await {
+            let read = match self
+                .run_batch_on(deadline, self.invalidation_client(), reads)
+                .await
+            {
                 Ok(read) => read,
                 Err(error) => return give_up(failed, &pending, &error),
             };
@@ -131,7 +134,10 @@ impl MemcachedStore {
                 }));
                 writing.push((server, version));
             }
-            let written = match self.run_changes(deadline, writes).await {
+            let written = match self
+                .run_batch_on(deadline, self.invalidation_client(), writes)
+                .await
+            {
                 Ok(written) => written,
                 Err(error) => return give_up(failed, &writing, &error),
             };
@@ -163,25 +169,6 @@ impl MemcachedStore {
                 Op::Get(Get::new(key))
             })
             .collect()
-    }
-
-    async fn run_changes(
-        &self,
-        deadline: Duration,
-        operations: Vec<Op>,
-    ) -> Result<Vec<Result<OpResult, memcache::exp::Error>>, BackendError> {
-        if operations.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.bounded(deadline, async {
-            let client = self.invalidation_client().await?;
-            client
-                .meta()
-                .run_batch(operations)
-                .await
-                .map_err(client_error)
-        })
-        .await
     }
 }
 

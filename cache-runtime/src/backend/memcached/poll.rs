@@ -97,14 +97,12 @@ impl MemcachedStore {
             .filter_map(|&(server, _, range)| Some(self.change_reads(namespace, server, range?)))
             .flatten()
             .collect();
-        let mut results = match operations.is_empty() {
-            true => Vec::new(),
-            false => {
-                let left = watch.settings().deadline.saturating_sub(sent.elapsed());
-                self.run_poll(left, operations).await.unwrap_or_default()
-            }
-        }
-        .into_iter();
+        let left = watch.settings().deadline.saturating_sub(sent.elapsed());
+        let mut results = self
+            .run_poll(left, operations)
+            .await
+            .unwrap_or_default()
+            .into_iter();
         let mut recorded = 0;
         for (server, epoch, range) in wanted {
             let records = match range {
@@ -133,19 +131,13 @@ impl MemcachedStore {
         deadline: Duration,
         operations: Vec<Op>,
     ) -> Result<Vec<Result<OpResult, memcache::exp::Error>>, BackendError> {
-        self.bounded(deadline, async {
-            let client = self
-                .poll_client
+        let client = async {
+            self.poll_client
                 .get_or_try_init(|| self.dial(deadline, 1))
                 .await
-                .map_err(client_error)?;
-            client
-                .meta()
-                .run_batch(operations)
-                .await
                 .map_err(client_error)
-        })
-        .await
+        };
+        self.run_batch_on(deadline, client, operations).await
     }
 }
 
