@@ -301,7 +301,7 @@ pub struct RunningApp {
     /// The port the OS picked.
     pub port: u16,
     shutdown: rocket::Shutdown,
-    _memcached: MemcachedServer,
+    _memcached: Option<MemcachedServer>,
 }
 
 impl Drop for RunningApp {
@@ -323,6 +323,14 @@ pub fn loopback_config() -> rocket::Config {
 /// Launches `app` (built on [`loopback_config`]), which uses `memcached`, and waits for its
 /// liftoff (an event, not a sleep).
 pub async fn launch(app: rocket::Rocket<rocket::Build>, memcached: MemcachedServer) -> RunningApp {
+    let mut running = launch_alone(app).await;
+    running._memcached = Some(memcached);
+    running
+}
+
+/// Launches `app` (built on [`loopback_config`]), which owns no memcached of its own (it uses
+/// the embedded store, or another app's), and waits for its liftoff.
+pub async fn launch_alone(app: rocket::Rocket<rocket::Build>) -> RunningApp {
     let (ready, lifted) = rocket::tokio::sync::oneshot::channel();
     let ready = std::sync::Mutex::new(Some(ready));
     let app = app.attach(rocket::fairing::AdHoc::on_liftoff(
@@ -344,7 +352,7 @@ pub async fn launch(app: rocket::Rocket<rocket::Build>, memcached: MemcachedServ
     RunningApp {
         port,
         shutdown,
-        _memcached: memcached,
+        _memcached: None,
     }
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct Args {
     pub(crate) stale_if_error: Seconds,
     /// The `Cache-Control` sent to browsers and caches after this one, from the entry's ttl.
     pub(crate) downstream: Downstream,
+    /// The value of `downstream = ..`, as written.
+    pub(crate) downstream_value: Option<Expr>,
     /// Tags, as written: `"article:{id}"` names the route parameter `id`.
     pub(crate) tags: Vec<Tag>,
     /// Request guard parameters the route vouches for: their values do not change the page
@@ -60,7 +62,7 @@ impl Default for Args {
             vary: Vec::new(),
             vary_cookies: Vec::new(),
             public: None,
-            query: Query::All,
+            query: Query::Default,
             query_value: None,
             statuses: vec![200],
             negative_ttl: None,
@@ -68,6 +70,7 @@ impl Default for Args {
             stale: Seconds::Literal(0),
             stale_if_error: Seconds::Literal(0),
             downstream: Downstream::Off,
+            downstream_value: None,
             tags: Vec::new(),
             trusted_guards: Vec::new(),
             paths: Paths::default(),
@@ -168,12 +171,17 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         // A route collecting the whole query adds `query_in_order`: see `options_expression`.
         emit: |args| match &args.query {
-            Query::All => TokenStream::new(),
+            // `Default` depends on the route's URI: see `options_expression`.
+            Query::Default | Query::All => TokenStream::new(),
             Query::Only(names) => quote!(.query_only(&[#(#names),*])),
             Query::Ignored => quote!(.ignore_query()),
         },
-        doc: "`query = [..]` / `query = false` | every parameter | only the listed parameters \
-              count / the query is ignored",
+        doc: "`query = [..]` / `query = false` / `query = \"all\"` | the parameters the \
+              route reads | only the listed parameters count / the query is ignored / every \
+              parameter counts. By default a route that declares query parameters (`?<page>`) \
+              keys every parameter; one that declares none keys no query string \
+              (`/article/3?utm_source=x` is a hit on `/article/3`), unless a request guard may \
+              read it (`&Origin`, a trusted guard)",
     },
     OptionSpec {
         name: "statuses",
@@ -267,18 +275,24 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             example: "downstream = \"max-age\"",
             read: |args, value| {
                 args.downstream = values::downstream(value)?;
+                args.downstream_value = Some(value.clone());
                 Ok(())
             },
         },
         emit: |args| match args.downstream {
             Downstream::Off => TokenStream::new(),
+            Downstream::MaxAge if args.keys_per_client() => {
+                quote!(.downstream_max_age().downstream_private())
+            }
             Downstream::MaxAge => quote!(.downstream_max_age()),
             Downstream::SharedMaxAge => quote!(.downstream_s_maxage()),
         },
         doc: "`downstream = \"max-age\"` / `\"s-maxage\"` | off | responses without a \
               `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) \
               / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry \
-              stays fresh here",
+              stays fresh here; a page keyed per user (a `KeyedGuard`, `vary_cookies`, \
+              `Authorization` or `Cookie` in `vary`, an authorized request on a `public` route) \
+              gets `private, max-age=R`, and `\"s-maxage\"` does not compile there",
     },
     OptionSpec {
         name: "tags",
@@ -303,8 +317,12 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 Ok(())
             },
         },
-        // Read by the guard checks, which leave these parameters out.
-        emit: |_| TokenStream::new(),
+        // Read by the guard checks, which leave these parameters out; the runtime only warns
+        // (debug builds) when requests carry cookies the key does not hold.
+        emit: |args| match args.trusted_guards.is_empty() {
+            true => TokenStream::new(),
+            false => quote!(.trusts_guards()),
+        },
         doc: "`trusted_guards = [\"param\", ..]` | none | request guard parameters the route \
               vouches for: they do not change the page beyond what the key holds (see below)",
     },
@@ -330,6 +348,16 @@ impl Args {
     /// runtime's default.
     pub(crate) fn builder_calls(&self) -> TokenStream {
         OPTIONS.iter().map(|option| (option.emit)(self)).collect()
+    }
+
+    /// Whether the key holds something of one client's by declaration: a cookie, or
+    /// `Authorization` / `Cookie` in `vary` (keyed guards are known by type, at run time).
+    pub(crate) fn keys_per_client(&self) -> bool {
+        !self.vary_cookies.is_empty()
+            || self.vary.iter().any(|header| {
+                let header = header.value();
+                header.eq_ignore_ascii_case("Authorization") || header.eq_ignore_ascii_case("Cookie")
+            })
     }
 }
 
@@ -549,7 +577,7 @@ mod tests {
         assert_eq!(args.statuses, [200, 404]);
         let defaults = parse(quote!(ttl = 1)).unwrap();
         assert_eq!(defaults.statuses, [200]);
-        assert!(matches!(defaults.query, Query::All));
+        assert!(matches!(defaults.query, Query::Default));
         assert!(matches!(
             parse(quote!(ttl = 1, query = false)).unwrap().query,
             Query::Ignored

@@ -13,6 +13,7 @@
 //! }
 //!
 //! impl name {                                        // Rocket's route struct
+//!     fn entries(id: u32, ..) -> RouteEntries { .. }   // for an `Invalidation` batch
 //!     async fn invalidate(id: u32, ..) -> Result<(), InvalidationError> { .. }
 //!     async fn invalidate_in(cache: &Cache, id: u32, ..) -> Result<(), InvalidationError> { .. }
 //!     async fn soft_invalidate(id: u32, ..) ..                 // the same, marking stale
@@ -28,7 +29,7 @@ use syn::{
     Lifetime, LifetimeParam, Pat, ReturnType, Signature, Type,
 };
 
-use crate::args::{Args, Query, Tag};
+use crate::args::{Args, Downstream, Query, Tag};
 use crate::handler;
 use crate::paths::{self, Paths};
 
@@ -37,7 +38,11 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let paths = &args.paths;
     let typed_invalidation = typed_invalidation(&function, &route_parameters, paths);
     let guard_checks = guard_checks(&function, args);
-    let options = options_expression(args, handler::collects_whole_query(&function));
+    let options = options_expression(
+        args,
+        handler::collects_whole_query(&function),
+        handler::declares_query(&function),
+    );
     let scope = scope_expression(&function.sig.ident, &route_parameters, args);
     let ItemFn {
         attrs,
@@ -52,11 +57,13 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     let serve_call = serve_call(return_span, paths);
     let outer_attrs = &attributes.outer;
     let route_options = paths.route_options();
+    let guard_key = paths.guard_key();
     quote! {
         #(#outer_attrs)*
         #vis #outer_sig {
             #inner_function
 
+            let mut __cache_guards = #guard_key::default();
             #(#guard_checks)*
             static __CACHE_OPTIONS: #route_options = #options;
             let __cache_scope = #scope;
@@ -260,8 +267,11 @@ fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], args: &Args) 
     let scope = args.paths.scope();
     let route = route_name(handler);
     let values = key_parts(parameters, &args.paths);
-    let tags = args.tags.iter().map(|tag| tag_expression(tag, &args.paths));
-    quote!(#scope::new(#route, &[#(#values),*], &[#(#tags),*]))
+    let tags = args
+        .tags
+        .iter()
+        .map(|tag| tag_expression(tag, parameters, &args.paths));
+    quote!(#scope::new(#route, &[#(#values),*], &[#(#tags),*], __cache_guards))
 }
 
 /// `"module::name"`, the route's name in keys and counters, the same for serving and
@@ -275,8 +285,9 @@ fn route_name(handler: &Ident) -> TokenStream {
 }
 
 /// One compile-time assertion per request guard parameter not named in `trusted_guards`: its
-/// resolved type may be taken by a route whose key holds what this one's does. Spanned at the
-/// parameter's type, where the error is reported.
+/// resolved type may be taken by a route whose key holds what this one's does; the same call
+/// writes a keyed guard's value into `__cache_guards`. Spanned at the parameter's type, where
+/// the error is reported. A trusted guard may read the query: it is then kept in the key.
 fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
     let varies = |header: &str| {
         args.vary
@@ -284,16 +295,17 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
             .any(|v| v.value().eq_ignore_ascii_case(header))
     };
     let flags = args.paths.route_flags([
-        matches!(args.query, Query::All),
+        matches!(args.query, Query::Default | Query::All),
         varies("Accept"),
         varies("Content-Type"),
         !args.vary_cookies.is_empty(),
         args.vary_cookies
             .iter()
             .any(|cookie| cookie.value() == "_flash"),
+        matches!(args.downstream, Downstream::SharedMaxAge),
     ]);
     let check = args.paths.check_guard();
-    handler::guard_parameters(function)
+    let mut checks: Vec<TokenStream> = handler::guard_parameters(function)
         .into_iter()
         .filter_map(|typed| Some((handler::parameter_name(typed)?.clone(), typed.ty.span())))
         .filter(|(ident, _)| {
@@ -307,9 +319,13 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
             let flags = paths::respanned(flags.clone(), span);
             let mut argument = ident;
             argument.set_span(span);
-            quote_spanned!(span=> #check::<#flags, _, _>(&#argument);)
+            quote_spanned!(span=> #check::<#flags, _, _>(&#argument, &mut __cache_guards);)
         })
-        .collect()
+        .collect();
+    if !args.trusted_guards.is_empty() {
+        checks.push(quote!(__cache_guards.trusted();));
+    }
+    checks
 }
 
 /// `key_part(&param)` (a `&dyn Debug`) for each route parameter, spanned at its type: a type
@@ -324,79 +340,109 @@ fn key_parts(parameters: &[(Ident, Type)], paths: &Paths) -> Vec<TokenStream> {
         .collect()
 }
 
-/// A tag as a `&str`: the literal itself, or formatted from the parameters it names (spanned
-/// at the literal, so that a parameter without `Display` is reported there).
-fn tag_expression(tag: &Tag, paths: &Paths) -> TokenStream {
+/// A tag as a `&str`: the literal itself, or formatted from the route parameters and keyed
+/// guards it names (spanned at the literal, so that a parameter without `Display`, or a guard
+/// that is not a `KeyedGuard`, is reported there).
+fn tag_expression(tag: &Tag, parameters: &[(Ident, Type)], paths: &Paths) -> TokenStream {
     let literal = &tag.literal;
     let text = literal.value();
     if !text.contains('{') && !text.contains('}') {
         return quote!(#literal);
     }
     let tag_part = paths::respanned(paths.tag_part(), literal.span());
+    let tag_guard = paths::respanned(paths.tag_guard(), literal.span());
     let arguments = tag.names.iter().map(|name| {
         let ident = Ident::new(name, literal.span());
-        quote_spanned!(literal.span()=> #ident = #tag_part(&#ident))
+        match parameters.iter().any(|(parameter, _)| parameter == name) {
+            true => quote_spanned!(literal.span()=> #ident = #tag_part(&#ident)),
+            false => quote_spanned!(literal.span()=> #ident = #tag_guard(&#ident)),
+        }
     });
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
 }
 
-/// `handler::invalidate(params)` and `handler::invalidate_in(&cache, params)`, and their soft
-/// forms (`soft_invalidate`, `soft_invalidate_in`), on the struct Rocket generates for the
-/// route: the route parameters' own types, checked by the compiler.
+/// `handler::entries(params)` (what an `Invalidation` batch drops), `handler::invalidate(params)`
+/// and `handler::invalidate_in(&cache, params)`, and their soft forms (`soft_invalidate`,
+/// `soft_invalidate_in`), on the struct Rocket generates for the route: the route parameters'
+/// own types, checked by the compiler.
 fn typed_invalidation(
     function: &ItemFn,
     parameters: &[(Ident, Type)],
     paths: &Paths,
 ) -> TokenStream {
     let name = &function.sig.ident;
+    let vis = &function.vis;
+    let generics = &function.sig.generics;
+    let where_clause = &generics.where_clause;
+    let declared = declared_parameters(parameters);
+    let route = route_name(name);
+    let values = key_parts(parameters, paths);
+    let (entries_type, route_entries) = (paths.route_entries_type(), paths.route_entries());
+    let doc = format!(
+        "The entries `{name}` cached for these parameter values, for \
+         `Invalidation::route`: several invalidations paid for together."
+    );
     let hard = format!(
-        "Drops every entry `{name}` cached for these parameter values, on every instance \
-         sharing the global cache."
+        "Drops every entry `{name}` cached for these parameter values, in every cache of the \
+         process (so on every instance sharing them)."
     );
     let soft = format!(
         "Marks every entry `{name}` cached for these parameter values stale instead of \
-         dropping it (a soft purge), on every instance sharing the global cache: each is then \
-         served as if it had just expired, within the route's `stale` window while one request \
-         renders it again."
+         dropping it (a soft purge), in every cache of the process: each is then served as if \
+         it had just expired, within the route's `stale` window while one request renders it \
+         again."
     );
-    let methods = |prefix: &str, summary: &str, runtime: TokenStream| {
-        invalidation_methods(function, parameters, paths, (prefix, summary), runtime)
+    let methods = |soft: bool, summary: &str| {
+        invalidation_methods(function, parameters, paths, soft, summary)
     };
-    let hard = methods("", &hard, paths.invalidate_route());
-    let soft = methods("soft_", &soft, paths.soft_invalidate_route());
+    let (hard, soft) = (methods(false, &hard), methods(true, &soft));
     quote! {
         #[allow(nonstandard_style, dead_code, clippy::all, clippy::pedantic)]
         impl #name {
+            #[doc = #doc]
+            #vis fn entries #generics (#(#declared),*) -> #entries_type
+            #where_clause
+            {
+                #route_entries(#route, &[#(#values),*])
+            }
+
             #hard
             #soft
         }
     }
 }
 
-/// `{prefix}invalidate(params)` through the global cache and `{prefix}invalidate_in(&cache,
-/// params)`, both calling `runtime` (documented by `summary`).
+/// `ident: Type` for each route parameter.
+fn declared_parameters(parameters: &[(Ident, Type)]) -> Vec<TokenStream> {
+    parameters
+        .iter()
+        .map(|(ident, ty)| quote!(#ident: #ty))
+        .collect()
+}
+
+/// `{soft_}invalidate(params)` in every cache of the process and `{soft_}invalidate_in(&cache,
+/// params)`, both running an `Invalidation` of `Self::entries(params)` (documented by
+/// `summary`).
 fn invalidation_methods(
     function: &ItemFn,
     parameters: &[(Ident, Type)],
     paths: &Paths,
-    (prefix, summary): (&str, &str),
-    runtime: TokenStream,
+    soft: bool,
+    summary: &str,
 ) -> TokenStream {
     let vis = &function.vis;
     let name = &function.sig.ident;
     let generics = &function.sig.generics;
     let where_clause = &generics.where_clause;
     let idents: Vec<&Ident> = parameters.iter().map(|(ident, _)| ident).collect();
-    let types = parameters.iter().map(|(_, ty)| ty);
-    let declared: Vec<TokenStream> = idents
-        .iter()
-        .zip(types)
-        .map(|(ident, ty)| quote!(#ident: #ty))
-        .collect();
-    let route = route_name(name);
-    let values = key_parts(parameters, paths);
-    let (error, cache, global) = (paths.invalidation_error(), paths.cache(), paths.global());
-    let route_counter = paths.route_counter();
+    let declared = declared_parameters(parameters);
+    let (error, cache, invalidation) = (
+        paths.invalidation_error(),
+        paths.cache(),
+        paths.invalidation(),
+    );
+    let prefix = if soft { "soft_" } else { "" };
+    let soft = soft.then(|| quote!(.soft()));
     let (method, method_in) = (
         format_ident!("{prefix}invalidate"),
         format_ident!("{prefix}invalidate_in"),
@@ -406,7 +452,7 @@ fn invalidation_methods(
          may be served until it is repeated or they expire."
     );
     let doc_in = format!(
-        "Like [`{name}::{method}`], in `cache` (a Rocket instance's managed one).\n\n\
+        "Like [`{name}::{method}`], in `cache` alone (a Rocket instance's managed one).\n\n\
          # Errors\n\nWhen a Memcached server did not confirm it."
     );
     quote! {
@@ -414,7 +460,8 @@ fn invalidation_methods(
         #vis async fn #method #generics (#(#declared),*) -> ::core::result::Result<(), #error>
         #where_clause
         {
-            Self::#method_in(#global(), #(#idents),*).await
+            let __cache_entries = Self::entries(#(#idents),*);
+            #invalidation::new().route(__cache_entries) #soft .run().await
         }
 
         #[doc = #doc_in]
@@ -424,20 +471,27 @@ fn invalidation_methods(
         ) -> ::core::result::Result<(), #error>
         #where_clause
         {
-            let __cache_counter = #route_counter(#route, &[#(#values),*]);
-            #runtime(__cache, __cache_counter).await
+            let __cache_entries = Self::entries(#(#idents),*);
+            #invalidation::new().route(__cache_entries) #soft .run_in(__cache).await
         }
     }
 }
 
 /// `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost nothing
 /// at run time.
-fn options_expression(args: &Args, query_in_order: bool) -> TokenStream {
+fn options_expression(args: &Args, query_in_order: bool, declares_query: bool) -> TokenStream {
     let route_options = args.paths.route_options();
     let ttl = args.ttl.expression("ttl", &args.paths);
     let calls = args.builder_calls();
-    // Not an option: the route's own `?<rest..>` may keep the pairs' order.
-    let in_order =
-        (query_in_order && matches!(args.query, Query::All)).then(|| quote!(.query_in_order()));
-    quote!(#route_options::new(#ttl) #calls #in_order)
+    let every = matches!(args.query, Query::Default | Query::All);
+    // Not options: the route's own `?<rest..>` may keep the pairs' order; a route that
+    // declares no query parameter keys the query only when a guard may read it.
+    let query = if query_in_order && every {
+        quote!(.query_in_order())
+    } else if !declares_query && matches!(args.query, Query::Default) {
+        quote!(.query_where_read())
+    } else {
+        TokenStream::new()
+    };
+    quote!(#route_options::new(#ttl) #calls #query)
 }

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, ItemFn, Pat, PatType, ReturnType, Type};
 
-use crate::args::{Args, Query};
+use crate::args::{Args, Downstream, Query};
 use crate::diagnostics::Diagnostics;
 use crate::route;
 
@@ -26,6 +26,7 @@ pub(crate) fn validate(function: &ItemFn, args: &Args) -> syn::Result<()> {
     }
     check_parameter_patterns(function, &mut diagnostics);
     check_trusted_guards(function, args, &mut diagnostics);
+    check_downstream(args, &mut diagnostics);
     check_return_type(function, args, &mut diagnostics);
     diagnostics.finish()
 }
@@ -85,7 +86,7 @@ fn check_query(attr: &Attribute, args: &Args, diagnostics: &mut Diagnostics) {
     let route = uri.value();
     for (name, trailing) in route::query_parameters(&route) {
         let problem = match &args.query {
-            Query::All => None,
+            Query::Default | Query::All => None,
             Query::Ignored => Some(format!(
                 "`query = false` leaves the query out of the key, and this route reads the query \
                  parameter `{name}` (\"{route}\"): one value's page would be served for every \
@@ -114,26 +115,47 @@ fn check_query(attr: &Attribute, args: &Args, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// Each tag names only route parameters, whose values are in the key.
+/// Each tag names only route parameters, whose values are in the key, or request guards
+/// (which the generated code checks are `KeyedGuard`s, whose values are in the key too).
 fn check_tags(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
-    let parameters = names(route_parameters(function));
+    let mut parameters = names(route_parameters(function));
+    parameters.extend(names(guard_parameters(function)));
     for tag in &args.tags {
         for name in tag.names.iter().filter(|name| !parameters.contains(name)) {
             let known = if parameters.is_empty() {
-                "this route has no parameters".to_owned()
+                "this handler has no parameters".to_owned()
             } else {
-                format!("this route's parameters are {}", quoted_list(&parameters))
+                format!("this handler's parameters are {}", quoted_list(&parameters))
             };
             diagnostics.push(syn::Error::new(
                 tag.literal.span(),
                 format!(
-                    "`{{{name}}}` in this tag is not a route parameter; {known}.\n\
+                    "`{{{name}}}` in this tag is not a parameter of the handler; {known}.\n\
                      help: a tag may use the parameters of the route's URI (`<id>` in \
-                     `#[get(\"/articles/<id>\")]`), whose values are part of the key; request \
-                     guards are not"
+                     `#[get(\"/articles/<id>\")]`) and request guards that implement \
+                     `KeyedGuard` (`<user>` for `user: User`), whose values are part of the key"
                 ),
             ));
         }
+    }
+}
+
+/// `downstream = "s-maxage"` hands pages to shared caches, which key them by URL alone: not on
+/// a route whose key holds something of one client's by declaration (keyed guards are checked
+/// on their types by the generated code).
+fn check_downstream(args: &Args, diagnostics: &mut Diagnostics) {
+    let (Downstream::SharedMaxAge, Some(value)) = (&args.downstream, &args.downstream_value) else {
+        return;
+    };
+    if args.keys_per_client() {
+        diagnostics.push(syn::Error::new_spanned(
+            value,
+            "`downstream = \"s-maxage\"` lets shared caches (a CDN, a proxy) serve this page to \
+             everyone, and its key holds something of one client's (`vary_cookies`, or \
+             `Authorization` / `Cookie` in `vary`): the next client asking would get this one's \
+             page.\nhelp: use `downstream = \"max-age\"`, sent as `private, max-age=N` on such \
+             a route (browsers only), or remove `downstream`",
+        ));
     }
 }
 
@@ -234,6 +256,13 @@ pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&PatType> {
     typed_parameters(function)
         .filter(|typed| !route.iter().any(|r| std::ptr::eq(*r, *typed)))
         .collect()
+}
+
+/// Whether the route's URI declares query parameters (`?<page>`, `?<rest..>`).
+pub(crate) fn declares_query(function: &ItemFn) -> bool {
+    route::attribute(function)
+        .and_then(route::uri)
+        .is_some_and(|uri| !route::query_parameters(&uri.value()).is_empty())
 }
 
 /// Whether the route collects the whole query into one parameter (`?<rest..>`): the value it

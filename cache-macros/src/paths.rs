@@ -86,20 +86,32 @@ impl Paths {
         self.item("Scope")
     }
 
-    pub(crate) fn route_counter(&self) -> TokenStream {
-        self.item("route_counter")
+    pub(crate) fn route_entries(&self) -> TokenStream {
+        self.item("route_entries")
     }
 
-    pub(crate) fn invalidate_route(&self) -> TokenStream {
-        self.item("invalidate_route")
+    pub(crate) fn invalidation(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::Invalidation)
     }
 
-    pub(crate) fn soft_invalidate_route(&self) -> TokenStream {
-        self.item("soft_invalidate_route")
+    pub(crate) fn route_entries_type(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::RouteEntries)
     }
 
     pub(crate) fn check_guard(&self) -> TokenStream {
         self.item("check_guard")
+    }
+
+    /// `__private::GuardKey`: what the request guards add to the key.
+    pub(crate) fn guard_key(&self) -> TokenStream {
+        self.item("GuardKey")
+    }
+
+    /// `__private::tag_guard`: a keyed guard as a tag takes it.
+    pub(crate) fn tag_guard(&self) -> TokenStream {
+        self.item("tag_guard")
     }
 
     /// `__private::seconds`: accepts an integer of any type for a `ttl` or window expression.
@@ -127,14 +139,10 @@ impl Paths {
         quote!(#root::Cache)
     }
 
-    pub(crate) fn global(&self) -> TokenStream {
-        let root = &self.root;
-        quote!(#root::global)
-    }
-
     /// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
-    /// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie).
-    pub(crate) fn route_flags(&self, flags: [bool; 5]) -> TokenStream {
+    /// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie, and
+    /// whether pages go to shared caches downstream).
+    pub(crate) fn route_flags(&self, flags: [bool; 6]) -> TokenStream {
         let (yes, no) = (self.item("Yes"), self.item("No"));
         let flags = flags.iter().map(|on| if *on { &yes } else { &no });
         let route = self.item("Route");

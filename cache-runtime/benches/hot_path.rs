@@ -9,6 +9,7 @@ use rocket::local::blocking::Client;
 use rocket::route::{Handler, Outcome};
 use rocket::{Data, Request, Route};
 use rocket_route_cache::__private::bench::{key_for, RouteOptions, StoredResponse};
+use rocket_route_cache::__private::GuardKey;
 
 #[derive(Clone)]
 struct Nothing;
@@ -36,7 +37,16 @@ fn key_building(c: &mut Criterion) {
         ));
     let request: &Request<'_> = request.inner();
     c.bench_function("key: build from a realistic request", |b| {
-        b.iter(|| key_for(black_box(request), black_box(&route), "rc", &OPTIONS))
+        let guards = GuardKey::default();
+        b.iter(|| {
+            key_for(
+                black_box(request),
+                black_box(&route),
+                "rc",
+                &OPTIONS,
+                &guards,
+            )
+        })
     });
 }
 

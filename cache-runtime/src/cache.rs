@@ -17,7 +17,7 @@ use crate::entry::StoredResponse;
 use crate::flight::Flights;
 use crate::generation::{GenId, Purge};
 use crate::http::status::CacheStatus;
-use crate::invalidation::{InvalidationError, InvalidationUri, RouteCounter};
+use crate::invalidation::{InvalidationError, InvalidationUri};
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
 use crate::metrics::{Counters, Snapshot, PROCESS};
@@ -87,7 +87,7 @@ impl Cache {
         let near = (store.poll_settings().is_some() && config.near_capacity > 0)
             .then(|| NearTier::new(config.near_capacity));
         let cache_status = config.cache_status.as_deref().map(CacheStatus::new);
-        Ok(Cache {
+        let cache = Cache {
             inner: Arc::new(Inner {
                 store,
                 config,
@@ -101,7 +101,9 @@ impl Cache {
                 polled: tokio::sync::Notify::new(),
                 counters: Counters::new(),
             }),
-        })
+        };
+        register(&cache);
+        Ok(cache)
     }
 
     /// A cache configured from `MEMCACHED_SERVERS` (see [`Config::from_env`]).
@@ -545,30 +547,39 @@ impl Cache {
         self.bump_each(&[counter], purge).await
     }
 
-    /// Bumps each counter in turn: one invalidation, reported once, naming each server that
-    /// did not confirm one of them.
-    async fn bump_each(&self, counters: &[GenId], purge: Purge) -> Result<(), InvalidationError> {
-        let mut failed: Vec<(String, String)> = Vec::new();
-        let mut settle = Duration::ZERO;
+    /// Bumps each counter in turn, then waits once for every instance to have seen them: one
+    /// invalidation, reported once, naming each server that did not confirm one of them.
+    pub(crate) async fn bump_each(
+        &self,
+        counters: &[GenId],
+        purge: Purge,
+    ) -> Result<(), InvalidationError> {
+        let bumped = self.bump_counters(counters, purge).await;
+        settle(bumped.settle).await;
+        self.report(bumped.failed)
+    }
+
+    /// Bumps each counter in turn, without waiting for instances to see them.
+    pub(crate) async fn bump_counters(&self, counters: &[GenId], purge: Purge) -> Bumps {
+        let mut bumps = Bumps::default();
         let (namespace, deadline) = (&self.config().namespace, self.config().op_timeout);
         for counter in counters {
             let bumped = self
                 .store()
                 .bump(namespace, *counter, purge, deadline)
                 .await;
-            settle = settle.max(bumped.settle);
+            bumps.settle = bumps.settle.max(bumped.settle);
             for (server, error) in bumped.unconfirmed {
-                if !failed.iter().any(|(named, _)| *named == server) {
-                    failed.push((server, error.to_string()));
+                if !bumps.failed.iter().any(|(named, _)| *named == server) {
+                    bumps.failed.push((server, error.to_string()));
                 }
             }
         }
-        // Every instance relying on an epoch polled before the increments stops within the
-        // longest horizon in use (see `backend/watch.rs`): only then may a request that starts
-        // after this returns expect the new version.
-        if !settle.is_zero() {
-            tokio::time::sleep(settle).await;
-        }
+        bumps
+    }
+
+    /// Counts an invalidation whose bumps left `failed` unconfirmed, and says so.
+    pub(crate) fn report(&self, failed: Vec<(String, String)>) -> Result<(), InvalidationError> {
         PROCESS.invalidation(failed.is_empty());
         self.inner.counters.invalidation(failed.is_empty());
         if failed.is_empty() {
@@ -582,65 +593,63 @@ impl Cache {
         );
         Err(error)
     }
+
+    /// Whether an invalidation through `self` also reaches everything `other` serves: the same
+    /// Memcached servers and namespace (an embedded store is its own).
+    fn covers(&self, other: &Cache) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (!self.config().servers.is_empty()
+                && self.config().servers == other.config().servers
+                && self.config().namespace == other.config().namespace)
+    }
 }
 
-/// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
-/// HEAD), on every instance sharing the global cache; with it, every other spelling of the path
-/// that Rocket's own parameter types read as the same values (`/articles/05`, `/articles/+5`,
-/// `/files/x/../b` for a `PathBuf`). A parameter type of your own whose `FromParam` accepts
-/// several spellings of one value is not covered: use typed invalidation or a tag.
-///
-/// ```no_run
-/// # use rocket::{get, uri};
-/// # #[get("/articles/<id>")] fn article(id: u32) -> String { id.to_string() }
-/// # async fn f() -> Result<(), rocket_route_cache::InvalidationError> {
-/// rocket_route_cache::invalidate(uri!(article(5))).await?;
-/// rocket_route_cache::invalidate("/articles/5").await?;
-/// # Ok(()) }
-/// ```
-pub async fn invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
-    global().invalidate(uri).await
+/// What bumping an invalidation's counters in one cache left to do.
+#[derive(Debug, Default)]
+pub(crate) struct Bumps {
+    /// Servers that did not confirm a bump, and why.
+    pub(crate) failed: Vec<(String, String)>,
+    /// How long to wait before every instance relying on an epoch polled before the bumps
+    /// stops doing so: the longest horizon in use (see `backend/watch.rs`). Only then may a
+    /// request that starts after the invalidation returns expect the new version.
+    pub(crate) settle: Duration,
 }
 
-/// Drops every entry of the global cache whose route declares `tag`.
-pub async fn invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-    global().invalidate_tag(tag).await
+/// Waits for the instances to have seen an invalidation (see [`Bumps::settle`]).
+pub(crate) async fn settle(settle: Duration) {
+    if !settle.is_zero() {
+        tokio::time::sleep(settle).await;
+    }
 }
 
-/// Drops every entry of the global cache's namespace.
-pub async fn invalidate_all() -> Result<(), InvalidationError> {
-    global().invalidate_all().await
+/// Every cache alive in the process, created by [`Cache::new`]: what the free `invalidate*`
+/// functions reach.
+static CACHES: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+
+fn register(cache: &Cache) {
+    let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
+    caches.retain(|weak| weak.strong_count() > 0);
+    caches.push(Arc::downgrade(&cache.inner));
 }
 
-/// Marks every entry cached for `uri`'s path stale in the global cache, instead of dropping it
-/// (a soft purge; see [`Cache::soft_invalidate`]).
-pub async fn soft_invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
-    global().soft_invalidate(uri).await
-}
-
-/// Marks every entry of the global cache whose route declares `tag` stale, instead of dropping
-/// it (a soft purge; see [`Cache::soft_invalidate`]).
-pub async fn soft_invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-    global().soft_invalidate_tag(tag).await
-}
-
-/// Drops every entry counted by `counter`: what the generated `handler::invalidate(..)` calls.
-#[doc(hidden)]
-pub async fn invalidate_route(
-    cache: &Cache,
-    counter: RouteCounter,
-) -> Result<(), InvalidationError> {
-    cache.bump(counter.0, Purge::Hard).await
-}
-
-/// Marks every entry counted by `counter` stale: what the generated
-/// `handler::soft_invalidate(..)` calls.
-#[doc(hidden)]
-pub async fn soft_invalidate_route(
-    cache: &Cache,
-    counter: RouteCounter,
-) -> Result<(), InvalidationError> {
-    cache.bump(counter.0, Purge::Soft).await
+/// The caches an invalidation that names no cache reaches: the global one (configured first if
+/// unused: a process that only invalidates, a CLI say, reaches the servers it names) and every
+/// other cache alive in the process (each Rocket instance's managed one), one per store: two
+/// caches on the same servers and namespace are reached once.
+pub(crate) fn every_cache() -> Vec<Cache> {
+    let mut every = vec![global().clone()];
+    let alive: Vec<Cache> = CACHES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|weak| weak.upgrade().map(|inner| Cache { inner }))
+        .collect();
+    for cache in alive {
+        if !every.iter().any(|reached| reached.covers(&cache)) {
+            every.push(cache);
+        }
+    }
+    every
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@
 //!   `vary = ["Accept"]`, `&CookieJar` needs `vary_cookies`, `&Origin` the whole query);
 //! - `Option<G>`, `Result<G, E>` and `Outcome<G, E, F>` of any of those.
 //!
+//! - guards that key the page themselves ([`KeyedGuard`]: the signed-in user, say): their
+//!   `cache_key` is written into the key, so two users never share an entry.
+//!
 //! Anything else (client addresses, TLS certificates, `Method`, the application's own guards)
-//! does not compile until the route names the parameter in `trusted_guards = [".."]`, or the
-//! guard's type implements [`SharedGuard`].
+//! does not compile until the guard's type implements [`KeyedGuard`] or [`SharedGuard`], or the
+//! route names the parameter in `trusted_guards = [".."]`.
 //!
 //! How the check is built: [`Checked`] is implemented for a guard `G` when `G: Guard<V>` for
 //! some `V` (inferred: the "via" parameter only keeps the impls apart, so that a blanket impl
@@ -20,6 +23,7 @@
 //! [`Guard::Needs`] is met by the route's [`Route`] flags. Each need has its own trait, so
 //! the compiler's message says what to add.
 
+use std::fmt;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
@@ -28,6 +32,54 @@ use rocket::http::{Accept, ContentType, CookieJar, Method};
 use rocket::outcome::Outcome;
 use rocket::request::FlashMessage;
 use rocket::{Config, Route as RocketRoute, Shutdown, State};
+
+use crate::key::GuardKey;
+
+/// A request guard that says which variant of a page it asks for: a cached handler may take it
+/// with nothing else declared, and its [`cache_key`](KeyedGuard::cache_key) is part of the key.
+/// The way to cache per-user pages: two users never share an entry, and one user shares one
+/// entry across logins, instances and re-encrypted private cookies.
+///
+/// ```
+/// use rocket::request::{FromRequest, Outcome, Request};
+///
+/// /// The signed-in user, from a private cookie.
+/// struct User {
+///     id: u64,
+/// }
+///
+/// #[rocket::async_trait]
+/// impl<'r> FromRequest<'r> for User {
+///     type Error = ();
+///
+///     async fn from_request(request: &'r Request<'_>) -> Outcome<User, ()> {
+///         match request.cookies().get_private("user").map(|c| c.value().parse()) {
+///             Some(Ok(id)) => Outcome::Success(User { id }),
+///             _ => Outcome::Forward(rocket::http::Status::Unauthorized),
+///         }
+///     }
+/// }
+///
+/// impl rocket_route_cache::KeyedGuard for User {
+///     fn cache_key(&self) -> impl std::fmt::Display + '_ {
+///         self.id
+///     }
+/// }
+/// ```
+///
+/// `Option<User>` and `Result<User, E>` work too: an absent user is a variant of its own (the
+/// anonymous page). A tag may name the parameter (`tags = ["user:{user}"]`, its `cache_key`),
+/// so that one user's pages can be dropped alone with `invalidate_tag("user:42")`. Such a page
+/// is never sent downstream as `public`: `downstream = "max-age"` sends `private, max-age=N`,
+/// and `downstream = "s-maxage"` does not compile.
+///
+/// The value must identify everything the guard lets the page depend on: the user's id, not
+/// the user's name if two users may share a name. For a guard defined in another crate, name
+/// one of your own types as `Via`, as for [`SharedGuard`].
+pub trait KeyedGuard<Via = Builtin> {
+    /// What identifies the page's variant for this guard's value, borrowed: `&self.id`.
+    fn cache_key(&self) -> impl fmt::Display + '_;
+}
 
 /// A request guard whose value does not depend on the request, or depends only on what every
 /// cache key holds (the route and the host): a cached handler may take it without saying so.
@@ -49,8 +101,8 @@ use rocket::{Config, Route as RocketRoute, Shutdown, State};
 /// impl rocket_route_cache::SharedGuard<Db> for rocket_db_pools::Connection<Db> {}
 /// ```
 ///
-/// A guard that reads per-request data is not a `SharedGuard`: put what it reads in the key
-/// (`vary`, `vary_cookies`) and name the parameter in `trusted_guards` on each route instead.
+/// A guard that reads per-request data is not a `SharedGuard`: implement [`KeyedGuard`] for it
+/// instead.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request guard the cache can share pages across",
     label = "may read data that the cache key does not hold",
@@ -71,11 +123,29 @@ impl SharedGuard for &RocketRoute {}
 impl SharedGuard for &Host<'_> {}
 impl SharedGuard for &crate::cache::Cache {}
 
-/// What a request guard needs the route's key to hold. Rocket's own guards are listed here;
-/// [`SharedGuard`]s need nothing.
+/// What a request guard needs the route's key to hold, and what it adds to it. Rocket's own
+/// guards are listed here; [`SharedGuard`]s need nothing, [`KeyedGuard`]s add their value.
 // No message of its own: the compiler reports an unknown guard through `Checked`.
 pub trait Guard<Via> {
     type Needs;
+    /// Whether the guard keys the page itself ([`KeyedGuard`], or a wrapper of one).
+    const KEYED: bool = false;
+    /// Whether the guard reads the query string: the key then holds it.
+    const READS_QUERY: bool = false;
+    /// Writes the guard's part of the key: nothing, but for [`KeyedGuard`]s.
+    fn write_key(&self, _key: &mut GuardKey) {}
+}
+
+/// Keeps the impl for [`KeyedGuard`]s apart from the others.
+#[derive(Debug)]
+pub enum ViaKeyed {}
+
+impl<V, G: KeyedGuard<V>> Guard<(ViaKeyed, V)> for G {
+    type Needs = PerClient;
+    const KEYED: bool = true;
+    fn write_key(&self, key: &mut GuardKey) {
+        key.value(&self.cache_key());
+    }
 }
 
 /// Keeps the impl for [`SharedGuard`]s apart from the others.
@@ -89,20 +159,49 @@ impl<V, G: SharedGuard<V>> Guard<(ViaShared, V)> for G {
     type Needs = Nothing;
 }
 
+/// A wrapped guard's key part, or, for a keyed guard that is absent, a variant of its own.
+fn write_wrapped<V, G: Guard<V>>(guard: Option<&G>, key: &mut GuardKey) {
+    match guard {
+        Some(guard) => guard.write_key(key),
+        None if G::KEYED => key.absent(),
+        None => {}
+    }
+}
+
 impl<V, G: Guard<V>> Guard<(ViaWrapper, V)> for Option<G> {
     type Needs = G::Needs;
+    const KEYED: bool = G::KEYED;
+    const READS_QUERY: bool = G::READS_QUERY;
+    fn write_key(&self, key: &mut GuardKey) {
+        write_wrapped(self.as_ref(), key);
+    }
 }
 
 impl<V, G: Guard<V>, E> Guard<(ViaWrapper, V)> for Result<G, E> {
     type Needs = G::Needs;
+    const KEYED: bool = G::KEYED;
+    const READS_QUERY: bool = G::READS_QUERY;
+    fn write_key(&self, key: &mut GuardKey) {
+        write_wrapped(self.as_ref().ok(), key);
+    }
 }
 
 impl<V, G: Guard<V>, E, F> Guard<(ViaWrapper, V)> for Outcome<G, E, F> {
     type Needs = G::Needs;
+    const KEYED: bool = G::KEYED;
+    const READS_QUERY: bool = G::READS_QUERY;
+    fn write_key(&self, key: &mut GuardKey) {
+        let guard = match self {
+            Outcome::Success(guard) => Some(guard),
+            _ => None,
+        };
+        write_wrapped(guard, key);
+    }
 }
 
 impl Guard<Builtin> for &Origin<'_> {
     type Needs = WholeQuery;
+    const READS_QUERY: bool = true;
 }
 impl Guard<Builtin> for &Accept {
     type Needs = AcceptHeader;
@@ -129,10 +228,11 @@ impl Guard<Builtin> for Method {
 }
 
 /// What a route's key holds beyond the path and host, as type-level flags ([`Yes`] / [`No`]):
-/// the whole query, `Accept`, `Content-Type`, any cookie, Rocket's flash cookie.
+/// the whole query, `Accept`, `Content-Type`, any cookie, Rocket's flash cookie; and whether
+/// its pages go to shared caches downstream (`downstream = "s-maxage"`).
 #[derive(Debug)]
-pub struct Route<Query, Accept, ContentType, Cookies, Flash>(
-    PhantomData<(Query, Accept, ContentType, Cookies, Flash)>,
+pub struct Route<Query, Accept, ContentType, Cookies, Flash, Shared>(
+    PhantomData<(Query, Accept, ContentType, Cookies, Flash, Shared)>,
 );
 #[derive(Debug)]
 pub enum Yes {}
@@ -156,7 +256,7 @@ pub enum WholeQuery {}
             as route parameters (`#[get(\"/path?<page>\")]`)"
 )]
 pub trait KeysWholeQuery {}
-impl<A, T, C, F> KeysWholeQuery for Route<Yes, A, T, C, F> {}
+impl<A, T, C, F, S> KeysWholeQuery for Route<Yes, A, T, C, F, S> {}
 impl<R: KeysWholeQuery> MetBy<R> for WholeQuery {}
 
 #[derive(Debug)]
@@ -167,7 +267,7 @@ pub enum AcceptHeader {}
     note = "add `vary = [\"Accept\"]` to #[cached_route]: one entry per `Accept` value"
 )]
 pub trait KeysAccept {}
-impl<Q, T, C, F> KeysAccept for Route<Q, Yes, T, C, F> {}
+impl<Q, T, C, F, S> KeysAccept for Route<Q, Yes, T, C, F, S> {}
 impl<R: KeysAccept> MetBy<R> for AcceptHeader {}
 
 #[derive(Debug)]
@@ -178,7 +278,7 @@ pub enum ContentTypeHeader {}
     note = "add `vary = [\"Content-Type\"]` to #[cached_route]"
 )]
 pub trait KeysContentType {}
-impl<Q, A, C, F> KeysContentType for Route<Q, A, Yes, C, F> {}
+impl<Q, A, C, F, S> KeysContentType for Route<Q, A, Yes, C, F, S> {}
 impl<R: KeysContentType> MetBy<R> for ContentTypeHeader {}
 
 #[derive(Debug)]
@@ -187,12 +287,14 @@ pub enum Cookies {}
     message = "this handler reads `&CookieJar`, and the route's cache key holds no cookie",
     label = "reads the client's cookies",
     note = "a cached copy would serve one client's page to others; `public` does not change that",
-    note = "put the cookies the page reads in the key: `vary_cookies = [\"lang\"]`; if the \
-            handler only sets cookies (a response that sets one is never stored), name the \
-            parameter in `trusted_guards = [\"name\"]`"
+    note = "for a per-user page, take a guard that implements `rocket_route_cache::KeyedGuard` \
+            (the signed-in user) instead of the jar: its value keys the page",
+    note = "otherwise list the cookies the page reads in `vary_cookies`, by the names your code \
+            reads; if the handler only sets cookies (a response that sets one is never \
+            stored), name the parameter in `trusted_guards`"
 )]
 pub trait KeysCookies {}
-impl<Q, A, T, F> KeysCookies for Route<Q, A, T, Yes, F> {}
+impl<Q, A, T, F, S> KeysCookies for Route<Q, A, T, Yes, F, S> {}
 impl<R: KeysCookies> MetBy<R> for Cookies {}
 
 #[derive(Debug)]
@@ -205,7 +307,7 @@ pub enum FlashCookie {}
             cookies already listed (`vary_cookies = [\"_flash\"]` if none)"
 )]
 pub trait KeysFlashCookie {}
-impl<Q, A, T, C> KeysFlashCookie for Route<Q, A, T, C, Yes> {}
+impl<Q, A, T, C, S> KeysFlashCookie for Route<Q, A, T, C, Yes, S> {}
 impl<R: KeysFlashCookie> MetBy<R> for FlashCookie {}
 
 #[derive(Debug)]
@@ -233,24 +335,103 @@ pub enum MethodInKey {}
 pub trait KeysMethod {}
 impl<R: KeysMethod> MetBy<R> for MethodInKey {}
 
-/// A guard type that route `R` may take: the single bound generated code asserts.
+#[derive(Debug)]
+pub enum PerClient {}
+#[diagnostic::on_unimplemented(
+    message = "this handler takes a `KeyedGuard`, so its pages belong to one user each, and \
+               `downstream = \"s-maxage\"` lets shared caches serve them to everyone",
+    label = "keys the page per user",
+    note = "a CDN or proxy keeps a page by its URL; the next user asking would get this one's",
+    note = "use `downstream = \"max-age\"` (sent as `private, max-age=N`: browsers only), or \
+            remove `downstream`"
+)]
+pub trait KeysPerClientPrivately {}
+impl<Q, A, T, C, F> KeysPerClientPrivately for Route<Q, A, T, C, F, No> {}
+impl<R: KeysPerClientPrivately> MetBy<R> for PerClient {}
+
+/// A guard type that route `R` may take: the single bound generated code asserts. It also
+/// writes the guard's part of the key.
 #[diagnostic::on_unimplemented(
     message = "#[cached_route] cannot tell whether the request guard `{Self}` changes the page",
     label = "a guard the cache cannot vouch for",
-    note = "a guard may read the session cookie, a header or the client's address; if it does, \
-            the first client's page would be served to every other client",
-    note = "if the page depends on what this guard reads, put that in the key (`vary = [\"Header\"]`, \
-            `vary_cookies = [\"session\"]`) and then name the parameter in \
-            `trusted_guards = [\"name\"]` on this route",
-    note = "if the guard is the same for every request (a database connection, say), name the \
-            parameter in `trusted_guards = [\"name\"]`, or implement \
+    note = "a guard may read a cookie, a header or the client's address; if it does, the first \
+            client's page would be served to every other client",
+    note = "if the page depends on who asks (a signed-in user, a tenant), implement \
+            `rocket_route_cache::KeyedGuard` for `{Self}`: `fn cache_key(&self) -> impl \
+            Display + '_ {{ &self.id }}`; its value is then part of the key",
+    note = "if the guard is the same for every request (a database connection, say), implement \
             `rocket_route_cache::SharedGuard` for its type once"
 )]
-pub trait Checked<R, Via> {}
+pub trait Checked<R, Via> {
+    /// Whether the guard reads the query string.
+    const READS_QUERY: bool;
+    /// Writes the guard's part of the key.
+    fn write(&self, key: &mut GuardKey);
+}
 
-impl<R, V, G: Guard<V>> Checked<R, V> for G where G::Needs: MetBy<R> {}
+impl<R, V, G: Guard<V>> Checked<R, V> for G
+where
+    G::Needs: MetBy<R>,
+{
+    const READS_QUERY: bool = G::READS_QUERY;
+    fn write(&self, key: &mut GuardKey) {
+        self.write_key(key);
+    }
+}
 
-/// Asserts at compile time that the guard `_guard` may be taken by a route whose key holds
-/// `R`; does nothing at run time.
+/// Asserts at compile time that `guard` may be taken by a route whose key holds `R`, and
+/// writes its part of the key (nothing, unless it is a [`KeyedGuard`]).
 #[inline(always)]
-pub fn check_guard<R, V, G: Checked<R, V>>(_guard: &G) {}
+pub fn check_guard<R, V, G: Checked<R, V>>(guard: &G, key: &mut GuardKey) {
+    guard.write(key);
+    if G::READS_QUERY {
+        key.trusted();
+    }
+}
+
+/// A request guard a tag may name (`tags = ["user:{user}"]`): a [`KeyedGuard`], whose
+/// `cache_key` the tag holds, or an `Option` / `Result` of one (absent: empty).
+#[diagnostic::on_unimplemented(
+    message = "a tag names the request guard `{Self}`, which is not a `KeyedGuard`",
+    label = "its value is not part of the key",
+    note = "a tag may name the route's parameters and request guards that implement \
+            `rocket_route_cache::KeyedGuard`, whose value is part of the key"
+)]
+pub trait TagGuard<Via> {
+    fn write_tag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+impl<V, G: KeyedGuard<V>> TagGuard<(ViaKeyed, V)> for G {
+    fn write_tag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cache_key())
+    }
+}
+
+impl<V, G: TagGuard<V>> TagGuard<(ViaWrapper, V)> for Option<G> {
+    fn write_tag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_ref().map_or(Ok(()), |guard| guard.write_tag(f))
+    }
+}
+
+impl<V, G: TagGuard<V>, E> TagGuard<(ViaWrapper, V)> for Result<G, E> {
+    fn write_tag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_ref().map_or(Ok(()), |guard| guard.write_tag(f))
+    }
+}
+
+/// A keyed guard as a tag writes it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TagValue<'g, G, V>(&'g G, PhantomData<V>);
+
+impl<V, G: TagGuard<V>> fmt::Display for TagValue<'_, G, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write_tag(f)
+    }
+}
+
+/// `guard` as a tag holds it.
+#[inline(always)]
+pub fn tag_guard<V, G: TagGuard<V>>(guard: &G) -> TagValue<'_, G, V> {
+    TagValue(guard, PhantomData)
+}

@@ -15,7 +15,9 @@
 //! - path, exactly as received (percent-encoding is not undone: two spellings are two entries,
 //!   never one entry for two different resources);
 //! - query, normalized: `&`-separated pairs stably sorted by name, so the order of different
-//!   names does not matter while the order of a repeated name (a `Vec` parameter) does.
+//!   names does not matter while the order of a repeated name (a `Vec` parameter) does;
+//! - the `vary` headers' and `vary_cookies` cookies' values, and the values of the handler's
+//!   keyed guards (`KeyedGuard::cache_key`, or their absence).
 //!
 //! Whatever the request holds (8 KiB paths, CR/LF, NUL, invalid UTF-8 escapes), the key is the
 //! namespace, a colon and 32 hex digits (128 bits of the hash): at most 97 bytes of safe
@@ -101,6 +103,64 @@ impl fmt::Debug for CacheKey {
     }
 }
 
+/// What a request's guards add to its key: each `KeyedGuard`'s value (or its absence), framed;
+/// and whether a guard reads the query. Empty, and allocation-free, for routes without keyed
+/// guards.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct GuardKey {
+    bytes: Vec<u8>,
+    keyed: bool,
+    pub(crate) reads_query: bool,
+}
+
+impl GuardKey {
+    /// A keyed guard's value: a present flag, its length and its `Display` bytes.
+    pub(crate) fn value(&mut self, value: &dyn fmt::Display) {
+        struct Sink<'b>(&'b mut Vec<u8>);
+        impl fmt::Write for Sink<'_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                self.0.extend_from_slice(text.as_bytes());
+                Ok(())
+            }
+        }
+        self.keyed = true;
+        self.bytes.push(1);
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; 4]);
+        // A `Display` that fails leaves what it wrote: still its own variant.
+        let _ = fmt::write(&mut Sink(&mut self.bytes), format_args!("{value}"));
+        let len = u32::try_from(self.bytes.len() - at - 4).unwrap_or(u32::MAX);
+        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// A keyed guard that is absent (`None`, `Err`): a variant of its own.
+    pub(crate) fn absent(&mut self) {
+        self.keyed = true;
+        self.bytes.push(0);
+    }
+
+    /// A guard the route vouches for (`trusted_guards`): it may read the query.
+    pub fn trusted(&mut self) {
+        self.reads_query = true;
+    }
+
+    /// The framed values, for the key.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether the route's key holds a keyed guard: the page is someone's own.
+    pub(crate) fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// Whether a guard may read the query.
+    pub(crate) fn reads_query(&self) -> bool {
+        self.reads_query
+    }
+}
+
 /// The parts of a request the key is built from, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyParts<'a> {
@@ -121,6 +181,8 @@ pub struct KeyParts<'a> {
     pub query_key: QueryKey,
     /// The request headers and cookies the route varies on, with their values.
     pub varied: &'a [Varied<'a>],
+    /// The values of the handler's keyed guards (`KeyedGuard`), framed.
+    pub guards: &'a [u8],
 }
 
 /// One `vary` header or `vary_cookies` cookie and what the request carries for it. Absent
@@ -150,6 +212,7 @@ impl<'a> KeyParts<'a> {
             query: None,
             query_key: QueryKey::All,
             varied: &[],
+            guards: &[],
         }
     }
 
@@ -176,6 +239,7 @@ impl<'a> KeyParts<'a> {
             query: request.uri().query().map(|q| q.as_str()),
             query_key: QueryKey::All,
             varied: &[],
+            guards: &[],
         }
     }
 
@@ -230,7 +294,7 @@ impl<'a> KeyParts<'a> {
                 input.flag(true);
                 frame_query(&mut input, query, Some(names), Order::ByName);
             }
-            (None, _) | (Some(_), QueryKey::Ignored) => input.flag(false),
+            (None, _) | (Some(_), QueryKey::Ignored | QueryKey::WhereRead) => input.flag(false),
         }
         input.count(self.varied.len());
         for varied in self.varied {
@@ -246,6 +310,7 @@ impl<'a> KeyParts<'a> {
                 input.field(value.as_bytes());
             }
         }
+        input.field(self.guards);
         // 128 bits of BLAKE3: serving one request another's entry would take a second
         // preimage, 2^128 work; accidental collisions are negligible at any cache size.
         let digest = input.finish();
@@ -431,12 +496,14 @@ pub fn key_for(
     route: &rocket::Route,
     namespace: &str,
     options: &RouteOptions,
+    guards: &GuardKey,
 ) -> CacheKey {
     // Both the host the handler sees and the raw `Host` values: over HTTP/2 the handler's host
     // is `:authority`, which a `host` header sent alongside may contradict.
     let host_headers = HostHeaders::of(request);
     let mut parts = KeyParts::of(request, route, host_headers.as_slice());
-    parts.query_key = options.query;
+    parts.query_key = options.query.given(guards.reads_query());
+    parts.guards = guards.bytes();
     if options.vary.is_empty() && options.vary_cookies.is_empty() {
         return parts.build(namespace);
     }

@@ -76,8 +76,8 @@
 
 // The layers, lowest first; a module imports only from layers before its own:
 //   util, outcome, config, generation | entry | metrics | options | key, invalidation, http,
-//   rate_limited_log | backend | flight | cache | guard | serve | fairing, guard_check,
-//   metrics_route (the Rocket glue) | this file's re-exports.
+//   rate_limited_log | backend | flight | cache | invalidate, guard | serve | fairing,
+//   guard_check, metrics_route (the Rocket glue) | this file's re-exports.
 mod backend;
 mod cache;
 mod config;
@@ -91,6 +91,7 @@ mod guard;
 mod guard_check;
 pub mod guide;
 mod http;
+mod invalidate;
 mod invalidation;
 mod key;
 mod lookup;
@@ -105,15 +106,16 @@ mod serve;
 mod util;
 
 pub use backend::BreakerState;
-pub use cache::{
-    global, install, invalidate, invalidate_all, invalidate_tag, soft_invalidate,
-    soft_invalidate_tag, Cache, InstallError, ServerStatus,
-};
+pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
 pub use fairing::CacheFairing;
-pub use guard_check::SharedGuard;
+pub use guard_check::{KeyedGuard, SharedGuard};
 pub use http::surrogate::surrogate_key;
-pub use invalidation::{InvalidationError, InvalidationUri};
+pub use invalidate::{
+    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag,
+    Invalidation,
+};
+pub use invalidation::{InvalidationError, InvalidationUri, RouteEntries};
 pub use metrics::{stats, Counters, Snapshot, Stats};
 pub use metrics_route::metrics_routes;
 pub use outcome::Refusal;
@@ -326,10 +328,10 @@ pub use rocket_route_cache_macros::cached_route;
 /// Used by the code `#[cached_route]` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache::{invalidate_route, soft_invalidate_route};
     pub use crate::guard::CacheRequest;
-    pub use crate::guard_check::{check_guard, Builtin, No, Route, Yes};
-    pub use crate::invalidation::{route_counter, RouteCounter, Scope};
+    pub use crate::guard_check::{check_guard, tag_guard, Builtin, No, Route, Yes};
+    pub use crate::key::GuardKey;
+    pub use crate::invalidation::{route_entries, Scope};
     pub use crate::options::RouteOptions;
     pub use crate::param_check::{key_part, seconds, tag_part};
     pub use crate::serve::responder::{respond, Cached, Opaque};

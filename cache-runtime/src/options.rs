@@ -1,6 +1,6 @@
 //! A route's options, fixed at compile time by `#[cached_route(...)]`.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::metrics::RouteStats;
 
@@ -22,6 +22,13 @@ pub struct RouteOptions {
     pub(crate) stale_if_error: u32,
     /// The `Cache-Control` this cache sends on, for browsers and caches after it.
     pub(crate) downstream: Downstream,
+    /// The key holds something of one client's by declaration (`vary_cookies`,
+    /// `Authorization` / `Cookie` in `vary`): `downstream` pages are sent `private`.
+    pub(crate) per_client: bool,
+    /// The route names parameters in `trusted_guards`.
+    pub(crate) trusts_guards: bool,
+    /// Whether the debug-build warning about cookies the key does not hold was logged.
+    pub(crate) warned_cookies: AtomicBool,
     pub(crate) stats: RouteStats,
     /// Lookups in a row that found nothing, up to a cap.
     pub(crate) misses_in_a_row: MissRun,
@@ -72,12 +79,19 @@ pub enum Downstream {
 }
 
 impl Downstream {
-    /// The `Cache-Control` value for an entry fresh `remaining` more seconds.
-    pub(crate) fn cache_control(self, remaining: u64) -> Option<String> {
-        match self {
-            Downstream::Off => None,
-            Downstream::MaxAge => Some(format!("public, max-age={remaining}")),
-            Downstream::SharedMaxAge => Some(format!("public, max-age=0, s-maxage={remaining}")),
+    /// The `Cache-Control` value for an entry fresh `remaining` more seconds; `private` when the
+    /// page belongs to one client (its key holds a keyed guard, a cookie, credentials): shared
+    /// caches, which key pages by URL, must not keep it.
+    pub(crate) fn cache_control(self, remaining: u64, private: bool) -> Option<String> {
+        match (self, private) {
+            (Downstream::Off, _) => None,
+            (Downstream::MaxAge, false) => Some(format!("public, max-age={remaining}")),
+            (Downstream::MaxAge, true) => Some(format!("private, max-age={remaining}")),
+            (Downstream::SharedMaxAge, false) => {
+                Some(format!("public, max-age=0, s-maxage={remaining}"))
+            }
+            // Browsers only, and they revalidate: what `s-maxage` asked of them.
+            (Downstream::SharedMaxAge, true) => Some("private, max-age=0".to_owned()),
         }
     }
 }
@@ -94,6 +108,21 @@ pub enum QueryKey {
     Only(&'static [&'static str]),
     /// None.
     Ignored,
+    /// Every parameter when a request guard of the handler may read the query (`&Origin`, a
+    /// trusted guard), none otherwise: the route declares no query parameter, so a query
+    /// string (`?utm_source=..`) changes nothing the handler sees.
+    WhereRead,
+}
+
+impl QueryKey {
+    /// What the key holds for a request whose guards read the query or not.
+    pub(crate) fn given(self, read: bool) -> QueryKey {
+        match (self, read) {
+            (QueryKey::WhereRead, true) => QueryKey::All,
+            (QueryKey::WhereRead, false) => QueryKey::Ignored,
+            (other, _) => other,
+        }
+    }
 }
 
 impl RouteOptions {
@@ -110,6 +139,9 @@ impl RouteOptions {
             stale: 0,
             stale_if_error: 0,
             downstream: Downstream::Off,
+            per_client: false,
+            trusts_guards: false,
+            warned_cookies: AtomicBool::new(false),
             stats: RouteStats::new(),
             misses_in_a_row: MissRun::new(),
         }
@@ -127,6 +159,54 @@ impl RouteOptions {
 
     pub const fn downstream_max_age(mut self) -> RouteOptions {
         self.downstream = Downstream::MaxAge;
+        self
+    }
+
+    /// The key holds something of one client's: `downstream` pages are sent `private`.
+    pub const fn downstream_private(mut self) -> RouteOptions {
+        self.per_client = true;
+        self
+    }
+
+    /// The route vouches for request guards (`trusted_guards`).
+    pub const fn trusts_guards(mut self) -> RouteOptions {
+        self.trusts_guards = true;
+        self
+    }
+
+    /// In debug builds, once per route: a route that vouches for guards served a request
+    /// carrying cookies, none of which its key holds. A guard reading one (a session) would make
+    /// one client's page everyone's; a `KeyedGuard` is the way to key a page per user.
+    pub(crate) fn warn_unkeyed_cookies(&self, request: &rocket::Request<'_>) {
+        if !cfg!(debug_assertions)
+            || !self.trusts_guards
+            || self.warned_cookies.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let cookies = request.cookies();
+        if cookies.iter().next().is_none()
+            || self.vary_cookies.iter().any(|name| cookies.get(name).is_some())
+        {
+            return;
+        }
+        if self.warned_cookies.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let route = request.route().map_or_else(String::new, |route| route.uri.to_string());
+        log::warn!(
+            "cache: route {route} vouches for request guards (`trusted_guards`) and served a \
+             request carrying cookies, none of which its key holds (`vary_cookies` = {:?}): if a \
+             trusted guard reads one of them (a session, a user), every client gets the first \
+             client's page. Implement `rocket_route_cache::KeyedGuard` for such a guard instead \
+             (logged once per route, in debug builds)",
+            self.vary_cookies
+        );
+    }
+
+    /// The query counts only when a request guard may read it.
+    pub const fn query_where_read(mut self) -> RouteOptions {
+        self.query = QueryKey::WhereRead;
         self
     }
 

@@ -10,7 +10,11 @@ use crate::paths::{self, Paths};
 
 /// Which query parameters the key holds.
 pub(crate) enum Query {
-    /// Every parameter, normalized (the default).
+    /// The default: every parameter when the route declares query parameters; otherwise every
+    /// parameter only when a request guard may read the query (`&Origin`, a trusted guard),
+    /// none when nothing does (`?utm_source=..` shares the entry).
+    Default,
+    /// Every parameter, normalized (`query = "all"`).
     All,
     /// Only these names (and any pair whose name could hide one of them).
     Only(Vec<LitStr>),
@@ -373,11 +377,29 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
         return if flag.value {
             Err(syn::Error::new(
                 flag.span,
-                "`query = true` is the default: remove it, or list the parameters the page \
-                 depends on, `query = [\"page\"]`, or ignore the query with `query = false`",
+                "`query = true` is not an option: write `query = \"all\"` to key every query \
+                 parameter, list the parameters the page depends on, `query = [\"page\"]`, or \
+                 ignore the query with `query = false`",
             ))
         } else {
             Ok(Query::Ignored)
+        };
+    }
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = value
+    {
+        return match text.value().as_str() {
+            "all" => Ok(Query::All),
+            other => Err(syn::Error::new(
+                text.span(),
+                format!(
+                    "{} is not a `query` setting: write `query = \"all\"` (every parameter \
+                     counts), `query = [\"page\"]` (the listed ones) or `query = false` (none)",
+                    code(&format!("{other:?}"))
+                ),
+            )),
         };
     }
     let mut names: Vec<LitStr> = Vec::new();

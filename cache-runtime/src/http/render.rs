@@ -37,12 +37,18 @@ pub(crate) fn not_modified<'r>(headers: impl Iterator<Item = (String, String)>) 
 }
 
 /// The route's [`Downstream`] `Cache-Control`, for an entry fresh `remaining` more seconds,
-/// unless the response has one of its own: the handler's word for browsers stands.
-pub(crate) fn add_downstream(response: &mut Response<'_>, downstream: Downstream, remaining: u64) {
+/// unless the response has one of its own: the handler's word for browsers stands. `private`:
+/// the page belongs to one client.
+pub(crate) fn add_downstream(
+    response: &mut Response<'_>,
+    downstream: Downstream,
+    remaining: u64,
+    private: bool,
+) {
     if response.headers().contains("Cache-Control") {
         return;
     }
-    if let Some(value) = downstream.cache_control(remaining) {
+    if let Some(value) = downstream.cache_control(remaining, private) {
         response.set_raw_header("Cache-Control", value);
     }
 }

@@ -10,6 +10,7 @@ use rocket::Request;
 
 use crate::generation::GenId;
 use crate::http::surrogate::surrogate_key;
+use crate::key::GuardKey;
 
 /// What a cached handler's entries depend on besides their path: the handler and its parameter
 /// values, and its tags. Built by the generated code before the handler runs.
@@ -20,12 +21,20 @@ pub struct Scope {
     pub(crate) tags: Vec<GenId>,
     /// The tags as a CDN reads them (see [`surrogate_key`]), separated by spaces.
     pub(crate) surrogate_keys: String,
+    /// What the handler's request guards add to the key.
+    pub(crate) guards: GuardKey,
 }
 
 impl Scope {
     /// `route` names the handler (`module::path::name`), `values` are its route parameters in
-    /// declaration order, `tags` its tags with parameters filled in.
-    pub fn new(route: &str, values: &[&dyn fmt::Debug], tags: &[&str]) -> Scope {
+    /// declaration order, `tags` its tags with parameters filled in, `guards` what its request
+    /// guards add to the key.
+    pub fn new(
+        route: &str,
+        values: &[&dyn fmt::Debug],
+        tags: &[&str],
+        guards: GuardKey,
+    ) -> Scope {
         Scope {
             route: GenId::route(route, values),
             tags: tags.iter().map(|tag| GenId::tag(tag)).collect(),
@@ -34,6 +43,7 @@ impl Scope {
                 .map(|tag| surrogate_key(tag))
                 .collect::<Vec<_>>()
                 .join(" "),
+            guards,
         }
     }
 
@@ -145,17 +155,18 @@ impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
     }
 }
 
-/// The counter of a route's entries for these parameter values (in declaration order):
-/// computed before anything is awaited, so that the generated future stays `Send`.
-#[doc(hidden)]
-pub fn route_counter(route: &str, values: &[&dyn fmt::Debug]) -> RouteCounter {
-    RouteCounter(GenId::route(route, values))
-}
-
-/// See [`route_counter`].
-#[doc(hidden)]
+/// The entries a cached handler stored for some route parameter values:
+/// `handler::entries(params)`, generated for each cached handler (the parameters in the
+/// handler's order and types), for [`Invalidation::route`](crate::Invalidation::route).
 #[derive(Debug, Clone, Copy)]
-pub struct RouteCounter(pub(crate) GenId);
+pub struct RouteEntries(pub(crate) GenId);
+
+/// [`RouteEntries`] of `route` for these parameter values (in declaration order): computed
+/// before anything is awaited, so that the generated future stays `Send`.
+#[doc(hidden)]
+pub fn route_entries(route: &str, values: &[&dyn fmt::Debug]) -> RouteEntries {
+    RouteEntries(GenId::route(route, values))
+}
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,14 @@ where
         }
     };
     options.stats.register(route);
-    let key = key_for(request, route, &cache.config().namespace, options);
+    options.warn_unkeyed_cookies(request);
+    let key = key_for(
+        request,
+        route,
+        &cache.config().namespace,
+        options,
+        &scope.guards,
+    );
     let (mut flow, lookup) = Flow::lookup(request, cache, options, key, &scope).await;
     if let Some(served) = flow.decide(lookup).await {
         return Cached::new(served.map(tagged));
@@ -151,6 +158,9 @@ struct Flow<'r> {
     fwd: Fwd,
     /// The key's last response was not storable: this request waits for no other.
     passing: bool,
+    /// The page belongs to one client (a keyed guard, a cookie or credentials in its key, an
+    /// authorized request on a `public` route): `downstream` sends it `private`.
+    private: bool,
 }
 
 /// What became of a fresh response.
@@ -246,6 +256,9 @@ impl<'r> Flow<'r> {
             },
             passing,
             revalidates: None,
+            private: options.per_client
+                || scope.guards.keyed()
+                || (options.public && request.headers().contains("Authorization")),
         };
         flow.restamp_later(&fetched);
         let lookup = match fetched.lookup {
@@ -368,7 +381,7 @@ impl<'r> Flow<'r> {
         let cache_status = self.cache_status_of(entry, now, via);
         let mut response = replay(self.request, entry, now, x_cache, served, cache_status);
         let remaining = u64::try_from(freshness_left(entry, now)).unwrap_or(0);
-        add_downstream(&mut response, self.options.downstream, remaining);
+        add_downstream(&mut response, self.options.downstream, remaining, self.private);
         Ok(response)
     }
 
@@ -579,7 +592,7 @@ impl<'r> Flow<'r> {
         }
         if let Stored::Entry(entry, _) = &stored {
             let ttl = u64::from(entry.ttl());
-            add_downstream(&mut response, self.options.downstream, ttl);
+            add_downstream(&mut response, self.options.downstream, ttl, self.private);
         }
         let cache_status = self.cache.cache_status();
         let cache_status = cache_status.map(|s| s.forwarded(&self.forwarded(&stored, status)));
