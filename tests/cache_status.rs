@@ -418,3 +418,6 @@ async fn the_cache_is_named_as_configured_or_not_at_all() {
         assert!(reply.one("Cache-Status").is_some());
     }
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Headed {}

@@ -290,3 +290,6 @@ async fn headers_named_in_connection_are_neither_stored_nor_replayed() {
         );
     }
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Upstream {}

@@ -247,3 +247,6 @@ async fn a_storable_response_ends_the_pass() {
         coalesces(&app, "/cookie/3").await;
     }
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Personal {}

@@ -263,3 +263,6 @@ async fn invalidations_are_counted_exactly() {
         .1;
     assert_eq!((route.invalidated, route.misses, route.hits), (1, 2, 1));
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for WithCookie {}

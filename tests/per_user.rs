@@ -44,7 +44,10 @@ impl<'r> FromRequest<'r> for User {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<User, ()> {
         let sessions = request.rocket().state::<Sessions>().expect("managed");
-        let token = request.cookies().get("session").map(|c| c.value().to_owned());
+        let token = request
+            .cookies()
+            .get("session")
+            .map(|c| c.value().to_owned());
         let user = token.and_then(|token| sessions.0.lock().unwrap().get(&token).cloned());
         match user {
             Some(id) => Outcome::Success(User { id }),
@@ -67,7 +70,11 @@ type Visitor = User;
 fn login(id: &str, jar: &CookieJar<'_>, sessions: &State<Sessions>) -> &'static str {
     static TOKENS: AtomicUsize = AtomicUsize::new(0);
     let token = format!("t{}", TOKENS.fetch_add(1, Ordering::SeqCst));
-    sessions.0.lock().unwrap().insert(token.clone(), id.to_owned());
+    sessions
+        .0
+        .lock()
+        .unwrap()
+        .insert(token.clone(), id.to_owned());
     jar.add(("session", token));
     "signed in"
 }
@@ -113,7 +120,11 @@ fn search(runs: &State<Runs>) -> String {
 #[cached_route(ttl = 600)]
 #[get("/echo")]
 fn echo(origin: &Origin<'_>, runs: &State<Runs>) -> String {
-    format!("echo {} #{}", origin.query().map_or("", |q| q.as_str()), runs.next())
+    format!(
+        "echo {} #{}",
+        origin.query().map_or("", |q| q.as_str()),
+        runs.next()
+    )
 }
 
 #[cached_route(ttl = 600, tags = ["index"])]
@@ -179,20 +190,32 @@ async fn a_keyed_guard_gives_each_user_an_entry_shared_across_logins_and_instanc
 
     let alice = sign_in(first.port, "alice").await;
     let page = get(first.port, "/dashboard", &[("Cookie", &alice)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("MISS", "dashboard of alice #1"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("MISS", "dashboard of alice #1")
+    );
 
     // Bob never gets alice's page, on either instance.
     let bob = sign_in(first.port, "bob").await;
     let page = get(first.port, "/dashboard", &[("Cookie", &bob)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("MISS", "dashboard of bob #2"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("MISS", "dashboard of bob #2")
+    );
 
     // Alice signs in again on the other instance: a new cookie value, the same entry.
     let again = sign_in(second.port, "alice").await;
     assert_ne!(again, alice, "a new session");
     let page = get(second.port, "/dashboard", &[("Cookie", &again)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("HIT", "dashboard of alice #1"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("HIT", "dashboard of alice #1")
+    );
     let page = get(second.port, "/dashboard", &[("Cookie", &bob)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("HIT", "dashboard of bob #2"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("HIT", "dashboard of bob #2")
+    );
 
     // Without a session the guard forwards: no page, and no entry is touched.
     let page = get(first.port, "/dashboard", &[]).await;
@@ -204,15 +227,27 @@ async fn an_absent_keyed_guard_is_a_variant_of_its_own() {
     let cache = Cache::new(Config::embedded()).unwrap();
     let server = launch_alone(app(cache, Sessions::default())).await;
     let page = get(server.port, "/home", &[]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("MISS", "home of nobody #1"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("MISS", "home of nobody #1")
+    );
     let alice = sign_in(server.port, "alice").await;
     let page = get(server.port, "/home", &[("Cookie", &alice)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("MISS", "home of alice #2"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("MISS", "home of alice #2")
+    );
     // A cookie that names no session is the anonymous variant.
     let page = get(server.port, "/home", &[("Cookie", "session=forged")]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("HIT", "home of nobody #1"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("HIT", "home of nobody #1")
+    );
     let page = get(server.port, "/home", &[("Cookie", &alice)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("HIT", "home of alice #2"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("HIT", "home of alice #2")
+    );
 }
 
 #[rocket::async_test]
@@ -229,9 +264,15 @@ async fn a_tag_naming_a_keyed_guard_drops_one_users_pages() {
     }
     cache.invalidate_tag("user:alice").await.unwrap();
     let page = get(server.port, "/dashboard", &[("Cookie", &alice)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("MISS", "dashboard of alice #3"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("MISS", "dashboard of alice #3")
+    );
     let page = get(server.port, "/dashboard", &[("Cookie", &bob)]).await;
-    assert_eq!((page.x_cache(), page.body.as_str()), ("HIT", "dashboard of bob #2"));
+    assert_eq!(
+        (page.x_cache(), page.body.as_str()),
+        ("HIT", "dashboard of bob #2")
+    );
 }
 
 #[rocket::async_test]
@@ -252,13 +293,22 @@ async fn per_user_pages_never_go_downstream_as_public() {
     }
     // `vary_cookies`: private.
     let page = get(server.port, "/news", &[("Cookie", "lang=fr")]).await;
-    assert!(cache_control(&page).starts_with("private, max-age="), "{page:?}");
+    assert!(
+        cache_control(&page).starts_with("private, max-age="),
+        "{page:?}"
+    );
     // A `public` route: public, but private for a request with credentials.
     let page = get(server.port, "/article/1", &[]).await;
-    assert!(cache_control(&page).starts_with("public, max-age="), "{page:?}");
+    assert!(
+        cache_control(&page).starts_with("public, max-age="),
+        "{page:?}"
+    );
     let page = get(server.port, "/article/1", &[("Authorization", "Bearer x")]).await;
     assert_eq!(page.x_cache(), "HIT");
-    assert!(cache_control(&page).starts_with("private, max-age="), "{page:?}");
+    assert!(
+        cache_control(&page).starts_with("private, max-age="),
+        "{page:?}"
+    );
 }
 
 #[rocket::async_test]
@@ -272,7 +322,11 @@ async fn the_query_counts_only_where_it_is_read() {
     assert_eq!(body(get(port, "/article/3", &[]).await).0, "MISS");
     for query in ["?utm_source=x", "?x=1&y=2", "?"] {
         let page = body(get(port, &format!("/article/3{query}"), &[]).await);
-        assert_eq!(page, ("HIT".to_owned(), "article 3 #1".to_owned()), "{query}");
+        assert_eq!(
+            page,
+            ("HIT".to_owned(), "article 3 #1".to_owned()),
+            "{query}"
+        );
     }
     // Declared parameters count.
     assert_eq!(body(get(port, "/list?page=1", &[]).await).0, "MISS");
@@ -365,7 +419,10 @@ async fn a_bad_uri_in_a_batch_invalidates_nothing() {
         .run_in(&cache)
         .await;
     assert!(
-        matches!(refused, Err(rocket_route_cache::InvalidationError::BadUri(_))),
+        matches!(
+            refused,
+            Err(rocket_route_cache::InvalidationError::BadUri(_))
+        ),
         "{refused:?}"
     );
     assert_eq!(get(server.port, "/", &[]).await.x_cache(), "HIT");

@@ -588,3 +588,6 @@ async fn validators_answer_304_on_hits_and_misses() {
     assert_eq!(runs(&client, "versioned"), 1, "the handler ran once");
     assert_eq!(runs(&client, "hashed"), 1, "the handler ran once");
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for With {}

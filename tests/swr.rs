@@ -294,3 +294,6 @@ async fn http2_gets_the_bytes_at_once_and_the_end_after_the_refresh() {
     let next = get(app.port).await;
     assert_eq!((next.x_cache(), next.body.as_str()), ("HIT", "version 2"));
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Page {}

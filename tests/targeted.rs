@@ -345,3 +345,6 @@ async fn stale_if_error_from_the_response_stands_in_for_a_failing_handler() {
         );
     }
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Upstream {}

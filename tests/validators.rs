@@ -397,3 +397,6 @@ async fn a_gzipping_fairing_gets_a_weak_etag_valid_for_both_encodings() {
         assert_eq!(reply.reply.one("ETag"), Some(etag.as_str()));
     }
 }
+
+/// Its response is made of its own fields alone.
+impl rocket_route_cache::SharedResponder for Dated {}

@@ -306,7 +306,8 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         // Tags are the scope's, not the options': see `expand::scope_expression`.
         emit: |_| TokenStream::new(),
         doc: "`tags = [\"articles\", \"article:{id}\"]` | none | names to drop the route's \
-              entries by ([`invalidate_tag`]); `{id}` is a route parameter's value",
+              entries by ([`invalidate_tag`]); `{id}` is a route parameter's value, `{user}` a \
+              [`KeyedGuard`] parameter's `cache_key`",
     },
     OptionSpec {
         name: "trusted_guards",
@@ -323,8 +324,10 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             true => TokenStream::new(),
             false => quote!(.trusts_guards()),
         },
-        doc: "`trusted_guards = [\"param\", ..]` | none | request guard parameters the route \
-              vouches for: they do not change the page beyond what the key holds (see below)",
+        doc: "`trusted_guards = [\"param\", ..]` | none | the escape hatch for request guard \
+              parameters the route vouches for: they do not change the page beyond what the key \
+              holds (see below); a route with one keeps the query in the key. Prefer \
+              [`KeyedGuard`] / [`SharedGuard`] on the guard's type",
     },
     OptionSpec {
         name: "crate",
@@ -356,7 +359,8 @@ impl Args {
         !self.vary_cookies.is_empty()
             || self.vary.iter().any(|header| {
                 let header = header.value();
-                header.eq_ignore_ascii_case("Authorization") || header.eq_ignore_ascii_case("Cookie")
+                header.eq_ignore_ascii_case("Authorization")
+                    || header.eq_ignore_ascii_case("Cookie")
             })
     }
 }
@@ -597,7 +601,7 @@ mod tests {
         let multiple_choices = parse(quote!(ttl = 1, statuses = [200, 300]));
         assert_eq!(multiple_choices.unwrap().statuses, [200, 300]);
         assert!(message(quote!(ttl = 1, statuses = [99])).contains("from 200 to 599"));
-        assert!(message(quote!(ttl = 1, query = true)).contains("default"));
+        assert!(message(quote!(ttl = 1, query = true)).contains("query = \"all\""));
         assert!(message(quote!(ttl = 1, public = "yes")).contains("is a flag"));
     }
 

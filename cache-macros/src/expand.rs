@@ -253,11 +253,13 @@ fn name_elided_lifetimes(sig: &mut Signature, request_lifetime: &Lifetime) {
 }
 
 /// The one call into the runtime, spanned at the return type: a handler whose response is
-/// not `Responder<'r, 'static>` is reported there.
+/// not `Responder<'r, 'static>`, or not a `SharedResponder`, is reported there.
 fn serve_call(return_span: Span, paths: &Paths) -> TokenStream {
     let respond = paths::respanned(paths.respond(), return_span);
     let serve = paths::respanned(paths.serve(), return_span);
+    let check = paths::respanned(paths.check_responder(), return_span);
     quote_spanned! {return_span=>
+        #check(&__cache_run);
         #serve(__cache_request, &__CACHE_OPTIONS, __cache_scope, __cache_run, #respond).await
     }
 }

@@ -104,6 +104,11 @@ impl Paths {
         self.item("check_guard")
     }
 
+    /// `__private::check_responder`: the return type is a `SharedResponder`.
+    pub(crate) fn check_responder(&self) -> TokenStream {
+        self.item("check_responder")
+    }
+
     /// `__private::GuardKey`: what the request guards add to the key.
     pub(crate) fn guard_key(&self) -> TokenStream {
         self.item("GuardKey")

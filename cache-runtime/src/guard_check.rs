@@ -41,9 +41,14 @@ use crate::key::GuardKey;
 /// entry across logins, instances and re-encrypted private cookies.
 ///
 /// ```
+/// use std::collections::HashMap;
+/// use rocket::http::Status;
 /// use rocket::request::{FromRequest, Outcome, Request};
 ///
-/// /// The signed-in user, from a private cookie.
+/// /// Session tokens and the users they name (a database table, say).
+/// struct Sessions(HashMap<String, u64>);
+///
+/// /// The signed-in user, from the `session` cookie.
 /// struct User {
 ///     id: u64,
 /// }
@@ -53,9 +58,14 @@ use crate::key::GuardKey;
 ///     type Error = ();
 ///
 ///     async fn from_request(request: &'r Request<'_>) -> Outcome<User, ()> {
-///         match request.cookies().get_private("user").map(|c| c.value().parse()) {
-///             Some(Ok(id)) => Outcome::Success(User { id }),
-///             _ => Outcome::Forward(rocket::http::Status::Unauthorized),
+///         let sessions = request.rocket().state::<Sessions>();
+///         let token = request.cookies().get("session").map(|c| c.value().to_owned());
+///         match (sessions, token) {
+///             (Some(sessions), Some(token)) => match sessions.0.get(&token) {
+///                 Some(id) => Outcome::Success(User { id: *id }),
+///                 None => Outcome::Forward(Status::Unauthorized),
+///             },
+///             _ => Outcome::Forward(Status::Unauthorized),
 ///         }
 ///     }
 /// }
@@ -64,6 +74,12 @@ use crate::key::GuardKey;
 ///     fn cache_key(&self) -> impl std::fmt::Display + '_ {
 ///         self.id
 ///     }
+/// }
+///
+/// #[rocket_route_cache::cached_route(ttl = 600, tags = ["user:{user}"])]
+/// #[rocket::get("/dashboard")]
+/// fn dashboard(user: User) -> String {
+///     format!("the dashboard of user {}", user.id)
 /// }
 /// ```
 ///

@@ -117,7 +117,10 @@ impl Invalidation {
         let mut outcome = Ok(());
         for (cache, failed) in caches.iter().zip(bumps) {
             match (cache.report(failed), &mut outcome) {
-                (Err(InvalidationError::Unconfirmed(more)), Err(InvalidationError::Unconfirmed(all))) => {
+                (
+                    Err(InvalidationError::Unconfirmed(more)),
+                    Err(InvalidationError::Unconfirmed(all)),
+                ) => {
                     all.extend(more);
                 }
                 (Err(error), Ok(())) => outcome = Err(error),

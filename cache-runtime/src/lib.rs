@@ -35,33 +35,40 @@
 //!
 //! # Invalidation
 //!
-//! After a change is committed, drop what showed it, on every instance: by the handler's own
-//! parameters (`article::invalidate(5).await`, generated for each cached handler and checked by
-//! the compiler), by URI ([`invalidate`]`(uri!(article(5)))`), by tag ([`invalidate_tag`], for
-//! routes declaring `tags = ["article:{id}"]`) or everything of the namespace
-//! ([`invalidate_all`]). A hit reads one more counter (the namespace's invalidation epoch) in
-//! the same round trip as the entry.
+//! After a change is committed, drop what showed it, in one [`Invalidation`]: the handler's
+//! own entries (`article::entries(5)`, generated for each cached handler and checked by the
+//! compiler), URIs (`uri!(index)`), tags (for routes declaring `tags = ["article:{id}"]`), or
+//! everything of the namespace. Awaiting it reaches every cache of the process, so every
+//! instance sharing them, and waits once for them all to see it. One target alone has its
+//! shorthand: `article::invalidate(5)`, [`invalidate`], [`invalidate_tag`], [`invalidate_all`].
 //!
 //! ```no_run
-//! use rocket_route_cache::cached_route;
+//! use rocket_route_cache::{cached_route, Invalidation};
 //! use rocket::http::Status;
-//! use rocket::{get, post};
+//! use rocket::{get, post, uri};
 //!
-//! #[cached_route(ttl = 3600, tags = ["articles", "article:{id}"])]
+//! #[cached_route(ttl = 3600, tags = ["article:{id}"])]
 //! #[get("/articles/<id>")]
 //! fn article(id: u32) -> String {
 //!     format!("article {id}")
 //! }
 //!
+//! #[cached_route(ttl = 3600)]
+//! #[get("/")]
+//! fn index() -> &'static str {
+//!     "the list"
+//! }
+//!
 //! #[post("/articles/<id>/publish")]
 //! async fn publish(id: u32) -> Result<&'static str, Status> {
 //!     // ... save the change first, then:
-//!     let dropped = async {
-//!         article::invalidate(id).await?;
-//!         rocket_route_cache::invalidate_tag("articles").await
-//!     };
-//!     // `Err`: a server did not confirm; its copies may lag until this is repeated.
-//!     dropped.await.map(|()| "published").map_err(|_| Status::ServiceUnavailable)
+//!     Invalidation::new()
+//!         .route(article::entries(id))
+//!         .uri(uri!(index))
+//!         .await
+//!         // `Err`: a server did not confirm; its copies may lag until this is repeated.
+//!         .map(|()| "published")
+//!         .map_err(|_| Status::ServiceUnavailable)
 //! }
 //! ```
 //!
@@ -77,7 +84,7 @@
 // The layers, lowest first; a module imports only from layers before its own:
 //   util, outcome, config, generation | entry | metrics | options | key, invalidation, http,
 //   rate_limited_log | backend | flight | cache | invalidate, guard | serve | fairing,
-//   guard_check, metrics_route (the Rocket glue) | this file's re-exports.
+//   guard_check, responder_check, metrics_route (the Rocket glue) | this file's re-exports.
 mod backend;
 mod cache;
 mod config;
@@ -102,6 +109,7 @@ mod options;
 mod outcome;
 mod param_check;
 mod rate_limited_log;
+mod responder_check;
 mod serve;
 mod util;
 
@@ -112,13 +120,13 @@ pub use fairing::CacheFairing;
 pub use guard_check::{KeyedGuard, SharedGuard};
 pub use http::surrogate::surrogate_key;
 pub use invalidate::{
-    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag,
-    Invalidation,
+    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag, Invalidation,
 };
 pub use invalidation::{InvalidationError, InvalidationUri, RouteEntries};
 pub use metrics::{stats, Counters, Snapshot, Stats};
 pub use metrics_route::metrics_routes;
 pub use outcome::Refusal;
+pub use responder_check::SharedResponder;
 
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
 ///
@@ -141,20 +149,21 @@ pub use outcome::Refusal;
 /// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
 /// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
 /// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
-/// | `query = [..]` / `query = false` | every parameter | only the listed parameters count / the query is ignored |
+/// | `query = [..]` / `query = false` / `query = "all"` | the parameters the route reads | only the listed parameters count / the query is ignored / every parameter counts. By default a route that declares query parameters (`?<page>`) keys every parameter; one that declares none keys no query string (`/article/3?utm_source=x` is a hit on `/article/3`), unless a request guard may read it (`&Origin`, a trusted guard) |
 /// | `statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again |
 /// | `negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or failed page) is served instead of `ttl` |
 /// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
 /// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at once, while one request refreshes it after its reply |
 /// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
-/// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here |
-/// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value |
-/// | `trusted_guards = ["param", ..]` | none | request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below) |
+/// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here; a page keyed per user (a `KeyedGuard`, `vary_cookies`, `Authorization` or `Cookie` in `vary`, an authorized request on a `public` route) gets `private, max-age=R`, and `"s-maxage"` does not compile there |
+/// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value, `{user}` a [`KeyedGuard`] parameter's `cache_key` |
+/// | `trusted_guards = ["param", ..]` | none | the escape hatch for request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below); a route with one keeps the query in the key. Prefer [`KeyedGuard`] / [`SharedGuard`] on the guard's type |
 /// | `crate = "path"` | this crate | the runtime crate's path, when Cargo.toml renames the dependency (`crate = "my_cache"`) or it is reached through a re-export (`crate = "crate::cache"`) |
 ///
 /// For each cached handler `name`, `name::invalidate(params)` and
 /// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
-/// values (in the handler's order and types), on every instance.
+/// values (in the handler's order and types), on every instance; `name::entries(params)` names
+/// them in an [`Invalidation`] batch.
 ///
 /// Concurrent misses for one key run the handler once (in this process, and across instances
 /// through a lease in Memcached); see [`Config::lease_wait`].
@@ -253,38 +262,56 @@ pub use outcome::Refusal;
 /// `Option` / `Result` / `Outcome` wrappers included), because a guard may read what the key
 /// does not hold and make one client's page everyone's:
 ///
+/// - **per-user pages**: a guard whose type implements [`KeyedGuard`] (the signed-in user) keys
+///   the page itself, with nothing to declare: its `cache_key` is part of the key, so two users
+///   never share an entry and one user keeps one entry across logins and instances; `Option` /
+///   `Result` of it make the absent user a variant of its own; a tag may name it
+///   (`tags = ["user:{user}"]`);
 /// - accepted as they are: [`SharedGuard`]s, the same for every request (`&State<T>`, `&Config`,
 ///   `&Limits`, `Shutdown`, `&Route`, `&Host` (the host is in every key), `&Cache`);
 /// - accepted when the key holds what they read: `&Accept` with `vary = ["Accept"]`,
 ///   `&ContentType` with `vary = ["Content-Type"]`, `&CookieJar` with `vary_cookies`,
 ///   `FlashMessage` with `vary_cookies = ["_flash"]`, `&Origin` with the whole query in the key;
 /// - everything else (`IpAddr`, `SocketAddr`, `Method`, mTLS `Certificate`, the application's
-///   own guards) is a compile error naming the guard, until the route names the parameter in
-///   `trusted_guards` or its type implements [`SharedGuard`].
+///   own guards) is a compile error naming the guard, until its type implements [`KeyedGuard`]
+///   or [`SharedGuard`], or the route names the parameter in `trusted_guards` (the escape
+///   hatch: the route then vouches that the key holds what the guard reads).
 ///
 /// ```no_run
-/// use rocket_route_cache::cached_route;
+/// use rocket_route_cache::{cached_route, KeyedGuard};
 /// use rocket::get;
+/// use rocket::http::Status;
 /// use rocket::request::{FromRequest, Outcome, Request};
 ///
-/// /// Reads the `X-Tenant` header.
-/// struct Tenant(String);
+/// /// The signed-in user (how it is found is the application's business).
+/// struct User {
+///     id: u64,
+/// }
 ///
 /// #[rocket::async_trait]
-/// impl<'r> FromRequest<'r> for Tenant {
+/// impl<'r> FromRequest<'r> for User {
 ///     type Error = ();
 ///
-///     async fn from_request(request: &'r Request<'_>) -> Outcome<Tenant, ()> {
-///         let tenant = request.headers().get_one("X-Tenant").unwrap_or("main");
-///         Outcome::Success(Tenant(tenant.to_owned()))
+///     async fn from_request(request: &'r Request<'_>) -> Outcome<User, ()> {
+///         # let id: Option<u64> = None;
+///         match id {
+///             Some(id) => Outcome::Success(User { id }),
+///             None => Outcome::Forward(Status::Unauthorized),
+///         }
 ///     }
 /// }
 ///
-/// /// The header the guard reads is in the key, so the route can vouch for the guard.
-/// #[cached_route(ttl = 60, vary = ["X-Tenant"], trusted_guards = ["tenant"])]
-/// #[get("/home")]
-/// fn home(tenant: Tenant) -> String {
-///     format!("home of {}", tenant.0)
+/// impl KeyedGuard for User {
+///     fn cache_key(&self) -> impl std::fmt::Display + '_ {
+///         self.id
+///     }
+/// }
+///
+/// /// One entry per user; `invalidate_tag("user:42")` drops user 42's pages alone.
+/// #[cached_route(ttl = 600, tags = ["user:{user}"])]
+/// #[get("/dashboard")]
+/// fn dashboard(user: User) -> String {
+///     format!("the dashboard of user {}", user.id)
 /// }
 /// ```
 ///
@@ -330,10 +357,11 @@ pub use rocket_route_cache_macros::cached_route;
 pub mod __private {
     pub use crate::guard::CacheRequest;
     pub use crate::guard_check::{check_guard, tag_guard, Builtin, No, Route, Yes};
-    pub use crate::key::GuardKey;
     pub use crate::invalidation::{route_entries, Scope};
+    pub use crate::key::GuardKey;
     pub use crate::options::RouteOptions;
     pub use crate::param_check::{key_part, seconds, tag_part};
+    pub use crate::responder_check::check_responder;
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
 

@@ -186,14 +186,19 @@ impl RouteOptions {
         }
         let cookies = request.cookies();
         if cookies.iter().next().is_none()
-            || self.vary_cookies.iter().any(|name| cookies.get(name).is_some())
+            || self
+                .vary_cookies
+                .iter()
+                .any(|name| cookies.get(name).is_some())
         {
             return;
         }
         if self.warned_cookies.swap(true, Ordering::Relaxed) {
             return;
         }
-        let route = request.route().map_or_else(String::new, |route| route.uri.to_string());
+        let route = request
+            .route()
+            .map_or_else(String::new, |route| route.uri.to_string());
         log::warn!(
             "cache: route {route} vouches for request guards (`trusted_guards`) and served a \
              request carrying cookies, none of which its key holds (`vary_cookies` = {:?}): if a \

@@ -29,12 +29,7 @@ impl Scope {
     /// `route` names the handler (`module::path::name`), `values` are its route parameters in
     /// declaration order, `tags` its tags with parameters filled in, `guards` what its request
     /// guards add to the key.
-    pub fn new(
-        route: &str,
-        values: &[&dyn fmt::Debug],
-        tags: &[&str],
-        guards: GuardKey,
-    ) -> Scope {
+    pub fn new(route: &str, values: &[&dyn fmt::Debug], tags: &[&str], guards: GuardKey) -> Scope {
         Scope {
             route: GenId::route(route, values),
             tags: tags.iter().map(|tag| GenId::tag(tag)).collect(),

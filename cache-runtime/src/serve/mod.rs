@@ -381,7 +381,12 @@ impl<'r> Flow<'r> {
         let cache_status = self.cache_status_of(entry, now, via);
         let mut response = replay(self.request, entry, now, x_cache, served, cache_status);
         let remaining = u64::try_from(freshness_left(entry, now)).unwrap_or(0);
-        add_downstream(&mut response, self.options.downstream, remaining, self.private);
+        add_downstream(
+            &mut response,
+            self.options.downstream,
+            remaining,
+            self.private,
+        );
         Ok(response)
     }
 

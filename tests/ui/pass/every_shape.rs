@@ -3,7 +3,7 @@
 
 use rocket_route_cache::cached_route;
 use rocket::http::{ContentType, Status};
-use rocket::response::{status, Redirect, Responder};
+use rocket::response::{status, Redirect};
 use rocket::serde::json::Json;
 use rocket::{get, routes, State};
 
@@ -60,12 +60,6 @@ fn redirect() -> Redirect {
 }
 
 #[cached_route(ttl = 60)]
-#[get("/opaque")]
-fn opaque<'r>() -> impl Responder<'r, 'static> {
-    "opaque"
-}
-
-#[cached_route(ttl = 60)]
 #[get("/echo/<text>")]
 fn echo<'a>(text: &'a str) -> &'a str {
     text
@@ -99,7 +93,7 @@ fn main() {
     let _ = rocket::build().manage(Db).mount(
         "/",
         routes![
-            article, count, fixed, tuple, custom, option, result, redirect, opaque, echo, unit, body,
+            article, count, fixed, tuple, custom, option, result, redirect, echo, unit, body,
             constant
         ],
     );
