@@ -410,3 +410,28 @@ async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
         "{text}"
     );
 }
+
+/// A typo in the `cache` table is reported at the key as written, from the file or from
+/// `ROCKET_CACHE` (figment's own message reverses it: `default.sevrers.cache`, `SEVRERS.CACHE`).
+#[test]
+fn a_misspelled_cache_key_is_named_as_written() {
+    let toml = RocketToml::new(
+        "misspelled",
+        "[default.cache]\nsevrers = [\"127.0.0.1:11211\"]\n",
+    );
+    let rocket_cache = ("ROCKET_CACHE", "{sevrers=[\"127.0.0.1:11211\"]}".to_owned());
+    for (env, origin) in [(toml.env(), "misspelled"), (rocket_cache, "(ROCKET_CACHE)")] {
+        let output = in_child("child_with_the_fairing_ignite_fails", &[env]);
+        let logged = String::from_utf8_lossy(&output.stdout);
+        let line = logged
+            .lines()
+            .find(|line| line.contains("invalid cache configuration"))
+            .unwrap_or_else(|| panic!("no configuration error logged: {logged}"));
+        assert!(
+            line.contains("`cache.sevrers` is not a setting; the settings are servers,"),
+            "{line}"
+        );
+        assert!(line.contains(origin), "{line}");
+        assert!(!line.contains("``") && !line.contains(".cache"), "{line}");
+    }
+}

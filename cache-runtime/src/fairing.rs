@@ -214,6 +214,39 @@ fn servers_in_rocket_env(rocket: &Rocket<Build>) -> bool {
         .is_some_and(|metadata| metadata.name.ends_with("environment variable(s)"))
 }
 
+/// Figment's errors about the `cache` table, each naming the key as written (`cache.sevrers`,
+/// where figment's own message says `default.sevrers.cache`, or `SEVRERS.CACHE` for
+/// `ROCKET_CACHE`) and where it came from.
+fn figment_errors(error: rocket::figment::Error) -> String {
+    use rocket::figment::error::Kind;
+    let described: Vec<String> = error
+        .into_iter()
+        .map(|error| {
+            // Figment records the path innermost first.
+            let mut keys: Vec<String> = error.path.iter().rev().map(|k| k.to_lowercase()).collect();
+            if keys.first().map(String::as_str) != Some("cache") {
+                keys.insert(0, "cache".to_owned());
+            }
+            let what = match &error.kind {
+                Kind::UnknownField(_, expected) => {
+                    format!("is not a setting; the settings are {}", expected.join(", "))
+                }
+                other => format!("is invalid: {other}"),
+            };
+            let source = match &error.metadata {
+                Some(metadata) if metadata.name.contains("ROCKET_") => " (ROCKET_CACHE)".to_owned(),
+                Some(metadata) => match &metadata.source {
+                    Some(source) => format!(" (in {source})"),
+                    None => format!(" (in {})", metadata.name),
+                },
+                None => String::new(),
+            };
+            format!("`{}` {what}{source}", keys.join("."))
+        })
+        .collect();
+    described.join("; ")
+}
+
 #[rocket::async_trait]
 impl Fairing for CacheFairing {
     fn info(&self) -> Info {
@@ -229,7 +262,7 @@ impl Fairing for CacheFairing {
             Ok(_) => match rocket.figment().extract_inner::<Table>("cache") {
                 Ok(table) => table,
                 Err(error) => {
-                    log::error!("invalid cache configuration: {error}");
+                    log::error!("invalid cache configuration {}", figment_errors(error));
                     return Err(rocket);
                 }
             },
