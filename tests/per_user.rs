@@ -427,3 +427,71 @@ async fn a_bad_uri_in_a_batch_invalidates_nothing() {
     );
     assert_eq!(get(server.port, "/", &[]).await.x_cache(), "HIT");
 }
+
+/// Reads the session cookie, and a route vouches for it: the trap `KeyedGuard` replaces.
+struct Session(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Session {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Session, ()> {
+        let user = request.cookies().get("user").map(|c| c.value().to_owned());
+        Outcome::Success(Session(user.unwrap_or_default()))
+    }
+}
+
+/// `vary_cookies` copied from another app: this one's cookie is `user`.
+#[cached_route(ttl = 60, vary_cookies = ["session"], trusted_guards = ["session"])]
+#[get("/copied")]
+fn copied(session: Session) -> String {
+    format!("the page of {}", session.0)
+}
+
+/// Debug builds say once per route that requests carry cookies the key does not hold, on a
+/// route that vouches for its guards (run in a child process, whose log this test reads).
+#[test]
+fn a_route_trusting_guards_warns_once_about_cookies_its_key_does_not_hold() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_serves_cookies_the_key_does_not_hold",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ROCKET_CLI_COLORS", "false")
+        .output()
+        .expect("the test binary runs");
+    let logged = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && logged.contains("1 passed"),
+        "{logged}"
+    );
+    let warnings = logged.matches("none of which its key holds").count();
+    assert_eq!(warnings, usize::from(cfg!(debug_assertions)), "{logged}");
+    if cfg!(debug_assertions) {
+        assert!(
+            logged.contains("/copied") && logged.contains("KeyedGuard"),
+            "{logged}"
+        );
+    }
+}
+
+#[rocket::async_test]
+#[ignore = "run by its parent test in a child process"]
+async fn child_serves_cookies_the_key_does_not_hold() {
+    let cache = Cache::new(Config::embedded()).unwrap();
+    let app = rocket::build().manage(cache).mount("/", routes![copied]);
+    let client = rocket::local::asynchronous::Client::untracked(app)
+        .await
+        .unwrap();
+    for user in ["alice", "bob", "carol"] {
+        let response = client
+            .get("/copied")
+            .cookie(rocket::http::Cookie::new("user", user))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok);
+    }
+}
