@@ -83,9 +83,10 @@
 
 // The layers, lowest first; a module imports only from layers before its own:
 //   util, outcome, config, generation | entry | metrics | options | key, invalidation, http,
-//   rate_limited_log | backend | flight | cache | invalidate, guard | serve | fairing,
+//   rate_limited_log | backend | flight | cache | batch, guard | serve | fairing,
 //   guard_check, responder_check, metrics_route (the Rocket glue) | this file's re-exports.
 mod backend;
+mod batch;
 mod cache;
 mod config;
 mod entry;
@@ -98,7 +99,6 @@ mod guard;
 mod guard_check;
 pub mod guide;
 mod http;
-mod invalidate;
 mod invalidation;
 mod key;
 mod lookup;
@@ -114,14 +114,14 @@ mod serve;
 mod util;
 
 pub use backend::BreakerState;
+pub use batch::{
+    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag, Invalidation,
+};
 pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
 pub use fairing::CacheFairing;
 pub use guard_check::{KeyedGuard, SharedGuard};
 pub use http::surrogate::surrogate_key;
-pub use invalidate::{
-    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag, Invalidation,
-};
 pub use invalidation::{InvalidationError, InvalidationUri, RouteEntries};
 pub use metrics::{stats, Counters, Snapshot, Stats};
 pub use metrics_route::metrics_routes;

@@ -369,28 +369,23 @@ pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
 }
 
 pub(super) fn query(value: &Expr) -> syn::Result<Query> {
-    if let Expr::Lit(ExprLit {
-        lit: Lit::Bool(flag),
-        ..
-    }) = value
-    {
-        return if flag.value {
-            Err(syn::Error::new(
-                flag.span,
-                "`query = true` is not an option: write `query = \"all\"` to key every query \
-                 parameter, list the parameters the page depends on, `query = [\"page\"]`, or \
-                 ignore the query with `query = false`",
-            ))
-        } else {
-            Ok(Query::Ignored)
-        };
-    }
-    if let Expr::Lit(ExprLit {
-        lit: Lit::Str(text),
-        ..
-    }) = value
-    {
-        return match text.value().as_str() {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(flag),
+            ..
+        }) if flag.value => Err(syn::Error::new(
+            flag.span,
+            "`query = true` is not an option: write `query = \"all\"` to key every query \
+             parameter, list the parameters the page depends on, `query = [\"page\"]`, or \
+             ignore the query with `query = false`",
+        )),
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(_), ..
+        }) => Ok(Query::Ignored),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => match text.value().as_str() {
             "all" => Ok(Query::All),
             other => Err(syn::Error::new(
                 text.span(),
@@ -400,8 +395,13 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
                     code(&format!("{other:?}"))
                 ),
             )),
-        };
+        },
+        list => query_names(list).map(Query::Only),
     }
+}
+
+/// `query = ["page", ..]`: names Rocket can match, each once.
+fn query_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
     let mut names: Vec<LitStr> = Vec::new();
     for element in &array(value, "query", "[\"page\", \"sort\"]")?.elems {
         let name = string_literal(element, "query", "\"Accept-Language\"")?;
@@ -447,7 +447,7 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
         }
         names.push(name.clone());
     }
-    Ok(Query::Only(names))
+    Ok(names)
 }
 
 pub(super) fn statuses(value: &Expr) -> syn::Result<Vec<u16>> {
