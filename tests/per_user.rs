@@ -282,12 +282,18 @@ async fn per_user_pages_never_go_downstream_as_public() {
     let alice = sign_in(server.port, "alice").await;
     let cache_control = |reply: &RawReply| reply.one("Cache-Control").unwrap_or("").to_owned();
 
-    // A keyed guard: private, on the miss and on the hit.
+    // A keyed guard: private, on the miss and on the hit; and varying on the credentials, so
+    // that a browser never shows it to whoever signs in next on it.
     for expected in ["MISS", "HIT"] {
         let page = get(server.port, "/dashboard", &[("Cookie", &alice)]).await;
         assert_eq!(page.x_cache(), expected);
         assert!(
             cache_control(&page).starts_with("private, max-age="),
+            "{expected}: {page:?}"
+        );
+        let vary = page.all("Vary").join(", ");
+        assert!(
+            vary.contains("Cookie") && vary.contains("Authorization"),
             "{expected}: {page:?}"
         );
     }

@@ -372,11 +372,14 @@ impl<R: KeysPerClientPrivately> MetBy<R> for PerClient {}
     label = "a guard the cache cannot vouch for",
     note = "a guard may read a cookie, a header or the client's address; if it does, the first \
             client's page would be served to every other client",
-    note = "if the page depends on who asks (a signed-in user, a tenant), implement \
-            `rocket_route_cache::KeyedGuard` for `{Self}`: `fn cache_key(&self) -> impl \
-            Display + '_ {{ &self.id }}`; its value is then part of the key",
+    note = "if the page depends on who asks or what the guard reads (a signed-in user, a \
+            tenant, a language), implement `rocket_route_cache::KeyedGuard` for `{Self}`: \
+            `fn cache_key(&self) -> impl Display + '_ {{ &self.id }}`; its value is then part of \
+            the key",
     note = "if the guard is the same for every request (a database connection, say), implement \
-            `rocket_route_cache::SharedGuard` for its type once"
+            `rocket_route_cache::SharedGuard` for its type once",
+    note = "if a header the guard reads is already in `vary`, the route may vouch for it instead: \
+            `trusted_guards = [\"name\"]`"
 )]
 pub trait Checked<R, Via> {
     /// Whether the guard reads the query string.
@@ -436,9 +439,7 @@ impl<V, G: TagGuard<V>, E> TagGuard<(ViaWrapper, V)> for Result<G, E> {
 }
 
 /// A keyed guard as a tag writes it.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct TagValue<'g, G, V>(&'g G, PhantomData<V>);
+struct TagValue<'g, G, V>(&'g G, PhantomData<V>);
 
 impl<V, G: TagGuard<V>> fmt::Display for TagValue<'_, G, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -446,8 +447,8 @@ impl<V, G: TagGuard<V>> fmt::Display for TagValue<'_, G, V> {
     }
 }
 
-/// `guard` as a tag holds it.
-#[inline(always)]
-pub fn tag_guard<V, G: TagGuard<V>>(guard: &G) -> TagValue<'_, G, V> {
-    TagValue(guard, PhantomData)
+/// `guard` as a tag holds it. A trait object, so that a guard that is no `KeyedGuard` is
+/// reported once, here, and not again by the tag's `format!` (which allocates anyway).
+pub fn tag_guard<'g, V: 'static, G: TagGuard<V>>(guard: &'g G) -> Box<dyn fmt::Display + 'g> {
+    Box::new(TagValue(guard, PhantomData))
 }

@@ -40,9 +40,10 @@ use crate::guard_check::Builtin;
     label = "a return type the cache cannot vouch for",
     note = "a responder's `respond_to` sees the request; one reading a header (`Accept-Language`, \
             `X-Forwarded-Host`) or a cookie would store one client's page for every client",
-    note = "if its output depends only on its own value, implement \
-            `rocket_route_cache::SharedResponder` for it (one line; `#[derive(Responder)]` types \
-            too); an `impl Responder` return type cannot be checked: name the type",
+    note = "if its output depends only on its own value, say so once, next to the type \
+            (`#[derive(Responder)]` types too): `impl rocket_route_cache::SharedResponder for \
+            {Self} {{}}`",
+    note = "an `impl Responder` return type hides the responder: return the type itself",
     note = "for `Template` or `MsgPack`, enable rocket-route-cache's `templates` or `msgpack` feature"
 )]
 pub trait SharedResponder<Via = Builtin> {}

@@ -50,6 +50,36 @@ pub(crate) fn add_downstream(
     }
     if let Some(value) = downstream.cache_control(remaining, private) {
         response.set_raw_header("Cache-Control", value);
+        if private {
+            vary_on_credentials(response);
+        }
+    }
+}
+
+/// Adds `Cookie` and `Authorization` to `Vary`: a browser keeps a `private` page by its URL, and
+/// without them would show the page of whoever signed in before on that browser.
+fn vary_on_credentials(response: &mut Response<'_>) {
+    let existing: Vec<String> = response
+        .headers()
+        .get("Vary")
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect();
+    if existing.iter().any(|name| name == "*") {
+        return;
+    }
+    let mut names = existing.clone();
+    for header in ["Cookie", "Authorization"] {
+        if !existing
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(header))
+        {
+            names.push(header.to_owned());
+        }
+    }
+    if names.len() != existing.len() {
+        response.set_raw_header("Vary", names.join(", "));
     }
 }
 
