@@ -258,20 +258,30 @@ async fn typed_invalidation_takes_the_handlers_parameter_values() {
     warm(&a, &b, &[("/articles/6", &[])]).await;
 
     // The values the handler saw: `id = 5`, `format = Some("amp")`.
-    article::invalidate_in(cache(&b), 5, Some("amp"))
+    rocket_route_cache::Invalidation::new()
+        .route(article::entries(5, Some("amp")))
+        .run_in(cache(&b))
         .await
         .unwrap();
     assert_states(&a, amp, "MISS").await;
     assert_states(&a, plain, "HIT").await;
 
-    article::invalidate_in(cache(&b), 5, None).await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .route(article::entries(5, None))
+        .run_in(cache(&b))
+        .await
+        .unwrap();
     assert_states(&a, plain, "MISS").await;
     assert_states(&a, amp, "HIT").await;
     assert_states(&a, &[("/articles/6", &[])], "HIT").await;
 
     // A route without parameters takes none.
     warm(&a, &b, &[("/about", &[])]).await;
-    about::invalidate_in(cache(&a)).await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .route(about::entries())
+        .run_in(cache(&a))
+        .await
+        .unwrap();
     assert_states(&b, &[("/about", &[])], "MISS").await;
 }
 
@@ -430,7 +440,11 @@ async fn the_embedded_store_supports_every_form() {
     assert_eq!(hit(&a, "/articles/5?format=amp").await, "MISS");
     assert_eq!(hit(&a, "/articles/6").await, "HIT");
 
-    article::invalidate_in(cache(&a), 6, None).await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .route(article::entries(6, None))
+        .run_in(cache(&a))
+        .await
+        .unwrap();
     assert_eq!(hit(&a, "/articles/6").await, "MISS");
     assert_eq!(hit(&a, "/articles/5?format=amp").await, "HIT");
 
@@ -484,7 +498,12 @@ async fn no_request_started_after_an_invalidation_sees_what_it_dropped() {
             match version % 3 {
                 0 => cache.invalidate_tag("live").await,
                 1 => cache.invalidate("/live").await,
-                _ => live::invalidate_in(cache).await,
+                _ => {
+                    rocket_route_cache::Invalidation::new()
+                        .route(live::entries())
+                        .run_in(cache)
+                        .await
+                }
             }
             .expect("confirmed");
             published.store(version, Ordering::SeqCst);

@@ -92,7 +92,11 @@ async fn slow(page: &str, runs: &State<Runs>) -> Option<String> {
 /// What an app does after deleting or creating a page: drop what showed it.
 #[post("/drop/<page>")]
 async fn drop_docs(page: &str, cache: &State<Cache>) -> &'static str {
-    docs::invalidate_in(cache, page).await.expect("invalidated");
+    rocket_route_cache::Invalidation::new()
+        .route(docs::entries(page))
+        .run_in(cache)
+        .await
+        .expect("invalidated");
     "dropped"
 }
 

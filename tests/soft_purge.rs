@@ -1,5 +1,5 @@
-//! Soft purge: `soft_invalidate(uri)`, `soft_invalidate_tag(tag)` and
-//! `handler::soft_invalidate(..)` mark entries stale instead of dropping them. Over the wire
+//! Soft purge: `Invalidation::soft()`, by URI, tag or `handler::entries(..)`, marks entries
+//! stale instead of dropping them. Over the wire
 //! with a real memcached (one instance, and two sharing it), and on the embedded store through
 //! Rocket's local client. The handler can be held on an event the test controls, so that the
 //! stale answers given while the one refresh runs are seen, not guessed from timing. Also the
@@ -183,9 +183,27 @@ enum Scope {
 
 async fn soft_purge(cache: &Cache, scope: Scope, id: u32) {
     match scope {
-        Scope::Uri => cache.soft_invalidate(uri!(article(id))).await,
-        Scope::Tag => cache.soft_invalidate_tag(format!("article:{id}")).await,
-        Scope::Handler => article::soft_invalidate_in(cache, id).await,
+        Scope::Uri => {
+            rocket_route_cache::Invalidation::new()
+                .uri(uri!(article(id)))
+                .soft()
+                .run_in(cache)
+                .await
+        }
+        Scope::Tag => {
+            rocket_route_cache::Invalidation::new()
+                .tag(format!("article:{id}"))
+                .soft()
+                .run_in(cache)
+                .await
+        }
+        Scope::Handler => {
+            rocket_route_cache::Invalidation::new()
+                .route(article::entries(id))
+                .soft()
+                .run_in(cache)
+                .await
+        }
     }
     .expect("confirmed");
 }
@@ -270,7 +288,12 @@ async fn a_soft_purge_on_one_instance_is_seen_stale_by_another() {
         .expect("/articles/1", "MISS", "article 1 run 1")
         .await;
     other.expect("/articles/1", "HIT", "article 1 run 1").await;
-    other_cache.soft_invalidate_tag("articles").await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .tag("articles")
+        .soft()
+        .run_in(&other_cache)
+        .await
+        .unwrap();
     gate.hold.store(true, Ordering::SeqCst);
     let refresh = rocket::tokio::spawn({
         let served = served.clone();
@@ -307,11 +330,22 @@ async fn a_hard_purge_after_a_soft_one_is_a_miss() {
         let old = format!("article {id} run {}", gate.runs() + 1);
         served.expect(&path, "MISS", &old).await;
         if hard_first {
-            article::invalidate_in(&cache, id).await.unwrap();
-            article::soft_invalidate_in(&cache, id).await.unwrap();
+            rocket_route_cache::Invalidation::new()
+                .route(article::entries(id))
+                .run_in(&cache)
+                .await
+                .unwrap();
+            rocket_route_cache::Invalidation::new()
+                .route(article::entries(id))
+                .soft()
+                .run_in(&cache)
+                .await
+                .unwrap();
         } else {
-            cache
-                .soft_invalidate_tag(format!("article:{id}"))
+            rocket_route_cache::Invalidation::new()
+                .tag(format!("article:{id}"))
+                .soft()
+                .run_in(&cache)
                 .await
                 .unwrap();
             cache.invalidate(path.as_str()).await.unwrap();
@@ -355,11 +389,21 @@ async fn without_a_stale_window_the_next_request_refreshes_and_errors_fall_back(
     let gate = Arc::new(Gate::default());
     let served = local(cache.clone(), &gate).await;
     served.expect("/flaky", "MISS", "flaky run 1").await;
-    cache.soft_invalidate_tag("flaky").await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .tag("flaky")
+        .soft()
+        .run_in(&cache)
+        .await
+        .unwrap();
     served.expect("/flaky", "MISS", "flaky run 2").await;
     served.expect("/flaky", "HIT", "flaky run 2").await;
 
-    cache.soft_invalidate_tag("flaky").await.unwrap();
+    rocket_route_cache::Invalidation::new()
+        .tag("flaky")
+        .soft()
+        .run_in(&cache)
+        .await
+        .unwrap();
     gate.fail.store(true, Ordering::SeqCst);
     served.expect("/flaky", "STALE", "flaky run 2").await;
     cache.invalidate_tag("flaky").await.unwrap();

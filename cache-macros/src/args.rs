@@ -84,9 +84,6 @@ pub(crate) struct OptionSpec {
     form: Form,
     /// Its call on the `RouteOptions` builder; nothing while the runtime's default holds.
     emit: fn(&Args) -> TokenStream,
-    /// Its row in the options table of `rocket_route_cache::cached_route`, the user guide.
-    #[cfg_attr(not(test), allow(dead_code))]
-    doc: &'static str,
 }
 
 enum Form {
@@ -113,9 +110,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         // The constructor's argument: see `options_expression`.
         emit: |_| TokenStream::new(),
-        doc: "`ttl = N` | required | seconds an entry is served, a whole number from 1 (a \
-              literal or a constant expression: `15 * 60`, `HOUR`); a response's own \
-              `s-maxage` / `max-age` can only shorten it",
     },
     OptionSpec {
         name: "vary",
@@ -130,8 +124,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             [] => TokenStream::new(),
             vary => quote!(.vary(&[#(#vary),*])),
         },
-        doc: "`vary = [\"Header\", ..]` | none | those request headers' values are part of the \
-              key (absent differs from empty) and are added to `Vary`",
     },
     OptionSpec {
         name: "vary_cookies",
@@ -146,8 +138,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             [] => TokenStream::new(),
             cookies => quote!(.vary_cookies(&[#(#cookies),*])),
         },
-        doc: "`vary_cookies = [\"name\", ..]` | none | those cookies' values are part of the \
-              key; allows `&CookieJar` (and `FlashMessage` with `\"_flash\"`)",
     },
     OptionSpec {
         name: "public",
@@ -156,8 +146,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Some(_) => quote!(.public()),
             None => TokenStream::new(),
         },
-        doc: "`public` | off | the same page for every client: `Authorization` requests use the \
-              cache; changes no guard check",
     },
     OptionSpec {
         name: "query",
@@ -176,12 +164,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Query::Only(names) => quote!(.query_only(&[#(#names),*])),
             Query::Ignored => quote!(.ignore_query()),
         },
-        doc: "`query = [..]` / `query = false` / `query = \"all\"` | the parameters the \
-              route reads | only the listed parameters count / the query is ignored / every \
-              parameter counts. By default a route that declares query parameters (`?<page>`) \
-              keys every parameter; one that declares none keys no query string \
-              (`/article/3?utm_source=x` is a hit on `/article/3`), unless a request guard may \
-              read it (`&Origin`, a trusted guard)",
     },
     OptionSpec {
         name: "statuses",
@@ -196,8 +178,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             [200] => TokenStream::new(),
             statuses => quote!(.statuses(&[#(#statuses),*])),
         },
-        doc: "`statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure \
-              (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again",
     },
     OptionSpec {
         name: "negative_ttl",
@@ -216,8 +196,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             }
             None => TokenStream::new(),
         },
-        doc: "`negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or \
-              failed page) is served instead of `ttl`",
     },
     OptionSpec {
         name: "honor_no_cache",
@@ -229,7 +207,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 TokenStream::new()
             }
         },
-        doc: "`honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry",
     },
     OptionSpec {
         name: "stale",
@@ -247,8 +224,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 quote!(.stale(#stale))
             }
         },
-        doc: "`stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at \
-              once, while one request refreshes it after its reply",
     },
     OptionSpec {
         name: "stale_if_error",
@@ -266,8 +241,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
                 quote!(.stale_if_error(#seconds))
             }
         },
-        doc: "`stale_if_error = N` | off | serve an entry expired less than N seconds ago when \
-              the handler fails",
     },
     OptionSpec {
         name: "downstream",
@@ -287,12 +260,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Downstream::MaxAge => quote!(.downstream_max_age()),
             Downstream::SharedMaxAge => quote!(.downstream_s_maxage()),
         },
-        doc: "`downstream = \"max-age\"` / `\"s-maxage\"` | off | responses without a \
-              `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) \
-              / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry \
-              stays fresh here; a page keyed per user (a `KeyedGuard`, `vary_cookies`, \
-              `Authorization` or `Cookie` in `vary`, an authorized request on a `public` route) \
-              gets `private, max-age=R`, and `\"s-maxage\"` does not compile there",
     },
     OptionSpec {
         name: "tags",
@@ -305,9 +272,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         // Tags are the scope's, not the options': see `expand::scope_expression`.
         emit: |_| TokenStream::new(),
-        doc: "`tags = [\"articles\", \"article:{id}\"]` | none | names to drop the route's \
-              entries by ([`invalidate_tag`]); `{id}` is a route parameter's value, `{user}` a \
-              [`KeyedGuard`] parameter's `cache_key`",
     },
     OptionSpec {
         name: "trusted_guards",
@@ -324,10 +288,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             true => TokenStream::new(),
             false => quote!(.trusts_guards()),
         },
-        doc: "`trusted_guards = [\"param\", ..]` | none | the escape hatch for request guard \
-              parameters the route vouches for: they do not change the page beyond what the key \
-              holds (see below); a route with one keeps the query in the key. Prefer \
-              [`KeyedGuard`] / [`SharedGuard`] on the guard's type",
     },
     OptionSpec {
         name: "crate",
@@ -340,9 +300,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
         // Read by every path the generated code names.
         emit: |_| TokenStream::new(),
-        doc: "`crate = \"path\"` | this crate | the runtime crate's path, when Cargo.toml \
-              renames the dependency (`crate = \"my_cache\"`) or it is reached through a \
-              re-export (`crate = \"crate::cache\"`)",
     },
 ];
 
@@ -605,22 +562,22 @@ mod tests {
         assert!(message(quote!(ttl = 1, public = "yes")).contains("is a flag"));
     }
 
+    /// The options table lives in one place, the guide's attribute chapter: a row per option,
+    /// in the order the parser declares them.
     #[test]
     fn the_user_guide_lists_every_option() {
         let guide = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../cache-runtime/src/lib.rs"
+            "/../cache-runtime/guide/attribute.md"
         ))
         .unwrap();
         let rows: Vec<&str> = guide
             .lines()
-            .filter_map(|line| line.strip_prefix("/// | `"))
-            .map(|row| row.strip_suffix(" |").unwrap_or(row))
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|row| row.split([' ', '`']).next())
+            .filter(|name| OPTIONS.iter().any(|option| option.name == *name))
             .collect();
-        let declared: Vec<&str> = OPTIONS
-            .iter()
-            .map(|option| option.doc.strip_prefix('`').unwrap())
-            .collect();
+        let declared: Vec<&str> = OPTIONS.iter().map(|option| option.name).collect();
         assert_eq!(rows, declared);
     }
 

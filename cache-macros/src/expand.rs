@@ -13,11 +13,8 @@
 //! }
 //!
 //! impl name {                                        // Rocket's route struct
-//!     fn entries(id: u32, ..) -> RouteEntries { .. }   // for an `Invalidation` batch
+//!     fn entries(id: u32, ..) -> RouteEntries { .. }   // for an `Invalidation`
 //!     async fn invalidate(id: u32, ..) -> Result<(), InvalidationError> { .. }
-//!     async fn invalidate_in(cache: &Cache, id: u32, ..) -> Result<(), InvalidationError> { .. }
-//!     async fn soft_invalidate(id: u32, ..) ..                 // the same, marking stale
-//!     async fn soft_invalidate_in(cache: &Cache, id: u32, ..) ..
 //! }
 //! ```
 
@@ -363,10 +360,9 @@ fn tag_expression(tag: &Tag, parameters: &[(Ident, Type)], paths: &Paths) -> Tok
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
 }
 
-/// `handler::entries(params)` (what an `Invalidation` batch drops), `handler::invalidate(params)`
-/// and `handler::invalidate_in(&cache, params)`, and their soft forms (`soft_invalidate`,
-/// `soft_invalidate_in`), on the struct Rocket generates for the route: the route parameters'
-/// own types, checked by the compiler.
+/// `handler::entries(params)` (what an `Invalidation` drops) and `handler::invalidate(params)`
+/// (a shorthand for a batch of that alone), on the struct Rocket generates for the route: the
+/// route parameters' own types, checked by the compiler.
 fn typed_invalidation(
     function: &ItemFn,
     parameters: &[(Ident, Type)],
@@ -376,105 +372,44 @@ fn typed_invalidation(
     let vis = &function.vis;
     let generics = &function.sig.generics;
     let where_clause = &generics.where_clause;
-    let declared = declared_parameters(parameters);
+    let declared: Vec<TokenStream> = parameters
+        .iter()
+        .map(|(ident, ty)| quote!(#ident: #ty))
+        .collect();
+    let idents = parameters.iter().map(|(ident, _)| ident);
     let route = route_name(name);
     let values = key_parts(parameters, paths);
     let (entries_type, route_entries) = (paths.route_entries_type(), paths.route_entries());
-    let doc = format!(
-        "The entries `{name}` cached for these parameter values, for \
-         `Invalidation::route`: several invalidations paid for together."
+    let (error, invalidation) = (paths.invalidation_error(), paths.invalidation());
+    let entries_doc = format!(
+        "The entries `{name}` cached for these parameter values, for an `Invalidation`: \
+         `Invalidation::new().route({name}::entries(..))`, with other targets, `.soft()`, or \
+         `.run_in(&cache)` for one cache alone."
     );
-    let hard = format!(
+    let invalidate_doc = format!(
         "Drops every entry `{name}` cached for these parameter values, in every cache of the \
-         process (so on every instance sharing them)."
+         process (so on every instance sharing them): `Invalidation::new().route({name}::\
+         entries(..))`, awaited.\n\n# Errors\n\nWhen a Memcached server did not confirm it: \
+         entries there may be served until it is repeated or they expire."
     );
-    let soft = format!(
-        "Marks every entry `{name}` cached for these parameter values stale instead of \
-         dropping it (a soft purge), in every cache of the process: each is then served as if \
-         it had just expired, within the route's `stale` window while one request renders it \
-         again."
-    );
-    let methods = |soft: bool, summary: &str| {
-        invalidation_methods(function, parameters, paths, soft, summary)
-    };
-    let (hard, soft) = (methods(false, &hard), methods(true, &soft));
     quote! {
         #[allow(nonstandard_style, dead_code, clippy::all, clippy::pedantic)]
         impl #name {
-            #[doc = #doc]
+            #[doc = #entries_doc]
             #vis fn entries #generics (#(#declared),*) -> #entries_type
             #where_clause
             {
                 #route_entries(#route, &[#(#values),*])
             }
 
-            #hard
-            #soft
-        }
-    }
-}
-
-/// `ident: Type` for each route parameter.
-fn declared_parameters(parameters: &[(Ident, Type)]) -> Vec<TokenStream> {
-    parameters
-        .iter()
-        .map(|(ident, ty)| quote!(#ident: #ty))
-        .collect()
-}
-
-/// `{soft_}invalidate(params)` in every cache of the process and `{soft_}invalidate_in(&cache,
-/// params)`, both running an `Invalidation` of `Self::entries(params)` (documented by
-/// `summary`).
-fn invalidation_methods(
-    function: &ItemFn,
-    parameters: &[(Ident, Type)],
-    paths: &Paths,
-    soft: bool,
-    summary: &str,
-) -> TokenStream {
-    let vis = &function.vis;
-    let name = &function.sig.ident;
-    let generics = &function.sig.generics;
-    let where_clause = &generics.where_clause;
-    let idents: Vec<&Ident> = parameters.iter().map(|(ident, _)| ident).collect();
-    let declared = declared_parameters(parameters);
-    let (error, cache, invalidation) = (
-        paths.invalidation_error(),
-        paths.cache(),
-        paths.invalidation(),
-    );
-    let prefix = if soft { "soft_" } else { "" };
-    let soft = soft.then(|| quote!(.soft()));
-    let (method, method_in) = (
-        format_ident!("{prefix}invalidate"),
-        format_ident!("{prefix}invalidate_in"),
-    );
-    let doc = format!(
-        "{summary}\n\n# Errors\n\nWhen a Memcached server did not confirm it: entries there \
-         may be served until it is repeated or they expire."
-    );
-    let doc_in = format!(
-        "Like [`{name}::{method}`], in `cache` alone (a Rocket instance's managed one).\n\n\
-         # Errors\n\nWhen a Memcached server did not confirm it."
-    );
-    quote! {
-        #[doc = #doc]
-        #vis async fn #method #generics (#(#declared),*) -> ::core::result::Result<(), #error>
-        #where_clause
-        {
-            let __cache_entries = Self::entries(#(#idents),*);
-            #invalidation::new().route(__cache_entries) #soft .run().await
-        }
-
-        #[doc = #doc_in]
-        #vis async fn #method_in #generics (
-            __cache: &#cache,
-            #(#declared),*
-        ) -> ::core::result::Result<(), #error>
-        #where_clause
-        {
-            let __cache_entries = Self::entries(#(#idents),*);
-            #invalidation::new().route(__cache_entries) #soft .run_in(__cache).await
+            #[doc = #invalidate_doc]
+            #vis async fn invalidate #generics (#(#declared),*)
+                -> ::core::result::Result<(), #error>
+            #where_clause
+            {
+                let __cache_entries = Self::entries(#(#idents),*);
+                #invalidation::new().route(__cache_entries).run().await
+            }
         }
     }
 }

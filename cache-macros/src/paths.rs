@@ -139,11 +139,6 @@ impl Paths {
         quote!(#root::InvalidationError)
     }
 
-    pub(crate) fn cache(&self) -> TokenStream {
-        let root = &self.root;
-        quote!(#root::Cache)
-    }
-
     /// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
     /// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie, and
     /// whether pages go to shared caches downstream).

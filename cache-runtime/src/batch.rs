@@ -77,8 +77,11 @@ impl Invalidation {
         self
     }
 
-    /// Marks the entries stale instead of dropping them (a soft purge; see
-    /// [`Cache::soft_invalidate`]).
+    /// Marks the entries stale instead of dropping them (a soft purge): each is then served as
+    /// if it had just expired. Within its route's `stale` window it is answered `STALE` while
+    /// one request renders it again; otherwise the next request renders it (concurrent ones
+    /// wait for that one), and within `stale_if_error` it stands in if the handler fails. Once
+    /// the batch returns `Ok`, no instance serves an entry rendered before it as fresh.
     pub fn soft(mut self) -> Invalidation {
         self.purge = Some(Purge::Soft);
         self
@@ -140,6 +143,38 @@ impl IntoFuture for Invalidation {
     }
 }
 
+impl Cache {
+    /// Drops every entry cached for `uri`'s path in this cache, on every instance sharing it:
+    /// every host, query string, `vary` value, GET and HEAD, and every spelling of the path that
+    /// Rocket's own parameter types read as the same values (`/articles/05` for
+    /// `/articles/5`). Takes what `uri!` produces. Several targets, or a soft purge:
+    /// [`Invalidation::run_in`].
+    ///
+    /// # Errors
+    /// A URI that is not one, or a Memcached server that did not confirm.
+    pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
+        Invalidation::new().uri(uri).run_in(self).await
+    }
+
+    /// Drops every entry of this cache whose route declares `tag` (`tags = ["articles",
+    /// "article:{id}"]`, with the parameters filled in: `"article:5"`).
+    ///
+    /// # Errors
+    /// A Memcached server that did not confirm.
+    pub async fn invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
+        Invalidation::new().tag(tag).run_in(self).await
+    }
+
+    /// Drops every entry of this cache's namespace; other applications sharing the servers
+    /// under other namespaces keep theirs.
+    ///
+    /// # Errors
+    /// A Memcached server that did not confirm.
+    pub async fn invalidate_all(&self) -> Result<(), InvalidationError> {
+        Invalidation::new().all().run_in(self).await
+    }
+}
+
 /// Drops every entry cached for `uri`'s path (every host, query string, `vary` value, GET and
 /// HEAD), in every cache of the process, so on every instance sharing them; with it, every
 /// other spelling of the path that Rocket's own parameter types read as the same values
@@ -167,16 +202,4 @@ pub async fn invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationErro
 /// Drops every entry of every cache of the process (each in its own namespace).
 pub async fn invalidate_all() -> Result<(), InvalidationError> {
     Invalidation::new().all().run().await
-}
-
-/// Marks every entry cached for `uri`'s path stale in every cache of the process, instead of
-/// dropping it (a soft purge; see [`Cache::soft_invalidate`]).
-pub async fn soft_invalidate(uri: impl InvalidationUri) -> Result<(), InvalidationError> {
-    Invalidation::new().uri(uri).soft().run().await
-}
-
-/// Marks every entry whose route declares `tag` stale in every cache of the process, instead
-/// of dropping it (a soft purge; see [`Cache::soft_invalidate`]).
-pub async fn soft_invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-    Invalidation::new().tag(tag).soft().run().await
 }

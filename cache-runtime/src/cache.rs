@@ -17,7 +17,7 @@ use crate::entry::StoredResponse;
 use crate::flight::Flights;
 use crate::generation::{GenId, Purge};
 use crate::http::status::CacheStatus;
-use crate::invalidation::{InvalidationError, InvalidationUri};
+use crate::invalidation::InvalidationError;
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
 use crate::metrics::{Counters, Snapshot, PROCESS};
@@ -502,63 +502,6 @@ impl fmt::Display for InstallError {
 impl std::error::Error for InstallError {}
 
 impl Cache {
-    /// Drops every entry cached for `uri`'s path, on every instance sharing this cache: every
-    /// host, query string, `vary` value, GET and HEAD, and every spelling of the path that
-    /// Rocket's own parameter types read as the same values (`/articles/05` for
-    /// `/articles/5`). Takes what `uri!` produces.
-    pub async fn invalidate(&self, uri: impl InvalidationUri) -> Result<(), InvalidationError> {
-        let counters = uri.counters()?;
-        self.bump_each(&counters, Purge::Hard).await
-    }
-
-    /// Drops every entry whose route declares `tag` (`tags = ["articles", "article:{id}"]`,
-    /// with the parameters filled in: `"article:5"`).
-    pub async fn invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-        self.bump(GenId::tag(tag.as_ref()), Purge::Hard).await
-    }
-
-    /// Drops every entry of this cache's namespace; other applications sharing the servers
-    /// under other namespaces keep theirs.
-    pub async fn invalidate_all(&self) -> Result<(), InvalidationError> {
-        self.bump(GenId::everything(), Purge::Hard).await
-    }
-
-    /// Like [`invalidate`](Self::invalidate), but marks the entries stale instead of dropping
-    /// them (a soft purge): each is then served as if it had just expired. Within its route's
-    /// `stale` window it is answered `STALE` while one request renders it again; otherwise the
-    /// next request renders it (concurrent ones wait for that one), and within `stale_if_error`
-    /// it stands in if the handler fails. Once this returns `Ok`, no instance serves an
-    /// entry rendered before it as fresh.
-    pub async fn soft_invalidate(
-        &self,
-        uri: impl InvalidationUri,
-    ) -> Result<(), InvalidationError> {
-        let counters = uri.counters()?;
-        self.bump_each(&counters, Purge::Soft).await
-    }
-
-    /// Like [`invalidate_tag`](Self::invalidate_tag), but marks the entries stale instead of
-    /// dropping them (see [`soft_invalidate`](Self::soft_invalidate)).
-    pub async fn soft_invalidate_tag(&self, tag: impl AsRef<str>) -> Result<(), InvalidationError> {
-        self.bump(GenId::tag(tag.as_ref()), Purge::Soft).await
-    }
-
-    async fn bump(&self, counter: GenId, purge: Purge) -> Result<(), InvalidationError> {
-        self.bump_each(&[counter], purge).await
-    }
-
-    /// Bumps each counter in turn, then waits once for every instance to have seen them: one
-    /// invalidation, reported once, naming each server that did not confirm one of them.
-    pub(crate) async fn bump_each(
-        &self,
-        counters: &[GenId],
-        purge: Purge,
-    ) -> Result<(), InvalidationError> {
-        let bumped = self.bump_counters(counters, purge).await;
-        settle(bumped.settle).await;
-        self.report(bumped.failed)
-    }
-
     /// Bumps each counter in turn, without waiting for instances to see them.
     pub(crate) async fn bump_counters(&self, counters: &[GenId], purge: Purge) -> Bumps {
         let mut bumps = Bumps::default();

@@ -247,15 +247,10 @@ impl<'a> KeyParts<'a> {
         // Everything is framed into one buffer and hashed once: BLAKE3's per-call overhead
         // dominates for inputs this small.
         let mut input = Framed::new();
-        // v2: the host the handler sees as well as the raw `Host` values, case kept.
-        // v3: frames of version 4 (with the age a response arrived with): during a rolling
-        // deploy, instances of the two releases never read each other's entries (each would
-        // count the other's as undecodable, log it and overwrite it).
-        // v4: frames of version 5 (a responder's failure stored for Rocket's catcher, the
-        // entry's own stale windows, and the lineage soft invalidations leave alone), for the
-        // same reason.
-        // v5: frames of version 6 (the shared counters an entry depends on), for the same reason.
-        input.field(b"rc-key-v5");
+        // The key's version changes with the hash input or the frame format, so that during a
+        // rolling deploy instances of two releases never read each other's entries; each
+        // change is in the CHANGELOG.
+        input.field(b"rc-key-v6");
         input.field(self.route_uri.as_bytes());
         input.field(&self.route_rank.to_le_bytes());
         match self.route_format {

@@ -114,9 +114,7 @@ mod serve;
 mod util;
 
 pub use backend::BreakerState;
-pub use batch::{
-    invalidate, invalidate_all, invalidate_tag, soft_invalidate, soft_invalidate_tag, Invalidation,
-};
+pub use batch::{invalidate, invalidate_all, invalidate_tag, Invalidation};
 pub use cache::{global, install, Cache, InstallError, ServerStatus};
 pub use config::{Config, ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
 pub use fairing::CacheFairing;
@@ -143,27 +141,12 @@ pub use responder_check::SharedResponder;
 ///
 /// # Options
 ///
-/// | option | default | meaning |
-/// |---|---|---|
-/// | `ttl = N` | required | seconds an entry is served, a whole number from 1 (a literal or a constant expression: `15 * 60`, `HOUR`); a response's own `s-maxage` / `max-age` can only shorten it |
-/// | `vary = ["Header", ..]` | none | those request headers' values are part of the key (absent differs from empty) and are added to `Vary` |
-/// | `vary_cookies = ["name", ..]` | none | those cookies' values are part of the key; allows `&CookieJar` (and `FlashMessage` with `"_flash"`) |
-/// | `public` | off | the same page for every client: `Authorization` requests use the cache; changes no guard check |
-/// | `query = [..]` / `query = false` / `query = "all"` | the parameters the route reads | only the listed parameters count / the query is ignored / every parameter counts. By default a route that declares query parameters (`?<page>`) keys every parameter; one that declares none keys no query string (`/article/3?utm_source=x` is a hit on `/article/3`), unless a request guard may read it (`&Origin`, a trusted guard) |
-/// | `statuses = [..]` | `[200]` | statuses that may be stored, a responder's failure (`None`, `Err(Status)`) included: a hit hands it to Rocket's catcher again |
-/// | `negative_ttl = N` | `ttl` | seconds a stored status from 400 (a missing or failed page) is served instead of `ttl` |
-/// | `honor_no_cache` | off | a client's `Cache-Control: no-cache` refreshes the entry |
-/// | `stale = N` | off | serve an expired entry N more seconds (`X-Cache: STALE`), at once, while one request refreshes it after its reply |
-/// | `stale_if_error = N` | off | serve an entry expired less than N seconds ago when the handler fails |
-/// | `downstream = "max-age"` / `"s-maxage"` | off | responses without a `Cache-Control` of their own get `public, max-age=R` (browsers and shared caches) / `public, max-age=0, s-maxage=R` (shared caches only), R the seconds the entry stays fresh here; a page keyed per user (a `KeyedGuard`, `vary_cookies`, `Authorization` or `Cookie` in `vary`, an authorized request on a `public` route) gets `private, max-age=R`, and `"s-maxage"` does not compile there |
-/// | `tags = ["articles", "article:{id}"]` | none | names to drop the route's entries by ([`invalidate_tag`]); `{id}` is a route parameter's value, `{user}` a [`KeyedGuard`] parameter's `cache_key` |
-/// | `trusted_guards = ["param", ..]` | none | the escape hatch for request guard parameters the route vouches for: they do not change the page beyond what the key holds (see below); a route with one keeps the query in the key. Prefer [`KeyedGuard`] / [`SharedGuard`] on the guard's type |
-/// | `crate = "path"` | this crate | the runtime crate's path, when Cargo.toml renames the dependency (`crate = "my_cache"`) or it is reached through a re-export (`crate = "crate::cache"`) |
+/// `ttl = N` is required. Every option, with its default and what it does, is in the table of
+/// [the attribute chapter](crate::guide::attribute) of the guide.
 ///
-/// For each cached handler `name`, `name::invalidate(params)` and
-/// `name::invalidate_in(&cache, params)` drop the entries it cached for those route parameter
-/// values (in the handler's order and types), on every instance; `name::entries(params)` names
-/// them in an [`Invalidation`] batch.
+/// For each cached handler `name`, `name::entries(params)` names the entries it cached for
+/// those route parameter values (in the handler's order and types) in an [`Invalidation`], and
+/// `name::invalidate(params)` drops them, on every instance.
 ///
 /// Concurrent misses for one key run the handler once (in this process, and across instances
 /// through a lease in Memcached); see [`Config::lease_wait`].

@@ -1,7 +1,7 @@
 //! Tags and typed invalidation compile warning-free, used from a handler and from a task.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-use rocket_route_cache::{cached_route, Cache, InvalidationError};
+use rocket_route_cache::{cached_route, Cache, Invalidation, InvalidationError};
 use rocket::http::Status;
 use rocket::{get, post, routes, uri};
 
@@ -27,7 +27,11 @@ pub fn user<'a>(name: &'a str) -> String {
 #[post("/articles/<id>")]
 async fn update(id: u32, cache: &Cache) -> Result<&'static str, Status> {
     let invalidated: Result<(), InvalidationError> = async {
-        article::invalidate_in(cache, id, None).await?;
+        Invalidation::new()
+            .route(article::entries(id, None))
+            .route(user::entries("ann"))
+            .run_in(cache)
+            .await?;
         cache.invalidate(uri!(article(id, _))).await?;
         cache.invalidate_tag(format!("article:{id}")).await?;
         cache.invalidate_tag("articles").await
