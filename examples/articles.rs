@@ -197,7 +197,7 @@ fn rocket() -> _ {
                     "articles: serving http://{}:{}/ with cache backend: {}",
                     config.address,
                     config.port,
-                    rocket_route_cache::global().describe()
+                    rocket_route_cache::config::global().describe()
                 );
             })
         }))

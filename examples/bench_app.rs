@@ -83,14 +83,14 @@ fn fixed() -> &'static str {
 
 #[get("/floor")]
 async fn floor() -> &'static str {
-    let found = bench::raw_get(rocket_route_cache::global(), FLOOR_KEY).await;
+    let found = bench::raw_get(rocket_route_cache::config::global(), FLOOR_KEY).await;
     debug_assert_eq!(found, Some(BODY_LEN));
     body()
 }
 
 #[get("/floor-counted")]
 async fn floor_counted() -> &'static str {
-    let found = bench::raw_get_counted(rocket_route_cache::global(), FLOOR_KEY, 1).await;
+    let found = bench::raw_get_counted(rocket_route_cache::config::global(), FLOOR_KEY, 1).await;
     debug_assert_eq!(found, Some(BODY_LEN));
     body()
 }
@@ -144,7 +144,7 @@ async fn invalidate() -> String {
 
 #[get("/polls")]
 fn polls() -> String {
-    rocket_route_cache::__private::epoch_polls(rocket_route_cache::global()).to_string()
+    rocket_route_cache::__private::epoch_polls(rocket_route_cache::config::global()).to_string()
 }
 
 /// The largest page of the site-shaped traffic.
@@ -250,7 +250,7 @@ async fn churn_task() {
 
 #[get("/bench/stats")]
 fn site_stats() -> String {
-    let s = rocket_route_cache::global().stats();
+    let s = rocket_route_cache::config::global().stats();
     format!(
         "{} {} {} {} {} {}",
         s.hits, s.near_hits, s.misses, s.stale, s.bypasses, s.invalidated
@@ -269,7 +269,7 @@ fn rocket() -> _ {
     if std::env::var("BENCH_POLL").is_ok_and(|v| v == "0") {
         config.epoch_poll = Duration::ZERO;
     }
-    rocket_route_cache::install(config).expect("installed before launch");
+    rocket_route_cache::config::install(config).expect("installed before launch");
     let routes = routes![
         fixed,
         floor,
@@ -293,7 +293,7 @@ fn rocket() -> _ {
         .attach(AdHoc::on_liftoff("bench setup", |rocket| {
             Box::pin(async move {
                 rocket::tokio::spawn(churn_task());
-                let cache = rocket_route_cache::global();
+                let cache = rocket_route_cache::config::global();
                 let seeded = bench::raw_set(cache, FLOOR_KEY, body().as_bytes()).await;
                 println!(
                     "bench_app: port {} backend: {}; floor value seeded: {seeded}; 2 ms = {} iterations",

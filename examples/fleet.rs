@@ -27,5 +27,5 @@ fn rocket() -> _ {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![page])
-        .mount("/internal", rocket_route_cache::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics::metrics_routes())
 }

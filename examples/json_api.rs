@@ -64,5 +64,5 @@ fn rocket() -> _ {
     rocket::build()
         .attach(CacheFairing)
         .mount("/", routes![article])
-        .mount("/internal", rocket_route_cache::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics::metrics_routes())
 }

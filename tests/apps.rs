@@ -132,11 +132,17 @@ async fn a_file_over_the_item_size_is_served_whole_and_not_stored() {
         );
         assert_eq!(reply.one("Transfer-Encoding"), None);
     }
-    let stats = rocket_route_cache::stats();
+    let stats = rocket_route_cache::metrics::stats();
     let (_, route) = stats
         .routes
         .iter()
         .find(|(label, _)| label == "GET /big.txt")
         .expect("counted");
-    assert_eq!((route.stores, route.refused("too_large")), (0, 2));
+    assert_eq!(
+        (
+            route.stores,
+            route.refused(rocket_route_cache::metrics::Refusal::TooLarge)
+        ),
+        (0, 2)
+    );
 }

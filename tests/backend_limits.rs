@@ -11,7 +11,8 @@ use cached_route_suite::MemcachedServer;
 use common::{fetch, runs, Runs};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
-use rocket_route_cache::{cached_route, BreakerState, Cache, Config};
+use rocket_route_cache::metrics::{BreakerState, Refusal};
+use rocket_route_cache::{cached_route, Cache, Config};
 
 /// The largest `ttl` the attribute takes: past what the client sends as an expiry.
 #[cached_route(ttl = 4294967295)]
@@ -76,8 +77,8 @@ async fn client(config: Config) -> Client {
     Client::untracked(rocket).await.expect("valid rocket")
 }
 
-fn route_stats(label: &str) -> rocket_route_cache::Snapshot {
-    let stats = rocket_route_cache::stats();
+fn route_stats(label: &str) -> rocket_route_cache::metrics::Snapshot {
+    let stats = rocket_route_cache::metrics::stats();
     stats
         .routes
         .into_iter()
@@ -191,7 +192,10 @@ async fn the_generated_etag_counts_in_the_size_limit() {
         assert_eq!((seen.body.len(), state.as_str()), (without_etag, "MISS"));
     }
     let after = route_stats("GET /sized/<n>");
-    assert_eq!(after.refused("too_large") - before.refused("too_large"), 2);
+    assert_eq!(
+        after.refused(Refusal::TooLarge) - before.refused(Refusal::TooLarge),
+        2
+    );
     assert_eq!(after.stores - before.stores, 0);
     assert_eq!(after.backend_errors - before.backend_errors, 0);
     assert_eq!(runs(&client, "sized"), 3);

@@ -258,7 +258,7 @@ async fn a_client_no_cache_and_a_per_principal_request_go_forward() {
 /// The route's lookups so far (its counters are shared by every test of this file, but only
 /// the test below requests it).
 fn lookups_of(label: &str) -> u64 {
-    rocket_route_cache::stats()
+    rocket_route_cache::metrics::stats()
         .routes
         .into_iter()
         .find(|(route, _)| route == label)

@@ -241,7 +241,7 @@ fn app_logging(toml: &str, profile: &str, log_level: &str) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![page])
-        .mount("/internal", rocket_route_cache::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics::metrics_routes())
 }
 
 #[rocket::async_test]
@@ -329,7 +329,7 @@ fn a_global_cache_in_use_with_another_configuration_fails_ignite() {
 #[ignore = "run by its parent test in a child process"]
 async fn child_global_in_use_before_the_fairing() {
     // Used before ignite: configured from the (empty) environment, the embedded store.
-    assert!(!rocket_route_cache::global().is_shared());
+    assert!(!rocket_route_cache::config::global().is_shared());
     let server = std::env::var("CACHE_TEST_SERVER").unwrap();
     let toml = format!("[default.cache]\nservers = [\"{server}\"]\n");
     match Client::untracked(app_logging(&toml, "debug", "critical")).await {

@@ -12,7 +12,7 @@ use cached_route_suite::{free_port, MemcachedServer};
 use common::fetch;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket_route_cache::{BreakerState, Cache, Config};
+use rocket_route_cache::{metrics::BreakerState, Cache, Config};
 
 const URIS: usize = 60;
 

@@ -1,10 +1,10 @@
-//! `rocket_route_cache::install`: the global cache configured in code before launch, used by routes
+//! `rocket_route_cache::config::install`: the global cache configured in code before launch, used by routes
 //! of an app that manages no cache of its own. One test: the global can be installed once.
 
 use cached_route_suite::MemcachedServer;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
-use rocket_route_cache::{cached_route, Config, InstallError};
+use rocket_route_cache::{cached_route, config::InstallError, Config};
 
 #[cached_route(ttl = 60)]
 #[get("/")]
@@ -19,17 +19,17 @@ async fn an_installed_configuration_is_used_and_installed_once() {
     let mut invalid = Config::memcached([server.address()]);
     invalid.namespace = "two words".into();
     assert!(
-        matches!(rocket_route_cache::install(invalid), Err(InstallError::Invalid(e)) if e.key() == "namespace")
+        matches!(rocket_route_cache::config::install(invalid), Err(InstallError::Invalid(e)) if e.key() == "namespace")
     );
 
     let mut config = Config::memcached([server.address()]);
     config.namespace = "installed".into();
-    rocket_route_cache::install(config).expect("first install");
+    rocket_route_cache::config::install(config).expect("first install");
     assert_eq!(
-        rocket_route_cache::install(Config::embedded()),
+        rocket_route_cache::config::install(Config::embedded()),
         Err(InstallError::AlreadyInitialized)
     );
-    assert!(rocket_route_cache::global().is_shared());
+    assert!(rocket_route_cache::config::global().is_shared());
 
     let client = Client::untracked(rocket::build().mount("/", routes![index]))
         .await

@@ -59,7 +59,7 @@ fn app(toml: &str) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(CacheFairing)
         .mount("/", routes![configured, counted, refused])
-        .mount("/internal", rocket_route_cache::metrics_routes())
+        .mount("/internal", rocket_route_cache::metrics::metrics_routes())
 }
 
 #[rocket::async_test]
@@ -117,7 +117,7 @@ async fn invalid_configuration_fails_at_ignite() {
 #[rocket::async_test]
 async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
     let _serial = SERIAL.lock().await;
-    let before = rocket_route_cache::stats().global;
+    let before = rocket_route_cache::metrics::stats().global;
     let server = MemcachedServer::start();
     let toml = format!("[cache]\nservers = [\"{}\"]\n", server.address());
     let client = Client::untracked(app(&toml)).await.unwrap();
@@ -133,7 +133,7 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
     assert_eq!(bypass.headers().get_one("X-Cache"), Some("BYPASS"));
     client.get("/refused").dispatch().await;
 
-    let stats = rocket_route_cache::stats();
+    let stats = rocket_route_cache::metrics::stats();
     let route = |label: &str| {
         stats
             .routes
@@ -166,7 +166,7 @@ async fn counters_follow_a_scripted_sequence_and_render_as_prometheus_text() {
         (
             refused.misses,
             refused.stores,
-            refused.refused("set_cookie")
+            refused.refused(rocket_route_cache::metrics::Refusal::SetCookie)
         ),
         (1, 0, 1)
     );
@@ -220,7 +220,7 @@ async fn invalidations_are_counted_exactly() {
     .manage(cache.clone())
     .mount("/", routes![watched]);
     let client = Client::untracked(rocket).await.unwrap();
-    let before = rocket_route_cache::stats().global;
+    let before = rocket_route_cache::metrics::stats().global;
     let x_cache = |response: &rocket::local::asynchronous::LocalResponse<'_>| {
         response.headers().get_one("X-Cache").map(str::to_owned)
     };
@@ -247,7 +247,7 @@ async fn invalidations_are_counted_exactly() {
     gone.stop();
     assert!(unreachable.invalidate_tag("watched").await.is_err());
 
-    let stats = rocket_route_cache::stats();
+    let stats = rocket_route_cache::metrics::stats();
     let after = &stats.global;
     assert_eq!(after.invalidations - before.invalidations, 3, "calls");
     assert_eq!(

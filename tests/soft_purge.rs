@@ -16,7 +16,7 @@ use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, uri, State};
-use rocket_route_cache::{cached_route, Cache, Config, SurrogateKeys};
+use rocket_route_cache::{cached_route, config::SurrogateKeys, Cache, Config};
 
 /// Counts the handlers' runs; while `hold` is set, each run says it started and waits for
 /// `release`; while `fail` is set, `flaky` fails.
@@ -448,7 +448,7 @@ async fn surrogate_keys_carry_the_routes_tags() {
         assert_eq!(answer.surrogate_key, None);
     }
     assert_eq!(
-        rocket_route_cache::surrogate_key("author:caf\u{e9} au lait, s.v.p."),
+        rocket_route_cache::invalidation::surrogate_key("author:caf\u{e9} au lait, s.v.p."),
         "author:caf%C3%A9%20au%20lait%2C%20s.v.p."
     );
 

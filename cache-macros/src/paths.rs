@@ -97,7 +97,7 @@ impl Paths {
 
     pub(crate) fn route_entries_type(&self) -> TokenStream {
         let root = &self.root;
-        quote!(#root::RouteEntries)
+        quote!(#root::invalidation::RouteEntries)
     }
 
     pub(crate) fn check_guard(&self) -> TokenStream {

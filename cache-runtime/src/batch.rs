@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cache::{every_cache, settle, Cache};
 use crate::generation::{GenId, Purge};
-use crate::invalidation::{InvalidationError, InvalidationUri, RouteEntries};
+use crate::targets::{InvalidationError, InvalidationUri, RouteEntries};
 
 /// Several invalidations at once: URIs, tags and handlers' entries, dropped (or, with
 /// [`soft`](Invalidation::soft), marked stale) together, paying one wait for every instance to

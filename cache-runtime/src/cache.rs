@@ -12,17 +12,17 @@ use rocket::Request;
 
 use crate::backend::Lookup;
 use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
-use crate::config::{Config, ConfigError, SERVERS_ENV};
+use crate::counting::{Counters, Snapshot, PROCESS};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
 use crate::generation::{GenId, Purge};
 use crate::http::status::CacheStatus;
-use crate::invalidation::InvalidationError;
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
-use crate::metrics::{Counters, Snapshot, PROCESS};
 use crate::near::NearTier;
 use crate::rate_limited_log;
+use crate::settings::{Config, ConfigError, SERVERS_ENV};
+use crate::targets::InvalidationError;
 use crate::util::unix_now;
 
 /// A configured cache: a store plus the settings routes read on every request.
@@ -118,7 +118,7 @@ impl Cache {
 
     /// The counters of the requests this cache served and of its invalidations: with two Rocket
     /// instances in one process, each with its own cache, each instance's own (the per-route
-    /// counters of [`stats`](crate::stats) add up every instance mounting the route).
+    /// counters of [`stats`](crate::metrics::stats) add up every instance mounting the route).
     pub fn stats(&self) -> Snapshot {
         self.inner.counters.snapshot()
     }
@@ -229,11 +229,13 @@ impl Cache {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How many epoch polls this cache has sent.
     pub(crate) fn polls(&self) -> u64 {
         self.inner.polls.load(Ordering::Relaxed)
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Starts the poller if needed and waits for a poll that completes after this call and
     /// leaves every server's last poll fit to rely on (forever when polling is off, or a server
     /// does not answer): hits may then rely on it for about a whole horizon.
@@ -409,7 +411,7 @@ pub fn global() -> &'static Cache {
 /// ```
 /// let mut config = rocket_route_cache::Config::memcached(["127.0.0.1:11211"]);
 /// config.namespace = "blog".into();
-/// rocket_route_cache::install(config).expect("installed before first use");
+/// rocket_route_cache::config::install(config).expect("installed before first use");
 /// ```
 pub fn install(config: Config) -> Result<(), InstallError> {
     let cache = Cache::new(config).map_err(InstallError::Invalid)?;
@@ -463,7 +465,7 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let how = match self.origin {
             Origin::Environment => "configured from the environment by an earlier use",
-            Origin::Installed => "installed with rocket_route_cache::install",
+            Origin::Installed => "installed with rocket_route_cache::config::install",
             Origin::Fairing => "installed by another fairing",
         };
         write!(

@@ -130,6 +130,7 @@ impl StoredResponse {
             + body_len
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Frames a response, with no invalidation stamp, new when `created`.
     pub fn build<'h>(
         status: u16,
@@ -141,6 +142,7 @@ impl StoredResponse {
         StoredResponse::build_stamped(status, headers, body, (created, ttl, 0), Stamp::default())
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Frames a response rendered under `stamp` (the invalidation epoch and counters);
     /// `times`: when it was received, for how long from then it is fresh, and its age then.
     pub(crate) fn build_stamped<'h>(
@@ -320,6 +322,7 @@ impl StoredResponse {
         self.ttl
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How old the response already was when received, in seconds.
     pub fn initial_age(&self) -> u32 {
         self.age

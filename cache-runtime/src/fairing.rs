@@ -8,15 +8,15 @@ use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::cache::{adopt, Cache};
-use crate::config::{
+use crate::http::render::finish_catcher_page;
+use crate::settings::{
     parse_servers, Config, ConfigError, SurrogateKeys, KEYS, SERVERS, SERVERS_ENV,
 };
-use crate::http::render::finish_catcher_page;
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
 /// Invalid configuration fails ignite with a message naming the key and the expected form, and
-/// so does a global cache already in use with another configuration (see [`install`](crate::install)):
+/// so does a global cache already in use with another configuration (see [`install`](crate::config::install)):
 /// routes and `invalidate*` would use different stores. At liftoff, one line says which backend
 /// is in use.
 ///
@@ -67,7 +67,7 @@ use crate::http::render::finish_catcher_page;
 pub struct CacheFairing;
 
 /// The `cache` table, every key optional; its field names are the table names in
-/// [`KEYS`](crate::config::KEYS).
+/// [`KEYS`](crate::settings::KEYS).
 #[derive(Debug, Default, Deserialize)]
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
 struct Table {

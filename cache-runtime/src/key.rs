@@ -73,6 +73,7 @@ impl CacheKey {
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// A key the caller vouches for (benchmarks' raw operations only).
     pub(crate) fn trusted(key: &str) -> CacheKey {
         assert!(

@@ -20,18 +20,18 @@
 //! answered from the cache with `X-Cache: HIT` and an `Age` header, without running the
 //! handler. See [`cached_route`] for the options and what is and is not stored.
 //!
-//! # Where entries live
+//! # Setting it up
 //!
-//! No setup call is needed. On first use the global cache reads `MEMCACHED_SERVERS`
-//! (comma-separated `host:port`); when it is unset, entries live in a bounded in-process
-//! store and one warning says they are not shared between instances. To configure it in code,
-//! call [`install`] before launch; to give one Rocket instance its own cache, manage a
-//! [`Cache`]: `rocket::build().manage(Cache::new(config)?)`.
+//! An application attaches [`CacheFairing`], which reads the `cache` table of `Rocket.toml`
+//! (or `ROCKET_CACHE`; `MEMCACHED_SERVERS` names the servers too):
+//! `rocket::build().attach(CacheFairing)`. Without servers, entries live in a bounded
+//! in-process store and one warning says they are not shared between instances. A test or a
+//! library that wants a cache of its own manages one instead:
+//! `rocket::build().manage(Cache::new(Config::memcached(["127.0.0.1:11211"]))?)`. Those are
+//! the two ways; the [`config`] module holds the rest.
 //!
-//! # Configuration, counters
-//!
-//! Attach [`CacheFairing`] to read a `cache` table from `Rocket.toml` / `ROCKET_CACHE`; read the
-//! counters with [`stats`], or mount [`metrics_routes`] for Prometheus.
+//! Read the counters with [`metrics::stats`], or mount [`metrics::metrics_routes`] for
+//! Prometheus.
 //!
 //! # Invalidation
 //!
@@ -82,13 +82,14 @@
 //! [Rocket]: https://rocket.rs
 
 // The layers, lowest first; a module imports only from layers before its own:
-//   util, outcome, config, generation | entry | metrics | options | key, invalidation, http,
+//   util, outcome, settings, generation | entry | counting | options | key, targets, http,
 //   rate_limited_log | backend | flight | cache | batch, guard | serve | fairing,
-//   guard_check, responder_check, metrics_route (the Rocket glue) | this file's re-exports.
+//   guard_check, responder_check, metrics_route (the Rocket glue) | this file's public
+//   modules and re-exports.
 mod backend;
 mod batch;
 mod cache;
-mod config;
+mod counting;
 mod entry;
 mod fairing;
 mod flight;
@@ -99,10 +100,8 @@ mod guard;
 mod guard_check;
 pub mod guide;
 mod http;
-mod invalidation;
 mod key;
 mod lookup;
-mod metrics;
 mod metrics_route;
 mod near;
 mod options;
@@ -111,20 +110,40 @@ mod param_check;
 mod rate_limited_log;
 mod responder_check;
 mod serve;
+mod settings;
+mod targets;
 mod util;
 
-pub use backend::BreakerState;
 pub use batch::{invalidate, invalidate_all, invalidate_tag, Invalidation};
-pub use cache::{global, install, Cache, InstallError, ServerStatus};
-pub use config::{Config, ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
+pub use cache::Cache;
 pub use fairing::CacheFairing;
 pub use guard_check::{KeyedGuard, SharedGuard};
-pub use http::surrogate::surrogate_key;
-pub use invalidation::{InvalidationError, InvalidationUri, RouteEntries};
-pub use metrics::{stats, Counters, Snapshot, Stats};
-pub use metrics_route::metrics_routes;
-pub use outcome::Refusal;
 pub use responder_check::SharedResponder;
+pub use settings::Config;
+pub use targets::InvalidationError;
+
+/// The rest of the configuration: what [`Config`] is checked against, the CDN header for
+/// tags, and the global cache the free `invalidate*` functions and [`CacheFairing`] share.
+pub mod config {
+    pub use crate::cache::{global, install, InstallError};
+    pub use crate::settings::{ConfigError, SurrogateKeys, DEFAULT_CACHE_NAME, SERVERS_ENV};
+}
+
+/// What the cache did: counters per process, per cache and per route, a Prometheus route, and
+/// the state of each Memcached server.
+pub mod metrics {
+    pub use crate::backend::BreakerState;
+    pub use crate::cache::ServerStatus;
+    pub use crate::counting::{stats, Snapshot, Stats};
+    pub use crate::metrics_route::metrics_routes;
+    pub use crate::outcome::Refusal;
+}
+
+/// What an [`Invalidation`] names, and how tags are spelled for a CDN.
+pub mod invalidation {
+    pub use crate::http::surrogate::surrogate_key;
+    pub use crate::targets::{InvalidationUri, RouteEntries};
+}
 
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
 ///
@@ -335,25 +354,28 @@ pub use responder_check::SharedResponder;
 /// ```
 pub use rocket_route_cache_macros::cached_route;
 
-/// Used by the code `#[cached_route]` generates; not a public API.
+/// Used by the code `#[cached_route]` generates; not a public API. The hooks for this
+/// repository's tests and benchmarks are compiled only with the `test-hooks` feature.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::CacheRequest;
     pub use crate::guard_check::{check_guard, tag_guard, Builtin, No, Route, Yes};
-    pub use crate::invalidation::{route_entries, Scope};
     pub use crate::key::GuardKey;
     pub use crate::options::RouteOptions;
     pub use crate::param_check::{key_part, seconds, tag_part};
     pub use crate::responder_check::check_responder;
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
+    pub use crate::targets::{route_entries, Scope};
 
+    #[cfg(feature = "test-hooks")]
     /// How many invalidation counters the embedded store holds (`None` for Memcached): for the
     /// tests that check a flood of distinct URLs creates none.
     pub fn counters_held(cache: &crate::Cache) -> Option<usize> {
         cache.store().counters_held()
     }
 
+    #[cfg(feature = "test-hooks")]
     /// Waits for the next epoch poll that leaves every Memcached server's epoch fit for hits to
     /// rely on (forever when polling is off or a server does not answer: bound it): for tests
     /// that need the near tier and one-operation hits in force for about a horizon.
@@ -361,11 +383,13 @@ pub mod __private {
         cache.polled().await;
     }
 
+    #[cfg(feature = "test-hooks")]
     /// How many epoch polls `cache` has sent.
     pub fn epoch_polls(cache: &crate::Cache) -> u64 {
         cache.polls()
     }
 
+    #[cfg(feature = "test-hooks")]
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
     pub mod bench {
         pub use crate::entry::StoredResponse;

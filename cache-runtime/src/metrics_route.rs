@@ -6,7 +6,7 @@ use rocket::{Data, Request, Route};
 
 use crate::backend::BreakerState;
 use crate::cache::Cache;
-use crate::metrics::{instance_routes, prometheus, stats};
+use crate::counting::{instance_routes, prometheus, stats};
 
 /// Routes to mount where you choose: `GET <base>/metrics` answers the counters of the Rocket
 /// instance (the cached routes it mounts, its cache's invalidations and each Memcached server's
@@ -16,7 +16,7 @@ use crate::metrics::{instance_routes, prometheus, stats};
 /// # use rocket::launch;
 /// #[launch]
 /// fn rocket() -> _ {
-///     rocket::build().mount("/internal", rocket_route_cache::metrics_routes())
+///     rocket::build().mount("/internal", rocket_route_cache::metrics::metrics_routes())
 /// }
 /// ```
 pub fn metrics_routes() -> Vec<Route> {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use crate::metrics::RouteStats;
+use crate::counting::RouteStats;
 
 /// A route's options, fixed at compile time by `#[cached_route(...)]`, and its counters.
 #[derive(Debug)]

@@ -105,6 +105,7 @@ impl EmbeddedStore {
         self.entries.weight()
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How many counters were ever bumped (the namespace's and the epoch included): what
     /// invalidations created; reads create none.
     pub(crate) fn counters_held(&self) -> usize {
@@ -124,12 +125,14 @@ impl EmbeddedStore {
         self.entries.len()
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn raw_get(&self, key: &str) -> Option<usize> {
         self.entries
             .get(&CacheKey::trusted(key))
             .map(|slot| slot.entry.body().len())
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
         for counter in counters {
             self.counter(counter);
@@ -137,6 +140,7 @@ impl EmbeddedStore {
         self.raw_get(key)
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         let Ok(entry) = StoredResponse::build(200, std::iter::empty(), value, 0, 3600) else {
             return false;

@@ -283,6 +283,7 @@ impl MemcachedStore {
 }
 
 impl MemcachedStore {
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
         self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
@@ -294,12 +295,14 @@ impl MemcachedStore {
         .map(|value| value.len())
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// A raw get batched with reads of `counters` invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
         let (got, _) = self.batch(key, Some(Get::new(key)), counters).await.ok()?;
         got?.value.map(|value| value.len())
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         self.guarded(key.as_bytes(), self.op_timeout, async {
             let client = self.client().await?;
@@ -462,6 +465,7 @@ impl MemcachedStore {
             .is_some_and(|watch| watch.vouches(self.server_of(key.as_bytes()), stamp))
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
         self.watch.as_ref().is_some_and(EpochWatch::all_fresh)

@@ -280,6 +280,7 @@ impl Store {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
         match self {
@@ -296,6 +297,7 @@ impl Store {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How many invalidation counters the embedded store holds; `None` for Memcached.
     pub(crate) fn counters_held(&self) -> Option<usize> {
         match self {
@@ -304,6 +306,7 @@ impl Store {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// A raw get (no decoding), for the benchmark's floor.
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
         match self {
@@ -312,6 +315,7 @@ impl Store {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// A raw get batched with reads of invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
         match self {
@@ -320,6 +324,7 @@ impl Store {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) async fn raw_set(&self, key: &str, value: &[u8]) -> bool {
         match self {
             Store::Embedded(store) => store.raw_set(key, value),

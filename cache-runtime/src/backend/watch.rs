@@ -315,6 +315,7 @@ impl EpochWatch {
         polled.seq.store(seq + 2, Ordering::Release);
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Whether every server's last poll may be relied on.
     pub(crate) fn all_fresh(&self) -> bool {
         let now = Instant::now();

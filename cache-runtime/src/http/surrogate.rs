@@ -3,7 +3,7 @@
 
 use rocket::Response;
 
-use crate::config::SurrogateKeys;
+use crate::settings::SurrogateKeys;
 
 /// How `tag` is spelled in a `Surrogate-Key` or `Cache-Tag` header, and so in a CDN purge by
 /// tag: visible ASCII as is, except `%`, `,` and `"`; those, spaces, control characters and
@@ -12,9 +12,9 @@ use crate::config::SurrogateKeys;
 /// two distinct tags never share a spelling.
 ///
 /// ```
-/// assert_eq!(rocket_route_cache::surrogate_key("article:5"), "article:5");
-/// assert_eq!(rocket_route_cache::surrogate_key("café au lait"), "caf%C3%A9%20au%20lait");
-/// assert_eq!(rocket_route_cache::surrogate_key("a,b%"), "a%2Cb%25");
+/// assert_eq!(rocket_route_cache::invalidation::surrogate_key("article:5"), "article:5");
+/// assert_eq!(rocket_route_cache::invalidation::surrogate_key("café au lait"), "caf%C3%A9%20au%20lait");
+/// assert_eq!(rocket_route_cache::invalidation::surrogate_key("a,b%"), "a%2Cb%25");
 /// ```
 pub fn surrogate_key(tag: &str) -> String {
     let mut spelled = String::with_capacity(tag.len());

@@ -9,12 +9,12 @@ use tokio::sync::watch;
 use super::leases::Leases;
 use super::{lease_secs, unix_now, Flow, Reply, Via};
 use crate::backend::{Lease, Lookup};
-use crate::config::Config;
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Leader, Outcome, Role};
 use crate::generation::GenId;
-use crate::invalidation::Scope;
 use crate::outcome::Served;
+use crate::settings::Config;
+use crate::targets::Scope;
 
 impl<'r> Flow<'r> {
     /// Coalesce: waits for the request that runs the handler for this key, or becomes it.

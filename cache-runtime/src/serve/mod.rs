@@ -19,7 +19,6 @@ use self::leases::Leases;
 use self::responder::Cached;
 use crate::backend::{BackendError, Lease, Lookup};
 use crate::cache::Cache;
-use crate::config::Config;
 use crate::entry::StoredResponse;
 use crate::flight::{Leader, Role};
 use crate::generation::Stamp;
@@ -30,12 +29,13 @@ use crate::http::render::{
 };
 use crate::http::status::{detail, Forwarded, Fwd};
 use crate::http::{surrogate, targeted};
-use crate::invalidation::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
 use crate::options::RouteOptions;
 use crate::outcome::{Refusal, Served};
 use crate::rate_limited_log;
+use crate::settings::Config;
+use crate::targets::Scope;
 pub(crate) use crate::util::unix_now;
 
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is

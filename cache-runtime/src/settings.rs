@@ -142,7 +142,7 @@ pub struct Config {
     pub enabled: bool,
     /// The response header that carries each route's `tags`, so that a CDN in front can purge
     /// by the same tags: `Surrogate-Key` (Fastly; space-separated) or `Cache-Tag` (Cloudflare;
-    /// comma-separated), each tag spelled by [`surrogate_key`](crate::surrogate_key). In the
+    /// comma-separated), each tag spelled by [`surrogate_key`](crate::invalidation::surrogate_key). In the
     /// `cache` table, `surrogate_keys = "Surrogate-Key"` or `"Cache-Tag"`. Default none.
     pub surrogate_keys: Option<SurrogateKeys>,
 }

@@ -275,12 +275,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The count for one refusal reason.
-    pub fn refused(&self, reason: &str) -> u64 {
-        self.refusals
-            .iter()
-            .find(|(label, _)| *label == reason)
-            .map_or(0, |(_, n)| *n)
+    /// Counts the responses served but not stored for `reason`.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        let label = REFUSALS.iter().find(|(refusal, _)| *refusal == reason);
+        label.map_or(0, |(_, label)| {
+            self.refusals
+                .iter()
+                .find(|(counted, _)| counted == label)
+                .map_or(0, |(_, n)| *n)
+        })
     }
 }
 
@@ -540,7 +543,7 @@ mod tests {
             (snapshot.stores, snapshot.bytes_stored),
             (total, 100 * total)
         );
-        assert_eq!(snapshot.refused("vary"), total);
+        assert_eq!(snapshot.refused(Refusal::Vary), total);
         assert_eq!(snapshot.backend_errors, total);
         assert_eq!(snapshot.invalidated, total);
         assert_eq!(snapshot.invalidations, total);
