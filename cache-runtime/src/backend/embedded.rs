@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::{Backend, BackendError, Bumped, Found, Lease, Lookup, Read};
+use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
 use crate::generation::{Counter, GenId, Purge, SHARED_COUNTERS};
 use crate::key::CacheKey;
@@ -162,8 +162,8 @@ impl EmbeddedStore {
     }
 }
 
-impl Backend for EmbeddedStore {
-    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
+impl EmbeddedStore {
+    pub(crate) async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
         let epoch = self.counter(&epoch);
         let found = match self.entries.get(key) {
             Some(slot) => {
@@ -184,7 +184,7 @@ impl Backend for EmbeddedStore {
         Ok(Read::in_epoch(found, epoch))
     }
 
-    async fn read_counters(
+    pub(crate) async fn read_counters(
         &self,
         _key: &CacheKey,
         counters: &[GenId],
@@ -194,7 +194,7 @@ impl Backend for EmbeddedStore {
         Ok((Lookup::Miss(Lease::None), values))
     }
 
-    async fn restamp(
+    pub(crate) async fn restamp(
         &self,
         key: &CacheKey,
         original: Arc<StoredResponse>,
@@ -217,7 +217,7 @@ impl Backend for EmbeddedStore {
         }
     }
 
-    async fn set(
+    pub(crate) async fn set(
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
@@ -231,7 +231,7 @@ impl Backend for EmbeddedStore {
         Ok(())
     }
 
-    async fn bump(
+    pub(crate) async fn bump(
         &self,
         _namespace: &str,
         counter: GenId,
@@ -249,13 +249,13 @@ impl Backend for EmbeddedStore {
     }
 
     /// One process shares this store: the in-process flight is the whole lease.
-    async fn lease(&self, _key: &CacheKey, _ttl: u32) -> bool {
+    pub(crate) async fn lease(&self, _key: &CacheKey, _ttl: u32) -> bool {
         true
     }
 
-    async fn release(&self, _key: &CacheKey) {}
+    pub(crate) async fn release(&self, _key: &CacheKey) {}
 
-    async fn abandon(&self, _key: &CacheKey, _cas: u64) {}
+    pub(crate) async fn abandon(&self, _key: &CacheKey, _cas: u64) {}
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Memcached through the `memcache` crate's async meta-protocol client. This is the only file
-//! that names that client: its API is experimental, so it stays behind [`Backend`].
+//! that names that client: its API is experimental, so it stays behind [`Store`](super::Store).
 
 use std::fmt;
 use std::future::Future;
@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
-use super::{Backend, BackendError, Bumped, Found, Lease, Lookup, Read};
+use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
 use crate::generation::{fresh_generation, Counter, GenId, Purge, Stamp};
 use crate::key::CacheKey;
@@ -547,12 +547,12 @@ impl MemcachedStore {
     }
 }
 
-impl Backend for MemcachedStore {
+impl MemcachedStore {
     /// With a poll of the key's server to rely on (see `watch.rs`), one operation: the entry
     /// alone, current when no change the poll read since its stamp concerns it, else to be
     /// checked against its counters. Otherwise the entry and the server's epoch, as every hit
     /// did before polls.
-    async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
+    pub(crate) async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
         let server = self.server_of(key.as_bytes());
         if let Some(watch) = self.watch.as_ref().filter(|w| w.epoch(server).is_some()) {
             return Ok(match self.read_entry(key).await? {
@@ -573,7 +573,7 @@ impl Backend for MemcachedStore {
 
     /// With a lease, the key is read as a lease read: on a miss the server creates an empty
     /// placeholder for `lease_ttl` and tells exactly one client it won; others see it pending.
-    async fn read_counters(
+    pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
         counters: &[GenId],
@@ -595,7 +595,7 @@ impl Backend for MemcachedStore {
         Ok((lookup, values))
     }
 
-    async fn restamp(
+    pub(crate) async fn restamp(
         &self,
         key: &CacheKey,
         original: Arc<StoredResponse>,
@@ -620,7 +620,7 @@ impl Backend for MemcachedStore {
             .await;
     }
 
-    async fn bump(
+    pub(crate) async fn bump(
         &self,
         namespace: &str,
         counter: GenId,
@@ -679,7 +679,7 @@ impl Backend for MemcachedStore {
         }
     }
 
-    async fn set(
+    pub(crate) async fn set(
         &self,
         key: &CacheKey,
         entry: Arc<StoredResponse>,
@@ -703,7 +703,7 @@ impl Backend for MemcachedStore {
         .await
     }
 
-    async fn lease(&self, key: &CacheKey, ttl: u32) -> bool {
+    pub(crate) async fn lease(&self, key: &CacheKey, ttl: u32) -> bool {
         let lease = key.lease();
         let taken = self
             .guarded(lease.as_bytes(), self.op_timeout, async {
@@ -720,7 +720,7 @@ impl Backend for MemcachedStore {
         matches!(taken, Ok(true))
     }
 
-    async fn abandon(&self, key: &CacheKey, cas: u64) {
+    pub(crate) async fn abandon(&self, key: &CacheKey, cas: u64) {
         // Only the placeholder this request created: a CAS mismatch means an entry (or another
         // placeholder) took its place, which must stay.
         let _ = self
@@ -737,7 +737,7 @@ impl Backend for MemcachedStore {
             .await;
     }
 
-    async fn release(&self, key: &CacheKey) {
+    pub(crate) async fn release(&self, key: &CacheKey) {
         let lease = key.lease();
         let _ = self
             .guarded(lease.as_bytes(), self.op_timeout, async {

@@ -7,7 +7,6 @@ mod memcached;
 mod watch;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,63 +134,11 @@ impl fmt::Display for BackendError {
     }
 }
 
-/// The small surface every store implements.
-pub(crate) trait Backend: Send + Sync {
-    /// Reads `key` and whether its entry is current: in one round trip, with the namespace's
-    /// invalidation epoch (`epoch`, created when missing) when it must be read.
-    fn read(
-        &self,
-        key: &CacheKey,
-        epoch: GenId,
-    ) -> impl Future<Output = Result<Read, BackendError>> + Send;
-    /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
-    /// read of `key`, which on a miss takes the key's lease for that many seconds when nobody
-    /// holds it.
-    fn read_counters(
-        &self,
-        key: &CacheKey,
-        counters: &[GenId],
-        lease: Option<u32>,
-    ) -> impl Future<Output = Result<(Lookup, Vec<u64>), BackendError>> + Send;
-    /// Stores `original` again recorded in `epoch`, for the `ttl` it had left, unless `key`
-    /// changed since it was read (with `cas`).
-    fn restamp(
-        &self,
-        key: &CacheKey,
-        original: Arc<StoredResponse>,
-        epoch: u64,
-        cas: u64,
-        ttl: u32,
-    ) -> impl Future<Output = ()> + Send;
-    /// Increments `counter` by `purge`'s delta, then the epoch, wherever they are kept (every
-    /// server), within `deadline`.
-    fn bump(
-        &self,
-        namespace: &str,
-        counter: GenId,
-        purge: Purge,
-        deadline: Duration,
-    ) -> impl Future<Output = Bumped> + Send;
-    /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
-    /// after `budget` (what is left of the request's deadline).
-    fn set(
-        &self,
-        key: &CacheKey,
-        entry: Arc<StoredResponse>,
-        keep: u32,
-        budget: Duration,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry,
-    /// only once the backend confirmed it (a timed-out request is not a lease).
-    fn lease(&self, key: &CacheKey, ttl: u32) -> impl Future<Output = bool> + Send;
-    /// Gives a lease back once the entry is stored (or was not storable).
-    fn release(&self, key: &CacheKey) -> impl Future<Output = ()> + Send;
-    /// Gives back a lease won by a lookup (the placeholder with this CAS), when nothing was
-    /// stored in its place.
-    fn abandon(&self, key: &CacheKey, cas: u64) -> impl Future<Output = ()> + Send;
-}
-
-/// The configured store, dispatched statically: no boxed future on the hit path.
+/// The configured store: the one seam between the cache and where entries live. Each variant
+/// implements the same operations under the same names (`read`, `read_counters`, `restamp`,
+/// `bump`, `set`, `lease`, `release`, `abandon`), and `each!` forwards to them; a new backend
+/// is a variant and those methods. Operations only Memcached has (the epoch polls) are reached
+/// through [`Store::memcached`]. Dispatched statically: no boxed future on the hit path.
 #[derive(Debug)]
 // One per cache, inside its `Arc`: the size difference costs nothing, a box would cost an
 // indirection on every operation.
@@ -201,26 +148,45 @@ pub(crate) enum Store {
     Memcached(MemcachedStore),
 }
 
+/// `body` with `store` bound to the configured store, whichever it is.
+macro_rules! each {
+    ($self:expr, $store:ident => $body:expr) => {
+        match $self {
+            Store::Embedded($store) => $body,
+            Store::Memcached($store) => $body,
+        }
+    };
+}
+
 impl Store {
-    pub(crate) async fn read(&self, key: &CacheKey) -> Result<Read, BackendError> {
+    /// The Memcached store, for the operations only it has.
+    pub(crate) fn memcached(&self) -> Option<&MemcachedStore> {
         match self {
-            Store::Embedded(store) => store.read(key, GenId::epoch()).await,
-            Store::Memcached(store) => store.read(key, GenId::epoch()).await,
+            Store::Embedded(_) => None,
+            Store::Memcached(store) => Some(store),
         }
     }
 
+    /// Reads `key` and whether its entry is current: in one round trip, with the namespace's
+    /// invalidation epoch (created when missing) when it must be read.
+    pub(crate) async fn read(&self, key: &CacheKey) -> Result<Read, BackendError> {
+        each!(self, store => store.read(key, GenId::epoch()).await)
+    }
+
+    /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
+    /// read of `key`, which on a miss takes the key's lease for that many seconds when nobody
+    /// holds it.
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
         counters: &[GenId],
         lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
-        match self {
-            Store::Embedded(store) => store.read_counters(key, counters, lease).await,
-            Store::Memcached(store) => store.read_counters(key, counters, lease).await,
-        }
+        each!(self, store => store.read_counters(key, counters, lease).await)
     }
 
+    /// Stores `original` again recorded in `epoch`, for the `ttl` it had left, unless `key`
+    /// changed since it was read (with `cas`).
     pub(crate) async fn restamp(
         &self,
         key: &CacheKey,
@@ -228,12 +194,11 @@ impl Store {
         epoch: u64,
         Restamp { cas, ttl }: Restamp,
     ) {
-        match self {
-            Store::Embedded(store) => store.restamp(key, original, epoch, cas, ttl).await,
-            Store::Memcached(store) => store.restamp(key, original, epoch, cas, ttl).await,
-        }
+        each!(self, store => store.restamp(key, original, epoch, cas, ttl).await)
     }
 
+    /// Increments `counter` by `purge`'s delta, then the epoch, wherever they are kept (every
+    /// server), within `deadline`.
     pub(crate) async fn bump(
         &self,
         namespace: &str,
@@ -241,60 +206,45 @@ impl Store {
         purge: Purge,
         deadline: Duration,
     ) -> Bumped {
-        match self {
-            Store::Embedded(store) => store.bump(namespace, counter, purge, deadline).await,
-            Store::Memcached(store) => store.bump(namespace, counter, purge, deadline).await,
-        }
+        each!(self, store => store.bump(namespace, counter, purge, deadline).await)
     }
 
+    /// Gives back a lease won by a lookup (the placeholder with this CAS), when nothing was
+    /// stored in its place.
     pub(crate) async fn abandon(&self, key: &CacheKey, cas: u64) {
-        match self {
-            Store::Embedded(store) => store.abandon(key, cas).await,
-            Store::Memcached(store) => store.abandon(key, cas).await,
-        }
+        each!(self, store => store.abandon(key, cas).await)
     }
 
     /// The epoch of `key`'s server as last polled, while hits may rely on it; `None` for the
     /// embedded store (which reads its epoch in memory) and when polling is off or stale.
     pub(crate) fn polled_epoch(&self, key: &CacheKey) -> Option<u64> {
-        match self {
-            Store::Embedded(_) => None,
-            Store::Memcached(store) => store.polled_epoch(key),
-        }
+        self.memcached()?.polled_epoch(key)
     }
 
     /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of
     /// its server says, while that poll may be relied on; `false` for the embedded store.
     pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Stamp) -> bool {
-        match self {
-            Store::Embedded(_) => false,
-            Store::Memcached(store) => store.vouches(key, stamp),
-        }
+        self.memcached()
+            .is_some_and(|store| store.vouches(key, stamp))
     }
 
     /// Polls the servers' epochs (Memcached with polling on); how many were recorded.
     pub(crate) async fn poll(&self, namespace: &str) -> usize {
-        match self {
-            Store::Embedded(_) => 0,
-            Store::Memcached(store) => store.poll(namespace).await,
+        match self.memcached() {
+            Some(store) => store.poll(namespace).await,
+            None => 0,
         }
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
     /// Whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
-        match self {
-            Store::Embedded(_) => false,
-            Store::Memcached(store) => store.all_polled(),
-        }
+        self.memcached().is_some_and(MemcachedStore::all_polled)
     }
 
     /// The polling settings, for Memcached with polling on.
     pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
-        match self {
-            Store::Embedded(_) => None,
-            Store::Memcached(store) => store.poll_settings(),
-        }
+        self.memcached()?.poll_settings()
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
@@ -332,6 +282,8 @@ impl Store {
         }
     }
 
+    /// Stores `entry` for its TTL plus `keep` seconds (the route's stale windows), giving up
+    /// after `budget` (what is left of the request's deadline).
     pub(crate) async fn set(
         &self,
         key: &CacheKey,
@@ -339,23 +291,17 @@ impl Store {
         keep: u32,
         budget: Duration,
     ) -> Result<(), BackendError> {
-        match self {
-            Store::Embedded(store) => store.set(key, entry, keep, budget).await,
-            Store::Memcached(store) => store.set(key, entry, keep, budget).await,
-        }
+        each!(self, store => store.set(key, entry, keep, budget).await)
     }
 
+    /// Takes `key`'s lease for `ttl` seconds: `true` when this caller recomputes the entry,
+    /// only once the backend confirmed it (a timed-out request is not a lease).
     pub(crate) async fn lease(&self, key: &CacheKey, ttl: u32) -> bool {
-        match self {
-            Store::Embedded(store) => store.lease(key, ttl).await,
-            Store::Memcached(store) => store.lease(key, ttl).await,
-        }
+        each!(self, store => store.lease(key, ttl).await)
     }
 
+    /// Gives a lease back once the entry is stored (or was not storable).
     pub(crate) async fn release(&self, key: &CacheKey) {
-        match self {
-            Store::Embedded(store) => store.release(key).await,
-            Store::Memcached(store) => store.release(key).await,
-        }
+        each!(self, store => store.release(key).await)
     }
 }
