@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 /// Why a request went to the handler (RFC 9211 section 2.2, `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fwd {
+pub(crate) enum ForwardReason {
     /// The cache was told not to handle it: a per-principal request, or a key in hit-for-pass.
     Bypass,
     /// Nothing was stored under the key.
@@ -19,14 +19,14 @@ pub(crate) enum Fwd {
     Stale,
 }
 
-impl Fwd {
+impl ForwardReason {
     fn token(self) -> &'static str {
         match self {
-            Fwd::Bypass => "bypass",
-            Fwd::UriMiss => "uri-miss",
-            Fwd::Miss => "miss",
-            Fwd::Request => "request",
-            Fwd::Stale => "stale",
+            ForwardReason::Bypass => "bypass",
+            ForwardReason::UriMiss => "uri-miss",
+            ForwardReason::Miss => "miss",
+            ForwardReason::Request => "request",
+            ForwardReason::Stale => "stale",
         }
     }
 }
@@ -34,7 +34,7 @@ impl Fwd {
 /// A request that went forward (to the handler, or to another request running it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Forwarded {
-    pub(crate) fwd: Fwd,
+    pub(crate) fwd: ForwardReason,
     /// The status the handler produced (a 304 sent to the client says 200 here).
     pub(crate) status: u16,
     /// The response was written to the cache.
@@ -151,7 +151,7 @@ mod tests {
     use super::*;
     use crate::outcome::Refusal;
 
-    fn forwarded(fwd: Fwd) -> Forwarded {
+    fn forwarded(fwd: ForwardReason) -> Forwarded {
         Forwarded {
             fwd,
             status: 200,
@@ -170,7 +170,7 @@ mod tests {
         let stored = Forwarded {
             stored: true,
             ttl: Some(60),
-            ..forwarded(Fwd::UriMiss)
+            ..forwarded(ForwardReason::UriMiss)
         };
         assert_eq!(
             status.forwarded(&stored),
@@ -178,7 +178,7 @@ mod tests {
         );
         let refused = Forwarded {
             detail: Some(Refusal::SetCookie.token()),
-            ..forwarded(Fwd::Bypass)
+            ..forwarded(ForwardReason::Bypass)
         };
         assert_eq!(
             status.forwarded(&refused),

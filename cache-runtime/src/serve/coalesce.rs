@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::leases::Leases;
-use super::{lease_secs, unix_now, Flow, Reply, Via};
+use super::{lease_secs, unix_now, Flow, Reply, Source};
 use crate::backend::{Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Leader, Outcome, Role};
@@ -49,7 +49,7 @@ impl<'r> Flow<'r> {
             self.stamp.map(|s| s.fingerprint) == Some(e.stamp().fingerprint)
         };
         if let Ok(Some(entry)) = waited.map(|e| e.filter(same_counters)) {
-            return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Via::Collapsed));
+            return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Source::Collapsed));
         }
         // The leader published nothing usable or took too long: run it here.
         None
@@ -66,7 +66,7 @@ impl<'r> Flow<'r> {
         match await_other_instance(&mut self.leases, self.cache.config(), &counters).await {
             Awaited::Entry(entry) => {
                 guard.publish(Some(Arc::clone(&entry)));
-                return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Via::Collapsed));
+                return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Source::Collapsed));
             }
             // Either way this request runs the handler; a lease it won is in `leases`.
             Awaited::Leased | Awaited::GaveUp => {}

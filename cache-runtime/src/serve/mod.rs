@@ -27,7 +27,7 @@ use crate::http::policy;
 use crate::http::render::{
     add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay,
 };
-use crate::http::status::{detail, Forwarded, Fwd};
+use crate::http::status::{detail, ForwardReason, Forwarded};
 use crate::http::{surrogate, targeted};
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
@@ -155,7 +155,7 @@ struct Flow<'r> {
     /// The expired entry this request answers with before refreshing it (`stale`).
     revalidates: Option<Arc<StoredResponse>>,
     /// Why this request goes to the handler, if it does (`Cache-Status`'s `fwd`).
-    fwd: Fwd,
+    fwd: ForwardReason,
     /// The key's last response was not storable: this request waits for no other.
     passing: bool,
     /// The page belongs to one client (a keyed guard, a cookie or credentials in its key, an
@@ -175,7 +175,7 @@ pub(super) enum Stored {
 
 /// How a response made from an entry reached this request.
 #[derive(Debug, Clone, Copy)]
-enum Via {
+enum Source {
     /// From the cache alone (fresh, or stale while another request refreshes it).
     Cache,
     /// From another request's handler run, which this one waited for.
@@ -250,9 +250,9 @@ impl<'r> Flow<'r> {
             soft_purged: fetched.soft_purged,
             leader: None,
             fwd: match (refresh, passing) {
-                (true, _) => Fwd::Request,
-                (false, true) => Fwd::Bypass,
-                (false, false) => Fwd::UriMiss,
+                (true, _) => ForwardReason::Request,
+                (false, true) => ForwardReason::Bypass,
+                (false, false) => ForwardReason::UriMiss,
             },
             passing,
             revalidates: None,
@@ -293,8 +293,8 @@ impl<'r> Flow<'r> {
                 None
             }
             Lookup::Failed(error) => {
-                if self.fwd == Fwd::UriMiss {
-                    self.fwd = Fwd::Miss;
+                if self.fwd == ForwardReason::UriMiss {
+                    self.fwd = ForwardReason::Miss;
                 }
                 self.may_store = self.on_failure(error);
                 None
@@ -320,9 +320,9 @@ impl<'r> Flow<'r> {
         // The entry's own windows: the route's, or those its response set.
         let (stale, stale_if_error) = stale_windows(&entry);
         if stored_for < ttl || (stale.max(stale_if_error) == 0 && !self.soft_purged) {
-            return Some(self.serve_entry(&entry, now, Served::Hit, Via::Cache));
+            return Some(self.serve_entry(&entry, now, Served::Hit, Source::Cache));
         }
-        self.fwd = Fwd::Stale;
+        self.fwd = ForwardReason::Stale;
         if stored_for < ttl + stale {
             // Stale while revalidating: every request is served the stale entry at once; the
             // one that leads the key's flight in this process tries, after its reply, for the
@@ -334,7 +334,7 @@ impl<'r> Flow<'r> {
                     self.revalidates = Some(entry);
                     return None;
                 }
-                _ => return Some(self.serve_entry(&entry, now, Served::Stale, Via::Cache)),
+                _ => return Some(self.serve_entry(&entry, now, Served::Stale, Source::Cache)),
             }
         }
         if stored_for < ttl + stale_if_error {
@@ -367,18 +367,24 @@ impl<'r> Flow<'r> {
         matches!(error, BackendError::Undecodable) && self.stamp.is_some()
     }
 
-    /// `entry` as the response, counted as `served`, which came `via`; an entry of a
+    /// `entry` as the response, counted as `served`, which came from `source`; an entry of a
     /// responder's failure is its status, for Rocket's catcher to render as on the miss.
-    fn serve_entry(&self, entry: &StoredResponse, now: u64, served: Served, via: Via) -> Reply<'r> {
+    fn serve_entry(
+        &self,
+        entry: &StoredResponse,
+        now: u64,
+        served: Served,
+        source: Source,
+    ) -> Reply<'r> {
         self.options.stats.outcome(self.cache.counters(), served);
         let x_cache = self.cache.config().x_cache_header;
         if let Some(status) = entry.for_catcher() {
             let age = Some(entry.age_at(now));
-            let marked = (x_cache, served, self.cache_status_of(entry, now, via));
+            let marked = (x_cache, served, self.cache_status_of(entry, now, source));
             mark_for_catcher(self.request, marked, age, self.options);
             return Err(Status::new(status));
         }
-        let cache_status = self.cache_status_of(entry, now, via);
+        let cache_status = self.cache_status_of(entry, now, source);
         let mut response = replay(self.request, entry, now, x_cache, served, cache_status);
         let remaining = u64::try_from(freshness_left(entry, now)).unwrap_or(0);
         add_downstream(
@@ -390,8 +396,8 @@ impl<'r> Flow<'r> {
         Ok(response)
     }
 
-    /// What `Cache-Status` says of `entry` served at `now`, reached `via`.
-    fn cache_status_of(&self, entry: &StoredResponse, now: u64, via: Via) -> Option<String> {
+    /// What `Cache-Status` says of `entry` served at `now`, reached from `source`.
+    fn cache_status_of(&self, entry: &StoredResponse, now: u64, source: Source) -> Option<String> {
         self.cache.cache_status().map(|cache_status| {
             let ttl = freshness_left(entry, now);
             let forwarded = |fwd, status, collapsed| Forwarded {
@@ -402,13 +408,13 @@ impl<'r> Flow<'r> {
                 ttl: Some(ttl),
                 detail: None,
             };
-            match via {
-                Via::Cache => cache_status.hit(ttl),
-                Via::Collapsed => {
+            match source {
+                Source::Cache => cache_status.hit(ttl),
+                Source::Collapsed => {
                     cache_status.forwarded(&forwarded(self.fwd, entry.status(), true))
                 }
-                Via::StandIn(status) => {
-                    cache_status.forwarded(&forwarded(Fwd::Stale, status, false))
+                Source::StandIn(status) => {
+                    cache_status.forwarded(&forwarded(ForwardReason::Stale, status, false))
                 }
             }
         })
@@ -423,7 +429,7 @@ impl<'r> Flow<'r> {
 
     /// Hit-for-pass: begins with a response not fit to share (an error status says nothing
     /// lasting about the route: those keep coalescing), ends with one that is.
-    fn remember(&self, stored: &Stored, status: u16) {
+    fn update_hit_for_pass(&self, stored: &Stored, status: u16) {
         match stored {
             Stored::Entry(..) => self.cache.flights().end_pass(self.key()),
             Stored::Refused(_) if status < 500 => {
@@ -467,8 +473,8 @@ impl<'r> Flow<'r> {
                 Ok(response) => response.status().code,
                 Err(status) => status.code,
             };
-            let via = Via::StandIn(status);
-            return self.serve_entry(stale, unix_now(), Served::Stale, via);
+            let source = Source::StandIn(status);
+            return self.serve_entry(stale, unix_now(), Served::Stale, source);
         }
         self.options
             .stats
@@ -505,7 +511,7 @@ impl<'r> Flow<'r> {
             Err(why) => Stored::Skipped(why),
         };
         // Hit-for-pass, as for a response: an unlisted status starts it, a stored one ends it.
-        self.remember(&outcome, status.code);
+        self.update_hit_for_pass(&outcome, status.code);
         let (entry, written) = match &outcome {
             Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
             Stored::Refused(_) | Stored::Skipped(_) => (None, false),
@@ -560,7 +566,7 @@ impl<'r> Flow<'r> {
     /// gets the response (a bare 304 when it has the stored one).
     async fn reply(mut self, mut response: Response<'r>, stored: Stored) -> Response<'r> {
         let status = response.status().code;
-        self.remember(&stored, status);
+        self.update_hit_for_pass(&stored, status);
         let (entry, written) = match &stored {
             Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
             Stored::Refused(_) | Stored::Skipped(_) => (None, false),
@@ -626,7 +632,7 @@ fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
 /// switched off), whose handler answered `status`.
 fn bypass_status(cache: &Cache, status: u16) -> Option<String> {
     let bypassed = Forwarded {
-        fwd: Fwd::Bypass,
+        fwd: ForwardReason::Bypass,
         status,
         stored: false,
         collapsed: false,

@@ -30,7 +30,7 @@ use rocket::response;
 use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use rocket::{Request, Response};
 
-use super::{lease_secs, shorten, unix_now, Flow, Reply, Stored, Via};
+use super::{lease_secs, shorten, unix_now, Flow, Reply, Source, Stored};
 use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
 use crate::outcome::Served;
@@ -85,7 +85,7 @@ impl<'r> Flow<'r> {
         respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
     ) -> Reply<'r> {
         let request = self.request;
-        let served = self.serve_entry(&entry, unix_now(), Served::Stale, Via::Cache);
+        let served = self.serve_entry(&entry, unix_now(), Served::Stale, Source::Cache);
         let revalidated = Arc::clone(&entry);
         let refresh = async move {
             // The lease is taken here, after the reply, so the stale answer costs what a hit
@@ -144,7 +144,7 @@ impl<'r> Flow<'r> {
         };
         match self.store(&mut response).await {
             Ok(stored) => {
-                self.remember(&stored, response.status().code);
+                self.update_hit_for_pass(&stored, response.status().code);
                 let (entry, written) = match stored {
                     Stored::Entry(entry, written) => (Some(entry), written),
                     Stored::Refused(_) | Stored::Skipped(_) => (None, false),
