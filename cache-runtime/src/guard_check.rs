@@ -156,6 +156,7 @@ pub trait Guard<Via> {
 #[derive(Debug)]
 pub enum ViaKeyed {}
 
+#[diagnostic::do_not_recommend]
 impl<V, G: KeyedGuard<V>> Guard<(ViaKeyed, V)> for G {
     type Needs = PerClient;
     const KEYED: bool = true;
@@ -171,6 +172,7 @@ pub enum ViaShared {}
 #[derive(Debug)]
 pub enum ViaWrapper {}
 
+#[diagnostic::do_not_recommend]
 impl<V, G: SharedGuard<V>> Guard<(ViaShared, V)> for G {
     type Needs = Nothing;
 }
@@ -184,6 +186,7 @@ fn write_wrapped<V, G: Guard<V>>(guard: Option<&G>, key: &mut GuardKey) {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<V, G: Guard<V>> Guard<(ViaWrapper, V)> for Option<G> {
     type Needs = G::Needs;
     const KEYED: bool = G::KEYED;
@@ -193,6 +196,7 @@ impl<V, G: Guard<V>> Guard<(ViaWrapper, V)> for Option<G> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<V, G: Guard<V>, E> Guard<(ViaWrapper, V)> for Result<G, E> {
     type Needs = G::Needs;
     const KEYED: bool = G::KEYED;
@@ -202,6 +206,7 @@ impl<V, G: Guard<V>, E> Guard<(ViaWrapper, V)> for Result<G, E> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<V, G: Guard<V>, E, F> Guard<(ViaWrapper, V)> for Outcome<G, E, F> {
     type Needs = G::Needs;
     const KEYED: bool = G::KEYED;
@@ -215,30 +220,38 @@ impl<V, G: Guard<V>, E, F> Guard<(ViaWrapper, V)> for Outcome<G, E, F> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for &Origin<'_> {
     type Needs = WholeQuery;
     const READS_QUERY: bool = true;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for &Accept {
     type Needs = AcceptHeader;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for &ContentType {
     type Needs = ContentTypeHeader;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for &CookieJar<'_> {
     type Needs = Cookies;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for FlashMessage<'_> {
     type Needs = FlashCookie;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for IpAddr {
     type Needs = ClientAddress;
 }
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for SocketAddr {
     type Needs = ClientAddress;
 }
 /// GET and HEAD share an entry: a handler that renders HEAD differently would hand GET
 /// visitors its HEAD page.
+#[diagnostic::do_not_recommend]
 impl Guard<Builtin> for Method {
     type Needs = MethodInKey;
 }
@@ -272,6 +285,7 @@ pub enum WholeQuery {}
             as route parameters (`#[get(\"/path?<page>\")]`)"
 )]
 pub trait KeysWholeQuery {}
+#[diagnostic::do_not_recommend]
 impl<A, T, C, F, S> KeysWholeQuery for Route<Yes, A, T, C, F, S> {}
 impl<R: KeysWholeQuery> MetBy<R> for WholeQuery {}
 
@@ -283,6 +297,7 @@ pub enum AcceptHeader {}
     note = "add `vary = [\"Accept\"]` to #[cached_route]: one entry per `Accept` value"
 )]
 pub trait KeysAccept {}
+#[diagnostic::do_not_recommend]
 impl<Q, T, C, F, S> KeysAccept for Route<Q, Yes, T, C, F, S> {}
 impl<R: KeysAccept> MetBy<R> for AcceptHeader {}
 
@@ -294,6 +309,7 @@ pub enum ContentTypeHeader {}
     note = "add `vary = [\"Content-Type\"]` to #[cached_route]"
 )]
 pub trait KeysContentType {}
+#[diagnostic::do_not_recommend]
 impl<Q, A, C, F, S> KeysContentType for Route<Q, A, Yes, C, F, S> {}
 impl<R: KeysContentType> MetBy<R> for ContentTypeHeader {}
 
@@ -310,6 +326,7 @@ pub enum Cookies {}
             stored), name the parameter in `trusted_guards`"
 )]
 pub trait KeysCookies {}
+#[diagnostic::do_not_recommend]
 impl<Q, A, T, F, S> KeysCookies for Route<Q, A, T, Yes, F, S> {}
 impl<R: KeysCookies> MetBy<R> for Cookies {}
 
@@ -323,6 +340,7 @@ pub enum FlashCookie {}
             cookies already listed (`vary_cookies = [\"_flash\"]` if none)"
 )]
 pub trait KeysFlashCookie {}
+#[diagnostic::do_not_recommend]
 impl<Q, A, T, C, S> KeysFlashCookie for Route<Q, A, T, C, Yes, S> {}
 impl<R: KeysFlashCookie> MetBy<R> for FlashCookie {}
 
@@ -362,6 +380,7 @@ pub enum PerClient {}
             remove `downstream`"
 )]
 pub trait KeysPerClientPrivately {}
+#[diagnostic::do_not_recommend]
 impl<Q, A, T, C, F> KeysPerClientPrivately for Route<Q, A, T, C, F, No> {}
 impl<R: KeysPerClientPrivately> MetBy<R> for PerClient {}
 
