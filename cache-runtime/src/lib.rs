@@ -368,14 +368,14 @@ pub mod __private {
     pub use crate::serve::serve;
     pub use crate::targets::{route_entries, Scope};
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How many invalidation counters the embedded store holds (`None` for Memcached): for the
     /// tests that check a flood of distinct URLs creates none.
     pub fn counters_held(cache: &crate::Cache) -> Option<usize> {
         cache.store().counters_held()
     }
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Waits for the next epoch poll that leaves every Memcached server's epoch fit for hits to
     /// rely on (forever when polling is off or a server does not answer: bound it): for tests
     /// that need the near tier and one-operation hits in force for about a horizon.
@@ -383,13 +383,13 @@ pub mod __private {
         cache.polled().await;
     }
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(any(test, feature = "test-hooks"))]
     /// How many epoch polls `cache` has sent.
     pub fn epoch_polls(cache: &crate::Cache) -> u64 {
         cache.polls()
     }
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Hooks for the benchmarks (`scripts/bench`): the same code paths, reachable from outside.
     pub mod bench {
         pub use crate::entry::StoredResponse;
