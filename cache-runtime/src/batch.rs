@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::cache::{every_cache, settle, Cache};
-use crate::generation::{GenId, Purge};
+use crate::generation::{CounterId, Purge};
 use crate::targets::{InvalidationError, InvalidationUri, RouteEntries};
 
 /// Several invalidations at once: URIs, tags and handlers' entries, dropped (or, with
@@ -35,7 +35,7 @@ use crate::targets::{InvalidationError, InvalidationUri, RouteEntries};
 #[derive(Debug, Clone, Default)]
 #[must_use = "an invalidation does nothing until it is awaited"]
 pub struct Invalidation {
-    counters: Vec<GenId>,
+    counters: Vec<CounterId>,
     purge: Option<Purge>,
     /// A URI that did not parse: reported when run, and nothing is invalidated.
     refused: Option<InvalidationError>,
@@ -60,7 +60,7 @@ impl Invalidation {
 
     /// Drops every entry whose route declares `tag`, as [`invalidate_tag`] does.
     pub fn tag(mut self, tag: impl AsRef<str>) -> Invalidation {
-        self.counters.push(GenId::tag(tag.as_ref()));
+        self.counters.push(CounterId::tag(tag.as_ref()));
         self
     }
 
@@ -73,7 +73,7 @@ impl Invalidation {
 
     /// Drops every entry of the namespace, as [`invalidate_all`] does.
     pub fn all(mut self) -> Invalidation {
-        self.counters.push(GenId::everything());
+        self.counters.push(CounterId::everything());
         self
     }
 

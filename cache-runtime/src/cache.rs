@@ -15,7 +15,7 @@ use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStor
 use crate::counting::{Counters, Snapshot, PROCESS};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
-use crate::generation::{GenId, Purge};
+use crate::generation::{CounterId, Purge};
 use crate::http::status::CacheStatus;
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
@@ -505,7 +505,7 @@ impl std::error::Error for InstallError {}
 
 impl Cache {
     /// Bumps each counter in turn, without waiting for instances to see them.
-    pub(crate) async fn bump_counters(&self, counters: &[GenId], purge: Purge) -> Bumps {
+    pub(crate) async fn bump_counters(&self, counters: &[CounterId], purge: Purge) -> Bumps {
         let mut bumps = Bumps::default();
         let (namespace, deadline) = (&self.config().namespace, self.config().op_timeout);
         for counter in counters {

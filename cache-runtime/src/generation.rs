@@ -53,10 +53,10 @@ use crate::util::hex;
 
 /// One generation counter: the namespace's, the epoch, or one of [`SHARED_COUNTERS`] that
 /// paths, routes' parameter values and tags are hashed onto. Named by
-/// [`InvalidationUri`](crate::InvalidationUri), which only this crate implements usefully.
+/// [`InvalidationUri`](crate::invalidation::InvalidationUri), which only this crate implements usefully.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct GenId(Counter);
+pub struct CounterId(Counter);
 
 /// What an invalidation log record names (see `backend/watch.rs`): a shared counter's index, or
 /// [`CHANGED_ALL`] for the namespace's counter.
@@ -103,20 +103,20 @@ fn digest(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> [u8; 16] {
     id
 }
 
-impl GenId {
-    fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> GenId {
+impl CounterId {
+    fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> CounterId {
         let [low, high, ..] = digest(kind, write);
-        GenId(Counter::Shared(u16::from_le_bytes([low, high])))
+        CounterId(Counter::Shared(u16::from_le_bytes([low, high])))
     }
 
     /// The namespace's counter: every entry depends on it.
-    pub(crate) fn everything() -> GenId {
-        GenId(Counter::Everything)
+    pub(crate) fn everything() -> CounterId {
+        CounterId(Counter::Everything)
     }
 
     /// The namespace's epoch: bumped by every invalidation, read by every hit.
-    pub(crate) fn epoch() -> GenId {
-        GenId(Counter::Epoch)
+    pub(crate) fn epoch() -> CounterId {
+        CounterId(Counter::Epoch)
     }
 
     pub(crate) fn counter(&self) -> Counter {
@@ -133,8 +133,8 @@ impl GenId {
     }
 
     /// A path's counter, from its segments as `invalidation/spelling.rs` spells them.
-    pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> GenId {
-        GenId::hashed(PATH, |hasher| {
+    pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> CounterId {
+        CounterId::hashed(PATH, |hasher| {
             for segment in segments {
                 hasher.update(&(segment.len() as u64).to_le_bytes());
                 hasher.update(segment.as_bytes());
@@ -143,7 +143,7 @@ impl GenId {
     }
 
     /// A route's counter for these parameter values (`route` names the handler).
-    pub(crate) fn route(route: &str, values: &[&dyn fmt::Debug]) -> GenId {
+    pub(crate) fn route(route: &str, values: &[&dyn fmt::Debug]) -> CounterId {
         struct Writer<'h>(&'h mut blake3::Hasher);
         impl fmt::Write for Writer<'_> {
             fn write_str(&mut self, text: &str) -> fmt::Result {
@@ -151,7 +151,7 @@ impl GenId {
                 Ok(())
             }
         }
-        GenId::hashed(ROUTE, |hasher| {
+        CounterId::hashed(ROUTE, |hasher| {
             hasher.update(&(route.len() as u64).to_le_bytes());
             hasher.update(route.as_bytes());
             for value in values {
@@ -164,8 +164,8 @@ impl GenId {
     }
 
     /// A tag's counter.
-    pub(crate) fn tag(tag: &str) -> GenId {
-        GenId::hashed(TAG, |hasher| {
+    pub(crate) fn tag(tag: &str) -> CounterId {
+        CounterId::hashed(TAG, |hasher| {
             hasher.update(tag.as_bytes());
         })
     }
@@ -219,7 +219,7 @@ pub(crate) struct Stamp {
 
 impl Stamp {
     /// The stamp of `counters` with these `values` (in order), read in `epoch`.
-    pub(crate) fn of(epoch: u64, counters: &[GenId], values: &[u64]) -> Stamp {
+    pub(crate) fn of(epoch: u64, counters: &[CounterId], values: &[u64]) -> Stamp {
         Stamp {
             epoch,
             fingerprint: fingerprint(values.iter().copied()),
@@ -246,7 +246,7 @@ impl Deps {
     const ALL: u8 = u8::MAX;
 
     /// The shared counters among `counters`.
-    pub(crate) fn of(counters: &[GenId]) -> Deps {
+    pub(crate) fn of(counters: &[CounterId]) -> Deps {
         let mut deps = Deps::default();
         for counter in counters {
             if let Counter::Shared(index) = counter.0 {
@@ -359,25 +359,25 @@ mod tests {
 
     #[test]
     fn counters_are_distinct_per_kind_and_input() {
-        let path = GenId::path(["articles", "5"].into_iter());
-        assert_eq!(path, GenId::path(["articles", "5"].into_iter()));
-        assert_ne!(path, GenId::path(["articles5"].into_iter()));
-        assert_ne!(path, GenId::path(["articles", "6"].into_iter()));
+        let path = CounterId::path(["articles", "5"].into_iter());
+        assert_eq!(path, CounterId::path(["articles", "5"].into_iter()));
+        assert_ne!(path, CounterId::path(["articles5"].into_iter()));
+        assert_ne!(path, CounterId::path(["articles", "6"].into_iter()));
         assert_ne!(
-            GenId::tag("articles"),
-            GenId::path(["articles"].into_iter())
+            CounterId::tag("articles"),
+            CounterId::path(["articles"].into_iter())
         );
         let five: &dyn fmt::Debug = &5u32;
         let none: &dyn fmt::Debug = &None::<u32>;
         assert_ne!(
-            GenId::route("app::article", &[five, none]),
-            GenId::route("app::article", &[none, five])
+            CounterId::route("app::article", &[five, none]),
+            CounterId::route("app::article", &[none, five])
         );
         assert_ne!(
-            GenId::route("app::article", &[five]),
-            GenId::route("app::other", &[five])
+            CounterId::route("app::article", &[five]),
+            CounterId::route("app::other", &[five])
         );
-        assert_ne!(GenId::everything(), GenId::tag(""));
+        assert_ne!(CounterId::everything(), CounterId::tag(""));
     }
 
     /// What names a Memcached counter key (`{ns}:g:{hex}@{server}`): distinct URLs, parameter
@@ -388,15 +388,15 @@ mod tests {
         for i in 0..100_000u32 {
             let text = i.to_string();
             let value: &dyn fmt::Debug = &i;
-            keys.insert(GenId::path(["missing", text.as_str()].into_iter()).hex());
-            keys.insert(GenId::route("app::missing", &[value]).hex());
-            keys.insert(GenId::tag(&text).hex());
+            keys.insert(CounterId::path(["missing", text.as_str()].into_iter()).hex());
+            keys.insert(CounterId::route("app::missing", &[value]).hex());
+            keys.insert(CounterId::tag(&text).hex());
         }
         assert!(keys.len() <= SHARED_COUNTERS, "{} keys", keys.len());
         // Spread over the whole set: few names share a counter by accident.
         assert!(keys.len() > SHARED_COUNTERS * 9 / 10, "{} keys", keys.len());
-        assert!(!keys.contains(&GenId::everything().hex()));
-        assert!(!keys.contains(&GenId::epoch().hex()));
+        assert!(!keys.contains(&CounterId::everything().hex()));
+        assert!(!keys.contains(&CounterId::epoch().hex()));
     }
 
     #[test]
@@ -444,10 +444,10 @@ mod tests {
     #[test]
     fn deps_list_shared_counters_once_and_round_trip() {
         let counters = [
-            GenId::everything(),
-            GenId::tag("a"),
-            GenId::tag("a"),
-            GenId::tag("b"),
+            CounterId::everything(),
+            CounterId::tag("a"),
+            CounterId::tag("a"),
+            CounterId::tag("b"),
         ];
         let deps = Deps::of(&counters);
         assert_eq!(deps.listed().unwrap().len(), 2);
@@ -459,7 +459,7 @@ mod tests {
         };
         assert_eq!(round_trip(deps), Some(deps));
         // More than are listed: every counter.
-        let many: Vec<GenId> = (0..40).map(|i| GenId::tag(&i.to_string())).collect();
+        let many: Vec<CounterId> = (0..40).map(|i| CounterId::tag(&i.to_string())).collect();
         assert_eq!(Deps::of(&many).listed(), None);
         assert_eq!(round_trip(Deps::of(&many)), Some(Deps::all()));
         let mut bytes = [0u8; Deps::ENCODED_LEN];

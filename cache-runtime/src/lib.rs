@@ -409,8 +409,8 @@ pub mod __private {
             key: &str,
             counters: usize,
         ) -> Option<usize> {
-            let counters: Vec<crate::generation::GenId> = (0..counters)
-                .map(|i| crate::generation::GenId::tag(&format!("bench-{i}")))
+            let counters: Vec<crate::generation::CounterId> = (0..counters)
+                .map(|i| crate::generation::CounterId::tag(&format!("bench-{i}")))
                 .collect();
             cache.store().raw_get_counted(key, &counters).await
         }

@@ -3,7 +3,7 @@
 //! below only read and write; this layer decides what a read means.
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Read, Store};
-use crate::generation::{GenId, Restamp, Stamp};
+use crate::generation::{CounterId, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// A lookup, checked against the invalidation counters.
@@ -53,7 +53,7 @@ impl Store {
     pub(crate) async fn get(
         &self,
         key: &CacheKey,
-        counters: impl FnOnce() -> Vec<GenId>,
+        counters: impl FnOnce() -> Vec<CounterId>,
         lease: Option<u32>,
     ) -> Fetched {
         match self.read_first(key).await {
@@ -96,11 +96,11 @@ impl Store {
         &self,
         key: &CacheKey,
         found: Found,
-        counters: &[GenId],
+        counters: &[CounterId],
         lease: Option<u32>,
     ) -> Fetched {
         let mut read = Vec::with_capacity(1 + counters.len());
-        read.push(GenId::epoch());
+        read.push(CounterId::epoch());
         read.extend_from_slice(counters);
         let (leased, values) = match self.read_counters(key, &read, lease).await {
             Ok(read) => read,
@@ -162,7 +162,7 @@ mod tests {
         KeyParts::fixture("/a/<id>", "/a/1").build("rc")
     }
 
-    async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[GenId]) -> Fetched {
+    async fn fresh_hit(store: &Store, key: &CacheKey, counters: &[CounterId]) -> Fetched {
         let fetched = store.get(key, || counters.to_vec(), None).await;
         assert!(matches!(fetched.lookup, Lookup::Hit(_)), "{fetched:?}");
         fetched
@@ -175,7 +175,7 @@ mod tests {
     async fn hits_take_the_short_path_until_an_invalidation_concerns_them() {
         let store = Store::Embedded(EmbeddedStore::new(1 << 20));
         let key = key();
-        let counters = [GenId::everything(), GenId::tag("mine")];
+        let counters = [CounterId::everything(), CounterId::tag("mine")];
         let missed = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(missed.lookup, Lookup::Miss(_)));
         let stamp = missed.stamp.unwrap();
@@ -188,7 +188,7 @@ mod tests {
 
         // Another tag: the epoch moves, the entry is still valid and is recorded again.
         store
-            .bump("rc", GenId::tag("other"), Purge::Hard, Duration::ZERO)
+            .bump("rc", CounterId::tag("other"), Purge::Hard, Duration::ZERO)
             .await;
         let checked = fresh_hit(&store, &key, &counters).await;
         let Lookup::Hit(found) = &checked.lookup else {
@@ -209,7 +209,7 @@ mod tests {
 
         // Its own tag: a miss, and the stamp to store the next rendering with differs.
         store
-            .bump("rc", GenId::tag("mine"), Purge::Hard, Duration::ZERO)
+            .bump("rc", CounterId::tag("mine"), Purge::Hard, Duration::ZERO)
             .await;
         let invalidated = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(invalidated.lookup, Lookup::Miss(Lease::None)));
@@ -224,7 +224,7 @@ mod tests {
     async fn soft_purged_entries_stay_until_a_hard_invalidation() {
         let store = Store::Embedded(EmbeddedStore::new(1 << 20));
         let key = key();
-        let counters = [GenId::everything(), GenId::tag("mine")];
+        let counters = [CounterId::everything(), CounterId::tag("mine")];
         let stamp = store.get(&key, || counters.to_vec(), None).await.stamp;
         let entry = StoredResponse::build_stamped(
             200,
@@ -240,7 +240,7 @@ mod tests {
         assert!(!fresh_hit(&store, &key, &counters).await.soft_purged);
 
         store
-            .bump("rc", GenId::tag("mine"), Purge::Soft, Duration::ZERO)
+            .bump("rc", CounterId::tag("mine"), Purge::Soft, Duration::ZERO)
             .await;
         let purged = fresh_hit(&store, &key, &counters).await;
         assert!(purged.soft_purged && !purged.invalidated);
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(next.lineage, stamp.unwrap().lineage);
 
         store
-            .bump("rc", GenId::tag("mine"), Purge::Hard, Duration::ZERO)
+            .bump("rc", CounterId::tag("mine"), Purge::Hard, Duration::ZERO)
             .await;
         let dropped = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(dropped.lookup, Lookup::Miss(Lease::None)));

@@ -11,7 +11,7 @@ use quick_cache::Weighter;
 
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::generation::{Counter, GenId, Purge, SHARED_COUNTERS};
+use crate::generation::{Counter, CounterId, Purge, SHARED_COUNTERS};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -63,7 +63,7 @@ impl Counters {
         }
     }
 
-    fn cell(&self, id: GenId) -> &AtomicU64 {
+    fn cell(&self, id: CounterId) -> &AtomicU64 {
         match id.counter() {
             Counter::Everything => &self.everything,
             Counter::Epoch => &self.epoch,
@@ -133,7 +133,7 @@ impl EmbeddedStore {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    pub(crate) fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+    pub(crate) fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
         for counter in counters {
             self.counter(counter);
         }
@@ -155,7 +155,7 @@ impl EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    fn counter(&self, counter: &GenId) -> u64 {
+    fn counter(&self, counter: &CounterId) -> u64 {
         // Paired with the increments in `bump`: a lookup that sees the new epoch sees the
         // counter bumped before it.
         self.counters.cell(*counter).load(Ordering::SeqCst)
@@ -163,7 +163,11 @@ impl EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    pub(crate) async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
+    pub(crate) async fn read(
+        &self,
+        key: &CacheKey,
+        epoch: CounterId,
+    ) -> Result<Read, BackendError> {
         let epoch = self.counter(&epoch);
         let found = match self.entries.get(key) {
             Some(slot) => {
@@ -187,7 +191,7 @@ impl EmbeddedStore {
     pub(crate) async fn read_counters(
         &self,
         _key: &CacheKey,
-        counters: &[GenId],
+        counters: &[CounterId],
         _lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         let values = counters.iter().map(|c| self.counter(c)).collect();
@@ -234,13 +238,13 @@ impl EmbeddedStore {
     pub(crate) async fn bump(
         &self,
         _namespace: &str,
-        counter: GenId,
+        counter: CounterId,
         purge: Purge,
         _deadline: Duration,
     ) -> Bumped {
         // The counter before the epoch (see `counter`). An entry stored meanwhile carries
         // the values its request read before rendering, so no lock with stores is needed.
-        for (counter, delta) in [(counter, purge.delta()), (GenId::epoch(), 1)] {
+        for (counter, delta) in [(counter, purge.delta()), (CounterId::epoch(), 1)] {
             self.counters
                 .cell(counter)
                 .fetch_add(delta, Ordering::SeqCst);
@@ -292,7 +296,7 @@ mod tests {
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
         assert!(
             matches!(
-                store.read(&key(4_999), GenId::epoch()).await.unwrap(),
+                store.read(&key(4_999), CounterId::epoch()).await.unwrap(),
                 Read::Current(_)
             ),
             "the newest entry is kept"
@@ -307,7 +311,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            store.read(&key(1), GenId::epoch()).await.unwrap(),
+            store.read(&key(1), CounterId::epoch()).await.unwrap(),
             Read::Current(_)
         ));
         store.entries.insert(
@@ -318,7 +322,7 @@ mod tests {
             },
         );
         assert!(matches!(
-            store.read(&key(1), GenId::epoch()).await.unwrap(),
+            store.read(&key(1), CounterId::epoch()).await.unwrap(),
             Read::Check(Found::Absent)
         ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");

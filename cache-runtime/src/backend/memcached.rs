@@ -16,7 +16,7 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::generation::{fresh_generation, Counter, GenId, Purge, Stamp};
+use crate::generation::{fresh_generation, Counter, CounterId, Purge, Stamp};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 
@@ -153,7 +153,7 @@ impl MemcachedStore {
     }
 
     /// The copy of `counter` kept on server `server`.
-    fn counter_key(&self, namespace: &str, counter: &GenId, server: usize) -> String {
+    fn counter_key(&self, namespace: &str, counter: &CounterId, server: usize) -> String {
         let mut name = *b"g:________________________________";
         name[2..].copy_from_slice(&counter.hex());
         self.pinned_key(namespace, &name, server)
@@ -297,7 +297,7 @@ impl MemcachedStore {
 
     #[cfg(any(test, feature = "test-hooks"))]
     /// A raw get batched with reads of `counters` invalidation counters, as a hit does.
-    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
         let (got, _) = self.batch(key, Some(Get::new(key)), counters).await.ok()?;
         got?.value.map(|value| value.len())
     }
@@ -375,7 +375,7 @@ fn expiry(seconds: u32, now: u64) -> Ttl {
 
 /// A counter's value when it is created: random (see `generation.rs`); for the epoch, in the
 /// lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap.
-fn first_value(counter: &GenId) -> u64 {
+fn first_value(counter: &CounterId) -> u64 {
     match counter.counter() {
         Counter::Epoch => (fresh_generation() >> 1).max(1),
         _ => fresh_generation(),
@@ -489,7 +489,7 @@ impl MemcachedStore {
     }
 
     /// A read of server `server`'s copy of `counter`, created with a random value when missing.
-    fn counter_read(&self, namespace: &str, counter: &GenId, server: usize) -> Arithmetic {
+    fn counter_read(&self, namespace: &str, counter: &CounterId, server: usize) -> Arithmetic {
         Arithmetic::new(self.counter_key(namespace, counter, server))
             .delta(0)
             .initial(first_value(counter), COUNTER_TTL)
@@ -502,7 +502,7 @@ impl MemcachedStore {
         &self,
         key: &str,
         get: Option<Get>,
-        counters: &[GenId],
+        counters: &[CounterId],
     ) -> Result<(Option<GetResult>, Vec<u64>), BackendError> {
         let server = self.server_of(key.as_bytes());
         let namespace = key.rsplit_once(':').map_or("", |(namespace, _)| namespace);
@@ -552,7 +552,11 @@ impl MemcachedStore {
     /// alone, current when no change the poll read since its stamp concerns it, else to be
     /// checked against its counters. Otherwise the entry and the server's epoch, as every hit
     /// did before polls.
-    pub(crate) async fn read(&self, key: &CacheKey, epoch: GenId) -> Result<Read, BackendError> {
+    pub(crate) async fn read(
+        &self,
+        key: &CacheKey,
+        epoch: CounterId,
+    ) -> Result<Read, BackendError> {
         let server = self.server_of(key.as_bytes());
         if let Some(watch) = self.watch.as_ref().filter(|w| w.epoch(server).is_some()) {
             return Ok(match self.read_entry(key).await? {
@@ -576,7 +580,7 @@ impl MemcachedStore {
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
-        counters: &[GenId],
+        counters: &[CounterId],
         lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         let get = lease.map(|ttl| Get::new(key.as_bytes()).lease_ttl(ttl.max(1)));
@@ -623,7 +627,7 @@ impl MemcachedStore {
     pub(crate) async fn bump(
         &self,
         namespace: &str,
-        counter: GenId,
+        counter: CounterId,
         purge: Purge,
         deadline: Duration,
     ) -> Bumped {
@@ -631,7 +635,7 @@ impl MemcachedStore {
         // server that is about to come back. Per server, the counter before the epoch (one
         // connection, in order): a hit that sees the new epoch sees the new counter. Then the
         // horizon the server holds, read after its epoch moved (see `watch.rs`).
-        let increment = |counter: &GenId, delta: u64, server: usize| {
+        let increment = |counter: &CounterId, delta: u64, server: usize| {
             Op::Arithmetic(
                 Arithmetic::new(self.counter_key(namespace, counter, server))
                     .delta(delta)
@@ -643,7 +647,7 @@ impl MemcachedStore {
             .flat_map(|server| {
                 [
                     increment(&counter, purge.delta(), server),
-                    increment(&GenId::epoch(), 1, server),
+                    increment(&CounterId::epoch(), 1, server),
                     self.horizon_read(namespace, server),
                 ]
             })

@@ -16,7 +16,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::generation::{GenId, Purge, Restamp, Stamp};
+use crate::generation::{CounterId, Purge, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -170,7 +170,7 @@ impl Store {
     /// Reads `key` and whether its entry is current: in one round trip, with the namespace's
     /// invalidation epoch (created when missing) when it must be read.
     pub(crate) async fn read(&self, key: &CacheKey) -> Result<Read, BackendError> {
-        each!(self, store => store.read(key, GenId::epoch()).await)
+        each!(self, store => store.read(key, CounterId::epoch()).await)
     }
 
     /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
@@ -179,7 +179,7 @@ impl Store {
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
-        counters: &[GenId],
+        counters: &[CounterId],
         lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         each!(self, store => store.read_counters(key, counters, lease).await)
@@ -202,7 +202,7 @@ impl Store {
     pub(crate) async fn bump(
         &self,
         namespace: &str,
-        counter: GenId,
+        counter: CounterId,
         purge: Purge,
         deadline: Duration,
     ) -> Bumped {
@@ -267,7 +267,7 @@ impl Store {
 
     #[cfg(any(test, feature = "test-hooks"))]
     /// A raw get batched with reads of invalidation counters, as a hit does.
-    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[GenId]) -> Option<usize> {
+    pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
         match self {
             Store::Embedded(store) => store.raw_get_counted(key, counters),
             Store::Memcached(store) => store.raw_get_counted(key, counters).await,

@@ -340,7 +340,7 @@ pub(crate) fn horizon_millis(horizon: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generation::{Deps, GenId};
+    use crate::generation::{CounterId, Deps};
 
     fn watch() -> EpochWatch {
         EpochWatch::new(
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(watch.epoch_at(0, second), None);
     }
 
-    fn stamp(epoch: u64, deps: &[GenId]) -> Stamp {
+    fn stamp(epoch: u64, deps: &[CounterId]) -> Stamp {
         Stamp {
             epoch,
             deps: Deps::of(deps),
@@ -388,7 +388,7 @@ mod tests {
         }
     }
 
-    fn records(from: u64, changes: &[(u64, &GenId)]) -> Records {
+    fn records(from: u64, changes: &[(u64, &CounterId)]) -> Records {
         Records {
             from,
             changes: changes
@@ -404,7 +404,11 @@ mod tests {
     #[test]
     fn an_entry_is_current_until_a_change_names_one_of_its_counters() {
         let watch = watch();
-        let (mine, other, third) = (GenId::tag("mine"), GenId::tag("other"), GenId::tag("third"));
+        let (mine, other, third) = (
+            CounterId::tag("mine"),
+            CounterId::tag("other"),
+            CounterId::tag("third"),
+        );
         let base = 1 << 40;
         watch.record(0, Instant::now(), base, &Records::default());
         assert!(
@@ -451,7 +455,7 @@ mod tests {
         );
 
         // The namespace's counter: every entry stamped before it.
-        let all = records(base + 3, &[(base + 3, &GenId::everything())]);
+        let all = records(base + 3, &[(base + 3, &CounterId::everything())]);
         watch.record(0, Instant::now(), base + 3, &all);
         assert!(!watch.vouches(0, &stamp(base + 2, &[mine])));
         assert!(watch.vouches(0, &stamp(base + 3, &[mine])));
@@ -462,7 +466,7 @@ mod tests {
     #[test]
     fn a_missing_record_is_read_again_and_lost_after_a_wait() {
         let watch = watch();
-        let (mine, other) = (GenId::tag("mine"), GenId::tag("other"));
+        let (mine, other) = (CounterId::tag("mine"), CounterId::tag("other"));
         let base = 1 << 40;
         watch.record(0, Instant::now(), base, &Records::default());
         watch.record(
@@ -491,7 +495,7 @@ mod tests {
         assert_eq!(watch.to_read(0, base + 2, 240), None);
 
         // Still missing after the wait: lost, and entries before it are checked.
-        let third = GenId::tag("third");
+        let third = CounterId::tag("third");
         watch.record(0, Instant::now(), base + 3, &records(base + 3, &[]));
         assert!(watch.vouches(0, &stamp(base + 2, &[third])));
         watch.servers[0].progress.lock().unwrap().pending =
@@ -517,7 +521,7 @@ mod tests {
     #[test]
     fn an_epoch_that_went_back_or_jumped_starts_afresh() {
         let watch = watch();
-        let mine = GenId::tag("mine");
+        let mine = CounterId::tag("mine");
         let base = 1 << 50;
         watch.record(0, Instant::now(), base, &Records::default());
         assert!(watch.vouches(0, &stamp(base, &[mine])));

@@ -11,7 +11,7 @@ use super::{lease_secs, unix_now, Flow, Reply, Source};
 use crate::backend::{Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Leader, Outcome, Role};
-use crate::generation::GenId;
+use crate::generation::CounterId;
 use crate::outcome::Served;
 use crate::settings::Config;
 use crate::targets::Scope;
@@ -94,7 +94,7 @@ enum Awaited {
 async fn await_other_instance(
     leases: &mut Leases<'_>,
     config: &Config,
-    counters: &[GenId],
+    counters: &[CounterId],
 ) -> Awaited {
     let deadline = Instant::now() + config.lease_wait;
     let mut pause = Duration::from_millis(5);

@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Store};
 use crate::cache::Cache;
-use crate::generation::GenId;
+use crate::generation::CounterId;
 use crate::key::CacheKey;
 use crate::lookup::{Fetched, FirstRead};
 
@@ -115,7 +115,7 @@ impl<'a> Leases<'a> {
     /// between two round trips is.
     pub(crate) async fn lookup(
         &mut self,
-        counters: impl FnOnce() -> Vec<GenId>,
+        counters: impl FnOnce() -> Vec<CounterId>,
         lease: Option<u32>,
         expect_miss: bool,
     ) -> Fetched {

@@ -8,7 +8,7 @@ use std::fmt;
 use rocket::http::uri::{Absolute, Origin, Reference, Uri};
 use rocket::Request;
 
-use crate::generation::GenId;
+use crate::generation::CounterId;
 use crate::http::surrogate::surrogate_key;
 use crate::key::GuardKey;
 
@@ -17,8 +17,8 @@ use crate::key::GuardKey;
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub(crate) route: GenId,
-    pub(crate) tags: Vec<GenId>,
+    pub(crate) route: CounterId,
+    pub(crate) tags: Vec<CounterId>,
     /// The tags as a CDN reads them (see [`surrogate_key`]), separated by spaces.
     pub(crate) surrogate_keys: String,
     /// What the handler's request guards add to the key.
@@ -31,8 +31,8 @@ impl Scope {
     /// guards add to the key.
     pub fn new(route: &str, values: &[&dyn fmt::Debug], tags: &[&str], guards: GuardKey) -> Scope {
         Scope {
-            route: GenId::route(route, values),
-            tags: tags.iter().map(|tag| GenId::tag(tag)).collect(),
+            route: CounterId::route(route, values),
+            tags: tags.iter().map(|tag| CounterId::tag(tag)).collect(),
             surrogate_keys: tags
                 .iter()
                 .map(|tag| surrogate_key(tag))
@@ -45,9 +45,9 @@ impl Scope {
     /// The counters a lookup for `request` reads, in the order their values are fingerprinted.
     /// Computed on misses and after invalidations only: a hit in the current epoch reads the
     /// epoch alone.
-    pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<GenId> {
+    pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<CounterId> {
         let mut counters = Vec::with_capacity(4 + self.tags.len());
-        counters.push(GenId::everything());
+        counters.push(CounterId::everything());
         counters.extend(spelling::served_path_counters(request));
         counters.push(self.route);
         counters.extend_from_slice(&self.tags);
@@ -89,23 +89,23 @@ impl std::error::Error for InvalidationError {}
 pub trait InvalidationUri {
     /// The counters of its path, in every spelling that reads as the same values.
     #[doc(hidden)]
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError>;
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError>;
 }
 
 impl InvalidationUri for Origin<'_> {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         Ok(spelling::invalidated_path_counters(self.path().segments()))
     }
 }
 
 impl InvalidationUri for Absolute<'_> {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         Ok(spelling::invalidated_path_counters(self.path().segments()))
     }
 }
 
 impl InvalidationUri for Reference<'_> {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         Ok(spelling::invalidated_path_counters(self.path().segments()))
     }
 }
@@ -114,7 +114,7 @@ impl InvalidationUri for Reference<'_> {
 /// that a tag given by mistake (`"article:5"`, which parses as a URI with scheme `article`)
 /// is an error instead of invalidating an unrelated path.
 impl InvalidationUri for str {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         let refused = |why: &str| {
             Err(InvalidationError::BadUri(format!(
                 "`{self}` {why}; give a path such as `/articles/5` (for a tag, use \
@@ -139,13 +139,13 @@ impl InvalidationUri for str {
 }
 
 impl InvalidationUri for String {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         self.as_str().counters()
     }
 }
 
 impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
-    fn counters(&self) -> Result<Vec<GenId>, InvalidationError> {
+    fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         (**self).counters()
     }
 }
@@ -154,13 +154,13 @@ impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
 /// `handler::entries(params)`, generated for each cached handler (the parameters in the
 /// handler's order and types), for [`Invalidation::route`](crate::Invalidation::route).
 #[derive(Debug, Clone, Copy)]
-pub struct RouteEntries(pub(crate) GenId);
+pub struct RouteEntries(pub(crate) CounterId);
 
 /// [`RouteEntries`] of `route` for these parameter values (in declaration order): computed
 /// before anything is awaited, so that the generated future stays `Send`.
 #[doc(hidden)]
 pub fn route_entries(route: &str, values: &[&dyn fmt::Debug]) -> RouteEntries {
-    RouteEntries(GenId::route(route, values))
+    RouteEntries(CounterId::route(route, values))
 }
 
 #[cfg(test)]
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn uris_of_one_path_share_a_counter() {
         let counter = |text: &str| text.counters().unwrap();
-        let expected = vec![GenId::path(["articles", "caf\u{e9}"].into_iter())];
+        let expected = vec![CounterId::path(["articles", "caf\u{e9}"].into_iter())];
         for text in [
             "/articles/caf%C3%A9",
             "/articles/caf%C3%A9?lang=fr",

@@ -30,11 +30,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use rocket::Request;
 
-use crate::generation::GenId;
+use crate::generation::CounterId;
 
 /// The path counters a request depends on: one, or two when an `f32` reads a segment
 /// differently from an `f64`.
-pub(crate) fn served_path_counters(request: &Request<'_>) -> Vec<GenId> {
+pub(crate) fn served_path_counters(request: &Request<'_>) -> Vec<CounterId> {
     let segments: Vec<&str> = request.uri().path().segments().collect();
     // Only a `..` makes the route matter: the common path costs no lookup.
     if segments.contains(&"..") {
@@ -46,7 +46,9 @@ pub(crate) fn served_path_counters(request: &Request<'_>) -> Vec<GenId> {
 }
 
 /// The path counters an invalidation of `segments` bumps: those of every request it names.
-pub(crate) fn invalidated_path_counters<'a>(segments: impl Iterator<Item = &'a str>) -> Vec<GenId> {
+pub(crate) fn invalidated_path_counters<'a>(
+    segments: impl Iterator<Item = &'a str>,
+) -> Vec<CounterId> {
     let segments: Vec<&str> = segments.collect();
     if !segments.contains(&"..") {
         return readings(&segments);
@@ -92,13 +94,13 @@ fn resolve_dot_dot<'a>(segments: &[&'a str], prefix: usize) -> Vec<&'a str> {
 }
 
 /// The counter of the canonical spelling, and of the `f32` one when it differs.
-fn readings(segments: &[&str]) -> Vec<GenId> {
+fn readings(segments: &[&str]) -> Vec<CounterId> {
     let spelled: Vec<Canonical> = segments.iter().map(|s| canonical(s)).collect();
-    let wide = GenId::path(spelled.iter().map(|c| c.wide.as_str()));
+    let wide = CounterId::path(spelled.iter().map(|c| c.wide.as_str()));
     if spelled.iter().all(|c| c.narrow.is_none()) {
         return vec![wide];
     }
-    let narrow = GenId::path(
+    let narrow = CounterId::path(
         spelled
             .iter()
             .map(|c| c.narrow.as_deref().unwrap_or(&c.wide)),

@@ -7,7 +7,7 @@ use memcache::exp::{Get, GetResult, GetStatus, Meta, Op, OpResult, Set};
 use super::{changes, client_error, MemcachedStore};
 use crate::backend::watch::{horizon_millis, Records};
 use crate::backend::BackendError;
-use crate::generation::GenId;
+use crate::generation::CounterId;
 
 impl MemcachedStore {
     /// The largest horizon in use, as server `server` holds it.
@@ -42,7 +42,7 @@ impl MemcachedStore {
             .flat_map(|server| {
                 [
                     self.horizon_read(namespace, server),
-                    Op::Arithmetic(self.counter_read(namespace, &GenId::epoch(), server)),
+                    Op::Arithmetic(self.counter_read(namespace, &CounterId::epoch(), server)),
                 ]
             })
             .collect();
