@@ -16,7 +16,7 @@ use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, uri, State};
-use rocket_route_cache::{cached_route, config::SurrogateKeys, Cache, Config};
+use rocket_route_cache::{cached_route, config::SurrogateKeys, Cache, Config, Invalidation};
 
 /// Counts the handlers' runs; while `hold` is set, each run says it started and waits for
 /// `release`; while `fail` is set, `flaky` fails.
@@ -181,31 +181,25 @@ enum Scope {
     Handler,
 }
 
+/// Soft-purges article `id` in `cache` alone, by URI, tag or handler.
 async fn soft_purge(cache: &Cache, scope: Scope, id: u32) {
-    match scope {
-        Scope::Uri => {
-            rocket_route_cache::Invalidation::new()
-                .uri(uri!(article(id)))
-                .soft()
-                .run_in(cache)
-                .await
-        }
-        Scope::Tag => {
-            rocket_route_cache::Invalidation::new()
-                .tag(format!("article:{id}"))
-                .soft()
-                .run_in(cache)
-                .await
-        }
-        Scope::Handler => {
-            rocket_route_cache::Invalidation::new()
-                .route(article::entries(id))
-                .soft()
-                .run_in(cache)
-                .await
-        }
-    }
-    .expect("confirmed");
+    let batch = Invalidation::new();
+    let batch = match scope {
+        Scope::Uri => batch.uri(uri!(article(id))),
+        Scope::Tag => batch.tag(format!("article:{id}")),
+        Scope::Handler => batch.route(article::entries(id)),
+    };
+    batch.soft().run_in(cache).await.expect("confirmed");
+}
+
+/// Soft-purges `tag` in `cache` alone.
+async fn soft_purge_tag(cache: &Cache, tag: &str) {
+    Invalidation::new()
+        .tag(tag)
+        .soft()
+        .run_in(cache)
+        .await
+        .expect("confirmed");
 }
 
 /// The promise of a soft purge, on `served`, purged through `purger` (the same instance or
@@ -288,12 +282,7 @@ async fn a_soft_purge_on_one_instance_is_seen_stale_by_another() {
         .expect("/articles/1", "MISS", "article 1 run 1")
         .await;
     other.expect("/articles/1", "HIT", "article 1 run 1").await;
-    rocket_route_cache::Invalidation::new()
-        .tag("articles")
-        .soft()
-        .run_in(&other_cache)
-        .await
-        .unwrap();
+    soft_purge_tag(&other_cache, "articles").await;
     gate.hold.store(true, Ordering::SeqCst);
     let refresh = rocket::tokio::spawn({
         let served = served.clone();
@@ -330,24 +319,14 @@ async fn a_hard_purge_after_a_soft_one_is_a_miss() {
         let old = format!("article {id} run {}", gate.runs() + 1);
         served.expect(&path, "MISS", &old).await;
         if hard_first {
-            rocket_route_cache::Invalidation::new()
+            Invalidation::new()
                 .route(article::entries(id))
                 .run_in(&cache)
                 .await
                 .unwrap();
-            rocket_route_cache::Invalidation::new()
-                .route(article::entries(id))
-                .soft()
-                .run_in(&cache)
-                .await
-                .unwrap();
+            soft_purge(&cache, Scope::Handler, id).await;
         } else {
-            rocket_route_cache::Invalidation::new()
-                .tag(format!("article:{id}"))
-                .soft()
-                .run_in(&cache)
-                .await
-                .unwrap();
+            soft_purge(&cache, Scope::Tag, id).await;
             cache.invalidate(path.as_str()).await.unwrap();
         }
         gate.hold.store(true, Ordering::SeqCst);
@@ -389,21 +368,11 @@ async fn without_a_stale_window_the_next_request_refreshes_and_errors_fall_back(
     let gate = Arc::new(Gate::default());
     let served = local(cache.clone(), &gate).await;
     served.expect("/flaky", "MISS", "flaky run 1").await;
-    rocket_route_cache::Invalidation::new()
-        .tag("flaky")
-        .soft()
-        .run_in(&cache)
-        .await
-        .unwrap();
+    soft_purge_tag(&cache, "flaky").await;
     served.expect("/flaky", "MISS", "flaky run 2").await;
     served.expect("/flaky", "HIT", "flaky run 2").await;
 
-    rocket_route_cache::Invalidation::new()
-        .tag("flaky")
-        .soft()
-        .run_in(&cache)
-        .await
-        .unwrap();
+    soft_purge_tag(&cache, "flaky").await;
     gate.fail.store(true, Ordering::SeqCst);
     served.expect("/flaky", "STALE", "flaky run 2").await;
     cache.invalidate_tag("flaky").await.unwrap();

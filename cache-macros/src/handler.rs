@@ -260,21 +260,23 @@ pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&PatType> {
 
 /// Whether the route's URI declares query parameters (`?<page>`, `?<rest..>`).
 pub(crate) fn declares_query(function: &ItemFn) -> bool {
-    route::attribute(function)
-        .and_then(route::uri)
-        .is_some_and(|uri| !route::query_parameters(&uri.value()).is_empty())
+    !query_parameters(function).is_empty()
 }
 
 /// Whether the route collects the whole query into one parameter (`?<rest..>`): the value it
 /// builds (a `Vec`, say) may keep the pairs' order, so the key keeps it too.
 pub(crate) fn collects_whole_query(function: &ItemFn) -> bool {
+    query_parameters(function)
+        .iter()
+        .any(|(_, trailing)| *trailing)
+}
+
+/// The query parameters the route's URI declares, each with whether it collects the rest.
+fn query_parameters(function: &ItemFn) -> Vec<(String, bool)> {
     route::attribute(function)
         .and_then(route::uri)
-        .is_some_and(|uri| {
-            route::query_parameters(&uri.value())
-                .iter()
-                .any(|(_, trailing)| *trailing)
-        })
+        .map(|uri| route::query_parameters(&uri.value()))
+        .unwrap_or_default()
 }
 
 /// A parameter's name; validation refuses every other pattern.

@@ -188,26 +188,35 @@ pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v
 /// its own says `*`, which already covers every header (RFC 9110 section 12.5.5) and stays
 /// as it is.
 pub fn merged_vary(existing: Option<&str>, options: &RouteOptions) -> Option<String> {
-    let mut names: Vec<&str> = existing
-        .into_iter()
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect();
-    if names.contains(&"*") {
-        return None;
-    }
     let declared = options
         .vary
         .iter()
         .copied()
         .chain((!options.vary_cookies.is_empty()).then_some("Cookie"));
-    for name in declared {
-        if !names.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
-            names.push(name);
+    vary_with(existing, declared)
+}
+
+/// `existing` (a response's `Vary`) with each of `names` added unless already listed
+/// (case-insensitively); `None` when it says `*` or names nothing.
+pub fn vary_with<'n>(
+    existing: Option<&'n str>,
+    names: impl IntoIterator<Item = &'n str>,
+) -> Option<String> {
+    let mut listed: Vec<&str> = existing
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if listed.contains(&"*") {
+        return None;
+    }
+    for name in names {
+        if !listed.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            listed.push(name);
         }
     }
-    (!names.is_empty()).then(|| names.join(", "))
+    (!listed.is_empty()).then(|| listed.join(", "))
 }
 
 /// Whether a client's `Cache-Control: no-cache` (or `Pragma: no-cache`) asks for a fresh

@@ -59,27 +59,10 @@ pub(crate) fn add_downstream(
 /// Adds `Cookie` and `Authorization` to `Vary`: a browser keeps a `private` page by its URL, and
 /// without them would show the page of whoever signed in before on that browser.
 fn vary_on_credentials(response: &mut Response<'_>) {
-    let existing: Vec<String> = response
-        .headers()
-        .get("Vary")
-        .flat_map(|value| value.split(','))
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .collect();
-    if existing.iter().any(|name| name == "*") {
-        return;
-    }
-    let mut names = existing.clone();
-    for header in ["Cookie", "Authorization"] {
-        if !existing
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(header))
-        {
-            names.push(header.to_owned());
-        }
-    }
-    if names.len() != existing.len() {
-        response.set_raw_header("Vary", names.join(", "));
+    let existing: Vec<&str> = response.headers().get("Vary").collect();
+    let existing = (!existing.is_empty()).then(|| existing.join(", "));
+    if let Some(merged) = policy::vary_with(existing.as_deref(), ["Cookie", "Authorization"]) {
+        response.set_raw_header("Vary", merged);
     }
 }
 
