@@ -7,72 +7,73 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::leases::Leases;
-use super::{lease_secs, unix_now, Flow, Reply, Source};
+use super::{lease_secs, unix_now, Coalesced, Flow, Reply, Run, Source};
 use crate::backend::{Lease, Lookup};
 use crate::entry::StoredResponse;
-use crate::flight::{follow, Leader, Outcome, Role};
+use crate::flight::{follow, Outcome, Role};
 use crate::generation::CounterId;
 use crate::outcome::Served;
 use crate::settings::Config;
 use crate::targets::Scope;
 
 impl<'r> Flow<'r> {
-    /// Coalesce: waits for the request that runs the handler for this key, or becomes it.
-    /// Only when the backend answered: a failing backend must never turn waiting into a queue
-    /// (each request then runs the handler, as without a cache).
-    pub(super) async fn coalesce(&mut self, scope: &Scope) -> Option<Reply<'r>> {
+    /// Waits for the request that runs the handler for this key, or becomes it. Only when the
+    /// backend answered: a failing backend must never turn waiting into a queue (each request
+    /// then runs the handler, as without a cache).
+    pub(super) async fn coalesce(mut self, run: &Run, scope: &Scope) -> Coalesced<'r> {
         let cache = self.cache;
-        let alone = self.leader.is_some() || self.refresh || self.passing;
-        if !self.may_store || alone || !cache.config().coalesce {
-            return None;
+        if run.store.is_err() || !run.coalesces || !cache.config().coalesce {
+            return Coalesced::Runs(self, None);
         }
-        match (self.lease, cache.flights().join(self.key())) {
+        let leader = match (run.lease, cache.flights().join(self.key())) {
             // This request won the backend's lease: it runs the handler whatever happens here,
             // and leads this process's waiters if none is leading yet.
-            (Lease::Won(_), Role::Leader(guard)) => self.leader = Some(guard),
-            (Lease::Won(_), Role::Follower(_)) => {}
-            (_, Role::Follower(receiver)) => return self.follow_leader(receiver).await,
-            (Lease::Busy, Role::Leader(guard)) => {
-                return self.await_other_instance(guard, scope).await
-            }
-            (Lease::None, Role::Leader(guard)) => self.leader = Some(guard),
-        }
-        None
+            (Lease::Won(_), Role::Leader(leader)) => Some(leader),
+            (Lease::Won(_), Role::Follower(_)) => None,
+            (_, Role::Follower(receiver)) => match self.follow_leader(run, receiver).await {
+                Some(reply) => return Coalesced::Answered(reply),
+                None => None,
+            },
+            (Lease::Busy, Role::Leader(leader)) => match self.await_other_instance(scope).await {
+                Some(entry) => {
+                    leader.publish(Some(Arc::clone(&entry)));
+                    let source = Source::Collapsed(run.fwd);
+                    let reply = self.serve_entry(&entry, unix_now(), Served::Hit, source);
+                    return Coalesced::Answered(reply);
+                }
+                None => Some(leader),
+            },
+            (Lease::None, Role::Leader(leader)) => Some(leader),
+        };
+        Coalesced::Runs(self, leader)
     }
 
-    /// Another request of this process runs the handler: its entry, if it stored one in time.
-    async fn follow_leader(&self, receiver: watch::Receiver<Option<Outcome>>) -> Option<Reply<'r>> {
+    /// Returns the answer from the entry another request of this process stored for the key,
+    /// if it stored one, rendered under the counters `run` read, within `lease_wait`.
+    async fn follow_leader(
+        &self,
+        run: &Run,
+        receiver: watch::Receiver<Option<Outcome>>,
+    ) -> Option<Reply<'r>> {
         let waited = tokio::time::timeout(self.cache.config().lease_wait, follow(receiver)).await;
         // Rendered under the counters this request read: not from before an invalidation it
         // follows.
         let same_counters = |e: &Arc<StoredResponse>| {
-            self.stamp.map(|s| s.fingerprint) == Some(e.stamp().fingerprint)
+            run.store.ok().map(|s| s.fingerprint) == Some(e.stamp().fingerprint)
         };
-        if let Ok(Some(entry)) = waited.map(|e| e.filter(same_counters)) {
-            return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Source::Collapsed));
-        }
-        // The leader published nothing usable or took too long: run it here.
-        None
+        let entry = waited.ok().flatten().filter(same_counters)?;
+        let source = Source::Collapsed(run.fwd);
+        Some(self.serve_entry(&entry, unix_now(), Served::Hit, source))
     }
 
-    /// Another instance holds the backend's lease: its entry, else this request runs the
-    /// handler, leading this process's waiters.
-    async fn await_other_instance(
-        &mut self,
-        guard: Leader<'r>,
-        scope: &Scope,
-    ) -> Option<Reply<'r>> {
+    /// Returns the entry another instance, which holds the backend's lease, stored; `None`
+    /// when this request is to run the handler (a lease it won is then in `leases`).
+    async fn await_other_instance(&mut self, scope: &Scope) -> Option<Arc<StoredResponse>> {
         let counters = scope.counters(self.request);
         match await_other_instance(&mut self.leases, self.cache.config(), &counters).await {
-            Awaited::Entry(entry) => {
-                guard.publish(Some(Arc::clone(&entry)));
-                return Some(self.serve_entry(&entry, unix_now(), Served::Hit, Source::Collapsed));
-            }
-            // Either way this request runs the handler; a lease it won is in `leases`.
-            Awaited::Leased | Awaited::GaveUp => {}
+            Awaited::Entry(entry) => Some(entry),
+            Awaited::Leased | Awaited::GaveUp => None,
         }
-        self.leader = Some(guard);
-        None
     }
 }
 

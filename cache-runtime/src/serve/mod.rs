@@ -17,6 +17,7 @@ use rocket::{Request, Response};
 
 use self::leases::Leases;
 use self::responder::Cached;
+use self::store::Stored;
 use crate::backend::{BackendError, Lease, Lookup};
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
@@ -32,7 +33,7 @@ use crate::http::{surrogate, targeted};
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
 use crate::options::RouteOptions;
-use crate::outcome::{Refusal, Served};
+use crate::outcome::Served;
 use crate::rate_limited_log;
 use crate::settings::Config;
 use crate::targets::Scope;
@@ -102,31 +103,31 @@ where
         options,
         &scope.guards,
     );
-    let (mut flow, lookup) = Flow::lookup(request, cache, options, key, &scope).await;
-    if let Some(served) = flow.decide(lookup).await {
-        return Cached::new(served.map(tagged));
-    }
-    if let Some(entry) = flow.revalidates.take() {
-        return Cached::new(
-            Box::pin(flow.revalidate(entry, handler, respond))
-                .await
-                .map(tagged),
-        );
-    }
+    let (flow, looked) = Flow::lookup(request, cache, options, key, &scope).await;
+    let run = match flow.decide(looked) {
+        Decision::Serve(reply) => return Cached::new(reply.map(tagged)),
+        Decision::Revalidate(entry, run, leader) => {
+            let refreshing = flow.revalidate(entry, run, leader, handler, respond);
+            return Cached::new(Box::pin(refreshing).await.map(tagged));
+        }
+        Decision::Run(run) => run,
+    };
     // The steps after a hit are boxed, as is every step that talks to Memcached: a future holds
     // room for its largest state and is copied whole when moved, so the hit path's own future
     // stays small (a hit from the near tier never allocates one of these).
-    if let Some(served) = Box::pin(flow.coalesce(&scope)).await {
-        return Cached::new(served.map(tagged));
-    }
+    let (flow, leader) = match Box::pin(flow.coalesce(&run, &scope)).await {
+        Coalesced::Answered(reply) => return Cached::new(reply.map(tagged)),
+        Coalesced::Runs(flow, leader) => (flow, leader),
+    };
     let outcome = respond(handler.await, request).map(shorten);
-    Cached::new(Box::pin(flow.finish(outcome)).await.map(tagged))
+    let finished = flow.finish(run, leader, outcome);
+    Cached::new(Box::pin(finished).await.map(tagged))
 }
 
 /// What a request is answered with: a response, or a status for Rocket's catcher to render.
 type Reply<'r> = Result<Response<'r>, Status>;
 
-/// One request's way through the cache: what the steps so far decided.
+/// One request's way through the cache: what every step reads, decided once at the lookup.
 struct Flow<'r> {
     request: &'r Request<'r>,
     cache: &'r Cache,
@@ -134,43 +135,64 @@ struct Flow<'r> {
     /// Every lease this request takes is given back, whatever await it is dropped at (the
     /// client went away).
     leases: Leases<'r>,
-    /// The client's `no-cache`, honored: the entry is recomputed, not served.
-    refresh: bool,
     /// The lookup's share of the request's cache deadline (waiting on others is not counted:
     /// the store after it gets what the lookup left).
     lookup_took: Duration,
-    /// What the stored entry will be stamped with: the counters as they were before the
-    /// handler ran, so that an invalidation during the run is not lost.
-    stamp: Option<Stamp>,
-    /// Whether the lookup's lease read made this request the one to recompute the entry.
-    lease: Lease,
-    /// Whether a fresh response may be stored: the backend answered.
-    may_store: bool,
-    /// An expired entry kept for `stale_if_error`, if the handler fails.
-    fallback: Option<Arc<StoredResponse>>,
-    /// The hit was rendered before a soft invalidation: it is served as expired.
-    soft_purged: bool,
-    /// This process's waiters for the key, when this request runs the handler for them.
-    leader: Option<Leader<'r>>,
-    /// The expired entry this request answers with before refreshing it (`stale`).
-    revalidates: Option<Arc<StoredResponse>>,
-    /// Why this request goes to the handler, if it does (`Cache-Status`'s `fwd`).
-    fwd: ForwardReason,
-    /// The key's last response was not storable: this request waits for no other.
-    passing: bool,
     /// The page belongs to one client (a keyed guard, a cookie or credentials in its key, an
     /// authorized request on a `public` route): `downstream` sends it `private`.
     private: bool,
 }
 
-/// What became of a fresh response.
-pub(super) enum Stored {
-    /// Fit to share: the entry, and whether the backend took it.
-    Entry(Arc<StoredResponse>, bool),
-    /// Not fit to share.
-    Refused(Refusal),
-    /// Not offered to the store, for this reason (a `Cache-Status` detail).
-    Skipped(&'static str),
+/// What the lookup read, before it is decided on.
+struct Looked {
+    lookup: Lookup,
+    /// The counters as read before the handler runs (`None`: they could not be read).
+    stamp: Option<Stamp>,
+    /// The hit was rendered before a soft invalidation: it is served as expired.
+    soft_purged: bool,
+    /// The client's `no-cache`, honored: the entry is recomputed, not served.
+    refresh: bool,
+    /// The key's last response was not storable (hit-for-pass): this request waits for no
+    /// other.
+    passing: bool,
+}
+
+/// What the lookup decided for this request.
+enum Decision<'r> {
+    /// Answer with this now: a fresh entry, or an expired one within `stale` that another
+    /// request refreshes.
+    Serve(Reply<'r>),
+    /// Answer with this expired entry, then refresh it with this run: this request leads the
+    /// key's flight in this process.
+    Revalidate(Arc<StoredResponse>, Run, Leader<'r>),
+    /// Run the handler.
+    Run(Run),
+}
+
+/// Why the handler runs, and what becomes of its response.
+struct Run {
+    /// Why this request goes to the handler (`Cache-Status`'s `fwd`).
+    fwd: ForwardReason,
+    /// The stamp a stored response gets (the counters as read before the run, so that an
+    /// invalidation during it is not lost), or why nothing is stored (a `Cache-Status`
+    /// detail).
+    store: Result<Stamp, &'static str>,
+    /// What the lookup's lease read gave this request.
+    lease: Lease,
+    /// An expired entry that stands in for a failing handler (`stale_if_error`).
+    fallback: Option<Arc<StoredResponse>>,
+    /// Whether this run may wait for another or lead others: not for a client's `no-cache`,
+    /// nor for a key in hit-for-pass.
+    coalesces: bool,
+    /// The key is in hit-for-pass (`Cache-Status` says so when nothing is stored).
+    passing: bool,
+}
+
+/// What coalescing came to: an answer from another request's run, or this request runs the
+/// handler (leading this process's waiters for the key, if it does).
+enum Coalesced<'r> {
+    Answered(Reply<'r>),
+    Runs(Flow<'r>, Option<Leader<'r>>),
 }
 
 /// How a response made from an entry reached this request.
@@ -178,8 +200,8 @@ pub(super) enum Stored {
 enum Source {
     /// From the cache alone (fresh, or stale while another request refreshes it).
     Cache,
-    /// From another request's handler run, which this one waited for.
-    Collapsed,
+    /// From another request's handler run, which this one (going for this reason) waited for.
+    Collapsed(ForwardReason),
     /// In place of the handler's failure, which had this status.
     StandIn(u16),
 }
@@ -196,14 +218,14 @@ impl<'r> Flow<'r> {
         self.leases.key()
     }
 
-    /// Lookup: reads the entry, checked against the invalidation counters.
+    /// Reads the entry, checked against the invalidation counters.
     async fn lookup(
         request: &'r Request<'r>,
         cache: &'r Cache,
         options: &'static RouteOptions,
         key: CacheKey,
         scope: &Scope,
-    ) -> (Flow<'r>, Lookup) {
+    ) -> (Flow<'r>, Looked) {
         let config = cache.config();
         let started = Instant::now();
         let refresh = options.honor_no_cache && policy::client_wants_fresh(request);
@@ -241,34 +263,23 @@ impl<'r> Flow<'r> {
             cache,
             options,
             leases,
-            refresh,
             lookup_took,
-            stamp: fetched.stamp,
-            lease: Lease::None,
-            may_store: false,
-            fallback: None,
-            soft_purged: fetched.soft_purged,
-            leader: None,
-            fwd: match (refresh, passing) {
-                (true, _) => ForwardReason::Request,
-                (false, true) => ForwardReason::Bypass,
-                (false, false) => ForwardReason::UriMiss,
-            },
-            passing,
-            revalidates: None,
             private: options.per_client
                 || scope.guards.keyed()
                 || (options.public && request.headers().contains("Authorization")),
         };
         flow.restamp_later(&fetched);
-        let lookup = match fetched.lookup {
-            Lookup::Hit(_) if refresh => Lookup::Miss(Lease::None),
-            lookup => lookup,
+        let looked = Looked {
+            lookup: fetched.lookup,
+            stamp: fetched.stamp,
+            soft_purged: fetched.soft_purged,
+            refresh,
+            passing,
         };
-        (flow, lookup)
+        (flow, looked)
     }
 
-    /// A hit from an earlier epoch, still valid, is recorded in this one, off the request path.
+    /// Records a hit from an earlier epoch, still valid, in this one, off the request path.
     fn restamp_later(&self, fetched: &Fetched) {
         if let (Lookup::Hit(entry), Some(restamp), Some(stamp)) =
             (&fetched.lookup, fetched.restamp, fetched.stamp)
@@ -283,69 +294,85 @@ impl<'r> Flow<'r> {
         }
     }
 
-    /// What the lookup found: a response to serve now, or what running the handler is for.
-    async fn decide(&mut self, lookup: Lookup) -> Option<Reply<'r>> {
-        match lookup {
-            Lookup::Hit(entry) => self.on_hit(entry).await,
-            Lookup::Miss(lease) => {
-                self.lease = lease;
-                self.may_store = self.stamp.is_some();
-                None
+    /// Decides what the lookup's finding means for this request.
+    fn decide(&self, looked: Looked) -> Decision<'r> {
+        let fwd = match (looked.refresh, looked.passing) {
+            (true, _) => ForwardReason::Request,
+            (false, true) => ForwardReason::Bypass,
+            (false, false) => ForwardReason::UriMiss,
+        };
+        let run = |fwd, store, lease| Run {
+            fwd,
+            store,
+            lease,
+            fallback: None,
+            coalesces: !looked.refresh && !looked.passing,
+            passing: looked.passing,
+        };
+        let stamped = looked.stamp.ok_or(detail::BACKEND_ERROR);
+        match looked.lookup {
+            Lookup::Hit(_) if looked.refresh => Decision::Run(run(fwd, stamped, Lease::None)),
+            Lookup::Hit(entry) => {
+                let run = run(
+                    ForwardReason::Stale,
+                    Ok(looked.stamp.unwrap_or_default()),
+                    Lease::None,
+                );
+                self.on_hit(entry, looked.soft_purged, run)
             }
+            Lookup::Miss(lease) => Decision::Run(run(fwd, stamped, lease)),
             Lookup::Failed(error) => {
-                if self.fwd == ForwardReason::UriMiss {
-                    self.fwd = ForwardReason::Miss;
-                }
-                self.may_store = self.on_failure(error);
-                None
+                let fwd = match fwd {
+                    ForwardReason::UriMiss => ForwardReason::Miss,
+                    other => other,
+                };
+                let store = match self.on_failure(&error) {
+                    true => stamped,
+                    false => Err(detail::BACKEND_ERROR),
+                };
+                Decision::Run(run(fwd, store, Lease::None))
             }
         }
     }
 
     /// Serves a fresh entry, or an expired one within `stale` (one request, this one or
-    /// another, refreshes it after answering); else this request refreshes it, keeping it for
+    /// another, refreshes it after answering); else `run` refreshes it, keeping it for
     /// `stale_if_error`.
-    async fn on_hit(&mut self, entry: Arc<StoredResponse>) -> Option<Reply<'r>> {
+    fn on_hit(&self, entry: Arc<StoredResponse>, soft_purged: bool, mut run: Run) -> Decision<'r> {
         let now = unix_now();
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
         let ttl = u64::from(entry.ttl());
         // Soft-purged, it is expired from now on: the stale windows then end where they would
         // have anyway, never later than the route allows for this entry.
-        let stored_for = if self.soft_purged {
-            stored_for.max(ttl)
-        } else {
-            stored_for
+        let stored_for = match soft_purged {
+            true => stored_for.max(ttl),
+            false => stored_for,
         };
         // The entry's own windows: the route's, or those its response set.
         let (stale, stale_if_error) = stale_windows(&entry);
-        if stored_for < ttl || (stale.max(stale_if_error) == 0 && !self.soft_purged) {
-            return Some(self.serve_entry(&entry, now, Served::Hit, Source::Cache));
+        if stored_for < ttl || (stale.max(stale_if_error) == 0 && !soft_purged) {
+            return Decision::Serve(self.serve_entry(&entry, now, Served::Hit, Source::Cache));
         }
-        self.fwd = ForwardReason::Stale;
         if stored_for < ttl + stale {
             // Stale while revalidating: every request is served the stale entry at once; the
             // one that leads the key's flight in this process tries, after its reply, for the
             // companion lease that elects one refresher across instances.
-            match self.cache.flights().join(self.key()) {
-                Role::Leader(guard) => {
-                    self.leader = Some(guard);
-                    self.may_store = true;
-                    self.revalidates = Some(entry);
-                    return None;
+            return match self.cache.flights().join(self.key()) {
+                Role::Leader(leader) => Decision::Revalidate(entry, run, leader),
+                Role::Follower(_) => {
+                    Decision::Serve(self.serve_entry(&entry, now, Served::Stale, Source::Cache))
                 }
-                _ => return Some(self.serve_entry(&entry, now, Served::Stale, Source::Cache)),
-            }
+            };
         }
         if stored_for < ttl + stale_if_error {
-            self.fallback = Some(entry);
+            run.fallback = Some(entry);
         }
-        self.may_store = true;
-        None
+        Decision::Run(run)
     }
 
-    /// Counts and logs a failed lookup; whether the response may still be stored.
-    fn on_failure(&self, error: BackendError) -> bool {
+    /// Counts and logs a failed lookup; returns whether the response may still be stored.
+    fn on_failure(&self, error: &BackendError) -> bool {
         // The breaker already said so, once: a skipped server is a quiet miss.
         if matches!(error, BackendError::ServerSkipped) {
             return false;
@@ -364,10 +391,10 @@ impl<'r> Flow<'r> {
         );
         // A server that just failed would likely cost the deadline again; an entry that did
         // not decode is replaced.
-        matches!(error, BackendError::Undecodable) && self.stamp.is_some()
+        matches!(error, BackendError::Undecodable)
     }
 
-    /// `entry` as the response, counted as `served`, which came from `source`; an entry of a
+    /// Answers with `entry`, counted as `served`, which came from `source`; an entry of a
     /// responder's failure is its status, for Rocket's catcher to render as on the miss.
     fn serve_entry(
         &self,
@@ -396,7 +423,7 @@ impl<'r> Flow<'r> {
         Ok(response)
     }
 
-    /// What `Cache-Status` says of `entry` served at `now`, reached from `source`.
+    /// Says in `Cache-Status` what `entry` served at `now`, reached from `source`, is.
     fn cache_status_of(&self, entry: &StoredResponse, now: u64, source: Source) -> Option<String> {
         self.cache.cache_status().map(|cache_status| {
             let ttl = freshness_left(entry, now);
@@ -410,8 +437,8 @@ impl<'r> Flow<'r> {
             };
             match source {
                 Source::Cache => cache_status.hit(ttl),
-                Source::Collapsed => {
-                    cache_status.forwarded(&forwarded(self.fwd, entry.status(), true))
+                Source::Collapsed(fwd) => {
+                    cache_status.forwarded(&forwarded(fwd, entry.status(), true))
                 }
                 Source::StandIn(status) => {
                     cache_status.forwarded(&forwarded(ForwardReason::Stale, status, false))
@@ -420,18 +447,18 @@ impl<'r> Flow<'r> {
         })
     }
 
-    /// How long this key passes once its response was found not storable: no longer than an
-    /// entry of the route would have lived.
+    /// Returns how long this key passes once its response was found not storable: no longer
+    /// than an entry of the route would have lived.
     fn pass_period(&self) -> Duration {
         let route_ttl = Duration::from_secs(u64::from(self.options.ttl));
         self.cache.config().hit_for_pass.min(route_ttl)
     }
 
-    /// Hit-for-pass: begins with a response not fit to share (an error status says nothing
-    /// lasting about the route: those keep coalescing), ends with one that is.
+    /// Updates hit-for-pass: it begins with a response not fit to share (an error status says
+    /// nothing lasting about the route: those keep coalescing), ends with one that is.
     fn update_hit_for_pass(&self, stored: &Stored, status: u16) {
         match stored {
-            Stored::Entry(..) => self.cache.flights().end_pass(self.key()),
+            Stored::Entry { .. } => self.cache.flights().end_pass(self.key()),
             Stored::Refused(_) if status < 500 => {
                 self.cache.flights().pass(self.key(), self.pass_period())
             }
@@ -439,40 +466,61 @@ impl<'r> Flow<'r> {
         }
     }
 
-    /// What `Cache-Status` says of a response the handler produced for this request.
-    fn forwarded(&self, stored: &Stored, status: u16) -> Forwarded {
+    /// Ends `run` once its response (of `status`) was offered to the store: hit-for-pass
+    /// updated, this process's waiters given the entry, the leases given back. Returns what
+    /// `Cache-Status` says of the response.
+    async fn settle(
+        &mut self,
+        run: &Run,
+        leader: Option<Leader<'r>>,
+        stored: &Stored,
+        status: u16,
+    ) -> Option<String> {
+        self.update_hit_for_pass(stored, status);
+        let (entry, written) = stored.entry();
+        if let Some(leader) = leader {
+            leader.publish(entry);
+        }
+        // A won placeholder is replaced by the stored entry; with nothing written, it is given
+        // back so that other instances stop waiting for it.
+        self.leases.finish(written).await;
         let (written, ttl, reason) = match stored {
-            Stored::Entry(entry, true) => (true, Some(freshness_left(entry, unix_now())), None),
-            Stored::Entry(_, false) => (false, None, Some(detail::STORE_FAILED)),
+            Stored::Entry {
+                entry,
+                written: true,
+            } => (true, Some(freshness_left(entry, unix_now())), None),
+            Stored::Entry { .. } => (false, None, Some(detail::STORE_FAILED)),
             Stored::Refused(refusal) => (false, None, Some(refusal.token())),
             Stored::Skipped(why) => (false, None, Some(*why)),
         };
-        Forwarded {
-            fwd: self.fwd,
+        let forwarded = Forwarded {
+            fwd: run.fwd,
             status,
             stored: written,
             collapsed: false,
             ttl,
-            detail: match self.passing && !written {
+            detail: match run.passing && !written {
                 true => Some(detail::HIT_FOR_PASS),
                 false => reason,
             },
-        }
+        };
+        self.cache.cache_status().map(|s| s.forwarded(&forwarded))
     }
 
-    /// Run's aftermath: a failing handler's stand-in, or the response, stored when it may be,
-    /// and the reply.
-    async fn finish(mut self, outcome: Reply<'r>) -> Reply<'r> {
-        let failed = match &outcome {
-            Ok(response) => response.status().code >= 500,
-            Err(status) => status.code >= 500,
+    /// Answers with what the handler's run came to: a failing handler's stand-in, or the
+    /// response, stored when it may be.
+    async fn finish(
+        mut self,
+        run: Run,
+        leader: Option<Leader<'r>>,
+        outcome: Reply<'r>,
+    ) -> Reply<'r> {
+        let status = match &outcome {
+            Ok(response) => response.status().code,
+            Err(status) => status.code,
         };
-        if let (true, Some(stale)) = (failed, &self.fallback) {
+        if let (true, Some(stale)) = (status >= 500, &run.fallback) {
             self.leases.finish(false).await;
-            let status = match &outcome {
-                Ok(response) => response.status().code,
-                Err(status) => status.code,
-            };
             let source = Source::StandIn(status);
             return self.serve_entry(stale, unix_now(), Served::Stale, source);
         }
@@ -481,10 +529,10 @@ impl<'r> Flow<'r> {
             .outcome(self.cache.counters(), Served::Miss);
         let mut response = match outcome {
             Ok(response) => response,
-            Err(status) => return self.hand_to_catcher(status).await,
+            Err(status) => return self.hand_to_catcher(run, leader, status).await,
         };
-        match self.store(&mut response).await {
-            Ok(stored) => Ok(self.reply(response, stored).await),
+        match self.store(&run, &mut response).await {
+            Ok(stored) => Ok(self.reply(run, leader, response, stored).await),
             Err(status) => {
                 self.leases.finish(false).await;
                 Err(status)
@@ -492,98 +540,70 @@ impl<'r> Flow<'r> {
         }
     }
 
-    /// The handler's responder failed with `status`: stored when the route lists it (this
-    /// process's waiters get that entry), and handed to Rocket's catcher.
-    async fn hand_to_catcher(mut self, status: Status) -> Reply<'r> {
-        let outcome = match self.store_budget() {
-            Ok(budget) => {
-                let stamp = self.stamp.unwrap_or_default();
+    /// Hands `status`, the handler's responder's failure, to Rocket's catcher, stored when the
+    /// route lists it (this process's waiters get that entry).
+    async fn hand_to_catcher(
+        mut self,
+        run: Run,
+        leader: Option<Leader<'r>>,
+        status: Status,
+    ) -> Reply<'r> {
+        let stored = match self.store_budget(&run) {
+            Ok((stamp, budget)) => {
                 let (cache, request, key, options) =
                     (self.cache, self.request, self.key(), self.options);
-                let stored =
-                    store::store_for_catcher(cache, request, key, options, stamp, status, budget)
-                        .await;
-                match stored {
-                    Some((entry, written)) => Stored::Entry(entry, written),
-                    None => Stored::Refused(Refusal::Status),
-                }
+                store::store_for_catcher(cache, request, key, options, stamp, status, budget).await
             }
             Err(why) => Stored::Skipped(why),
         };
         // Hit-for-pass, as for a response: an unlisted status starts it, a stored one ends it.
-        self.update_hit_for_pass(&outcome, status.code);
-        let (entry, written) = match &outcome {
-            Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
-            Stored::Refused(_) | Stored::Skipped(_) => (None, false),
-        };
-        if let Some(leader) = self.leader.take() {
-            leader.publish(entry);
-        }
-        self.leases.finish(written).await;
+        let cache_status = self.settle(&run, leader, &stored, status.code).await;
         let x_cache = self.cache.config().x_cache_header;
-        let cache_status = self.cache.cache_status();
-        let cache_status =
-            cache_status.map(|s| s.forwarded(&self.forwarded(&outcome, status.code)));
         let marked = (x_cache, Served::Miss, cache_status);
         mark_for_catcher(self.request, marked, None, self.options);
         Err(status)
     }
 
-    /// What a store may take of the request's cache deadline, or why nothing may be stored
-    /// (a `Cache-Status` detail): the client said `no-store`, or the lookup failed.
-    fn store_budget(&self) -> Result<Duration, &'static str> {
+    /// Returns the stamp `run` stores with and what a store may take of the request's cache
+    /// deadline, or why nothing may be stored (a `Cache-Status` detail).
+    fn store_budget(&self, run: &Run) -> Result<(Stamp, Duration), &'static str> {
         if policy::client_forbids_store(self.request) {
             return Err(detail::REQUEST_NO_STORE);
         }
-        if !self.may_store {
-            return Err(detail::BACKEND_ERROR);
-        }
+        let stamp = run.store?;
         // The lookup and the store share one deadline: a server that answers the lookup and
         // then stalls still costs a request at most `op_timeout` in all.
-        Ok(self
-            .cache
-            .config()
-            .op_timeout
-            .saturating_sub(self.lookup_took))
+        let op_timeout = self.cache.config().op_timeout;
+        Ok((stamp, op_timeout.saturating_sub(self.lookup_took)))
     }
 
-    /// Store: the response, when it may be shared.
-    async fn store(&self, response: &mut Response<'r>) -> Result<Stored, Status> {
-        let budget = match self.store_budget() {
-            Ok(budget) => budget,
+    /// Stores `response` when it may be shared.
+    async fn store(&self, run: &Run, response: &mut Response<'r>) -> Result<Stored, Status> {
+        let (stamp, budget) = match self.store_budget(run) {
+            Ok(allowed) => allowed,
             Err(why) => return Ok(Stored::Skipped(why)),
         };
-        let stamp = self.stamp.unwrap_or_default();
         let (cache, request, key, options) = (self.cache, self.request, self.key(), self.options);
-        let stored = store::store(cache, request, key, options, stamp, response, budget).await?;
-        Ok(match stored {
-            Ok((entry, written)) => Stored::Entry(entry, written),
-            Err(refusal) => Stored::Refused(refusal),
-        })
+        store::store(cache, request, key, options, stamp, response, budget).await
     }
 
-    /// Reply: this process's waiters get the stored entry, the leases go back, and the client
-    /// gets the response (a bare 304 when it has the stored one).
-    async fn reply(mut self, mut response: Response<'r>, stored: Stored) -> Response<'r> {
+    /// Replies with the handler's response (a bare 304 when the client has the stored one),
+    /// once `run` is settled.
+    async fn reply(
+        mut self,
+        run: Run,
+        leader: Option<Leader<'r>>,
+        mut response: Response<'r>,
+        stored: Stored,
+    ) -> Response<'r> {
         let status = response.status().code;
-        self.update_hit_for_pass(&stored, status);
-        let (entry, written) = match &stored {
-            Stored::Entry(entry, written) => (Some(Arc::clone(entry)), *written),
-            Stored::Refused(_) | Stored::Skipped(_) => (None, false),
-        };
-        let shared = entry.is_some();
-        if let Some(leader) = self.leader.take() {
-            leader.publish(entry);
-        }
-        // A won placeholder is replaced by the stored entry; with nothing written, it is given
-        // back so that other instances stop waiting for it.
-        self.leases.finish(written).await;
+        let cache_status = self.settle(&run, leader, &stored, status).await;
         // After storing: the handler's own `Vary` is checked first, then the route's is merged.
         merge_vary(&mut response, self.options);
         response.remove_header(targeted::OWN_FIELD);
         // Only a response fit to share is answered with a bare 304: one that is not (it sets a
         // cookie, say) keeps every header it has.
-        let fresh_for_client = shared
+        let fresh_for_client = matches!(stored, Stored::Entry { .. })
             && response.status().class().is_success()
             && policy::is_conditional(self.request)
             && policy::not_modified(
@@ -601,12 +621,10 @@ impl<'r> Flow<'r> {
                     .map(|h| (h.name.into_string(), h.value.into_owned())),
             );
         }
-        if let Stored::Entry(entry, _) = &stored {
+        if let Stored::Entry { entry, .. } = &stored {
             let ttl = u64::from(entry.ttl());
             add_downstream(&mut response, self.options.downstream, ttl, self.private);
         }
-        let cache_status = self.cache.cache_status();
-        let cache_status = cache_status.map(|s| s.forwarded(&self.forwarded(&stored, status)));
         let x_cache = self.cache.config().x_cache_header;
         mark(&mut response, x_cache, Served::Miss, cache_status);
         response

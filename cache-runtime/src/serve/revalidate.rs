@@ -28,11 +28,12 @@ use bytes::Bytes;
 use rocket::http::Status;
 use rocket::response;
 use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
-use rocket::{Request, Response};
+use rocket::Request;
 
-use super::{lease_secs, shorten, unix_now, Flow, Reply, Source, Stored};
+use super::{lease_secs, shorten, unix_now, Flow, Reply, Run, Source};
 use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
+use crate::flight::Leader;
 use crate::outcome::Served;
 
 /// The refresh, run by whoever polls the stale reply's body.
@@ -81,6 +82,8 @@ impl<'r> Flow<'r> {
     pub(super) async fn revalidate<'o: 'r, R>(
         mut self,
         entry: Arc<StoredResponse>,
+        run: Run,
+        leader: Leader<'r>,
         handler: impl Future<Output = R> + Send + 'r,
         respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
     ) -> Reply<'r> {
@@ -98,7 +101,7 @@ impl<'r> Flow<'r> {
                 return;
             }
             let outcome = respond(handler.await, request).map(shorten);
-            self.refreshed(outcome).await;
+            self.refreshed(run, leader, outcome).await;
         };
         // A bare 304, or a stored failure for Rocket's catcher: no body of ours is read, so
         // the refresh runs before the reply.
@@ -130,29 +133,21 @@ impl<'r> Flow<'r> {
             || stored.stamp().fingerprint != entry.stamp().fingerprint
     }
 
-    /// The refresh's aftermath: the response stored when it may be, this process's waiters
-    /// told, the leases given back. The client has its answer already.
-    async fn refreshed(mut self, outcome: Result<Response<'r>, Status>) {
+    /// Ends the refresh: the response stored when it may be, this process's waiters told, the
+    /// leases given back. The client has its answer already.
+    async fn refreshed(mut self, run: Run, leader: Leader<'r>, outcome: Reply<'r>) {
         let mut response = match outcome {
             Ok(response) => response,
-            // Stored for its catcher when listed, like a miss's failure; the client has its
-            // answer already.
+            // Stored for its catcher when listed, like a miss's failure.
             Err(status) => {
-                let _ = self.hand_to_catcher(status).await;
+                let _ = self.hand_to_catcher(run, Some(leader), status).await;
                 return;
             }
         };
-        match self.store(&mut response).await {
+        match self.store(&run, &mut response).await {
             Ok(stored) => {
-                self.update_hit_for_pass(&stored, response.status().code);
-                let (entry, written) = match stored {
-                    Stored::Entry(entry, written) => (Some(entry), written),
-                    Stored::Refused(_) | Stored::Skipped(_) => (None, false),
-                };
-                if let Some(leader) = self.leader.take() {
-                    leader.publish(entry);
-                }
-                self.leases.finish(written).await;
+                let status = response.status().code;
+                self.settle(&run, Some(leader), &stored, status).await;
             }
             Err(_) => self.leases.finish(false).await,
         }

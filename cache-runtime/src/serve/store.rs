@@ -23,10 +23,32 @@ use crate::options::RouteOptions;
 use crate::outcome::Refusal;
 use crate::rate_limited_log;
 
-/// Stores `response` when the policy allows: the entry and whether the backend took it (a
-/// backend failure still gives the entry: the response was fit to share), or why not. Reading
-/// the body replaces it with the bytes read; `Err` only when the body failed while being read,
-/// which leaves nothing to send.
+/// What became of a response offered to the store.
+pub(super) enum Stored {
+    /// Fit to share: the entry, and whether the backend took it (a backend failure still gives
+    /// the entry, which this process's waiters can use).
+    Entry {
+        entry: Arc<StoredResponse>,
+        written: bool,
+    },
+    /// Not fit to share, for this reason.
+    Refused(Refusal),
+    /// Not offered to the store, for this reason (a `Cache-Status` detail).
+    Skipped(&'static str),
+}
+
+impl Stored {
+    /// Returns the entry, if the response was fit to share, and whether the backend took it.
+    pub(super) fn entry(&self) -> (Option<Arc<StoredResponse>>, bool) {
+        match self {
+            Stored::Entry { entry, written } => (Some(Arc::clone(entry)), *written),
+            Stored::Refused(_) | Stored::Skipped(_) => (None, false),
+        }
+    }
+}
+
+/// Stores `response` when the policy allows. Reading the body replaces it with the bytes read;
+/// `Err` only when the body failed while being read, which leaves nothing to send.
 pub(super) async fn store(
     cache: &Cache,
     request: &Request<'_>,
@@ -35,7 +57,7 @@ pub(super) async fn store(
     stamp: Stamp,
     response: &mut Response<'_>,
     budget: Duration,
-) -> Result<Result<(Arc<StoredResponse>, bool), Refusal>, Status> {
+) -> Result<Stored, Status> {
     let authorized = request.headers().contains("Authorization");
     let received = SystemTime::now();
     let checked = policy::check_headers(
@@ -64,16 +86,17 @@ pub(super) async fn store(
         Err(refusal) => Err(refusal),
     };
     match verdict {
-        Ok(entry) => Ok(Ok(write(cache, key, options, entry, budget).await)),
+        Ok(entry) => Ok(write(cache, key, options, entry, budget).await),
         Err(refusal) => {
             refused(cache, options, refusal);
-            Ok(Err(refusal))
+            Ok(Stored::Refused(refusal))
         }
     }
 }
 
 /// Stores, when the route lists `status`, that the handler's responder failed with it: a hit
-/// hands `status` to Rocket's catcher, as this miss does. Whether it did, as for [`store`].
+/// hands `status` to Rocket's catcher, as this miss does. An unlisted status is refused as
+/// [`Refusal::Status`].
 ///
 /// The request's cookie changes do not count: Rocket drops what the handler set when its
 /// responder fails (`invoke_catcher` resets the jar's changes), and the catcher, which may set
@@ -86,7 +109,7 @@ pub(super) async fn store_for_catcher(
     stamp: Stamp,
     status: Status,
     budget: Duration,
-) -> Option<(Arc<StoredResponse>, bool)> {
+) -> Stored {
     let authorized = request.headers().contains("Authorization");
     let received = SystemTime::now();
     let no_headers = std::iter::empty();
@@ -98,22 +121,22 @@ pub(super) async fn store_for_catcher(
                 .map_err(|_| Refusal::Unframeable)
         });
     match verdict {
-        Ok(entry) => Some(write(cache, key, options, entry, budget).await),
+        Ok(entry) => write(cache, key, options, entry, budget).await,
         Err(refusal) => {
             refused(cache, options, refusal);
-            None
+            Stored::Refused(Refusal::Status)
         }
     }
 }
 
-/// Writes `entry` to the backend (and keeps it near); the entry, and whether it was written.
+/// Writes `entry` to the backend and keeps it in the near tier.
 async fn write(
     cache: &Cache,
     key: &CacheKey,
     options: &RouteOptions,
     entry: StoredResponse,
     budget: Duration,
-) -> (Arc<StoredResponse>, bool) {
+) -> Stored {
     let entry = Arc::new(entry);
     let stored = cache
         .store()
@@ -139,7 +162,8 @@ async fn write(
             format_args!("store failed ({}): {error}", error.cause()),
         );
     }
-    (entry, stored.is_ok())
+    let written = stored.is_ok();
+    Stored::Entry { entry, written }
 }
 
 fn refused(cache: &Cache, options: &RouteOptions, refusal: Refusal) {
