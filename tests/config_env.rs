@@ -160,7 +160,7 @@ fn rocket_cache_overrides_rocket_toml_and_memcached_servers() {
     let toml = RocketToml::new(
         "rocket_cache_overrides",
         &format!(
-            "[default.cache]\nservers = [\"{}\"]\nnamespace = \"from-file\"\ntimeout_ms = 80\n",
+            "[default.cache]\nservers = [\"{}\"]\nnamespace = \"from-file\"\nop_timeout = \"80ms\"\n",
             file.address()
         ),
     );

@@ -67,7 +67,7 @@ async fn the_cache_table_configures_the_instance() {
     let _serial = SERIAL.lock().await;
     let server = MemcachedServer::start();
     let toml = format!(
-        "[cache]\nservers = [\"{}\"]\nnamespace = \"from-toml\"\ntimeout_ms = 50\n",
+        "[cache]\nservers = [\"{}\"]\nnamespace = \"from-toml\"\nop_timeout = \"50ms\"\n",
         server.address()
     );
     let client = Client::untracked(app(&toml))
@@ -99,7 +99,8 @@ async fn invalid_configuration_fails_at_ignite() {
     for toml in [
         "[cache]\nservers = [\"no-port\"]\n",
         "[cache]\nnamespace = \"has space\"\n",
-        "[cache]\ntimeout_ms = 0\n",
+        "[cache]\nop_timeout = 0\n",
+        "[cache]\nop_timeout = 100\n",
         "[cache]\nsever = [\"127.0.0.1:11211\"]\n",
         "[cache]\npool_idle = \"many\"\n",
     ] {

@@ -1,17 +1,12 @@
 //! Configuration from Rocket's own configuration: a `cache` table in `Rocket.toml` (any
 //! profile) or `ROCKET_CACHE`, read at ignite.
 
-use std::time::Duration;
-
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::serde::Deserialize;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::cache::{adopt, Cache};
 use crate::http::render::finish_catcher_page;
-use crate::settings::{
-    parse_servers, Config, ConfigError, SurrogateKeys, KEYS, SERVERS, SERVERS_ENV,
-};
+use crate::settings::{parse_servers, Config, ConfigError, SERVERS_ENV};
 
 /// Reads the `cache` table of Rocket's configuration at ignite and gives the instance that
 /// cache (its routes use it; the global cache is installed from it too when still unused).
@@ -25,22 +20,22 @@ use crate::settings::{
 /// [default.cache]
 /// servers = ["10.0.0.5:11211", "10.0.0.6:11211"]   # or "a:11211,b:11211"; none: embedded
 /// namespace = "shop-v2"
-/// timeout_ms = 100
+/// op_timeout = "100ms"      # durations carry their unit: "250ms", "2s", "5m", "1h"
 /// pool_idle = 64
 /// breaker_failures = 3
-/// breaker_cooldown_ms = 2000
+/// breaker_cooldown = "2s"
 /// max_item_size = 1000000
 /// embedded_capacity = 67108864
 /// x_cache_header = true
-/// lease_ttl_ms = 5000
-/// lease_wait_ms = 2000
+/// lease_ttl = "5s"
+/// lease_wait = "2s"
 /// coalesce = true
 /// near_capacity = 16777216
-/// epoch_poll_ms = 50
+/// epoch_poll = "50ms"
 /// enabled = true           # false: every cached route runs its handler (X-Cache: BYPASS)
 /// surrogate_keys = "Surrogate-Key"                  # or "Cache-Tag"; none by default
 /// cache_status = "rocket-route-cache"            # the name in Cache-Status; false: no field
-/// hit_for_pass_ms = 120000
+/// hit_for_pass = "2m"
 /// ```
 ///
 /// The environment overrides the file, as everywhere in Rocket's configuration: `ROCKET_CACHE`
@@ -66,51 +61,12 @@ use crate::settings::{
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheFairing;
 
-/// The `cache` table, every key optional; its field names are the table names in
-/// [`KEYS`](crate::settings::KEYS).
-#[derive(Debug, Default, Deserialize)]
-#[serde(crate = "rocket::serde", deny_unknown_fields)]
-struct Table {
-    servers: Option<Servers>,
-    namespace: Option<String>,
-    timeout_ms: Option<u64>,
-    pool_idle: Option<usize>,
-    breaker_failures: Option<u32>,
-    breaker_cooldown_ms: Option<u64>,
-    max_item_size: Option<usize>,
-    embedded_capacity: Option<u64>,
-    x_cache_header: Option<bool>,
-    lease_ttl_ms: Option<u64>,
-    lease_wait_ms: Option<u64>,
-    coalesce: Option<bool>,
-    near_capacity: Option<u64>,
-    epoch_poll_ms: Option<u64>,
-    enabled: Option<bool>,
-    surrogate_keys: Option<String>,
-    cache_status: Option<CacheName>,
-    hit_for_pass_ms: Option<u64>,
-}
-
-/// The cache's name in `Cache-Status`, or `false` for no such field (`true`: the default name).
-#[derive(Debug, Deserialize)]
-#[serde(crate = "rocket::serde", untagged)]
-enum CacheName {
-    Named(String),
-    On(bool),
-}
-
-/// A list, or a comma-separated string as in `MEMCACHED_SERVERS`.
-#[derive(Debug, Deserialize)]
-#[serde(crate = "rocket::serde", untagged)]
-enum Servers {
-    List(Vec<String>),
-    Text(String),
-}
-
-/// `MEMCACHED_SERVERS`, when set to something other than blanks.
-fn servers_from_env() -> Result<Option<String>, ConfigError> {
+/// Returns `MEMCACHED_SERVERS`, when set to something other than blanks.
+fn servers_from_env() -> Result<Option<Vec<String>>, ConfigError> {
     match std::env::var(SERVERS_ENV) {
-        Ok(list) if !list.trim().is_empty() => Ok(Some(list)),
+        Ok(list) if !list.trim().is_empty() => parse_servers(&list)
+            .map(Some)
+            .map_err(|error| error.in_key(SERVERS_ENV)),
         Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(
             SERVERS_ENV,
@@ -119,89 +75,32 @@ fn servers_from_env() -> Result<Option<String>, ConfigError> {
     }
 }
 
-impl Table {
-    /// The configuration, with `environment` (`MEMCACHED_SERVERS`, when it is to override the
-    /// table's `servers`) in place of the table's servers.
-    fn into_config(self, environment: Option<String>) -> Result<Config, ConfigError> {
-        let servers = match (environment, self.servers) {
-            (Some(list), _) => parse_servers(&list).map_err(|error| error.in_key(SERVERS_ENV))?,
-            (None, None) => Vec::new(),
-            (None, Some(servers)) => {
-                let list = match servers {
-                    Servers::List(list) => list.join(","),
-                    Servers::Text(text) => text,
-                };
-                parse_servers(&list).map_err(|error| error.in_key(SERVERS.field))?
-            }
-        };
-        let mut config = Config {
-            servers,
-            ..Config::default()
-        };
-        let ms = Duration::from_millis;
-        if let Some(v) = self.namespace {
-            config.namespace = v;
+/// Reads the configuration from Rocket's: the `cache` table (every key optional), its servers
+/// replaced by `MEMCACHED_SERVERS` when that counts; an error says what is wrong, naming the
+/// key as written.
+fn read_config(rocket: &Rocket<Build>) -> Result<Config, String> {
+    let figment = rocket.figment();
+    let mut config = match figment.find_value("cache") {
+        Err(_) => Config::default(),
+        Ok(_) => figment
+            .extract_inner::<Config>("cache")
+            .map_err(figment_errors)?,
+    };
+    // `MEMCACHED_SERVERS` overrides the file, not `ROCKET_CACHE`: the environment beats the
+    // file, and the variable meant for this one application beats the general one.
+    let described =
+        |error: ConfigError| format!("`{}`: expected {}", error.key(), error.expected());
+    if !servers_in_rocket_env(rocket) {
+        if let Some(servers) = servers_from_env().map_err(described)? {
+            config.servers = servers;
         }
-        if let Some(v) = self.timeout_ms {
-            config.op_timeout = ms(v);
-        }
-        if let Some(v) = self.pool_idle {
-            config.pool_idle = v;
-        }
-        if let Some(v) = self.breaker_failures {
-            config.breaker_failures = v;
-        }
-        if let Some(v) = self.breaker_cooldown_ms {
-            config.breaker_cooldown = ms(v);
-        }
-        if let Some(v) = self.max_item_size {
-            config.max_item_size = v;
-        }
-        if let Some(v) = self.embedded_capacity {
-            config.embedded_capacity = v;
-        }
-        if let Some(v) = self.x_cache_header {
-            config.x_cache_header = v;
-        }
-        if let Some(v) = self.lease_ttl_ms {
-            config.lease_ttl = ms(v);
-        }
-        if let Some(v) = self.lease_wait_ms {
-            config.lease_wait = ms(v);
-        }
-        if let Some(v) = self.coalesce {
-            config.coalesce = v;
-        }
-        if let Some(v) = self.near_capacity {
-            config.near_capacity = v;
-        }
-        if let Some(v) = self.epoch_poll_ms {
-            config.epoch_poll = ms(v);
-        }
-        if let Some(v) = self.enabled {
-            config.enabled = v;
-        }
-        if let Some(v) = self.surrogate_keys {
-            config.surrogate_keys = Some(SurrogateKeys::from_name(&v)?);
-        }
-        match self.cache_status {
-            Some(CacheName::Named(name)) => config.cache_status = Some(name),
-            Some(CacheName::On(false)) => config.cache_status = None,
-            Some(CacheName::On(true)) | None => {}
-        }
-        if let Some(v) = self.hit_for_pass_ms {
-            config.hit_for_pass = ms(v);
-        }
-        config.validate()?;
-        Ok(config)
     }
-}
-
-/// A field name of [`Config`] as it is spelled in the `cache` table.
-fn table_key(config_key: &str) -> &str {
-    KEYS.iter()
-        .find(|key| key.field == config_key)
-        .map_or(config_key, |key| key.table)
+    let in_table = |error: ConfigError| {
+        let key = format!("cache.{}", error.key());
+        described(error.in_key(&key))
+    };
+    config.validate().map_err(in_table)?;
+    Ok(config)
 }
 
 /// Whether the `servers` of the `cache` table came from an environment provider (`ROCKET_CACHE`
@@ -257,34 +156,10 @@ impl Fairing for CacheFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let table = match rocket.figment().find_value("cache") {
-            Err(_) => Table::default(),
-            Ok(_) => match rocket.figment().extract_inner::<Table>("cache") {
-                Ok(table) => table,
-                Err(error) => {
-                    log::error!("invalid cache configuration {}", figment_errors(error));
-                    return Err(rocket);
-                }
-            },
-        };
-        // `MEMCACHED_SERVERS` overrides the file, not `ROCKET_CACHE`: the environment beats the
-        // file, and the variable meant for this one application beats the general one.
-        let environment = match servers_in_rocket_env(&rocket) {
-            true => Ok(None),
-            false => servers_from_env(),
-        };
-        let config = match environment.and_then(|environment| table.into_config(environment)) {
+        let config = match read_config(&rocket) {
             Ok(config) => config,
-            Err(error) if error.key() == SERVERS_ENV => {
-                log::error!("invalid cache configuration: {error}");
-                return Err(rocket);
-            }
             Err(error) => {
-                log::error!(
-                    "invalid cache configuration `cache.{}`: expected {}",
-                    table_key(error.key()),
-                    error.expected()
-                );
+                log::error!("invalid cache configuration {error}");
                 return Err(rocket);
             }
         };
@@ -316,7 +191,14 @@ impl Fairing for CacheFairing {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// Reads `json` as the `cache` table.
+    fn table(json: &str) -> Result<Config, String> {
+        rocket::serde::json::from_str::<Config>(json).map_err(|error| error.to_string())
+    }
 
     /// `field` of `config`, as text.
     fn field(config: &Config, field: &str) -> String {
@@ -343,6 +225,17 @@ mod tests {
         }
     }
 
+    /// The keys the table accepts, as its unknown-key error lists them.
+    fn accepted_keys() -> Vec<String> {
+        let unknown = table("{\"unknown\": null}").unwrap_err();
+        unknown
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Every key of the `cache` table reaches its own field of `Config`, and only that one: a
     /// key parsed but not applied, or applied to another field, fails here. (What each field
     /// does is tested where it acts.)
@@ -351,116 +244,105 @@ mod tests {
         let changed = [
             ("servers", "\"127.0.0.1:11212\""),
             ("namespace", "\"other\""),
-            ("timeout_ms", "50"),
+            ("op_timeout", "\"50ms\""),
             ("pool_idle", "2"),
             ("max_item_size", "2048"),
             ("embedded_capacity", "2048"),
             ("x_cache_header", "false"),
             ("breaker_failures", "5"),
-            ("breaker_cooldown_ms", "3000"),
-            ("lease_ttl_ms", "2000"),
-            ("lease_wait_ms", "500"),
+            ("breaker_cooldown", "\"3s\""),
+            ("lease_ttl", "\"2s\""),
+            ("lease_wait", "\"500ms\""),
             ("coalesce", "false"),
             ("near_capacity", "1024"),
-            ("epoch_poll_ms", "20"),
+            ("epoch_poll", "\"20ms\""),
             ("enabled", "false"),
             ("surrogate_keys", "\"Cache-Tag\""),
             ("cache_status", "\"edge\""),
-            ("hit_for_pass_ms", "5000"),
+            ("hit_for_pass", "\"5s\""),
         ];
-        assert_eq!(changed.len(), KEYS.len(), "a value for every key");
-        // Servers are always given: the environment never decides here.
-        let config = |json: String| {
-            let table: Table = rocket::serde::json::from_str(&json).unwrap();
-            table.into_config(None).unwrap()
-        };
+        let mut listed: Vec<&str> = changed.iter().map(|(key, _)| *key).collect();
+        let mut accepted = accepted_keys();
+        listed.sort_unstable();
+        accepted.sort_unstable();
+        assert_eq!(accepted, listed, "a value for every key, and no other");
         let servers = "\"servers\": \"127.0.0.1:11211\"";
-        let reference = config(format!("{{{servers}}}"));
-        for (table_key, value) in changed {
-            let key = KEYS.iter().find(|key| key.table == table_key).unwrap();
-            let json = match table_key {
+        let reference = table(&format!("{{{servers}}}")).unwrap();
+        for (key, value) in changed {
+            let json = match key {
                 "servers" => format!("{{\"servers\": {value}}}"),
-                _ => format!("{{{servers}, \"{table_key}\": {value}}}"),
+                _ => format!("{{{servers}, \"{key}\": {value}}}"),
             };
-            let changed = config(json);
-            for other in KEYS {
-                let differs = field(&changed, other.field) != field(&reference, other.field);
-                assert_eq!(
-                    differs,
-                    other == *key,
-                    "`{table_key}` and `{}`",
-                    other.field
-                );
+            let changed = table(&json).unwrap();
+            changed.validate().unwrap();
+            for other in &listed {
+                let differs = field(&changed, other) != field(&reference, other);
+                assert_eq!(differs, other == &key, "`{key}` and `{other}`");
             }
+        }
+    }
+
+    #[test]
+    fn durations_are_written_with_their_unit() {
+        let op_timeout = |value: &str| {
+            table(&format!("{{\"op_timeout\": {value}}}")).map(|config| config.op_timeout)
+        };
+        assert_eq!(op_timeout("\"250ms\""), Ok(Duration::from_millis(250)));
+        assert_eq!(op_timeout("\" 2 s \""), Ok(Duration::from_secs(2)));
+        assert_eq!(op_timeout("\"5m\""), Ok(Duration::from_secs(300)));
+        assert_eq!(op_timeout("\"1h\""), Ok(Duration::from_secs(3600)));
+        assert_eq!(op_timeout("0"), Ok(Duration::ZERO));
+        // A bare number would be read in some unit or other: refused, with the expected form.
+        for bad in [
+            "100",
+            "\"100\"",
+            "\"1.5s\"",
+            "\"2 days\"",
+            "\"-1s\"",
+            "true",
+        ] {
+            let error = op_timeout(bad).unwrap_err();
+            assert!(
+                error.contains("a duration with its unit, such as \"100ms\""),
+                "{bad}: {error}"
+            );
         }
     }
 
     #[test]
     fn cache_status_takes_a_name_or_false() {
         let name = |json: &str| {
-            let json = format!("{{\"servers\": \"127.0.0.1:11211\", \"cache_status\": {json}}}");
-            let table: Table = rocket::serde::json::from_str(&json).unwrap();
-            table.into_config(None).unwrap().cache_status
+            let json = format!("{{\"cache_status\": {json}}}");
+            table(&json).unwrap().cache_status
         };
         assert_eq!(name("false"), None);
         assert_eq!(name("true").as_deref(), Some("rocket-route-cache"));
         assert_eq!(name("\"edge-7\"").as_deref(), Some("edge-7"));
     }
 
-    /// `MEMCACHED_SERVERS`, when it counts, replaces the table's `servers` and nothing else;
-    /// a bad value names the variable, a bad table value the table's key.
+    /// Servers come as a list or as one comma-separated string; a bad one is named by
+    /// `validate` (as the fairing reports it).
     #[test]
-    fn the_environment_servers_replace_the_tables() {
-        let table = || Table {
-            servers: Some(Servers::Text("127.0.0.1:11211, 127.0.0.1:11212".into())),
-            namespace: Some("shop".into()),
-            timeout_ms: Some(50),
-            ..Table::default()
-        };
-        let config = table().into_config(None).expect("the table decides");
-        assert_eq!(config.servers, ["127.0.0.1:11211", "127.0.0.1:11212"]);
-        let config = table().into_config(Some("127.0.0.1:11213".into())).unwrap();
-        assert_eq!(config.servers, ["127.0.0.1:11213"]);
-        assert_eq!(
-            (config.namespace.as_str(), config.op_timeout),
-            ("shop", Duration::from_millis(50))
-        );
-        let error = table().into_config(Some("not a server list".into()));
-        assert_eq!(error.unwrap_err().key(), SERVERS_ENV);
-        assert!(Table::default()
-            .into_config(None)
-            .unwrap()
-            .servers
-            .is_empty());
-        let bad = Table {
-            servers: Some(Servers::List(vec!["no-port".into()])),
-            ..Table::default()
-        };
-        assert_eq!(
-            table_key(bad.into_config(None).unwrap_err().key()),
-            "servers"
-        );
+    fn servers_are_a_list_or_a_comma_separated_string() {
+        let servers = |json: &str| table(&format!("{{\"servers\": {json}}}")).unwrap();
+        let text = servers("\"127.0.0.1:11211, 127.0.0.1:11212,\"");
+        let list = servers("[\"127.0.0.1:11211\", \" 127.0.0.1:11212\"]");
+        assert_eq!(text.servers, ["127.0.0.1:11211", "127.0.0.1:11212"]);
+        assert_eq!(list.servers, text.servers);
+        assert!(servers("[]").servers.is_empty());
+        let bad = servers("[\"no-port\"]").validate().unwrap_err();
+        assert_eq!(bad.key(), "servers");
     }
 
-    /// The table accepts exactly the keys listed once for `Config`, the fairing and its errors.
     #[test]
-    fn the_table_holds_every_listed_key_and_no_other() {
-        for key in KEYS {
-            let one = format!("{{\"{}\": null}}", key.table);
-            let parsed = rocket::serde::json::from_str::<Table>(&one);
-            assert!(parsed.is_ok(), "{}: {parsed:?}", key.table);
-        }
-        let unknown = rocket::serde::json::from_str::<Table>("{\"unknown\": null}").unwrap_err();
-        let mut accepted: Vec<String> = unknown
-            .to_string()
-            .split('`')
-            .skip(3)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect();
-        let mut listed: Vec<String> = KEYS.iter().map(|key| key.table.to_owned()).collect();
-        accepted.sort();
-        listed.sort();
-        assert_eq!(accepted, listed, "{unknown}");
+    fn surrogate_keys_names_a_header_in_any_case() {
+        let keys = |json: &str| table(&format!("{{\"surrogate_keys\": {json}}}"));
+        let cache_tag = Some(crate::config::SurrogateKeys::CacheTag);
+        assert_eq!(keys("\"cache-tag\"").unwrap().surrogate_keys, cache_tag);
+        let error = keys("\"X-Tags\"").unwrap_err();
+        assert!(
+            error.contains("\"Surrogate-Key\" or \"Cache-Tag\""),
+            "{error}"
+        );
     }
 }

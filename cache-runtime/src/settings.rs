@@ -3,62 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use rocket::serde::Deserialize;
+
 /// The environment variable read when no configuration was installed: a comma-separated list of
 /// `host:port` Memcached servers. Unset or empty selects the embedded store.
 pub const SERVERS_ENV: &str = "MEMCACHED_SERVERS";
-
-/// A configuration key: the [`Config`] field, and its name in the `cache` table of Rocket's
-/// configuration (where durations are whole milliseconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key {
-    pub(crate) field: &'static str,
-    pub(crate) table: &'static str,
-}
-
-const fn key(field: &'static str, table: &'static str) -> Key {
-    Key { field, table }
-}
-
-pub(crate) const SERVERS: Key = key("servers", "servers");
-pub(crate) const NAMESPACE: Key = key("namespace", "namespace");
-pub(crate) const OP_TIMEOUT: Key = key("op_timeout", "timeout_ms");
-pub(crate) const POOL_IDLE: Key = key("pool_idle", "pool_idle");
-pub(crate) const MAX_ITEM_SIZE: Key = key("max_item_size", "max_item_size");
-pub(crate) const EMBEDDED_CAPACITY: Key = key("embedded_capacity", "embedded_capacity");
-pub(crate) const X_CACHE_HEADER: Key = key("x_cache_header", "x_cache_header");
-pub(crate) const BREAKER_FAILURES: Key = key("breaker_failures", "breaker_failures");
-pub(crate) const BREAKER_COOLDOWN: Key = key("breaker_cooldown", "breaker_cooldown_ms");
-pub(crate) const LEASE_TTL: Key = key("lease_ttl", "lease_ttl_ms");
-pub(crate) const LEASE_WAIT: Key = key("lease_wait", "lease_wait_ms");
-pub(crate) const COALESCE: Key = key("coalesce", "coalesce");
-pub(crate) const NEAR_CAPACITY: Key = key("near_capacity", "near_capacity");
-pub(crate) const EPOCH_POLL: Key = key("epoch_poll", "epoch_poll_ms");
-pub(crate) const ENABLED: Key = key("enabled", "enabled");
-pub(crate) const SURROGATE_KEYS: Key = key("surrogate_keys", "surrogate_keys");
-pub(crate) const CACHE_STATUS: Key = key("cache_status", "cache_status");
-pub(crate) const HIT_FOR_PASS: Key = key("hit_for_pass", "hit_for_pass_ms");
-
-/// Every configuration key, in the order of [`Config`]'s fields.
-pub(crate) const KEYS: [Key; 18] = [
-    SERVERS,
-    NAMESPACE,
-    OP_TIMEOUT,
-    POOL_IDLE,
-    MAX_ITEM_SIZE,
-    EMBEDDED_CAPACITY,
-    X_CACHE_HEADER,
-    BREAKER_FAILURES,
-    BREAKER_COOLDOWN,
-    LEASE_TTL,
-    LEASE_WAIT,
-    COALESCE,
-    NEAR_CAPACITY,
-    EPOCH_POLL,
-    ENABLED,
-    SURROGATE_KEYS,
-    CACHE_STATUS,
-    HIT_FOR_PASS,
-];
 
 /// The name [`Config::cache_status`] gives the cache unless told otherwise.
 pub const DEFAULT_CACHE_NAME: &str = "rocket-route-cache";
@@ -66,9 +15,13 @@ pub const DEFAULT_CACHE_NAME: &str = "rocket-route-cache";
 /// Memcached's default largest item (`-I 1m`).
 const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
 
-/// Configuration of a [`Cache`](crate::Cache).
+/// Configuration of a [`Cache`](crate::Cache), and the schema of the `cache` table of Rocket's
+/// configuration, which [`CacheFairing`](crate::CacheFairing) reads: each field is a key of the
+/// table, spelled as here. Durations are written with their unit (`"100ms"`, `"2s"`, `"1m"`),
+/// `servers` as a list or a comma-separated string, `cache_status` as a name or `false`.
 ///
-/// Start from [`Config::default()`] (embedded store) or [`Config::memcached`] and adjust fields:
+/// In code, start from [`Config::default()`] (embedded store) or [`Config::memcached`] and
+/// adjust fields:
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,16 +32,19 @@ const MEMCACHED_ITEM_LIMIT: usize = 1024 * 1024;
 /// config.op_timeout = Duration::from_millis(50);
 /// assert!(config.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
     /// Memcached servers as `host:port`. Empty selects the embedded in-process store.
+    #[serde(deserialize_with = "schema::servers")]
     pub servers: Vec<String>,
     /// Prefix of every key, so that several applications can share one fleet. ASCII letters,
     /// digits, `-`, `_` and `.`, at most 64 bytes. Default `rc`.
     pub namespace: String,
     /// The most any one cache operation may take, dialing included. On expiry the operation
     /// counts as a miss and the handler runs. Default 100 ms.
+    #[serde(deserialize_with = "schema::duration")]
     pub op_timeout: Duration,
     /// Idle connections kept per Memcached server. Default 64, so that 64 concurrent requests
     /// reuse connections instead of dialing new ones.
@@ -105,12 +61,15 @@ pub struct Config {
     /// server is skipped: its keys are misses at no cost. Default 3.
     pub breaker_failures: u32,
     /// How long a failing server is skipped before one request probes it. Default 2 s.
+    #[serde(deserialize_with = "schema::duration")]
     pub breaker_cooldown: Duration,
     /// How long the request that recomputes a missing entry holds its lease, so that other
     /// instances wait for it instead of running the handler too. Default 5 s.
+    #[serde(deserialize_with = "schema::duration")]
     pub lease_ttl: Duration,
     /// The most a request waits for another's recomputation (in this process or another)
     /// before running the handler itself. Default 2 s.
+    #[serde(deserialize_with = "schema::duration")]
     pub lease_wait: Duration,
     /// Whether concurrent misses for one key wait for a single handler run (in this process,
     /// and across instances through leases). Default on; off only to measure what it saves.
@@ -124,17 +83,20 @@ pub struct Config {
     /// instead of two; in exchange `invalidate*` returns only after `epoch_poll` plus the
     /// poll's deadline (the shorter of `epoch_poll` and `op_timeout`). Default 50 ms, from
     /// 10 ms to 1 s; zero turns polling (and so the near tier) off.
+    #[serde(deserialize_with = "schema::duration")]
     pub epoch_poll: Duration,
     /// The cache's name in the `Cache-Status` field (RFC 9211) every response of a cached
     /// route carries, for example `rocket-route-cache; hit; ttl=42`; `None` sends no such
     /// field. 1 to 128 printable ASCII characters, sent as a token when it is one, else
     /// quoted. Default [`DEFAULT_CACHE_NAME`] (`rocket-route-cache`).
+    #[serde(deserialize_with = "schema::cache_status")]
     pub cache_status: Option<String>,
     /// How long a key whose response was not storable (it set a cookie, was `private`, too
     /// large...) is remembered as such ("hit-for-pass"): meanwhile its requests run the handler
     /// at once instead of waiting for another request's, which would store nothing either.
     /// Capped by the route's `ttl`; a storable response ends it sooner. Default 120 s (as
     /// Varnish's hit-for-miss), at most 1 hour; zero turns it off.
+    #[serde(deserialize_with = "schema::duration")]
     pub hit_for_pass: Duration,
     /// Whether cached routes use the cache at all. Off, every cached route runs its handler
     /// for every request, reads and stores nothing, and answers `X-Cache: BYPASS` (so that the
@@ -144,6 +106,7 @@ pub struct Config {
     /// by the same tags: `Surrogate-Key` (Fastly; space-separated) or `Cache-Tag` (Cloudflare;
     /// comma-separated), each tag spelled by [`surrogate_key`](crate::invalidation::surrogate_key). In the
     /// `cache` table, `surrogate_keys = "Surrogate-Key"` or `"Cache-Tag"`. Default none.
+    #[serde(deserialize_with = "schema::surrogate_keys")]
     pub surrogate_keys: Option<SurrogateKeys>,
 }
 
@@ -174,14 +137,11 @@ impl SurrogateKeys {
         }
     }
 
-    /// From the header's name, in any case.
-    pub(crate) fn from_name(name: &str) -> Result<SurrogateKeys, ConfigError> {
+    /// Returns the header named `name`, in any case.
+    fn from_name(name: &str) -> Option<SurrogateKeys> {
         [SurrogateKeys::SurrogateKey, SurrogateKeys::CacheTag]
             .into_iter()
             .find(|keys| keys.header().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                ConfigError::new(SURROGATE_KEYS.field, "\"Surrogate-Key\" or \"Cache-Tag\"")
-            })
     }
 }
 
@@ -245,7 +205,7 @@ impl Config {
     /// Checks every field; the error names the field and the expected form.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for server in &self.servers {
-            check_server(server).map_err(|error| error.in_key(SERVERS.field))?;
+            check_server(server).map_err(|error| error.in_key("servers"))?;
         }
         let namespace_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 64
@@ -255,58 +215,55 @@ impl Config {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !namespace_ok {
             return Err(ConfigError::new(
-                NAMESPACE.field,
+                "namespace",
                 "1 to 64 ASCII letters, digits, '-', '_' or '.'",
             ));
         }
         if self.op_timeout.is_zero() || self.op_timeout > Duration::from_secs(10) {
             return Err(ConfigError::new(
-                OP_TIMEOUT.field,
+                "op_timeout",
                 "a duration above 0 and at most 10 s",
             ));
         }
         if self.pool_idle == 0 {
-            return Err(ConfigError::new(POOL_IDLE.field, "at least 1"));
+            return Err(ConfigError::new("pool_idle", "at least 1"));
         }
         if self.max_item_size < 1024 || self.max_item_size > MEMCACHED_ITEM_LIMIT * 128 {
             return Err(ConfigError::new(
-                MAX_ITEM_SIZE.field,
+                "max_item_size",
                 "between 1024 and 134217728 bytes",
             ));
         }
         if self.breaker_failures == 0 {
-            return Err(ConfigError::new(BREAKER_FAILURES.field, "at least 1"));
+            return Err(ConfigError::new("breaker_failures", "at least 1"));
         }
         if self.breaker_cooldown < Duration::from_millis(100)
             || self.breaker_cooldown > Duration::from_secs(600)
         {
             return Err(ConfigError::new(
-                BREAKER_COOLDOWN.field,
+                "breaker_cooldown",
                 "a duration from 100 ms to 10 minutes",
             ));
         }
         if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(600) {
             return Err(ConfigError::new(
-                LEASE_TTL.field,
+                "lease_ttl",
                 "a duration from 1 s to 10 minutes",
             ));
         }
         if self.lease_wait > Duration::from_secs(60) {
-            return Err(ConfigError::new(LEASE_WAIT.field, "a duration up to 60 s"));
+            return Err(ConfigError::new("lease_wait", "a duration up to 60 s"));
         }
         let poll = self.epoch_poll;
         if !poll.is_zero() && (poll < Duration::from_millis(10) || poll > Duration::from_secs(1)) {
             return Err(ConfigError::new(
-                EPOCH_POLL.field,
+                "epoch_poll",
                 "zero (off), or a duration from 10 ms to 1 s",
             ));
         }
         self.validate_request_path()?;
         if self.embedded_capacity < 1024 {
-            return Err(ConfigError::new(
-                EMBEDDED_CAPACITY.field,
-                "at least 1024 bytes",
-            ));
+            return Err(ConfigError::new("embedded_capacity", "at least 1024 bytes"));
         }
         Ok(())
     }
@@ -321,15 +278,12 @@ impl Config {
             .is_some_and(|name| !valid_cache_name(name))
         {
             return Err(ConfigError::new(
-                CACHE_STATUS.field,
+                "cache_status",
                 "1 to 128 printable ASCII characters, or none",
             ));
         }
         if self.hit_for_pass > Duration::from_secs(3600) {
-            return Err(ConfigError::new(
-                HIT_FOR_PASS.field,
-                "a duration up to 1 hour",
-            ));
+            return Err(ConfigError::new("hit_for_pass", "a duration up to 1 hour"));
         }
         Ok(())
     }
@@ -351,11 +305,8 @@ fn valid_cache_name(name: &str) -> bool {
 
 /// Parses `host:port[,host:port...]`; blanks around entries and empty entries are ignored.
 pub(crate) fn parse_servers(list: &str) -> Result<Vec<String>, ConfigError> {
-    let mut servers = Vec::new();
-    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        check_server(entry)?;
-        servers.push(entry.to_owned());
-    }
+    let servers = schema::split_servers(list);
+    servers.iter().try_for_each(|server| check_server(server))?;
     Ok(servers)
 }
 
@@ -363,14 +314,131 @@ fn check_server(server: &str) -> Result<(), ConfigError> {
     let expected = "host:port, for example 127.0.0.1:11211 or [::1]:11211";
     let (host, port) = server
         .rsplit_once(':')
-        .ok_or_else(|| ConfigError::new(SERVERS.field, expected))?;
+        .ok_or_else(|| ConfigError::new("servers", expected))?;
     let host_ok = !host.is_empty()
         && !host.contains(char::is_whitespace)
         && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
     if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(ConfigError::new(SERVERS.field, expected));
+        return Err(ConfigError::new("servers", expected));
     }
     Ok(())
+}
+
+/// How the `cache` table spells the values whose Rust types say too little: durations with
+/// their unit, server lists, the `Cache-Status` name, the surrogate-key header.
+mod schema {
+    use std::fmt;
+    use std::time::Duration;
+
+    use rocket::serde::de::{self, Deserializer, Visitor};
+    use rocket::serde::Deserialize;
+
+    use super::{SurrogateKeys, DEFAULT_CACHE_NAME};
+
+    /// Reads a duration written with its unit: `"250ms"`, `"2s"`, `"5m"`, `"1h"` (or `"0"`).
+    pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        struct WithUnit;
+        impl Visitor<'_> for WithUnit {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration with its unit, such as \"100ms\", \"2s\" or \"5m\"")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+                parse_duration(text)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Duration, E> {
+                match n {
+                    0 => Ok(Duration::ZERO),
+                    _ => Err(E::invalid_value(de::Unexpected::Unsigned(n), &self)),
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
+                match n {
+                    0 => Ok(Duration::ZERO),
+                    _ => Err(E::invalid_value(de::Unexpected::Signed(n), &self)),
+                }
+            }
+        }
+        d.deserialize_any(WithUnit)
+    }
+
+    /// Parses a whole number followed by `ms`, `s`, `m` or `h` (blanks allowed around it).
+    pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+        let text = text.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let number: u64 = number.parse().ok()?;
+        let millis = match unit.trim() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "" if number == 0 => 0,
+            _ => return None,
+        };
+        number.checked_mul(millis).map(Duration::from_millis)
+    }
+
+    /// Reads servers as a list or as one comma-separated string (as in `MEMCACHED_SERVERS`);
+    /// blanks and empty entries are dropped. Each is checked by `Config::validate`.
+    pub(super) fn servers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(crate = "rocket::serde", untagged)]
+        enum Servers {
+            List(Vec<String>),
+            Text(String),
+        }
+        let joined = match Servers::deserialize(d)? {
+            Servers::List(list) => list.join(","),
+            Servers::Text(text) => text,
+        };
+        Ok(split_servers(&joined))
+    }
+
+    /// Splits a comma-separated server list, dropping blanks and empty entries.
+    pub(super) fn split_servers(list: &str) -> Vec<String> {
+        let entries = list.split(',').map(str::trim).filter(|e| !e.is_empty());
+        entries.map(str::to_owned).collect()
+    }
+
+    /// Reads the cache's name in `Cache-Status`: a name, `false` for no field, `true` for the
+    /// default name.
+    pub(super) fn cache_status<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(crate = "rocket::serde", untagged)]
+        enum Name {
+            Named(String),
+            On(bool),
+        }
+        Ok(match Name::deserialize(d)? {
+            Name::Named(name) => Some(name),
+            Name::On(true) => Some(DEFAULT_CACHE_NAME.to_owned()),
+            Name::On(false) => None,
+        })
+    }
+
+    /// Reads the surrogate-key header's name, in any case.
+    pub(super) fn surrogate_keys<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SurrogateKeys>, D::Error> {
+        let name = String::deserialize(d)?;
+        match SurrogateKeys::from_name(&name) {
+            Some(keys) => Ok(Some(keys)),
+            None => Err(de::Error::invalid_value(
+                de::Unexpected::Str(&name),
+                &"\"Surrogate-Key\" or \"Cache-Tag\"",
+            )),
+        }
+    }
 }
 
 /// A configuration value that cannot be used: which key, and what form it must take.
