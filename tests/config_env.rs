@@ -26,10 +26,30 @@ fn page() -> String {
     format!("page, run {run}")
 }
 
+/// `enabled_false_applies_per_profile`'s own: no other test runs it, so its count is that
+/// test's alone.
+static PROFILED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
 #[cached_route(ttl = 60)]
-#[get("/only-here")]
-fn only_here() -> &'static str {
-    "only here"
+#[get("/profiled")]
+fn profiled() -> String {
+    let run = PROFILED_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    format!("profiled, run {run}")
+}
+
+/// `two_instances_with_their_own_fairings_keep_their_own_counters`' own routes: a route counts
+/// per cache instance in a few slots (more instances share the last one), so these are mounted
+/// by that test's two instances and by nothing else, however many caches other tests create.
+#[cached_route(ttl = 60)]
+#[get("/pair")]
+fn pair() -> &'static str {
+    "served by both"
+}
+
+#[cached_route(ttl = 60)]
+#[get("/pair/first-only")]
+fn first_only() -> &'static str {
+    "served by the first"
 }
 
 fn x_cache(response: &LocalResponse<'_>) -> String {
@@ -42,12 +62,18 @@ fn x_cache(response: &LocalResponse<'_>) -> String {
 
 /// Two GETs of `/page`: their `X-Cache` values, and how many times the handler ran for them.
 async fn twice(client: &Client) -> (String, String, usize) {
-    let before = PAGE_RUNS.load(Ordering::SeqCst);
-    let first = client.get("/page").dispatch().await;
+    twice_at(client, "/page", &PAGE_RUNS).await
+}
+
+/// Two GETs of `path`: their `X-Cache` values, and how many times its handler ran for them
+/// (`runs` counts them).
+async fn twice_at(client: &Client, path: &str, runs: &AtomicUsize) -> (String, String, usize) {
+    let before = runs.load(Ordering::SeqCst);
+    let first = client.get(path.to_owned()).dispatch().await;
     let first = x_cache(&first);
-    let second = client.get("/page").dispatch().await;
+    let second = client.get(path.to_owned()).dispatch().await;
     let second = x_cache(&second);
-    (first, second, PAGE_RUNS.load(Ordering::SeqCst) - before)
+    (first, second, runs.load(Ordering::SeqCst) - before)
 }
 
 /// Runs the ignored test `name` of this binary alone in a child process, with `env` added to
@@ -228,10 +254,6 @@ async fn child_runs_the_handler_every_time() {
     assert_eq!((counted.bypasses, counted.lookups), (2, 0));
 }
 
-fn app_in_profile(toml: &str, profile: &str) -> Rocket<Build> {
-    app_logging(toml, profile, "off").mount("/", routes![only_here])
-}
-
 /// An app reading `toml` as its `Rocket.toml`, in `profile`, serving `/page` and the metrics.
 fn app_logging(toml: &str, profile: &str, log_level: &str) -> Rocket<Build> {
     let figment = Figment::from(rocket::Config::debug_default())
@@ -247,10 +269,9 @@ fn app_logging(toml: &str, profile: &str, log_level: &str) -> Rocket<Build> {
 #[rocket::async_test]
 async fn enabled_false_applies_per_profile() {
     let toml = "[default.cache]\nnamespace = \"profiles\"\n[debug.cache]\nenabled = false\n";
-    let debug = Client::untracked(app_in_profile(toml, "debug"))
-        .await
-        .unwrap();
-    let (first, second, runs) = twice(&debug).await;
+    let app = |profile| app_logging(toml, profile, "off").mount("/", routes![profiled]);
+    let debug = Client::untracked(app("debug")).await.unwrap();
+    let (first, second, runs) = twice_at(&debug, "/profiled", &PROFILED_RUNS).await;
     assert_eq!(
         (first.as_str(), second.as_str(), runs),
         ("BYPASS", "BYPASS", 2)
@@ -259,10 +280,8 @@ async fn enabled_false_applies_per_profile() {
         debug.rocket().state::<Cache>().unwrap().embedded_usage(),
         Some((0, 0))
     );
-    let release = Client::untracked(app_in_profile(toml, "release"))
-        .await
-        .unwrap();
-    let (first, second, runs) = twice(&release).await;
+    let release = Client::untracked(app("release")).await.unwrap();
+    let (first, second, runs) = twice_at(&release, "/profiled", &PROFILED_RUNS).await;
     assert_eq!((first.as_str(), second.as_str(), runs), ("MISS", "HIT", 1));
 }
 
@@ -341,7 +360,7 @@ async fn child_global_in_use_before_the_fairing() {
     }
     // The same configuration as the global cache's is that cache: invalidating through the
     // global functions drops what the instance's routes stored.
-    let client = Client::untracked(app_in_profile("", "debug"))
+    let client = Client::untracked(app_logging("", "debug", "off"))
         .await
         .unwrap();
     let (first, second, _) = twice(&client).await;
@@ -351,25 +370,29 @@ async fn child_global_in_use_before_the_fairing() {
     assert_eq!(x_cache(&after), "MISS");
 }
 
+/// Each instance counts what it served, and its metrics list its own routes; a route both
+/// mount counts, in each, what that one served. The routes are this test's alone (see `pair`).
 #[rocket::async_test]
 async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
-    let one = Client::untracked(app_in_profile(
-        "[default.cache]\nnamespace = \"one\"\n",
-        "debug",
-    ))
-    .await
-    .expect("first instance");
-    let two = Client::untracked(app_logging(
-        "[default.cache]\nnamespace = \"two\"\n",
-        "debug",
-        "off",
-    ))
-    .await
-    .expect("a second instance is not refused");
-    twice(&one).await;
-    one.get("/page").dispatch().await;
-    one.get("/only-here").dispatch().await;
-    twice(&two).await;
+    let one = app_logging("[default.cache]\nnamespace = \"one\"\n", "debug", "off")
+        .mount("/", routes![pair, first_only]);
+    let one = Client::untracked(one).await.expect("first instance");
+    let two = app_logging("[default.cache]\nnamespace = \"two\"\n", "debug", "off")
+        .mount("/", routes![pair]);
+    let two = Client::untracked(two)
+        .await
+        .expect("a second instance is not refused");
+    for (client, path, expected) in [
+        (&one, "/pair", "MISS"),
+        (&one, "/pair", "HIT"),
+        (&one, "/pair", "HIT"),
+        (&one, "/pair/first-only", "MISS"),
+        (&two, "/pair", "MISS"),
+        (&two, "/pair", "HIT"),
+    ] {
+        let response = client.get(path).dispatch().await;
+        assert_eq!(x_cache(&response), expected, "{path}");
+    }
     let counted = |client: &Client| client.rocket().state::<Cache>().unwrap().stats();
     let (of_one, of_two) = (counted(&one), counted(&two));
     assert_eq!((of_one.misses, of_one.hits), (2, 2));
@@ -390,12 +413,12 @@ async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
     );
     // The routes of another instance are not this one's, and a route both mount counts what
     // each served: one miss and one hit here, one miss and two hits in the other.
-    assert!(!text.contains("GET /only-here"), "{text}");
-    let page = |result: &str, n: u32| {
-        format!("cached_route_requests_total{{route=\"GET /page\",result=\"{result}\"}} {n}\n")
+    assert!(!text.contains("GET /pair/first-only"), "{text}");
+    let pair = |result: &str, n: u32| {
+        format!("cached_route_requests_total{{route=\"GET /pair\",result=\"{result}\"}} {n}\n")
     };
     assert!(
-        text.contains(&page("hit", 1)) && text.contains(&page("miss", 1)),
+        text.contains(&pair("hit", 1)) && text.contains(&pair("miss", 1)),
         "{text}"
     );
     let metrics = one.get("/internal/metrics").dispatch().await;
@@ -404,9 +427,9 @@ async fn two_instances_with_their_own_fairings_keep_their_own_counters() {
         text.contains("cached_route_invalidations_total{result=\"confirmed\"} 1"),
         "{text}"
     );
-    assert!(text.contains("GET /only-here"), "{text}");
+    assert!(text.contains("GET /pair/first-only"), "{text}");
     assert!(
-        text.contains(&page("hit", 2)) && text.contains(&page("miss", 1)),
+        text.contains(&pair("hit", 2)) && text.contains(&pair("miss", 1)),
         "{text}"
     );
 }

@@ -1,5 +1,6 @@
 //! The near tier's memory bound, as the process's resident memory shows it (its own test binary:
-//! no other test allocates meanwhile). 78 MiB of distinct responses go through a near tier
+//! no other test allocates meanwhile), and as the entries it holds add up (each at least its
+//! body). 78 MiB of distinct responses go through a near tier
 //! bounded at 8 MiB.
 
 use std::time::Duration;
@@ -65,6 +66,11 @@ async fn the_near_tier_stays_within_its_bound() {
         grown >> 10
     );
     assert!(bytes <= CAPACITY, "{bytes} bytes held");
+    // Not only as the tier weighs them: each entry holds at least its body.
+    assert!(
+        entries as u64 * BODY as u64 <= CAPACITY,
+        "{entries} entries of a {BODY}-byte body each in a tier of {CAPACITY} bytes"
+    );
     assert!(entries > 500, "the near tier was used: {entries} entries");
     // Unbounded, the growth would be the 78 MiB that went through it.
     assert!(

@@ -10,13 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cached_route_suite::{http1, launch, loopback_config, MemcachedServer, RunningApp};
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
 use rocket::http::uri::Host;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::tokio::time::timeout;
 use rocket::{get, routes, uri, State};
-use rocket_route_cache::{cached_route, config::SurrogateKeys, Cache, Config, Invalidation};
+use rocket_route_cache::{
+    cached_route, config::SurrogateKeys, Cache, CacheFairing, Config, Invalidation,
+};
 
 /// Counts the handlers' runs; while `hold` is set, each run says it started and waits for
 /// `release`; while `fail` is set, `flaky` fails.
@@ -378,6 +382,34 @@ async fn without_a_stale_window_the_next_request_refreshes_and_errors_fall_back(
     cache.invalidate_tag("flaky").await.unwrap();
     assert_eq!(served.get("/flaky").await.status, 500);
     assert_eq!(gate.runs(), 4);
+}
+
+/// Surrogate keys are off unless configured: a route with tags, under the default
+/// configuration (in code, or through the fairing without `surrogate_keys`), sends neither
+/// header, on a miss or a hit.
+#[rocket::async_test]
+async fn surrogate_keys_are_off_by_default() {
+    let gate = Arc::new(Gate::default());
+    let in_code = local(Cache::new(Config::default()).unwrap(), &gate).await;
+    let figment = Figment::from(loopback_config())
+        .merge(Toml::string("[default.cache]\nnamespace = \"defaults\"\n").nested())
+        .select("debug");
+    let from_table = rocket::custom(figment)
+        .attach(CacheFairing)
+        .manage(Arc::clone(&gate))
+        .mount("/", routes![article]);
+    let from_table = App::Local(Arc::new(Client::untracked(from_table).await.unwrap()));
+    for app in [in_code, from_table] {
+        for x_cache in ["MISS", "HIT"] {
+            let answer = app.get("/articles/11").await;
+            assert_eq!(answer.x_cache, x_cache);
+            assert_eq!(
+                (answer.surrogate_key, answer.cache_tag),
+                (None, None),
+                "{x_cache}"
+            );
+        }
+    }
 }
 
 /// The route's tags reach a CDN in front in the configured header, each spelled so that it

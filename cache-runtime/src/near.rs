@@ -131,16 +131,28 @@ mod tests {
         );
     }
 
+    /// Checked against what the entries themselves hold, not against the tier's own weighing:
+    /// every entry keeps at least its key and its frame, so the entries held, times the smallest
+    /// of those, must fit in the capacity.
     #[test]
     fn holds_no_more_than_its_capacity() {
-        let near = NearTier::new(1 << 20);
+        let capacity = 1 << 20;
+        let near = NearTier::new(capacity);
         let body = vec![b'x'; 2048];
+        let mut held_by_each = u64::MAX;
         for i in 0..2_000 {
             let key = KeyParts::fixture("/a/<id>", &format!("/a/{i}")).build("rc");
-            near.put(&key, &entry(1_000, 60, &body), Stamp::default(), 1_000);
+            let entry = entry(1_000, 60, &body);
+            let size = (key.as_str().len() + entry.frame().len()) as u64;
+            held_by_each = held_by_each.min(size);
+            near.put(&key, &entry, Stamp::default(), 1_000);
         }
         let (len, weight) = near.usage();
-        assert!(weight <= 1 << 20, "{weight}");
+        assert!(weight <= capacity, "{weight}");
+        assert!(
+            len as u64 * held_by_each <= capacity,
+            "{len} entries of at least {held_by_each} bytes each in a tier of {capacity} bytes"
+        );
         assert!(len > 300 && len < 2_000, "{len}");
     }
 }

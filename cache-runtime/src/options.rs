@@ -295,12 +295,12 @@ mod tests {
     #[test]
     fn a_miss_is_expected_after_eight_in_a_row_until_a_hit() {
         let run = MissRun::new();
-        for _ in 0..EXPECTED_AFTER - 1 {
+        for misses in 1..=7 {
             run.looked_up(false);
-            assert!(!run.expects_miss());
+            assert!(!run.expects_miss(), "after {misses} misses in a row");
         }
         run.looked_up(false);
-        assert!(run.expects_miss());
+        assert!(run.expects_miss(), "after 8 misses in a row");
         for _ in 0..100 {
             run.looked_up(false);
         }

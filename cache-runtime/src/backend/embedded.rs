@@ -277,20 +277,29 @@ mod tests {
         Arc::new(StoredResponse::build(200, headers.into_iter(), &[b'x'; 2048], 0, ttl).unwrap())
     }
 
+    /// Checked against what the entries themselves hold, not against the store's own weighing:
+    /// every entry keeps at least its key and its frame, so the entries held, times the smallest
+    /// of those, must fit in the capacity.
     #[rocket::async_test]
     async fn stays_within_its_byte_bound() {
         let capacity = 1024 * 1024;
         let store = EmbeddedStore::new(capacity);
+        let mut held_by_each = u64::MAX;
         for i in 0..5_000 {
-            store
-                .set(&key(i), entry(60), 0, Duration::ZERO)
-                .await
-                .unwrap();
+            let (key, entry) = (key(i), entry(60));
+            let size = (key.as_str().len() + entry.frame().len()) as u64;
+            held_by_each = held_by_each.min(size);
+            store.set(&key, entry, 0, Duration::ZERO).await.unwrap();
         }
         assert!(
             store.weight() <= capacity,
             "{} > {capacity}",
             store.weight()
+        );
+        assert!(
+            store.len() as u64 * held_by_each <= capacity,
+            "{} entries of at least {held_by_each} bytes each in a store of {capacity} bytes",
+            store.len()
         );
         assert!(store.len() > 100, "it holds entries: {}", store.len());
         assert!(store.len() < 5_000, "it evicted: {}", store.len());
