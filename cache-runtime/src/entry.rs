@@ -31,7 +31,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::generation::{Deps, Stamp};
+use crate::invalidation::generation::{Deps, Stamp};
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";

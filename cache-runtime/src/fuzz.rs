@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use crate::entry::StoredResponse;
-use crate::generation::{Deps, Stamp};
+use crate::invalidation::generation::{Deps, Stamp};
 use crate::key::{KeyParts, Varied};
 
 fn parts<'a>(

@@ -28,7 +28,8 @@ use std::fmt;
 
 use rocket::{Request, Route};
 
-use crate::options::{QueryKey, RouteOptions};
+use crate::route::guard_key::GuardKey;
+use crate::route::options::{QueryKey, RouteOptions};
 use crate::util::hex;
 
 /// The longest key: a 64-byte namespace, a colon, 32 hex digits and a lease suffix.
@@ -101,64 +102,6 @@ impl std::hash::Hash for CacheKey {
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CacheKey({})", self.as_str())
-    }
-}
-
-/// What a request's guards add to its key: each `KeyedGuard`'s value (or its absence), framed;
-/// and whether a guard reads the query. Empty, and allocation-free, for routes without keyed
-/// guards.
-#[doc(hidden)]
-#[derive(Debug, Clone, Default)]
-pub struct GuardKey {
-    bytes: Vec<u8>,
-    keyed: bool,
-    pub(crate) reads_query: bool,
-}
-
-impl GuardKey {
-    /// A keyed guard's value: a present flag, its length and its `Display` bytes.
-    pub(crate) fn value(&mut self, value: &dyn fmt::Display) {
-        struct Sink<'b>(&'b mut Vec<u8>);
-        impl fmt::Write for Sink<'_> {
-            fn write_str(&mut self, text: &str) -> fmt::Result {
-                self.0.extend_from_slice(text.as_bytes());
-                Ok(())
-            }
-        }
-        self.keyed = true;
-        self.bytes.push(1);
-        let at = self.bytes.len();
-        self.bytes.extend_from_slice(&[0; 4]);
-        // A `Display` that fails leaves what it wrote: still its own variant.
-        let _ = fmt::write(&mut Sink(&mut self.bytes), format_args!("{value}"));
-        let len = u32::try_from(self.bytes.len() - at - 4).unwrap_or(u32::MAX);
-        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    }
-
-    /// A keyed guard that is absent (`None`, `Err`): a variant of its own.
-    pub(crate) fn absent(&mut self) {
-        self.keyed = true;
-        self.bytes.push(0);
-    }
-
-    /// A guard the route vouches for (`trusted_guards`): it may read the query.
-    pub fn trusted(&mut self) {
-        self.reads_query = true;
-    }
-
-    /// The framed values, for the key.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Whether the route's key holds a keyed guard: the page is someone's own.
-    pub(crate) fn keyed(&self) -> bool {
-        self.keyed
-    }
-
-    /// Whether a guard may read the query.
-    pub(crate) fn reads_query(&self) -> bool {
-        self.reads_query
     }
 }
 

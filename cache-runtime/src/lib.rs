@@ -81,13 +81,11 @@
 //!
 //! [Rocket]: https://rocket.rs
 
-// The layers, lowest first; a module imports only from layers before its own:
-//   util, outcome, settings, generation | entry | counting | options | key, targets, http,
-//   rate_limited_log | backend | flight | cache | batch, guard | serve | fairing,
-//   guard_check, responder_check, metrics_route (the Rocket glue) | this file's public
-//   modules and re-exports.
+// Modules by feature. `cache` is the handle (with the global one and invalidation through
+// it); `serve` the request path; `route` what generated code uses; `invalidation` what an
+// invalidation names and the counters and stamps behind it; `backend` the stores; `http` the
+// protocol rules; `counting` the counters behind `metrics`.
 mod backend;
-mod batch;
 mod cache;
 mod counting;
 mod entry;
@@ -95,32 +93,26 @@ mod fairing;
 mod flight;
 #[cfg(test)]
 mod fuzz;
-mod generation;
-mod guard;
-mod guard_check;
 pub mod guide;
 mod http;
+pub mod invalidation;
 mod key;
 mod lookup;
 mod metrics_route;
 mod near;
-mod options;
 mod outcome;
-mod param_check;
 mod rate_limited_log;
-mod responder_check;
+mod route;
 mod serve;
 mod settings;
-mod targets;
 mod util;
 
-pub use batch::{invalidate, invalidate_all, invalidate_tag, Invalidation};
-pub use cache::Cache;
+pub use cache::{invalidate, invalidate_all, invalidate_tag, Cache, Invalidation};
 pub use fairing::CacheFairing;
-pub use guard_check::{KeyedGuard, SharedGuard};
-pub use responder_check::SharedResponder;
+pub use invalidation::targets::InvalidationError;
+pub use route::guard_check::{KeyedGuard, SharedGuard};
+pub use route::responder_check::SharedResponder;
 pub use settings::Config;
-pub use targets::InvalidationError;
 
 /// The rest of the configuration: what [`Config`] is checked against, the CDN header for
 /// tags, and the global cache the free `invalidate*` functions and [`CacheFairing`] share.
@@ -137,12 +129,6 @@ pub mod metrics {
     pub use crate::counting::{stats, Snapshot, Stats};
     pub use crate::metrics_route::metrics_routes;
     pub use crate::outcome::Refusal;
-}
-
-/// What an [`Invalidation`] names, and how tags are spelled for a CDN.
-pub mod invalidation {
-    pub use crate::http::surrogate::surrogate_key;
-    pub use crate::targets::{InvalidationUri, RouteEntries};
 }
 
 /// Caches a Rocket GET route's responses. Place it **above** the route attribute.
@@ -358,15 +344,15 @@ pub use rocket_route_cache_macros::cached_route;
 /// repository's tests and benchmarks are compiled only with the `test-hooks` feature.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guard::CacheRequest;
-    pub use crate::guard_check::{check_guard, tag_guard, Builtin, No, Route, Yes};
-    pub use crate::key::GuardKey;
-    pub use crate::options::RouteOptions;
-    pub use crate::param_check::{key_part, seconds, tag_part};
-    pub use crate::responder_check::check_responder;
+    pub use crate::invalidation::targets::{route_entries, Scope};
+    pub use crate::route::guard::CacheRequest;
+    pub use crate::route::guard_check::{check_guard, tag_guard, Builtin, No, Route, Yes};
+    pub use crate::route::guard_key::GuardKey;
+    pub use crate::route::options::RouteOptions;
+    pub use crate::route::param_check::{key_part, seconds, tag_part};
+    pub use crate::route::responder_check::check_responder;
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
-    pub use crate::targets::{route_entries, Scope};
 
     #[cfg(any(test, feature = "test-hooks"))]
     /// How many invalidation counters the embedded store holds (`None` for Memcached): for the
@@ -394,7 +380,7 @@ pub mod __private {
     pub mod bench {
         pub use crate::entry::StoredResponse;
         pub use crate::key::key_for;
-        pub use crate::options::RouteOptions;
+        pub use crate::route::options::RouteOptions;
 
         /// One raw get through the cache's own backend client and settings: the floor any
         /// hit served from that backend stands on. The length of the value, if any.
@@ -409,8 +395,8 @@ pub mod __private {
             key: &str,
             counters: usize,
         ) -> Option<usize> {
-            let counters: Vec<crate::generation::CounterId> = (0..counters)
-                .map(|i| crate::generation::CounterId::tag(&format!("bench-{i}")))
+            let counters: Vec<crate::invalidation::generation::CounterId> = (0..counters)
+                .map(|i| crate::invalidation::generation::CounterId::tag(&format!("bench-{i}")))
                 .collect();
             cache.store().raw_get_counted(key, &counters).await
         }

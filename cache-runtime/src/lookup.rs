@@ -3,7 +3,7 @@
 //! below only read and write; this layer decides what a read means.
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Read, Store};
-use crate::generation::{CounterId, Restamp, Stamp};
+use crate::invalidation::generation::{CounterId, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// A lookup, checked against the invalidation counters.
@@ -155,7 +155,7 @@ mod tests {
     use super::*;
     use crate::backend::EmbeddedStore;
     use crate::entry::StoredResponse;
-    use crate::generation::Purge;
+    use crate::invalidation::generation::Purge;
     use crate::key::KeyParts;
 
     fn key() -> CacheKey {

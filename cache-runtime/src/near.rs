@@ -16,7 +16,7 @@ use quick_cache::Weighter;
 
 use crate::backend::{estimated_items, held_weight};
 use crate::entry::StoredResponse;
-use crate::generation::Stamp;
+use crate::invalidation::generation::Stamp;
 use crate::key::CacheKey;
 
 #[derive(Clone)]
@@ -103,7 +103,7 @@ mod tests {
             epoch: 1,
             fingerprint: 2,
             lineage: 3,
-            deps: crate::generation::Deps::default(),
+            deps: crate::invalidation::generation::Deps::default(),
         };
         let times = (created, ttl, 0);
         let built = StoredResponse::build_stamped(200, std::iter::empty(), body, times, stamp);

@@ -287,14 +287,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// How the epochs are polled; `None` when polling is off.
-    pub(crate) fn poll_settings(&self) -> Option<crate::backend::PollSettings> {
-        (!self.epoch_poll.is_zero()).then(|| crate::backend::PollSettings {
-            interval: self.epoch_poll,
-            deadline: self.epoch_poll.min(self.op_timeout),
-        })
-    }
 }
 
 /// Whether `name` can name the cache in `Cache-Status`: 1 to 128 printable ASCII characters

@@ -11,7 +11,7 @@ use quick_cache::Weighter;
 
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::generation::{Counter, CounterId, Purge, SHARED_COUNTERS};
+use crate::invalidation::generation::{Counter, CounterId, Purge, SHARED_COUNTERS};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).

@@ -16,7 +16,7 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::generation::{fresh_generation, Counter, CounterId, Purge, Stamp};
+use crate::invalidation::generation::{fresh_generation, Counter, CounterId, Purge, Stamp};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 

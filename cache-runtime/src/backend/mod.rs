@@ -16,7 +16,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::generation::{CounterId, Purge, Restamp, Stamp};
+use crate::invalidation::generation::{CounterId, Purge, Restamp, Stamp};
 use crate::key::CacheKey;
 
 /// What a lookup found.

@@ -76,7 +76,8 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::generation::{ChangeId, Stamp, CHANGED_ALL};
+use crate::invalidation::generation::{ChangeId, Stamp, CHANGED_ALL};
+use crate::settings::Config;
 
 /// Buckets of counters whose latest change each server's knowledge keeps.
 pub(crate) const BUCKETS: usize = 1 << 14;
@@ -100,6 +101,14 @@ pub(crate) struct PollSettings {
 }
 
 impl PollSettings {
+    /// Returns how `config` polls the epochs; `None` when polling is off.
+    pub(crate) fn of(config: &Config) -> Option<PollSettings> {
+        (!config.epoch_poll.is_zero()).then(|| PollSettings {
+            interval: config.epoch_poll,
+            deadline: config.epoch_poll.min(config.op_timeout),
+        })
+    }
+
     /// How long after it was sent a poll may be relied on: a poll answered within its deadline
     /// is followed by the next one before the horizon passes.
     pub(crate) fn horizon(&self) -> Duration {
@@ -340,7 +349,7 @@ pub(crate) fn horizon_millis(horizon: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generation::{CounterId, Deps};
+    use crate::invalidation::generation::{CounterId, Deps};
 
     fn watch() -> EpochWatch {
         EpochWatch::new(

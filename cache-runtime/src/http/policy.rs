@@ -7,8 +7,8 @@ use rocket::Request;
 
 use super::freshness::{Freshness, FreshnessHeaders, StaleWindows};
 use super::targeted;
-use crate::options::RouteOptions;
 use crate::outcome::Refusal;
+use crate::route::options::RouteOptions;
 
 /// Whether the response must neither come from nor go to a shared entry: the request carries
 /// `Authorization` (it is about to be computed for one principal), and the route is not

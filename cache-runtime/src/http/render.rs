@@ -10,8 +10,8 @@ use rocket::{Request, Response};
 
 use super::policy;
 use crate::entry::StoredResponse;
-use crate::options::{Downstream, RouteOptions};
 use crate::outcome::Served;
+use crate::route::options::{Downstream, RouteOptions};
 use crate::util::hex;
 
 /// Adds the route's `vary` headers (and `Cookie` for `vary_cookies`) to the response's `Vary`.

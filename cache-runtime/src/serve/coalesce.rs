@@ -11,10 +11,10 @@ use super::{lease_secs, unix_now, Coalesced, Flow, Reply, Run, Source};
 use crate::backend::{Lease, Lookup};
 use crate::entry::StoredResponse;
 use crate::flight::{follow, Outcome, Role};
-use crate::generation::CounterId;
+use crate::invalidation::generation::CounterId;
+use crate::invalidation::targets::Scope;
 use crate::outcome::Served;
 use crate::settings::Config;
-use crate::targets::Scope;
 
 impl<'r> Flow<'r> {
     /// Waits for the request that runs the handler for this key, or becomes it. Only when the

@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Store};
 use crate::cache::Cache;
-use crate::generation::CounterId;
+use crate::invalidation::generation::CounterId;
 use crate::key::CacheKey;
 use crate::lookup::{Fetched, FirstRead};
 

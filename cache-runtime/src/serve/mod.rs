@@ -22,21 +22,21 @@ use crate::backend::{BackendError, Lease, Lookup};
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
 use crate::flight::{Leader, Role};
-use crate::generation::Stamp;
-use crate::guard::CacheRequest;
 use crate::http::policy;
 use crate::http::render::{
     add_downstream, mark, mark_for_catcher, merge_vary, not_modified, replay,
 };
 use crate::http::status::{detail, ForwardReason, Forwarded};
 use crate::http::{surrogate, targeted};
+use crate::invalidation::generation::Stamp;
+use crate::invalidation::targets::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
-use crate::options::RouteOptions;
 use crate::outcome::Served;
 use crate::rate_limited_log;
+use crate::route::guard::CacheRequest;
+use crate::route::options::RouteOptions;
 use crate::settings::Config;
-use crate::targets::Scope;
 pub(crate) use crate::util::unix_now;
 
 /// Serves `request` from the cache, or runs `handler` (an unpolled future: on a hit it is

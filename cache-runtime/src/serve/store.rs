@@ -12,16 +12,16 @@ use rocket::{Request, Response};
 use crate::backend::BackendError;
 use crate::cache::Cache;
 use crate::entry::StoredResponse;
-use crate::generation::Stamp;
 use crate::http::freshness::Freshness;
 use crate::http::policy;
 use crate::http::render::{
     generated_etag, generated_last_modified, merge_vary, GENERATED_ETAG_SHAPE,
 };
+use crate::invalidation::generation::Stamp;
 use crate::key::CacheKey;
-use crate::options::RouteOptions;
 use crate::outcome::Refusal;
 use crate::rate_limited_log;
+use crate::route::options::RouteOptions;
 
 /// What became of a response offered to the store.
 pub(super) enum Stored {

@@ -18,7 +18,7 @@ use memcache::exp::{Get, GetResult, GetStatus, Meta, MutationStatus, Op, OpResul
 use super::{client_error, MemcachedStore, COUNTER_TTL};
 use crate::backend::watch::Records;
 use crate::backend::BackendError;
-use crate::generation::ChangeId;
+use crate::invalidation::generation::ChangeId;
 
 /// Versions per item.
 pub(super) const PER_SEGMENT: u64 = 16;

@@ -7,7 +7,7 @@ use memcache::exp::{Get, GetResult, GetStatus, Meta, Op, OpResult, Set};
 use super::{changes, client_error, MemcachedStore};
 use crate::backend::watch::{horizon_millis, Records};
 use crate::backend::BackendError;
-use crate::generation::CounterId;
+use crate::invalidation::generation::CounterId;
 
 impl MemcachedStore {
     /// The largest horizon in use, as server `server` holds it.

@@ -3,8 +3,6 @@
 use rocket::request::{FromRequest, Outcome};
 use rocket::Request;
 
-use crate::cache::Cache;
-
 /// Gives the generated handler access to the request it serves. Never fails or forwards.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheRequest<'r> {
@@ -17,16 +15,5 @@ impl<'r> FromRequest<'r> for CacheRequest<'r> {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(CacheRequest { request })
-    }
-}
-
-/// The cache serving this request (its Rocket instance's managed [`Cache`], else the global
-/// one), for handlers that invalidate: `async fn update(id: u32, cache: &Cache)`.
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for &'r Cache {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(Cache::for_request(request))
     }
 }

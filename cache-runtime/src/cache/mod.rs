@@ -1,5 +1,13 @@
-//! The cache handle, and the global one that routes use unless their Rocket instance manages
-//! its own; invalidation through either.
+//! The cache handle: a store, the near tier and the in-process flights, with the settings
+//! routes read on every request; the global one (`global`); invalidation through either
+//! (`invalidate`).
+
+mod global;
+mod invalidate;
+
+pub(crate) use self::global::{adopt, every_cache};
+pub use self::global::{global, install, InstallError};
+pub use self::invalidate::{invalidate, invalidate_all, invalidate_tag, Invalidation};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -7,22 +15,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use once_cell::sync::OnceCell;
+use rocket::request::{FromRequest, Outcome};
 use rocket::Request;
 
 use crate::backend::Lookup;
-use crate::backend::{BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, Store};
-use crate::counting::{Counters, Snapshot, PROCESS};
+use crate::backend::{
+    BreakerSettings, BreakerState, EmbeddedStore, MemcachedStore, PollSettings, Store,
+};
+use crate::counting::{Counters, Snapshot};
 use crate::entry::StoredResponse;
 use crate::flight::Flights;
-use crate::generation::{CounterId, Purge};
 use crate::http::status::CacheStatus;
 use crate::key::CacheKey;
 use crate::lookup::Fetched;
 use crate::near::NearTier;
-use crate::rate_limited_log;
+use crate::route::guard_check::SharedGuard;
 use crate::settings::{Config, ConfigError, SERVERS_ENV};
-use crate::targets::InvalidationError;
 use crate::util::unix_now;
 
 /// A configured cache: a store plus the settings routes read on every request.
@@ -81,7 +89,7 @@ impl Cache {
                     failures: config.breaker_failures,
                     cooldown: config.breaker_cooldown,
                 },
-                config.poll_settings(),
+                PollSettings::of(&config),
             ))
         };
         let near = (store.poll_settings().is_some() && config.near_capacity > 0)
@@ -102,7 +110,7 @@ impl Cache {
                 counters: Counters::new(),
             }),
         };
-        register(&cache);
+        global::register(&cache);
         Ok(cache)
     }
 
@@ -368,234 +376,19 @@ pub struct ServerStatus {
     pub breaker: BreakerState,
 }
 
-/// How the global cache came to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// Configured from the environment by its first use.
-    Environment,
-    /// [`install`]ed.
-    Installed,
-    /// Installed by the first Rocket instance whose [`CacheFairing`](crate::CacheFairing)
-    /// ignited.
-    Fairing,
-}
+/// The cache serving this request (its Rocket instance's managed [`Cache`], else the global
+/// one), for handlers that invalidate: `async fn update(id: u32, cache: &Cache)`.
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for &'r Cache {
+    type Error = std::convert::Infallible;
 
-static GLOBAL_CACHE: OnceCell<(Cache, Origin)> = OnceCell::new();
-
-/// The global cache, configured on first use from the environment when nothing was
-/// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the cache is
-/// disabled (cached routes run their handlers): a configuration mistake must not take the site
-/// down, nor put it on a store nobody configured, which other instances would not share (an
-/// invalidation would not reach it). With [`CacheFairing`](crate::CacheFairing) the same mistake
-/// fails ignite instead.
-pub fn global() -> &'static Cache {
-    &GLOBAL_CACHE
-        .get_or_init(|| {
-            let cache = Cache::from_env().unwrap_or_else(|error| {
-                log::error!(
-                    "cache: {error}; the cache is disabled: cached routes run their handlers"
-                );
-                let disabled = Config {
-                    enabled: false,
-                    ..Config::embedded()
-                };
-                Cache::new(disabled).expect("the default configuration is valid")
-            });
-            (cache, Origin::Environment)
-        })
-        .0
-}
-
-/// Installs the global cache from `config`, before the first cached request.
-///
-/// ```
-/// let mut config = rocket_route_cache::Config::memcached(["127.0.0.1:11211"]);
-/// config.namespace = "blog".into();
-/// rocket_route_cache::config::install(config).expect("installed before first use");
-/// ```
-pub fn install(config: Config) -> Result<(), InstallError> {
-    let cache = Cache::new(config).map_err(InstallError::Invalid)?;
-    GLOBAL_CACHE
-        .set((cache, Origin::Installed))
-        .map_err(|_| InstallError::AlreadyInitialized)
-}
-
-/// The cache a Rocket instance configured with `cache` serves its routes from, installed as
-/// the global one when that is still unused. When the global one is in use already, with the
-/// same configuration it is that one (so that routes and `invalidate*` share one store); with
-/// another, it is an error unless another instance's fairing installed it (two Rocket
-/// instances in one process, each with its own cache).
-pub(crate) fn adopt(cache: Cache) -> Result<Cache, Conflict> {
-    let mut adopted = true;
-    let (global, origin) = GLOBAL_CACHE.get_or_init(|| {
-        adopted = false;
-        (cache.clone(), Origin::Fairing)
-    });
-    if !adopted || *origin == Origin::Fairing {
-        return Ok(cache);
-    }
-    if global.config() == cache.config() {
-        return Ok(global.clone());
-    }
-    Err(Conflict {
-        origin: *origin,
-        global: global.describe_with_state(),
-        configured: cache.describe_with_state(),
-    })
-}
-
-impl Cache {
-    fn describe_with_state(&self) -> String {
-        match self.config().enabled {
-            true => self.describe(),
-            false => format!("disabled, {}", self.describe()),
-        }
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(Cache::for_request(request))
     }
 }
 
-/// The global cache was in use, with another configuration, before a fairing configured one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Conflict {
-    origin: Origin,
-    global: String,
-    configured: String,
-}
-
-impl fmt::Display for Conflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let how = match self.origin {
-            Origin::Environment => "configured from the environment by an earlier use",
-            Origin::Installed => "installed with rocket_route_cache::config::install",
-            Origin::Fairing => "installed by another fairing",
-        };
-        write!(
-            f,
-            "the global cache is already in use ({how}: {}) and differs from the `cache` \
-             configuration ({}): this instance's routes would use one store and \
-             rocket_route_cache::invalidate* the other. Attach CacheFairing before anything uses the \
-             global cache (no install, global(), invalidate* or cached request before ignite), \
-             or configure both the same",
-            self.global, self.configured
-        )
-    }
-}
-
-/// Why [`install`] did not take effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum InstallError {
-    /// The configuration is not usable.
-    Invalid(ConfigError),
-    /// The global cache was already installed or used.
-    AlreadyInitialized,
-}
-
-impl fmt::Display for InstallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InstallError::Invalid(error) => error.fmt(f),
-            InstallError::AlreadyInitialized => f.write_str(
-                "the global cache was already initialized: install it before the first request",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for InstallError {}
-
-impl Cache {
-    /// Bumps each counter in turn, without waiting for instances to see them.
-    pub(crate) async fn bump_counters(&self, counters: &[CounterId], purge: Purge) -> Bumps {
-        let mut bumps = Bumps::default();
-        let (namespace, deadline) = (&self.config().namespace, self.config().op_timeout);
-        for counter in counters {
-            let bumped = self
-                .store()
-                .bump(namespace, *counter, purge, deadline)
-                .await;
-            bumps.settle = bumps.settle.max(bumped.settle);
-            for (server, error) in bumped.unconfirmed {
-                if !bumps.failed.iter().any(|(named, _)| *named == server) {
-                    bumps.failed.push((server, error.to_string()));
-                }
-            }
-        }
-        bumps
-    }
-
-    /// Counts an invalidation whose bumps left `failed` unconfirmed, and says so.
-    pub(crate) fn report(&self, failed: Vec<(String, String)>) -> Result<(), InvalidationError> {
-        PROCESS.invalidation(failed.is_empty());
-        self.inner.counters.invalidation(failed.is_empty());
-        if failed.is_empty() {
-            return Ok(());
-        }
-        let error = InvalidationError::Unconfirmed(failed);
-        // Also logged: a caller that drops the error still leaves a trace.
-        rate_limited_log::warn(
-            &rate_limited_log::INVALIDATION_UNCONFIRMED,
-            format_args!("{error}"),
-        );
-        Err(error)
-    }
-
-    /// Whether an invalidation through `self` also reaches everything `other` serves: the same
-    /// Memcached servers and namespace (an embedded store is its own).
-    fn covers(&self, other: &Cache) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-            || (!self.config().servers.is_empty()
-                && self.config().servers == other.config().servers
-                && self.config().namespace == other.config().namespace)
-    }
-}
-
-/// What bumping an invalidation's counters in one cache left to do.
-#[derive(Debug, Default)]
-pub(crate) struct Bumps {
-    /// Servers that did not confirm a bump, and why.
-    pub(crate) failed: Vec<(String, String)>,
-    /// How long to wait before every instance relying on an epoch polled before the bumps
-    /// stops doing so: the longest horizon in use (see `backend/watch.rs`). Only then may a
-    /// request that starts after the invalidation returns expect the new version.
-    pub(crate) settle: Duration,
-}
-
-/// Waits for the instances to have seen an invalidation (see [`Bumps::settle`]).
-pub(crate) async fn settle(settle: Duration) {
-    if !settle.is_zero() {
-        tokio::time::sleep(settle).await;
-    }
-}
-
-/// Every cache alive in the process, created by [`Cache::new`]: what the free `invalidate*`
-/// functions reach.
-static CACHES: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
-
-fn register(cache: &Cache) {
-    let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
-    caches.retain(|weak| weak.strong_count() > 0);
-    caches.push(Arc::downgrade(&cache.inner));
-}
-
-/// The caches an invalidation that names no cache reaches: the global one (configured first if
-/// unused: a process that only invalidates, a CLI say, reaches the servers it names) and every
-/// other cache alive in the process (each Rocket instance's managed one), one per store: two
-/// caches on the same servers and namespace are reached once.
-pub(crate) fn every_cache() -> Vec<Cache> {
-    let mut every = vec![global().clone()];
-    let alive: Vec<Cache> = CACHES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(|weak| weak.upgrade().map(|inner| Cache { inner }))
-        .collect();
-    for cache in alive {
-        if !every.iter().any(|reached| reached.covers(&cache)) {
-            every.push(cache);
-        }
-    }
-    every
-}
+/// A handler that takes the cache reads nothing of the request through it.
+impl SharedGuard for &Cache {}
 
 #[cfg(test)]
 mod tests {

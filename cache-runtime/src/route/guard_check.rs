@@ -33,7 +33,7 @@ use rocket::outcome::Outcome;
 use rocket::request::FlashMessage;
 use rocket::{Config, Route as RocketRoute, Shutdown, State};
 
-use crate::key::GuardKey;
+use crate::route::guard_key::GuardKey;
 
 /// A request guard that says which variant of a page it asks for: a cached handler may take it
 /// with nothing else declared, and its [`cache_key`](KeyedGuard::cache_key) is part of the key.
@@ -137,7 +137,6 @@ impl SharedGuard for Shutdown {}
 impl SharedGuard for &RocketRoute {}
 /// The host is in every key: the one the handler sees (HTTP/2 `:authority` included).
 impl SharedGuard for &Host<'_> {}
-impl SharedGuard for &crate::cache::Cache {}
 
 /// What a request guard needs the route's key to hold, and what it adds to it. Rocket's own
 /// guards are listed here; [`SharedGuard`]s need nothing, [`KeyedGuard`]s add their value.

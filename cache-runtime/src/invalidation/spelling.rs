@@ -30,7 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use rocket::Request;
 
-use crate::generation::CounterId;
+use crate::invalidation::generation::CounterId;
 
 /// The path counters a request depends on: one, or two when an `f32` reads a segment
 /// differently from an `f64`.

@@ -7,9 +7,11 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::cache::{every_cache, settle, Cache};
-use crate::generation::{CounterId, Purge};
-use crate::targets::{InvalidationError, InvalidationUri, RouteEntries};
+use super::{every_cache, Cache};
+use crate::counting::PROCESS;
+use crate::invalidation::generation::{CounterId, Purge};
+use crate::invalidation::targets::{InvalidationError, InvalidationUri, RouteEntries};
+use crate::rate_limited_log;
 
 /// Several invalidations at once: URIs, tags and handlers' entries, dropped (or, with
 /// [`soft`](Invalidation::soft), marked stale) together, paying one wait for every instance to
@@ -202,4 +204,59 @@ pub async fn invalidate_tag(tag: impl AsRef<str>) -> Result<(), InvalidationErro
 /// Drops every entry of every cache of the process (each in its own namespace).
 pub async fn invalidate_all() -> Result<(), InvalidationError> {
     Invalidation::new().all().run().await
+}
+
+impl Cache {
+    /// Bumps each counter in turn, without waiting for instances to see them.
+    pub(crate) async fn bump_counters(&self, counters: &[CounterId], purge: Purge) -> Bumps {
+        let mut bumps = Bumps::default();
+        let (namespace, deadline) = (&self.config().namespace, self.config().op_timeout);
+        for counter in counters {
+            let bumped = self
+                .store()
+                .bump(namespace, *counter, purge, deadline)
+                .await;
+            bumps.settle = bumps.settle.max(bumped.settle);
+            for (server, error) in bumped.unconfirmed {
+                if !bumps.failed.iter().any(|(named, _)| *named == server) {
+                    bumps.failed.push((server, error.to_string()));
+                }
+            }
+        }
+        bumps
+    }
+
+    /// Counts an invalidation whose bumps left `failed` unconfirmed, and says so.
+    pub(crate) fn report(&self, failed: Vec<(String, String)>) -> Result<(), InvalidationError> {
+        PROCESS.invalidation(failed.is_empty());
+        self.inner.counters.invalidation(failed.is_empty());
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let error = InvalidationError::Unconfirmed(failed);
+        // Also logged: a caller that drops the error still leaves a trace.
+        rate_limited_log::warn(
+            &rate_limited_log::INVALIDATION_UNCONFIRMED,
+            format_args!("{error}"),
+        );
+        Err(error)
+    }
+}
+
+/// What bumping an invalidation's counters in one cache left to do.
+#[derive(Debug, Default)]
+pub(crate) struct Bumps {
+    /// Servers that did not confirm a bump, and why.
+    pub(crate) failed: Vec<(String, String)>,
+    /// How long to wait before every instance relying on an epoch polled before the bumps
+    /// stops doing so: the longest horizon in use (see `backend/watch.rs`). Only then may a
+    /// request that starts after the invalidation returns expect the new version.
+    pub(crate) settle: Duration,
+}
+
+/// Waits for the instances to have seen an invalidation (see [`Bumps::settle`]).
+pub(crate) async fn settle(settle: Duration) {
+    if !settle.is_zero() {
+        tokio::time::sleep(settle).await;
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rocket::http::{ContentType, Status};
 use rocket::response::{content, status, stream, Flash, Redirect};
 
-use crate::guard_check::Builtin;
+use crate::route::guard_check::Builtin;
 
 /// A responder whose output depends on nothing of the request but what the cache key holds:
 /// a cached handler may return it.

@@ -1,16 +1,14 @@
 //! What an invalidation names: a handler's scope (its route's parameter values and tags), a
 //! URI's path, a tag; each as the generation counters it bumps (see `generation.rs`).
 
-pub(crate) mod spelling;
-
 use std::fmt;
 
 use rocket::http::uri::{Absolute, Origin, Reference, Uri};
 use rocket::Request;
 
-use crate::generation::CounterId;
-use crate::http::surrogate::surrogate_key;
-use crate::key::GuardKey;
+use super::surrogate::surrogate_key;
+use crate::invalidation::generation::CounterId;
+use crate::route::guard_key::GuardKey;
 
 /// What a cached handler's entries depend on besides their path: the handler and its parameter
 /// values, and its tags. Built by the generated code before the handler runs.
@@ -48,7 +46,7 @@ impl Scope {
     pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<CounterId> {
         let mut counters = Vec::with_capacity(4 + self.tags.len());
         counters.push(CounterId::everything());
-        counters.extend(spelling::served_path_counters(request));
+        counters.extend(super::spelling::served_path_counters(request));
         counters.push(self.route);
         counters.extend_from_slice(&self.tags);
         counters
@@ -94,19 +92,25 @@ pub trait InvalidationUri {
 
 impl InvalidationUri for Origin<'_> {
     fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
-        Ok(spelling::invalidated_path_counters(self.path().segments()))
+        Ok(super::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
 impl InvalidationUri for Absolute<'_> {
     fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
-        Ok(spelling::invalidated_path_counters(self.path().segments()))
+        Ok(super::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
 impl InvalidationUri for Reference<'_> {
     fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
-        Ok(spelling::invalidated_path_counters(self.path().segments()))
+        Ok(super::spelling::invalidated_path_counters(
+            self.path().segments(),
+        ))
     }
 }
 
