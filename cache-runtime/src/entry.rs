@@ -31,7 +31,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::invalidation::generation::{Deps, Stamp};
+use crate::invalidation::generation::{Deps, Generation};
 use crate::util::is_token;
 
 const MAGIC: &[u8; 3] = b"RCF";
@@ -92,6 +92,30 @@ impl fmt::Debug for StoredResponse {
     }
 }
 
+/// When a stored response was received and how long it may be used: fresh for `ttl` seconds
+/// from `created` (it arrived `age` seconds old), then served stale while refreshed for
+/// `stale` more, and standing in for a failing handler for `stale_if_error` more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Lifetime {
+    pub(crate) created: u64,
+    pub(crate) ttl: u32,
+    pub(crate) age: u32,
+    pub(crate) stale: u32,
+    pub(crate) stale_if_error: u32,
+}
+
+impl Lifetime {
+    /// Returns a lifetime fresh for `ttl` seconds from `created`, with no age and no stale
+    /// windows.
+    pub(crate) fn fresh(created: u64, ttl: u32) -> Lifetime {
+        Lifetime {
+            created,
+            ttl,
+            ..Lifetime::default()
+        }
+    }
+}
+
 /// A response that cannot be framed: a count or length over its field, or a header that is not
 /// a valid HTTP field (which no reader would accept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,18 +126,19 @@ impl StoredResponse {
     /// its bytes say gives them back.
     #[cfg(test)]
     pub(crate) fn reframed(&self) -> StoredResponse {
-        let times = (self.created(), self.ttl(), self.initial_age());
-        let windows = (self.stale(), self.stale_if_error());
+        let lifetime = Lifetime {
+            created: self.created(),
+            ttl: self.ttl(),
+            age: self.initial_age(),
+            stale: self.stale(),
+            stale_if_error: self.stale_if_error(),
+        };
         match self.for_catcher() {
-            Some(status) => StoredResponse::build_for_catcher(status, times, windows, self.stamp()),
-            None => StoredResponse::build_windowed(
-                self.status(),
-                self.headers(),
-                self.body(),
-                times,
-                windows,
-                self.stamp(),
-            ),
+            Some(status) => StoredResponse::catcher_page(status, lifetime, self.generation()),
+            None => {
+                let (status, headers, body) = (self.status(), self.headers(), self.body());
+                StoredResponse::response(status, headers, body, lifetime, self.generation())
+            }
         }
         .expect("a decoded entry frames again")
     }
@@ -131,7 +156,7 @@ impl StoredResponse {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// Frames a response, with no invalidation stamp, new when `created`.
+    /// Frames a response fresh for `ttl` seconds from `created`, with no invalidation stamp.
     pub fn build<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
@@ -139,46 +164,31 @@ impl StoredResponse {
         created: u64,
         ttl: u32,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::build_stamped(status, headers, body, (created, ttl, 0), Stamp::default())
+        let lifetime = Lifetime::fresh(created, ttl);
+        StoredResponse::response(status, headers, body, lifetime, Generation::default())
     }
 
-    #[cfg(any(test, feature = "test-hooks"))]
-    /// Frames a response rendered under `stamp` (the invalidation epoch and counters);
-    /// `times`: when it was received, for how long from then it is fresh, and its age then.
-    pub(crate) fn build_stamped<'h>(
+    /// Frames a response that lives `lifetime`, rendered under `stamp` (the invalidation epoch
+    /// and counters).
+    pub(crate) fn response<'h>(
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
-        times: (u64, u32, u32),
-        stamp: Stamp,
+        lifetime: Lifetime,
+        stamp: Generation,
     ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::build_windowed(status, headers, body, times, (0, 0), stamp)
-    }
-
-    /// [`build_stamped`](StoredResponse::build_stamped), with the entry's own stale windows:
-    /// `(stale, stale_if_error)`, seconds past its ttl.
-    pub(crate) fn build_windowed<'h>(
-        status: u16,
-        headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
-        body: &[u8],
-        times: (u64, u32, u32),
-        windows: (u32, u32),
-        stamp: Stamp,
-    ) -> Result<StoredResponse, Unframeable> {
-        StoredResponse::encode(KIND_RESPONSE, status, headers, body, times, windows, stamp)
+        StoredResponse::encode(KIND_RESPONSE, status, headers, body, lifetime, stamp)
     }
 
     /// Frames a handler whose responder failed with `status`, for Rocket's catcher to render on
-    /// every hit as it did on the miss; `times`, `windows` and `stamp` as for
-    /// [`build_windowed`](Self::build_windowed).
-    pub(crate) fn build_for_catcher(
+    /// every hit as it did on the miss.
+    pub(crate) fn catcher_page(
         status: u16,
-        times: (u64, u32, u32),
-        windows: (u32, u32),
-        stamp: Stamp,
+        lifetime: Lifetime,
+        stamp: Generation,
     ) -> Result<StoredResponse, Unframeable> {
         let no_headers = std::iter::empty();
-        StoredResponse::encode(KIND_CATCHER, status, no_headers, &[], times, windows, stamp)
+        StoredResponse::encode(KIND_CATCHER, status, no_headers, &[], lifetime, stamp)
     }
 
     fn encode<'h>(
@@ -186,10 +196,16 @@ impl StoredResponse {
         status: u16,
         headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
         body: &[u8],
-        (created, ttl, age): (u64, u32, u32),
-        (stale, stale_if_error): (u32, u32),
-        stamp: Stamp,
+        lifetime: Lifetime,
+        stamp: Generation,
     ) -> Result<StoredResponse, Unframeable> {
+        let Lifetime {
+            created,
+            ttl,
+            age,
+            stale,
+            stale_if_error,
+        } = lifetime;
         let count = u16::try_from(headers.clone().count()).map_err(|_| Unframeable)?;
         let body_len = u32::try_from(body.len()).map_err(|_| Unframeable)?;
         let mut out = Vec::with_capacity(StoredResponse::frame_len(headers.clone(), body.len()));
@@ -350,8 +366,8 @@ impl StoredResponse {
     }
 
     /// The invalidation epoch and counters it was rendered under.
-    pub(crate) fn stamp(&self) -> Stamp {
-        Stamp {
+    pub(crate) fn generation(&self) -> Generation {
+        Generation {
             epoch: self.epoch,
             fingerprint: self.fingerprint,
             lineage: self.lineage,
@@ -454,13 +470,19 @@ mod tests {
     ];
 
     fn sample() -> StoredResponse {
-        StoredResponse::build_windowed(
+        let lifetime = Lifetime {
+            created: 1_700_000_000,
+            ttl: 60,
+            age: 40,
+            stale: 30,
+            stale_if_error: 3600,
+        };
+        StoredResponse::response(
             200,
             HEADERS.into_iter(),
             b"<h1>hello</h1>",
-            (1_700_000_000, 60, 40),
-            (30, 3600),
-            Stamp {
+            lifetime,
+            Generation {
                 epoch: 0xfeed,
                 fingerprint: 0x0123_4567_89ab_cdef,
                 lineage: 0x0fed_cba9_8765_4321,
@@ -482,18 +504,18 @@ mod tests {
             "the age it came with, plus time stored"
         );
         assert_eq!(entry.age_at(0), 40, "a clock set back never lowers it");
-        assert_eq!(entry.stamp().fingerprint, 0x0123_4567_89ab_cdef);
-        assert_eq!(entry.stamp().epoch, 0xfeed);
+        assert_eq!(entry.generation().fingerprint, 0x0123_4567_89ab_cdef);
+        assert_eq!(entry.generation().epoch, 0xfeed);
         let moved = entry.with_epoch(7);
-        assert_eq!(moved.stamp().epoch, 7);
+        assert_eq!(moved.generation().epoch, 7);
         assert_eq!(moved.initial_age(), 40);
         assert_eq!(
             StoredResponse::decode(moved.frame().to_vec()),
             Some(moved.clone())
         );
         assert_eq!(
-            (moved.stamp().fingerprint, moved.body()),
-            (entry.stamp().fingerprint, entry.body())
+            (moved.generation().fingerprint, moved.body()),
+            (entry.generation().fingerprint, entry.body())
         );
         assert_eq!(entry.ttl(), 60);
         assert_eq!((entry.stale(), entry.stale_if_error()), (30, 3600));
@@ -565,13 +587,20 @@ mod tests {
     }
 
     fn caught() -> StoredResponse {
-        let stamp = Stamp {
+        let stamp = Generation {
             epoch: 3,
             fingerprint: 0x0123_4567_89ab_cdef,
             lineage: 0x0fed_cba9_8765_4321,
             deps: Deps::default(),
         };
-        StoredResponse::build_for_catcher(404, (1_700_000_000, 30, 2), (7, 9), stamp).unwrap()
+        let lifetime = Lifetime {
+            created: 1_700_000_000,
+            ttl: 30,
+            age: 2,
+            stale: 7,
+            stale_if_error: 9,
+        };
+        StoredResponse::catcher_page(404, lifetime, stamp).unwrap()
     }
 
     #[test]
@@ -588,10 +617,17 @@ mod tests {
         let decoded = StoredResponse::decode(entry.frame().to_vec()).unwrap();
         assert_eq!(decoded, entry);
         let moved = entry.with_epoch(9);
-        assert_eq!((moved.stamp().epoch, moved.for_catcher()), (9, Some(404)));
+        assert_eq!(
+            (moved.generation().epoch, moved.for_catcher()),
+            (9, Some(404))
+        );
         // The same status, made by the handler with no header and no body, is another entry.
+        let lifetime = Lifetime {
+            age: 2,
+            ..Lifetime::fresh(1, 30)
+        };
         let made =
-            StoredResponse::build_stamped(404, std::iter::empty(), b"", (1, 30, 2), entry.stamp());
+            StoredResponse::response(404, std::iter::empty(), b"", lifetime, entry.generation());
         assert_eq!(made.unwrap().for_catcher(), None);
     }
 
@@ -602,12 +638,12 @@ mod tests {
         let mut with_headers = sample().frame().to_vec();
         with_headers[kind_at] = KIND_CATCHER;
         assert_eq!(StoredResponse::decode(with_headers), None);
-        let no_headers = StoredResponse::build_stamped(
+        let no_headers = StoredResponse::response(
             404,
             std::iter::empty(),
             b"x",
-            (1, 30, 0),
-            Stamp::default(),
+            Lifetime::fresh(1, 30),
+            Generation::default(),
         );
         let mut with_body = no_headers.unwrap().frame().to_vec();
         with_body[kind_at] = KIND_CATCHER;

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 
-use crate::entry::StoredResponse;
-use crate::invalidation::generation::{Deps, Stamp};
+use crate::entry::{Lifetime, StoredResponse};
+use crate::invalidation::generation::{Deps, Generation};
 use crate::key::{KeyParts, Varied};
 
 fn parts<'a>(
@@ -56,17 +56,23 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
         .prop_map(
             |(status, headers, body, (times, windows, (epoch, fingerprint, lineage)), kind)| {
                 let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-                let stamp = Stamp {
+                let stamp = Generation {
                     epoch,
                     fingerprint,
                     lineage,
                     deps: Deps::default(),
                 };
+                let ((created, ttl, age), (stale, stale_if_error)) = (times, windows);
+                let lifetime = Lifetime {
+                    created,
+                    ttl,
+                    age,
+                    stale,
+                    stale_if_error,
+                };
                 match kind {
-                    0 => StoredResponse::build_for_catcher(status, times, windows, stamp),
-                    _ => {
-                        StoredResponse::build_windowed(status, pairs, &body, times, windows, stamp)
-                    }
+                    0 => StoredResponse::catcher_page(status, lifetime, stamp),
+                    _ => StoredResponse::response(status, pairs, &body, lifetime, stamp),
                 }
                 .expect("valid parts frame")
             },
@@ -186,7 +192,7 @@ proptest! {
         prop_assert!(decoded.is_some(), "a frame with rewritten fixed fields did not decode");
         let decoded = decoded.unwrap();
         prop_assert_eq!((decoded.created(), decoded.ttl(), decoded.initial_age()), (created, ttl, age));
-        prop_assert_eq!(decoded.stamp(), Stamp { epoch, fingerprint, lineage, deps: entry.stamp().deps });
+        prop_assert_eq!(decoded.generation(), Generation { epoch, fingerprint, lineage, deps: entry.generation().deps });
         prop_assert_eq!((decoded.status(), decoded.for_catcher()), (entry.status(), entry.for_catcher()));
         prop_assert_eq!(decoded.headers().collect::<Vec<_>>(), entry.headers().collect::<Vec<_>>());
         prop_assert_eq!(decoded.body(), entry.body());

@@ -3,7 +3,7 @@
 //! below only read and write; this layer decides what a read means.
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Read, Store};
-use crate::invalidation::generation::{CounterId, Restamp, Stamp};
+use crate::invalidation::generation::{CarryForward, CounterId, Generation};
 use crate::key::CacheKey;
 
 /// A lookup, checked against the invalidation counters.
@@ -13,7 +13,7 @@ pub(crate) struct Fetched {
     pub(crate) lookup: Lookup,
     /// What to stamp the entry stored after a miss with, read before the handler runs;
     /// `None` when the counters could not be read (nothing may be stored).
-    pub(crate) stamp: Option<Stamp>,
+    pub(crate) stamp: Option<Generation>,
     /// An entry was there but rendered before an invalidation.
     pub(crate) invalidated: bool,
     /// The hit was rendered before a soft invalidation of one of its counters: it is served
@@ -21,7 +21,7 @@ pub(crate) struct Fetched {
     pub(crate) soft_purged: bool,
     /// The hit was rendered in an earlier epoch but is still valid: store it again, recorded
     /// in the current one, so that its next hits take the short path.
-    pub(crate) restamp: Option<Restamp>,
+    pub(crate) carry_forward: Option<CarryForward>,
 }
 
 impl Fetched {
@@ -31,7 +31,7 @@ impl Fetched {
             stamp: None,
             invalidated: false,
             soft_purged: false,
-            restamp: None,
+            carry_forward: None,
         }
     }
 }
@@ -74,11 +74,11 @@ impl Store {
     pub(crate) async fn read_first(&self, key: &CacheKey) -> FirstRead {
         match self.read(key).await {
             Ok(Read::Current(entry)) => FirstRead::Done(Fetched {
-                stamp: Some(entry.stamp()),
+                stamp: Some(entry.generation()),
                 lookup: Lookup::Hit(entry),
                 invalidated: false,
                 soft_purged: false,
-                restamp: None,
+                carry_forward: None,
             }),
             Ok(Read::Check(found)) => FirstRead::Check(found),
             Err(error) => FirstRead::Done(Fetched::failed(error)),
@@ -109,21 +109,21 @@ impl Store {
         let Some((&epoch, values)) = values.split_first() else {
             return Fetched::failed(BackendError::Client("no epoch in the reply".into()));
         };
-        let stamp = Stamp::of(epoch, counters, values);
+        let stamp = Generation::of(epoch, counters, values);
         let mut soft_purged = false;
-        let (lookup, invalidated, restamp) = match (found, leased) {
+        let (lookup, invalidated, carry_forward) = match (found, leased) {
             (Found::Entry(entry, cas, ttl), _)
-                if entry.stamp().fingerprint == stamp.fingerprint =>
+                if entry.generation().fingerprint == stamp.fingerprint =>
             {
-                let restamp = cas
+                let carry_forward = cas
                     .zip(ttl)
                     .filter(|(_, ttl)| *ttl > 0)
-                    .map(|(cas, ttl)| Restamp { cas, ttl });
-                (Lookup::Hit(entry), false, restamp)
+                    .map(|(cas, ttl)| CarryForward { cas, ttl });
+                (Lookup::Hit(entry), false, carry_forward)
             }
-            // Soft-purged: never restamped, so that every later lookup checks it again until
+            // Soft-purged: never carried forward, so that every later lookup checks it again until
             // an entry rendered after the purge replaces it.
-            (Found::Entry(entry, ..), _) if entry.stamp().lineage == stamp.lineage => {
+            (Found::Entry(entry, ..), _) if entry.generation().lineage == stamp.lineage => {
                 soft_purged = true;
                 (Lookup::Hit(entry), false, None)
             }
@@ -131,7 +131,7 @@ impl Store {
             (Found::Undecodable, _) => (Lookup::Failed(BackendError::Undecodable), false, None),
             // Stored by another instance between the two round trips.
             (Found::Absent, Lookup::Hit(entry))
-                if entry.stamp().fingerprint != stamp.fingerprint =>
+                if entry.generation().fingerprint != stamp.fingerprint =>
             {
                 (Lookup::Miss(Lease::None), true, None)
             }
@@ -142,7 +142,7 @@ impl Store {
             stamp: Some(stamp),
             invalidated,
             soft_purged,
-            restamp,
+            carry_forward,
         }
     }
 }
@@ -154,7 +154,7 @@ mod tests {
 
     use super::*;
     use crate::backend::EmbeddedStore;
-    use crate::entry::StoredResponse;
+    use crate::entry::{Lifetime, StoredResponse};
     use crate::invalidation::generation::Purge;
     use crate::key::KeyParts;
 
@@ -169,7 +169,7 @@ mod tests {
     }
 
     /// The protocol on the embedded store: a hit in its own epoch takes the short path; after
-    /// an unrelated invalidation it is checked, served and restamped; after one of its own
+    /// an unrelated invalidation it is checked, served and carried forward; after one of its own
     /// counters, it is a miss.
     #[rocket::async_test]
     async fn hits_take_the_short_path_until_an_invalidation_concerns_them() {
@@ -179,12 +179,13 @@ mod tests {
         let missed = store.get(&key, || counters.to_vec(), None).await;
         assert!(matches!(missed.lookup, Lookup::Miss(_)));
         let stamp = missed.stamp.unwrap();
-        let entry = StoredResponse::build_stamped(200, std::iter::empty(), b"x", (0, 60, 0), stamp);
+        let entry =
+            StoredResponse::response(200, std::iter::empty(), b"x", Lifetime::fresh(0, 60), stamp);
         store
             .set(&key, Arc::new(entry.unwrap()), 0, Duration::from_secs(1))
             .await
             .unwrap();
-        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+        assert_eq!(fresh_hit(&store, &key, &counters).await.carry_forward, None);
 
         // Another tag: the epoch moves, the entry is still valid and is recorded again.
         store
@@ -194,8 +195,8 @@ mod tests {
         let Lookup::Hit(found) = &checked.lookup else {
             unreachable!()
         };
-        let restamp = checked.restamp.expect("restamped");
-        let Stamp {
+        let carry_forward = checked.carry_forward.expect("carried forward");
+        let Generation {
             epoch: new_epoch,
             fingerprint: same_fingerprint,
             ..
@@ -203,9 +204,9 @@ mod tests {
         assert_ne!(new_epoch, stamp.epoch);
         assert_eq!(same_fingerprint, stamp.fingerprint);
         store
-            .restamp(&key, Arc::clone(found), new_epoch, restamp)
+            .carry_forward(&key, Arc::clone(found), new_epoch, carry_forward)
             .await;
-        assert_eq!(fresh_hit(&store, &key, &counters).await.restamp, None);
+        assert_eq!(fresh_hit(&store, &key, &counters).await.carry_forward, None);
 
         // Its own tag: a miss, and the stamp to store the next rendering with differs.
         store
@@ -218,7 +219,7 @@ mod tests {
     }
 
     /// A soft invalidation of one of its counters leaves the entry a hit marked soft-purged,
-    /// not restamped, with the stamp to store its next rendering with; a hard one after it
+    /// not carried forward, with the stamp to store its next rendering with; a hard one after it
     /// drops it.
     #[rocket::async_test]
     async fn soft_purged_entries_stay_until_a_hard_invalidation() {
@@ -226,11 +227,11 @@ mod tests {
         let key = key();
         let counters = [CounterId::everything(), CounterId::tag("mine")];
         let stamp = store.get(&key, || counters.to_vec(), None).await.stamp;
-        let entry = StoredResponse::build_stamped(
+        let entry = StoredResponse::response(
             200,
             std::iter::empty(),
             b"x",
-            (0, 60, 0),
+            Lifetime::fresh(0, 60),
             stamp.unwrap(),
         );
         store
@@ -244,7 +245,7 @@ mod tests {
             .await;
         let purged = fresh_hit(&store, &key, &counters).await;
         assert!(purged.soft_purged && !purged.invalidated);
-        assert_eq!(purged.restamp, None);
+        assert_eq!(purged.carry_forward, None);
         let next = purged.stamp.unwrap();
         assert_ne!(next.fingerprint, stamp.unwrap().fingerprint);
         assert_eq!(next.lineage, stamp.unwrap().lineage);

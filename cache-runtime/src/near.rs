@@ -16,13 +16,13 @@ use quick_cache::Weighter;
 
 use crate::backend::{estimated_items, held_weight};
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::Stamp;
+use crate::invalidation::generation::Generation;
 use crate::key::CacheKey;
 
 #[derive(Clone)]
 struct Near {
     entry: Arc<StoredResponse>,
-    checked: Stamp,
+    checked: Generation,
 }
 
 #[derive(Clone)]
@@ -62,8 +62,8 @@ impl NearTier {
         &self,
         key: &CacheKey,
         now: u64,
-        current: impl FnOnce(&Stamp) -> bool,
-    ) -> Option<(Arc<StoredResponse>, Stamp)> {
+        current: impl FnOnce(&Generation) -> bool,
+    ) -> Option<(Arc<StoredResponse>, Generation)> {
         let near = self.entries.get(key)?;
         (is_fresh(&near.entry, now) && current(&near.checked)).then_some((near.entry, near.checked))
     }
@@ -73,7 +73,7 @@ impl NearTier {
         &self,
         key: &CacheKey,
         entry: &Arc<StoredResponse>,
-        checked: Stamp,
+        checked: Generation,
         now: u64,
     ) {
         if is_fresh(entry, now) {
@@ -96,17 +96,18 @@ fn is_fresh(entry: &StoredResponse, now: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry::Lifetime;
     use crate::key::KeyParts;
 
     fn entry(created: u64, ttl: u32, body: &[u8]) -> Arc<StoredResponse> {
-        let stamp = Stamp {
+        let stamp = Generation {
             epoch: 1,
             fingerprint: 2,
             lineage: 3,
             deps: crate::invalidation::generation::Deps::default(),
         };
-        let times = (created, ttl, 0);
-        let built = StoredResponse::build_stamped(200, std::iter::empty(), body, times, stamp);
+        let lifetime = Lifetime::fresh(created, ttl);
+        let built = StoredResponse::response(200, std::iter::empty(), body, lifetime, stamp);
         Arc::new(built.unwrap())
     }
 
@@ -114,11 +115,11 @@ mod tests {
     fn served_only_while_current_and_fresh() {
         let near = NearTier::new(1 << 20);
         let key = KeyParts::fixture("/a/<id>", "/a/1").build("rc");
-        let checked = |epoch| Stamp {
+        let checked = |epoch| Generation {
             epoch,
-            ..Stamp::default()
+            ..Generation::default()
         };
-        let in_7 = |stamp: &Stamp| stamp.epoch == 7;
+        let in_7 = |stamp: &Generation| stamp.epoch == 7;
         near.put(&key, &entry(1_000, 60, b"x"), checked(7), 1_000);
         assert_eq!(near.get(&key, 1_059, in_7).unwrap().1, checked(7));
         assert!(near.get(&key, 1_000, |_| false).is_none(), "not current");
@@ -145,7 +146,7 @@ mod tests {
             let entry = entry(1_000, 60, &body);
             let size = (key.as_str().len() + entry.frame().len()) as u64;
             held_by_each = held_by_each.min(size);
-            near.put(&key, &entry, Stamp::default(), 1_000);
+            near.put(&key, &entry, Generation::default(), 1_000);
         }
         let (len, weight) = near.usage();
         assert!(weight <= capacity, "{weight}");

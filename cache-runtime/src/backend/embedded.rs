@@ -76,7 +76,7 @@ pub(crate) struct EmbeddedStore {
     entries: Cache<CacheKey, Slot, ByBytes>,
     capacity: u64,
     counters: Counters,
-    /// Serializes writes that read first (restamps) with stores; lookups take no lock.
+    /// Serializes writes that read first (carry-forwards) with stores; lookups take no lock.
     writes: Mutex<()>,
 }
 
@@ -179,7 +179,7 @@ impl EmbeddedStore {
                     Found::Absent
                 } else {
                     let left = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
-                    // No CAS: a restamp compares the entry itself.
+                    // No CAS: a carry-forward compares the entry itself.
                     Found::Entry(slot.entry, Some(0), Some(left))
                 }
             }
@@ -198,7 +198,7 @@ impl EmbeddedStore {
         Ok((Lookup::Miss(Lease::None), values))
     }
 
-    pub(crate) async fn restamp(
+    pub(crate) async fn carry_forward(
         &self,
         key: &CacheKey,
         original: Arc<StoredResponse>,

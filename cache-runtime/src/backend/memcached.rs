@@ -16,7 +16,7 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::{fresh_generation, Counter, CounterId, Purge, Stamp};
+use crate::invalidation::generation::{fresh_generation, Counter, CounterId, Generation, Purge};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 
@@ -459,7 +459,7 @@ impl MemcachedStore {
 
     /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of its
     /// server says (see `watch.rs`).
-    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Stamp) -> bool {
+    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Generation) -> bool {
         self.watch
             .as_ref()
             .is_some_and(|watch| watch.vouches(self.server_of(key.as_bytes()), stamp))
@@ -560,7 +560,7 @@ impl MemcachedStore {
         let server = self.server_of(key.as_bytes());
         if let Some(watch) = self.watch.as_ref().filter(|w| w.epoch(server).is_some()) {
             return Ok(match self.read_entry(key).await? {
-                Found::Entry(entry, ..) if watch.vouches(server, &entry.stamp()) => {
+                Found::Entry(entry, ..) if watch.vouches(server, &entry.generation()) => {
                     Read::Current(entry)
                 }
                 found => Read::Check(found),
@@ -599,7 +599,7 @@ impl MemcachedStore {
         Ok((lookup, values))
     }
 
-    pub(crate) async fn restamp(
+    pub(crate) async fn carry_forward(
         &self,
         key: &CacheKey,
         original: Arc<StoredResponse>,

@@ -16,7 +16,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::{CounterId, Purge, Restamp, Stamp};
+use crate::invalidation::generation::{CarryForward, CounterId, Generation, Purge};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -61,7 +61,7 @@ impl Read {
     /// `found`, current when stamped in `epoch` (no invalidation at all since).
     pub(crate) fn in_epoch(found: Found, epoch: u64) -> Read {
         match found {
-            Found::Entry(entry, ..) if entry.stamp().epoch == epoch => Read::Current(entry),
+            Found::Entry(entry, ..) if entry.generation().epoch == epoch => Read::Current(entry),
             found => Read::Check(found),
         }
     }
@@ -135,7 +135,7 @@ impl fmt::Display for BackendError {
 }
 
 /// The configured store: the one seam between the cache and where entries live. Each variant
-/// implements the same operations under the same names (`read`, `read_counters`, `restamp`,
+/// implements the same operations under the same names (`read`, `read_counters`, `carry_forward`,
 /// `bump`, `set`, `lease`, `release`, `abandon`), and `each!` forwards to them; a new backend
 /// is a variant and those methods. Operations only Memcached has (the epoch polls) are reached
 /// through [`Store::memcached`]. Dispatched statically: no boxed future on the hit path.
@@ -187,14 +187,14 @@ impl Store {
 
     /// Stores `original` again recorded in `epoch`, for the `ttl` it had left, unless `key`
     /// changed since it was read (with `cas`).
-    pub(crate) async fn restamp(
+    pub(crate) async fn carry_forward(
         &self,
         key: &CacheKey,
         original: Arc<StoredResponse>,
         epoch: u64,
-        Restamp { cas, ttl }: Restamp,
+        CarryForward { cas, ttl }: CarryForward,
     ) {
-        each!(self, store => store.restamp(key, original, epoch, cas, ttl).await)
+        each!(self, store => store.carry_forward(key, original, epoch, cas, ttl).await)
     }
 
     /// Increments `counter` by `purge`'s delta, then the epoch, wherever they are kept (every
@@ -223,7 +223,7 @@ impl Store {
 
     /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of
     /// its server says, while that poll may be relied on; `false` for the embedded store.
-    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Stamp) -> bool {
+    pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Generation) -> bool {
         self.memcached()
             .is_some_and(|store| store.vouches(key, stamp))
     }

@@ -76,7 +76,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::invalidation::generation::{ChangeId, Stamp, CHANGED_ALL};
+use crate::invalidation::generation::{ChangeId, Generation, CHANGED_ALL};
 use crate::settings::Config;
 
 /// Buckets of counters whose latest change each server's knowledge keeps.
@@ -208,7 +208,7 @@ impl EpochWatch {
     /// Whether an entry stamped with `stamp`, on `server`, is current as far as the changes the
     /// last poll read say (no record since its epoch names one of its counters), while that
     /// poll may be relied on. See the module's documentation.
-    pub(crate) fn vouches(&self, server: usize, stamp: &Stamp) -> bool {
+    pub(crate) fn vouches(&self, server: usize, stamp: &Generation) -> bool {
         let Some(polled) = self.servers.get(server) else {
             return false;
         };
@@ -389,11 +389,11 @@ mod tests {
         assert_eq!(watch.epoch_at(0, second), None);
     }
 
-    fn stamp(epoch: u64, deps: &[CounterId]) -> Stamp {
-        Stamp {
+    fn stamp(epoch: u64, deps: &[CounterId]) -> Generation {
+        Generation {
             epoch,
             deps: Deps::of(deps),
-            ..Stamp::default()
+            ..Generation::default()
         }
     }
 
@@ -444,18 +444,18 @@ mod tests {
         assert!(watch.vouches(0, &stamp(base, &[])), "no shared counter");
         assert!(!watch.vouches(
             0,
-            &Stamp {
+            &Generation {
                 epoch: base,
                 deps: Deps::all(),
-                ..Stamp::default()
+                ..Generation::default()
             }
         ));
         assert!(watch.vouches(
             0,
-            &Stamp {
+            &Generation {
                 epoch: base + 2,
                 deps: Deps::all(),
-                ..Stamp::default()
+                ..Generation::default()
             }
         ));
         assert!(

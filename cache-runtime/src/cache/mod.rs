@@ -51,7 +51,7 @@ struct Inner {
     /// What `Cache-Status` opens with, when it is sent.
     cache_status: Option<CacheStatus>,
     /// Keys whose entry this process is storing again in a new invalidation epoch.
-    restamping: Mutex<HashSet<CacheKey>>,
+    carrying_forward: Mutex<HashSet<CacheKey>>,
     /// With Memcached and polling on: recent hits, served without I/O.
     near: Option<NearTier>,
     /// Whether a task polls the epochs (in the runtime that serves requests).
@@ -102,7 +102,7 @@ impl Cache {
                 announced: AtomicBool::new(false),
                 flights: Flights::default(),
                 cache_status,
-                restamping: Mutex::new(HashSet::new()),
+                carrying_forward: Mutex::new(HashSet::new()),
                 near,
                 polling: AtomicBool::new(false),
                 polls: AtomicU64::new(0),
@@ -194,16 +194,18 @@ impl Cache {
 
     /// The right to store `key`'s entry again in a new epoch, unless this process is already
     /// doing so: concurrent first hits after an invalidation send one re-store, not one each.
-    pub(crate) fn claim_restamp(&self, key: &CacheKey) -> Option<RestampClaim> {
-        let mut restamping = self
+    pub(crate) fn claim_carry_forward(&self, key: &CacheKey) -> Option<CarryForwardClaim> {
+        let mut carrying_forward = self
             .inner
-            .restamping
+            .carrying_forward
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        restamping.insert(key.clone()).then(|| RestampClaim {
-            cache: self.clone(),
-            key: key.clone(),
-        })
+        carrying_forward
+            .insert(key.clone())
+            .then(|| CarryForwardClaim {
+                cache: self.clone(),
+                key: key.clone(),
+            })
     }
 
     /// The cache serving `request`: its Rocket instance's managed one, else the global one.
@@ -275,7 +277,7 @@ impl Cache {
             stamp: Some(stamp),
             invalidated: false,
             soft_purged: false,
-            restamp: None,
+            carry_forward: None,
         })
     }
 
@@ -295,7 +297,7 @@ impl Cache {
     /// Keeps an entry just written to Memcached in the near tier, with its stamp.
     pub(crate) fn near_keep_stored(&self, key: &CacheKey, entry: &Arc<StoredResponse>) {
         if let Some(near) = &self.inner.near {
-            near.put(key, entry, entry.stamp(), unix_now());
+            near.put(key, entry, entry.generation(), unix_now());
         }
     }
 
@@ -351,16 +353,16 @@ async fn poll_epochs(cache: Weak<Inner>, interval: Duration) {
 }
 
 /// Held while a key's entry is being stored again; released when dropped.
-pub(crate) struct RestampClaim {
+pub(crate) struct CarryForwardClaim {
     pub(crate) cache: Cache,
     pub(crate) key: CacheKey,
 }
 
-impl Drop for RestampClaim {
+impl Drop for CarryForwardClaim {
     fn drop(&mut self) {
         self.cache
             .inner
-            .restamping
+            .carrying_forward
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.key);
@@ -395,13 +397,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_restamp_per_key_at_a_time() {
+    fn one_carry_forward_per_key_at_a_time() {
         let cache = Cache::new(Config::embedded()).unwrap();
         let (one, two) = (CacheKey::trusted("rc:one"), CacheKey::trusted("rc:two"));
-        let claim = cache.claim_restamp(&one).expect("first claim");
-        assert!(cache.claim_restamp(&one).is_none(), "held");
-        assert!(cache.claim_restamp(&two).is_some(), "another key");
+        let claim = cache.claim_carry_forward(&one).expect("first claim");
+        assert!(cache.claim_carry_forward(&one).is_none(), "held");
+        assert!(cache.claim_carry_forward(&two).is_some(), "another key");
         drop(claim);
-        assert!(cache.claim_restamp(&one).is_some(), "released");
+        assert!(cache.claim_carry_forward(&one).is_some(), "released");
     }
 }

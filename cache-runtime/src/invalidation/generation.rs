@@ -10,7 +10,7 @@
 //! - one per tag the route declares (`invalidate_tag("articles")`);
 //!
 //! and records a fingerprint of their values when it was rendered, with the epoch (below): its
-//! [`Stamp`]. Bumping any of
+//! [`Generation`]. Bumping any of
 //! them changes the fingerprint later lookups compute, so the entry reads as a miss and is
 //! rendered again and overwritten.
 //!
@@ -25,7 +25,7 @@
 //! an entry records the epoch it was rendered in, and a hit reads the entry and the epoch only
 //! (one round trip, two operations). Only when the epoch moved does a second round trip read the
 //! entry's counters: unchanged, the entry is served and stored again recorded in the new epoch
-//! (once, compared by CAS: a [`Restamp`]), so that its next hits take the short path again.
+//! (once, compared by CAS: a [`CarryForward`]), so that its next hits take the short path again.
 //! With Memcached and epoch polls, an entry also records which counters it depends on
 //! ([`Deps`]), and each server keeps a log of which counter each epoch changed: an entry no
 //! record since its epoch names is served without reading the epoch at all (`backend/watch.rs`),
@@ -203,24 +203,25 @@ impl Purge {
     }
 }
 
-/// What an entry is stamped with when it is rendered: the namespace's epoch at the time, the
+/// The generation of the invalidation counters an entry was rendered under (its stamp): the
+/// namespace's epoch at the time, the
 /// fingerprint of the counters it depends on, their lineage (the fingerprint of their upper
 /// halves, which soft invalidations leave alone), and which shared counters they are. A lookup
 /// compares them with the counters' current values; while no invalidation since the epoch
 /// names one of its counters (as far as the changes this process polled say, see
 /// `backend/watch.rs`), the epoch alone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Stamp {
+pub(crate) struct Generation {
     pub(crate) epoch: u64,
     pub(crate) fingerprint: u64,
     pub(crate) lineage: u64,
     pub(crate) deps: Deps,
 }
 
-impl Stamp {
+impl Generation {
     /// The stamp of `counters` with these `values` (in order), read in `epoch`.
-    pub(crate) fn of(epoch: u64, counters: &[CounterId], values: &[u64]) -> Stamp {
-        Stamp {
+    pub(crate) fn of(epoch: u64, counters: &[CounterId], values: &[u64]) -> Generation {
+        Generation {
             epoch,
             fingerprint: fingerprint(values.iter().copied()),
             lineage: fingerprint(values.iter().map(|value| value >> 32)),
@@ -324,11 +325,11 @@ impl Deps {
     }
 }
 
-/// A hit rendered in an earlier epoch and still valid, to be stored again stamped with the
-/// current one: the CAS it was read with (so that a newer entry is never overwritten) and the
+/// A hit rendered in an earlier epoch and still valid, to be carried forward: stored again
+/// recorded in the current epoch, so that its next hits take the short path. It holds the CAS it was read with (so that a newer entry is never overwritten) and the
 /// TTL it has left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Restamp {
+pub(crate) struct CarryForward {
     pub(crate) cas: u64,
     pub(crate) ttl: u32,
 }
@@ -420,23 +421,23 @@ mod tests {
     #[test]
     fn soft_bumps_keep_the_lineage_hard_bumps_change_it() {
         let base = [fresh_generation() & !0xffff_ffff, 7 << 32, 99];
-        let stamp = Stamp::of(1, &[], &base);
+        let stamp = Generation::of(1, &[], &base);
         for i in 0..base.len() {
             let mut soft = base;
             soft[i] = soft[i].wrapping_add(Purge::Soft.delta());
-            let soft = Stamp::of(1, &[], &soft);
+            let soft = Generation::of(1, &[], &soft);
             assert_ne!(soft.fingerprint, stamp.fingerprint, "counter {i}");
             assert_eq!(soft.lineage, stamp.lineage, "counter {i}");
             let mut hard = base;
             hard[i] = hard[i].wrapping_add(Purge::Hard.delta());
-            let hard = Stamp::of(1, &[], &hard);
+            let hard = Generation::of(1, &[], &hard);
             assert_ne!(hard.fingerprint, stamp.fingerprint, "counter {i}");
             assert_ne!(hard.lineage, stamp.lineage, "counter {i}");
         }
         let top = [u64::MAX - (1 << 32) + 1];
         assert_ne!(
-            Stamp::of(1, &[], &[top[0].wrapping_add(Purge::Hard.delta())]).lineage,
-            Stamp::of(1, &[], &top).lineage,
+            Generation::of(1, &[], &[top[0].wrapping_add(Purge::Hard.delta())]).lineage,
+            Generation::of(1, &[], &top).lineage,
             "wraps"
         );
     }

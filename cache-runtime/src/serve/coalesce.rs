@@ -59,7 +59,7 @@ impl<'r> Flow<'r> {
         // Rendered under the counters this request read: not from before an invalidation it
         // follows.
         let same_counters = |e: &Arc<StoredResponse>| {
-            run.store.ok().map(|s| s.fingerprint) == Some(e.stamp().fingerprint)
+            run.store.ok().map(|s| s.fingerprint) == Some(e.generation().fingerprint)
         };
         let entry = waited.ok().flatten().filter(same_counters)?;
         let source = Source::Collapsed(run.fwd);

@@ -28,7 +28,7 @@ use crate::http::render::{
 };
 use crate::http::status::{detail, ForwardReason, Forwarded};
 use crate::http::{surrogate, targeted};
-use crate::invalidation::generation::Stamp;
+use crate::invalidation::generation::Generation;
 use crate::invalidation::targets::Scope;
 use crate::key::{key_for, CacheKey};
 use crate::lookup::Fetched;
@@ -147,7 +147,7 @@ struct Flow<'r> {
 struct Looked {
     lookup: Lookup,
     /// The counters as read before the handler runs (`None`: they could not be read).
-    stamp: Option<Stamp>,
+    stamp: Option<Generation>,
     /// The hit was rendered before a soft invalidation: it is served as expired.
     soft_purged: bool,
     /// The client's `no-cache`, honored: the entry is recomputed, not served.
@@ -176,7 +176,7 @@ struct Run {
     /// The stamp a stored response gets (the counters as read before the run, so that an
     /// invalidation during it is not lost), or why nothing is stored (a `Cache-Status`
     /// detail).
-    store: Result<Stamp, &'static str>,
+    store: Result<Generation, &'static str>,
     /// What the lookup's lease read gave this request.
     lease: Lease,
     /// An expired entry that stands in for a failing handler (`stale_if_error`).
@@ -268,7 +268,7 @@ impl<'r> Flow<'r> {
                 || scope.guards.keyed()
                 || (options.public && request.headers().contains("Authorization")),
         };
-        flow.restamp_later(&fetched);
+        flow.carry_forward_later(&fetched);
         let looked = Looked {
             lookup: fetched.lookup,
             stamp: fetched.stamp,
@@ -280,15 +280,17 @@ impl<'r> Flow<'r> {
     }
 
     /// Records a hit from an earlier epoch, still valid, in this one, off the request path.
-    fn restamp_later(&self, fetched: &Fetched) {
-        if let (Lookup::Hit(entry), Some(restamp), Some(stamp)) =
-            (&fetched.lookup, fetched.restamp, fetched.stamp)
+    fn carry_forward_later(&self, fetched: &Fetched) {
+        if let (Lookup::Hit(entry), Some(carry_forward), Some(stamp)) =
+            (&fetched.lookup, fetched.carry_forward, fetched.stamp)
         {
-            if let Some(claim) = self.cache.claim_restamp(self.key()) {
+            if let Some(claim) = self.cache.claim_carry_forward(self.key()) {
                 let entry = Arc::clone(entry);
                 tokio::spawn(async move {
                     let store = claim.cache.store();
-                    store.restamp(&claim.key, entry, stamp.epoch, restamp).await;
+                    store
+                        .carry_forward(&claim.key, entry, stamp.epoch, carry_forward)
+                        .await;
                 });
             }
         }
@@ -566,7 +568,7 @@ impl<'r> Flow<'r> {
 
     /// Returns the stamp `run` stores with and what a store may take of the request's cache
     /// deadline, or why nothing may be stored (a `Cache-Status` detail).
-    fn store_budget(&self, run: &Run) -> Result<(Stamp, Duration), &'static str> {
+    fn store_budget(&self, run: &Run) -> Result<(Generation, Duration), &'static str> {
         if policy::client_forbids_store(self.request) {
             return Err(detail::REQUEST_NO_STORE);
         }

@@ -130,7 +130,7 @@ impl<'r> Flow<'r> {
             _ => return false,
         };
         stored.created() > entry.created()
-            || stored.stamp().fingerprint != entry.stamp().fingerprint
+            || stored.generation().fingerprint != entry.generation().fingerprint
     }
 
     /// Ends the refresh: the response stored when it may be, this process's waiters told, the

@@ -11,13 +11,13 @@ use rocket::{Request, Response};
 
 use crate::backend::BackendError;
 use crate::cache::Cache;
-use crate::entry::StoredResponse;
+use crate::entry::{Lifetime, StoredResponse};
 use crate::http::freshness::Freshness;
 use crate::http::policy;
 use crate::http::render::{
     generated_etag, generated_last_modified, merge_vary, GENERATED_ETAG_SHAPE,
 };
-use crate::invalidation::generation::Stamp;
+use crate::invalidation::generation::Generation;
 use crate::key::CacheKey;
 use crate::outcome::Refusal;
 use crate::rate_limited_log;
@@ -54,7 +54,7 @@ pub(super) async fn store(
     request: &Request<'_>,
     key: &CacheKey,
     options: &RouteOptions,
-    stamp: Stamp,
+    stamp: Generation,
     response: &mut Response<'_>,
     budget: Duration,
 ) -> Result<Stored, Status> {
@@ -106,7 +106,7 @@ pub(super) async fn store_for_catcher(
     request: &Request<'_>,
     key: &CacheKey,
     options: &RouteOptions,
-    stamp: Stamp,
+    stamp: Generation,
     status: Status,
     budget: Duration,
 ) -> Stored {
@@ -115,9 +115,8 @@ pub(super) async fn store_for_catcher(
     let no_headers = std::iter::empty();
     let verdict = policy::check_headers(status.code, no_headers, options, received, authorized)
         .and_then(|fresh| {
-            let times = (unix_seconds(received), fresh.ttl, fresh.age);
-            let windows = (fresh.windows.stale, fresh.windows.stale_if_error);
-            StoredResponse::build_for_catcher(status.code, times, windows, stamp)
+            let lifetime = lifetime(&fresh, received);
+            StoredResponse::catcher_page(status.code, lifetime, stamp)
                 .map_err(|_| Refusal::Unframeable)
         });
     match verdict {
@@ -171,6 +170,17 @@ fn refused(cache: &Cache, options: &RouteOptions, refusal: Refusal) {
     options.stats.refused(cache.counters(), refusal);
 }
 
+/// Returns how long a response received at `received` with `freshness` may be used.
+fn lifetime(freshness: &Freshness, received: SystemTime) -> Lifetime {
+    Lifetime {
+        created: unix_seconds(received),
+        ttl: freshness.ttl,
+        age: freshness.age,
+        stale: freshness.windows.stale,
+        stale_if_error: freshness.windows.stale_if_error,
+    }
+}
+
 /// `at` in whole seconds since the Unix epoch (0 before it).
 fn unix_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
@@ -183,7 +193,7 @@ async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
     (freshness, received): (Freshness, SystemTime),
-    stamp: Stamp,
+    stamp: Generation,
     response: &mut Response<'_>,
 ) -> Result<Result<StoredResponse, Refusal>, Status> {
     let limit = cache.config().max_item_size;
@@ -234,13 +244,12 @@ async fn read_entry(
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     };
-    let windows = freshness.windows;
-    let entry = StoredResponse::build_windowed(
+    let lifetime = lifetime(&freshness, received);
+    let entry = StoredResponse::response(
         response.status().code,
         header_pairs(),
         &body,
-        (unix_seconds(received), freshness.ttl, freshness.age),
-        (windows.stale, windows.stale_if_error),
+        lifetime,
         stamp,
     );
     let Ok(entry) = entry else {
