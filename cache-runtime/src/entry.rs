@@ -107,6 +107,7 @@ pub(crate) struct Lifetime {
 impl Lifetime {
     /// Returns a lifetime fresh for `ttl` seconds from `created`, with no age and no stale
     /// windows.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn fresh(created: u64, ttl: u32) -> Lifetime {
         Lifetime {
             created,

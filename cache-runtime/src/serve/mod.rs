@@ -155,6 +155,9 @@ struct Looked {
     /// The key's last response was not storable (hit-for-pass): this request waits for no
     /// other.
     passing: bool,
+    /// This request's answer is not for the others (the client's `no-store`, credentials on a
+    /// `public` route): it neither leads them nor takes the key's lease.
+    alone: bool,
 }
 
 /// What the lookup decided for this request.
@@ -186,6 +189,9 @@ struct Run {
     coalesces: bool,
     /// The key is in hit-for-pass (`Cache-Status` says so when nothing is stored).
     passing: bool,
+    /// The answer is not for the others (see [`Looked::alone`]): its refusal says nothing of
+    /// the route, and starts no hit-for-pass.
+    alone: bool,
 }
 
 /// What coalescing came to: an answer from another request's run, or this request runs the
@@ -236,6 +242,10 @@ impl<'r> Flow<'r> {
         let counters = || scope.counters(request);
         let mut leases = Leases::new(cache, key);
         let mut passing = false;
+        // Leading the others, a request whose answer they cannot share would hand them nothing:
+        // each would then run the handler itself.
+        let alone = policy::client_forbids_store(request)
+            || (options.public && request.headers().contains("Authorization"));
         let fetched = match cache.near_hit(leases.key()).filter(|_| !refresh) {
             Some(near) => {
                 options.stats.near_hit(cache.counters());
@@ -244,7 +254,7 @@ impl<'r> Flow<'r> {
             None => {
                 // A key in hit-for-pass takes no lease: other instances would wait for it.
                 passing = cache.flights().passing(leases.key());
-                let lease = lease.filter(|_| !refresh && !passing);
+                let lease = lease.filter(|_| !refresh && !passing && !alone);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
                 cache.near_keep(leases.key(), &far);
@@ -275,6 +285,7 @@ impl<'r> Flow<'r> {
             soft_purged: fetched.soft_purged,
             refresh,
             passing,
+            alone,
         };
         (flow, looked)
     }
@@ -308,8 +319,9 @@ impl<'r> Flow<'r> {
             store,
             lease,
             fallback: None,
-            coalesces: !looked.refresh && !looked.passing,
+            coalesces: !looked.refresh && !looked.passing && !looked.alone,
             passing: looked.passing,
+            alone: looked.alone,
         };
         let stamped = looked.stamp.ok_or(detail::BACKEND_ERROR);
         match looked.lookup {
@@ -320,7 +332,7 @@ impl<'r> Flow<'r> {
                     Ok(looked.stamp.unwrap_or_default()),
                     Lease::None,
                 );
-                self.on_hit(entry, looked.soft_purged, run)
+                self.on_hit(entry, looked.soft_purged, looked.alone, run)
             }
             Lookup::Miss(lease) => Decision::Run(run(fwd, stamped, lease)),
             Lookup::Failed(error) => {
@@ -340,7 +352,13 @@ impl<'r> Flow<'r> {
     /// Serves a fresh entry, or an expired one within `stale` (one request, this one or
     /// another, refreshes it after answering); else `run` refreshes it, keeping it for
     /// `stale_if_error`.
-    fn on_hit(&self, entry: Arc<StoredResponse>, soft_purged: bool, mut run: Run) -> Decision<'r> {
+    fn on_hit(
+        &self,
+        entry: Arc<StoredResponse>,
+        soft_purged: bool,
+        alone: bool,
+        mut run: Run,
+    ) -> Decision<'r> {
         let now = unix_now();
         // The entry's ttl already counts the age it arrived with.
         let stored_for = now.saturating_sub(entry.created());
@@ -359,7 +377,16 @@ impl<'r> Flow<'r> {
         if stored_for < ttl + stale {
             // Stale while revalidating: every request is served the stale entry at once; the
             // one that leads the key's flight in this process tries, after its reply, for the
-            // companion lease that elects one refresher across instances.
+            // companion lease that elects one refresher across instances. A request whose
+            // answer may not be stored would refresh nothing: it is served, and leads no one.
+            if alone {
+                return Decision::Serve(self.serve_entry(
+                    &entry,
+                    now,
+                    Served::Stale,
+                    Source::Cache,
+                ));
+            }
             return match self.cache.flights().join(self.key()) {
                 Role::Leader(leader) => Decision::Revalidate(entry, run, leader),
                 Role::Follower(_) => {
@@ -458,10 +485,10 @@ impl<'r> Flow<'r> {
 
     /// Updates hit-for-pass: it begins with a response not fit to share (an error status says
     /// nothing lasting about the route: those keep coalescing), ends with one that is.
-    fn update_hit_for_pass(&self, stored: &Stored, status: u16) {
+    fn update_hit_for_pass(&self, run: &Run, stored: &Stored, status: u16) {
         match stored {
             Stored::Entry { .. } => self.cache.flights().end_pass(self.key()),
-            Stored::Refused(_) if status < 500 => {
+            Stored::Refused(_) if status < 500 && !run.alone => {
                 self.cache.flights().pass(self.key(), self.pass_period())
             }
             Stored::Refused(_) | Stored::Skipped(_) => {}
@@ -478,7 +505,7 @@ impl<'r> Flow<'r> {
         stored: &Stored,
         status: u16,
     ) -> Option<String> {
-        self.update_hit_for_pass(stored, status);
+        self.update_hit_for_pass(run, stored, status);
         let (entry, written) = stored.entry();
         if let Some(leader) = leader {
             leader.publish(entry);
