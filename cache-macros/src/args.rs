@@ -54,8 +54,8 @@ pub(crate) struct Args {
 }
 
 impl Default for Args {
-    /// The runtime's defaults (`RouteOptions::new`), so that an option left out emits nothing.
-    /// `ttl` has none: [`parse`] refuses arguments without it.
+    /// Returns the runtime's defaults (`RouteOptions::new`), so that an option left out emits
+    /// nothing. `ttl` has none: [`parse`] refuses arguments without it.
     fn default() -> Args {
         Args {
             ttl: Seconds::Literal(0),
@@ -304,13 +304,13 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
 ];
 
 impl Args {
-    /// The `RouteOptions` builder calls after `new(ttl)`, one per option that differs from the
-    /// runtime's default.
+    /// Returns the `RouteOptions` builder calls after `new(ttl)`, one per option that differs
+    /// from the runtime's default.
     pub(crate) fn builder_calls(&self) -> TokenStream {
         OPTIONS.iter().map(|option| (option.emit)(self)).collect()
     }
 
-    /// Whether the key holds something of one client's by declaration: a cookie, or
+    /// Returns whether the key holds something of one client's by declaration: a cookie, or
     /// `Authorization` / `Cookie` in `vary` (keyed guards are known by type, at run time).
     pub(crate) fn keys_per_client(&self) -> bool {
         !self.vary_cookies.is_empty()

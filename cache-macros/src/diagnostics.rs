@@ -18,8 +18,8 @@ impl Diagnostics {
     }
 }
 
-/// `text` as a code span in a message, or as a quoted string when it holds a backtick, which
-/// would end the span early (a header name may hold one: "a`b").
+/// Returns `text` as a code span in a message, or as a quoted string when it holds a backtick,
+/// which would end the span early (a header name may hold one: "a`b").
 pub(crate) fn code(text: &str) -> String {
     if text.contains('`') {
         format!("{text:?}")

@@ -72,7 +72,7 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     }
 }
 
-/// The route parameters with their types, as the scope and typed invalidation take them.
+/// Returns the route parameters with their types, as the scope and typed invalidation take them.
 fn typed_route_parameters(function: &ItemFn) -> Vec<(Ident, Type)> {
     handler::route_parameters(function)
         .into_iter()
@@ -109,7 +109,8 @@ impl Attributes {
     }
 }
 
-/// Whether `attr` is kept on the inner function too: lint levels apply to the user's body.
+/// Returns whether `attr` is kept on the inner function too: lint levels apply to the user's
+/// body.
 fn is_lint_attribute(attr: &Attribute) -> bool {
     ["allow", "warn", "deny", "forbid", "expect"]
         .iter()
@@ -120,7 +121,7 @@ fn inner_name() -> Ident {
     format_ident!("__cache_handler")
 }
 
-/// The user's function, verbatim but for its name, inside the generated one.
+/// Returns the user's function, verbatim but for its name, inside the generated one.
 fn inner_function(sig: &Signature, attributes: &Attributes, block: &Block) -> TokenStream {
     let mut inner_sig = sig.clone();
     inner_sig.ident = inner_name();
@@ -136,7 +137,7 @@ fn inner_function(sig: &Signature, attributes: &Attributes, block: &Block) -> To
     }
 }
 
-/// The inner function called with the outer one's parameters, awaited if it is async.
+/// Returns the inner function called with the outer one's parameters, awaited if it is async.
 fn inner_call(sig: &Signature) -> TokenStream {
     let name = inner_name();
     let arguments = sig.inputs.iter().filter_map(|input| match input {
@@ -150,7 +151,7 @@ fn inner_call(sig: &Signature) -> TokenStream {
     }
 }
 
-/// The user's signature made the generated handler's: async, taking the cache's request
+/// Returns the user's signature made the generated handler's: async, taking the cache's request
 /// guard, returning `Cached`; and the span errors about the user's return type point at.
 fn outer_signature(mut sig: Signature, paths: &Paths) -> (Signature, Span) {
     sig.asyncness = Some(Default::default());
@@ -179,8 +180,8 @@ fn outer_signature(mut sig: Signature, paths: &Paths) -> (Signature, Span) {
     (sig, return_span)
 }
 
-/// Whether `ty` contains `impl Trait` (or a type macro, such as Rocket's `TextStream![T]`,
-/// that may expand to one), which cannot be named outside its function.
+/// Returns whether `ty` contains `impl Trait` (or a type macro, such as Rocket's
+/// `TextStream![T]`, that may expand to one), which cannot be named outside its function.
 fn contains_impl_trait(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
@@ -249,7 +250,7 @@ fn name_elided_lifetimes(sig: &mut Signature, request_lifetime: &Lifetime) {
     }
 }
 
-/// The one call into the runtime, spanned at the return type: a handler whose response is
+/// Returns the one call into the runtime, spanned at the return type: a handler whose response is
 /// not `Responder<'r, 'static>`, or not a `SharedResponder`, is reported there.
 fn serve_call(return_span: Span, paths: &Paths) -> TokenStream {
     let respond = paths::respanned(paths.respond(), return_span);
@@ -261,7 +262,8 @@ fn serve_call(return_span: Span, paths: &Paths) -> TokenStream {
     }
 }
 
-/// `Scope::new("module::name", &[&id, ..], &[tags])`: what this request's key and tags hold.
+/// Returns `Scope::new("module::name", &[&id, ..], &[tags])`: what this request's key and tags
+/// hold.
 fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], args: &Args) -> TokenStream {
     let scope = args.paths.scope();
     let route = route_name(handler);
@@ -273,7 +275,7 @@ fn scope_expression(handler: &Ident, parameters: &[(Ident, Type)], args: &Args) 
     quote!(#scope::new(#route, &[#(#values),*], &[#(#tags),*], __cache_guards))
 }
 
-/// `"module::name"`, the route's name in keys and counters, the same for serving and
+/// Returns `"module::name"`, the route's name in keys and counters, the same for serving and
 /// invalidating.
 fn route_name(handler: &Ident) -> TokenStream {
     quote!(::core::concat!(
@@ -283,8 +285,8 @@ fn route_name(handler: &Ident) -> TokenStream {
     ))
 }
 
-/// One compile-time assertion per request guard parameter not named in `trusted_guards`: its
-/// resolved type may be taken by a route whose key holds what this one's does; the same call
+/// Returns one compile-time assertion per request guard parameter not named in `trusted_guards`:
+/// its resolved type may be taken by a route whose key holds what this one's does; the same call
 /// writes a keyed guard's value into `__cache_guards`. Spanned at the parameter's type, where
 /// the error is reported. A trusted guard may read the query: it is then kept in the key.
 fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
@@ -327,8 +329,8 @@ fn guard_checks(function: &ItemFn, args: &Args) -> Vec<TokenStream> {
     checks
 }
 
-/// `key_part(&param)` (a `&dyn Debug`) for each route parameter, spanned at its type: a type
-/// without `Debug` is reported there, by the runtime's message saying why the key needs it.
+/// Returns `key_part(&param)` (a `&dyn Debug`) for each route parameter, spanned at its type: a
+/// type without `Debug` is reported there, by the runtime's message saying why the key needs it.
 fn key_parts(parameters: &[(Ident, Type)], paths: &Paths) -> Vec<TokenStream> {
     parameters
         .iter()
@@ -339,9 +341,9 @@ fn key_parts(parameters: &[(Ident, Type)], paths: &Paths) -> Vec<TokenStream> {
         .collect()
 }
 
-/// A tag as a `&str`: the literal itself, or formatted from the route parameters and keyed
-/// guards it names (spanned at the literal, so that a parameter without `Display`, or a guard
-/// that is not a `KeyedGuard`, is reported there).
+/// Returns a tag as a `&str`: the literal itself, or formatted from the route parameters and
+/// keyed guards it names (spanned at the literal, so that a parameter without `Display`, or a
+/// guard that is not a `KeyedGuard`, is reported there).
 fn tag_expression(tag: &Tag, parameters: &[(Ident, Type)], paths: &Paths) -> TokenStream {
     let literal = &tag.literal;
     let text = literal.value();
@@ -360,9 +362,9 @@ fn tag_expression(tag: &Tag, parameters: &[(Ident, Type)], paths: &Paths) -> Tok
     quote_spanned!(literal.span()=> &*::std::format!(#literal, #(#arguments),*))
 }
 
-/// `handler::entries(params)` (what an `Invalidation` drops) and `handler::invalidate(params)`
-/// (a shorthand for a batch of that alone), on the struct Rocket generates for the route: the
-/// route parameters' own types, checked by the compiler.
+/// Returns `handler::entries(params)` (what an `Invalidation` drops) and
+/// `handler::invalidate(params)` (a shorthand for a batch of that alone), on the struct Rocket
+/// generates for the route: the route parameters' own types, checked by the compiler.
 fn typed_invalidation(
     function: &ItemFn,
     parameters: &[(Ident, Type)],
@@ -414,8 +416,8 @@ fn typed_invalidation(
     }
 }
 
-/// `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost nothing
-/// at run time.
+/// Returns `RouteOptions::new(ttl).vary(&[..])...`: a constant expression, so the options cost
+/// nothing at run time.
 fn options_expression(args: &Args, query_in_order: bool, declares_query: bool) -> TokenStream {
     let route_options = args.paths.route_options();
     let ttl = args.ttl.expression("ttl", &args.paths);

@@ -65,7 +65,7 @@ fn not_get(method: &str, span: Span) -> syn::Error {
     )
 }
 
-/// The body is not part of the key.
+/// Checks that the body is not part of the key.
 fn check_no_body(attr: &Attribute, diagnostics: &mut Diagnostics) {
     if let Some(span) = route::data_argument(attr) {
         diagnostics.push(syn::Error::new(
@@ -77,8 +77,8 @@ fn check_no_body(attr: &Attribute, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// `query = ..` keeps every query parameter the route reads. Reported at the `query` option,
-/// where the fix goes.
+/// Checks that `query = ..` keeps every query parameter the route reads. Reported at the `query`
+/// option, where the fix goes.
 fn check_query(attr: &Attribute, args: &Args, diagnostics: &mut Diagnostics) {
     let Some(uri) = route::uri(attr) else {
         return;
@@ -115,8 +115,8 @@ fn check_query(attr: &Attribute, args: &Args, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// Each tag names only route parameters, whose values are in the key, or request guards
-/// (which the generated code checks are `KeyedGuard`s, whose values are in the key too).
+/// Checks that each tag names only route parameters, whose values are in the key, or request
+/// guards (which the generated code checks are `KeyedGuard`s, whose values are in the key too).
 fn check_tags(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
     let mut parameters = names(route_parameters(function));
     parameters.extend(names(guard_parameters(function)));
@@ -140,9 +140,9 @@ fn check_tags(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// `downstream = "s-maxage"` hands pages to shared caches, which key them by URL alone: not on
-/// a route whose key holds something of one client's by declaration (keyed guards are checked
-/// on their types by the generated code).
+/// Refuses `downstream = "s-maxage"`, which hands pages to shared caches that key them by URL
+/// alone, on a route whose key holds something of one client's by declaration (keyed guards are
+/// checked on their types by the generated code).
 fn check_downstream(args: &Args, diagnostics: &mut Diagnostics) {
     let (Downstream::SharedMaxAge, Some(value)) = (&args.downstream, &args.downstream_value) else {
         return;
@@ -159,7 +159,7 @@ fn check_downstream(args: &Args, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// Parameters are plain names, which the generated code passes on.
+/// Checks that parameters are plain names, which the generated code passes on.
 fn check_parameter_patterns(function: &ItemFn, diagnostics: &mut Diagnostics) {
     for input in &function.sig.inputs {
         match input {
@@ -178,7 +178,7 @@ fn check_parameter_patterns(function: &ItemFn, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// `trusted_guards` names only request guard parameters of the handler.
+/// Checks that `trusted_guards` names only request guard parameters of the handler.
 fn check_trusted_guards(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
     let guards = names(guard_parameters(function));
     let route = names(route_parameters(function));
@@ -207,7 +207,8 @@ fn check_trusted_guards(function: &ItemFn, args: &Args, diagnostics: &mut Diagno
     }
 }
 
-/// A `Flash` is a cookie for one client, and a returned reference must name its lifetime.
+/// Checks the return type: a `Flash` is a cookie for one client, and a returned reference must
+/// name its lifetime.
 fn check_return_type(function: &ItemFn, args: &Args, diagnostics: &mut Diagnostics) {
     let ReturnType::Type(_, ty) = &function.sig.output else {
         return;
@@ -234,8 +235,8 @@ fn check_return_type(function: &ItemFn, args: &Args, diagnostics: &mut Diagnosti
     }
 }
 
-/// The handler's route parameters (named in its route URI), in the handler's parameter order:
-/// what typed invalidation takes and what tags may name. Every one of them is in the key.
+/// Returns the handler's route parameters (named in its route URI), in the handler's parameter
+/// order: what typed invalidation takes and what tags may name. Every one of them is in the key.
 pub(crate) fn route_parameters(function: &ItemFn) -> Vec<&PatType> {
     let declared = route::attribute(function)
         .and_then(route::uri)
@@ -248,7 +249,7 @@ pub(crate) fn route_parameters(function: &ItemFn) -> Vec<&PatType> {
         .collect()
 }
 
-/// The handler's request guard parameters: every parameter the route URI does not name (a
+/// Returns the handler's request guard parameters: every parameter the route URI does not name (a
 /// body parameter is refused before this is asked). Their types are checked by the generated
 /// code, except for those the route vouches for in `trusted_guards`.
 pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&PatType> {
@@ -258,20 +259,20 @@ pub(crate) fn guard_parameters(function: &ItemFn) -> Vec<&PatType> {
         .collect()
 }
 
-/// Whether the route's URI declares query parameters (`?<page>`, `?<rest..>`).
+/// Returns whether the route's URI declares query parameters (`?<page>`, `?<rest..>`).
 pub(crate) fn declares_query(function: &ItemFn) -> bool {
     !query_parameters(function).is_empty()
 }
 
-/// Whether the route collects the whole query into one parameter (`?<rest..>`): the value it
-/// builds (a `Vec`, say) may keep the pairs' order, so the key keeps it too.
+/// Returns whether the route collects the whole query into one parameter (`?<rest..>`): the value
+/// it builds (a `Vec`, say) may keep the pairs' order, so the key keeps it too.
 pub(crate) fn collects_whole_query(function: &ItemFn) -> bool {
     query_parameters(function)
         .iter()
         .any(|(_, trailing)| *trailing)
 }
 
-/// The query parameters the route's URI declares, each with whether it collects the rest.
+/// Returns the query parameters the route's URI declares, each with whether it collects the rest.
 fn query_parameters(function: &ItemFn) -> Vec<(String, bool)> {
     route::attribute(function)
         .and_then(route::uri)
@@ -279,7 +280,7 @@ fn query_parameters(function: &ItemFn) -> Vec<(String, bool)> {
         .unwrap_or_default()
 }
 
-/// A parameter's name; validation refuses every other pattern.
+/// Returns a parameter's name; validation refuses every other pattern.
 pub(crate) fn parameter_name(typed: &PatType) -> Option<&Ident> {
     match &*typed.pat {
         Pat::Ident(ident) => Some(&ident.ident),
@@ -302,13 +303,13 @@ fn names(parameters: Vec<&PatType>) -> Vec<String> {
         .collect()
 }
 
-/// "`a`, `b`"
+/// Returns the names as "`a`, `b`".
 fn quoted_list(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
     quoted.join(", ")
 }
 
-/// The span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,
+/// Returns the span of the first path segment named `name` anywhere in `ty` (`&CookieJar<'_>`,
 /// `rocket::response::Flash<T>`, `Option<Flash<T>>`, ...).
 fn names_type(ty: &Type, name: &str) -> Option<proc_macro2::Span> {
     struct Finder<'n>(&'n str, Option<proc_macro2::Span>);
@@ -325,7 +326,8 @@ fn names_type(ty: &Type, name: &str) -> Option<proc_macro2::Span> {
     finder.1
 }
 
-/// The span of the first elided lifetime (`&T`, `'_`) in `ty`, outside `impl Trait` bounds.
+/// Returns the span of the first elided lifetime (`&T`, `'_`) in `ty`, outside `impl Trait`
+/// bounds.
 fn elided_lifetime(ty: &Type) -> Option<proc_macro2::Span> {
     struct Finder(Option<proc_macro2::Span>);
     impl<'ast> syn::visit::Visit<'ast> for Finder {

@@ -10,15 +10,15 @@ mod route;
 
 use proc_macro::TokenStream;
 
-/// See `rocket_route_cache::cached_route`.
+/// Expands `#[cached_route]`; see `rocket_route_cache::cached_route`.
 #[proc_macro_attribute]
 pub fn cached_route(args: TokenStream, item: TokenStream) -> TokenStream {
     rewrite(args.into(), item.into()).into()
 }
 
-/// On any error, the untouched item is emitted with it: Rocket's own code generation for the
-/// route still runs, so the user sees this attribute's messages and not a cascade about a
-/// missing handler.
+/// Rewrites `item`; on any error, the untouched item is emitted with it: Rocket's own code
+/// generation for the route still runs, so the user sees this attribute's messages and not a
+/// cascade about a missing handler.
 fn rewrite(
     args: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,

@@ -7,7 +7,7 @@ use quote::{quote, ToTokens};
 /// The runtime crate's name as a dependency, when the user does not rename it.
 pub(crate) const DEFAULT_ROOT: &str = "rocket_route_cache";
 
-/// `tokens` with every span set to `span`, so that errors about them point at user code.
+/// Returns `tokens` with every span set to `span`, so that errors about them point at user code.
 pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
@@ -39,14 +39,14 @@ impl Default for Paths {
 }
 
 impl Paths {
-    /// The runtime reached through `root` (`crate = "my_cache"`), as written.
+    /// Returns the runtime reached through `root` (`crate = "my_cache"`), as written.
     pub(crate) fn at(root: &syn::Path) -> Paths {
         Paths {
             root: root.to_token_stream(),
         }
     }
 
-    /// `<root>::__private`: what generated code may call.
+    /// Returns `<root>::__private`: what generated code may call.
     pub(crate) fn private(&self) -> TokenStream {
         let root = &self.root;
         quote!(#root::__private)
@@ -104,32 +104,33 @@ impl Paths {
         self.item("check_guard")
     }
 
-    /// `__private::check_responder`: the return type is a `SharedResponder`.
+    /// Returns `__private::check_responder`: the return type is a `SharedResponder`.
     pub(crate) fn check_responder(&self) -> TokenStream {
         self.item("check_responder")
     }
 
-    /// `__private::GuardKey`: what the request guards add to the key.
+    /// Returns `__private::GuardKey`: what the request guards add to the key.
     pub(crate) fn guard_key(&self) -> TokenStream {
         self.item("GuardKey")
     }
 
-    /// `__private::tag_guard`: a keyed guard as a tag takes it.
+    /// Returns `__private::tag_guard`: a keyed guard as a tag takes it.
     pub(crate) fn tag_guard(&self) -> TokenStream {
         self.item("tag_guard")
     }
 
-    /// `__private::seconds`: accepts an integer of any type for a `ttl` or window expression.
+    /// Returns `__private::seconds`, which accepts an integer of any type for a `ttl` or window
+    /// expression.
     pub(crate) fn seconds(&self) -> TokenStream {
         self.item("seconds")
     }
 
-    /// `__private::key_part`: a route parameter as the key takes it.
+    /// Returns `__private::key_part`: a route parameter as the key takes it.
     pub(crate) fn key_part(&self) -> TokenStream {
         self.item("key_part")
     }
 
-    /// `__private::tag_part`: a route parameter as a tag takes it.
+    /// Returns `__private::tag_part`: a route parameter as a tag takes it.
     pub(crate) fn tag_part(&self) -> TokenStream {
         self.item("tag_part")
     }
@@ -139,8 +140,8 @@ impl Paths {
         quote!(#root::InvalidationError)
     }
 
-    /// `__private::Route<..>`: what the route's key holds, as the type-level flags guard checks
-    /// read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie, and
+    /// Returns `__private::Route<..>`: what the route's key holds, as the type-level flags guard
+    /// checks read (the whole query, `Accept`, `Content-Type`, any cookie, the flash cookie, and
     /// whether pages go to shared caches downstream).
     pub(crate) fn route_flags(&self, flags: [bool; 6]) -> TokenStream {
         let (yes, no) = (self.item("Yes"), self.item("No"));

@@ -11,7 +11,8 @@ const ROUTE_ATTRIBUTES: &[&str] = &[
     "get", "put", "post", "delete", "head", "patch", "options", "route",
 ];
 
-/// The name of `attr` if it is one of Rocket's route attributes (`#[get]`, `#[rocket::get]`).
+/// Returns the name of `attr` if it is one of Rocket's route attributes (`#[get]`,
+/// `#[rocket::get]`).
 pub(crate) fn name(attr: &Attribute) -> Option<String> {
     let path = attr.path();
     let last = path.segments.last()?.ident.to_string();
@@ -20,12 +21,12 @@ pub(crate) fn name(attr: &Attribute) -> Option<String> {
     (qualified_by_rocket_only && ROUTE_ATTRIBUTES.contains(&last.as_str())).then_some(last)
 }
 
-/// The first route attribute on `function`: the one Rocket reads.
+/// Returns the first route attribute on `function`: the one Rocket reads.
 pub(crate) fn attribute(function: &ItemFn) -> Option<&Attribute> {
     function.attrs.iter().find(|attr| name(attr).is_some())
 }
 
-/// The method a route attribute handles, upper-cased, and the tokens that say it.
+/// Returns the method a route attribute handles, upper-cased, and the tokens that say it.
 pub(crate) fn method(attr: &Attribute, name: &str) -> syn::Result<(String, Span)> {
     if name != "route" {
         return Ok((name.to_ascii_uppercase(), attr.path().span()));
@@ -43,7 +44,7 @@ pub(crate) fn method(attr: &Attribute, name: &str) -> syn::Result<(String, Span)
     Ok((first.to_string().to_ascii_uppercase(), first.span()))
 }
 
-/// The span of a `data = "<param>"` argument in a route attribute.
+/// Returns the span of a `data = "<param>"` argument in a route attribute.
 pub(crate) fn data_argument(attr: &Attribute) -> Option<Span> {
     let Meta::List(list) = &attr.meta else {
         return None;
@@ -59,7 +60,7 @@ pub(crate) fn data_argument(attr: &Attribute) -> Option<Span> {
     })
 }
 
-/// The route's URI literal: the first argument of `#[get("..")]`, or `uri = ".."` in
+/// Returns the route's URI literal: the first argument of `#[get("..")]`, or `uri = ".."` in
 /// `#[route(GET, uri = "..")]`.
 pub(crate) fn uri(attr: &Attribute) -> Option<LitStr> {
     let Meta::List(list) = &attr.meta else {
@@ -83,7 +84,7 @@ pub(crate) fn uri(attr: &Attribute) -> Option<LitStr> {
     })
 }
 
-/// The dynamic query parameters a route URI declares: (`name`, is a trailing `<name..>`).
+/// Returns the dynamic query parameters a route URI declares: (`name`, is a trailing `<name..>`).
 pub(crate) fn query_parameters(uri: &str) -> Vec<(String, bool)> {
     let Some((_, query)) = uri.split_once('?') else {
         return Vec::new();
@@ -93,8 +94,8 @@ pub(crate) fn query_parameters(uri: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Every parameter the route URI declares, path and query (`<id>`, `<path..>`, `<q>`), without
-/// the ignored `<_>`; in URI order.
+/// Returns every parameter the route URI declares, path and query (`<id>`, `<path..>`, `<q>`),
+/// without the ignored `<_>`; in URI order.
 pub(crate) fn uri_parameters(uri: &str) -> Vec<String> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     dynamic_segments(path.split('/').chain(query.split('&')))
@@ -104,7 +105,8 @@ pub(crate) fn uri_parameters(uri: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `<name>` and `<name..>` segments among `segments`: (`name`, is a trailing `<name..>`).
+/// Returns the `<name>` and `<name..>` segments among `segments`: (`name`, is a trailing
+/// `<name..>`).
 fn dynamic_segments<'u>(
     segments: impl Iterator<Item = &'u str>,
 ) -> impl Iterator<Item = (&'u str, bool)> {

@@ -123,8 +123,8 @@ impl Lifetime {
 pub struct Unframeable;
 
 impl StoredResponse {
-    /// The entry framed again from what it reads as: a decoded frame that says exactly what
-    /// its bytes say gives them back.
+    /// Returns the entry framed again from what it reads as: a decoded frame that says exactly
+    /// what its bytes say gives them back.
     #[cfg(test)]
     pub(crate) fn reframed(&self) -> StoredResponse {
         let lifetime = Lifetime {
@@ -144,7 +144,7 @@ impl StoredResponse {
         .expect("a decoded entry frames again")
     }
 
-    /// The frame's length for these parts, known before building it.
+    /// Returns the frame's length for these parts, known before building it.
     pub fn frame_len<'h>(
         headers: impl Iterator<Item = (&'h str, &'h str)>,
         body_len: usize,
@@ -314,7 +314,7 @@ impl StoredResponse {
         })
     }
 
-    /// The encoded frame, as stored.
+    /// Returns the encoded frame, as stored.
     pub fn frame(&self) -> &[u8] {
         &self.frame
     }
@@ -323,50 +323,50 @@ impl StoredResponse {
         self.status
     }
 
-    /// The status Rocket's catcher renders, when the handler's responder failed with it
+    /// Returns the status Rocket's catcher renders, when the handler's responder failed with it
     /// instead of making a response.
     pub fn for_catcher(&self) -> Option<u16> {
         self.for_catcher.then_some(self.status)
     }
 
-    /// Unix time, in seconds, when the cache received the response.
+    /// Returns the Unix time, in seconds, when the cache received the response.
     pub fn created(&self) -> u64 {
         self.created
     }
 
-    /// Seconds from `created` during which the entry is fresh.
+    /// Returns seconds from `created` during which the entry is fresh.
     pub fn ttl(&self) -> u32 {
         self.ttl
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How old the response already was when received, in seconds.
+    /// Returns how old the response already was when received, in seconds.
     pub fn initial_age(&self) -> u32 {
         self.age
     }
 
-    /// Seconds past its ttl it may be served while one request refreshes it.
+    /// Returns seconds past its ttl it may be served while one request refreshes it.
     pub fn stale(&self) -> u32 {
         self.stale
     }
 
-    /// Seconds past its ttl it may stand in for a failing handler.
+    /// Returns seconds past its ttl it may stand in for a failing handler.
     pub fn stale_if_error(&self) -> u32 {
         self.stale_if_error
     }
 
-    /// How long it is kept past its ttl: the longer of its two windows.
+    /// Returns how long it is kept past its ttl: the longer of its two windows.
     pub(crate) fn keep(&self) -> u32 {
         self.stale.max(self.stale_if_error)
     }
 
-    /// Its `Age` at `now` (unix seconds): the age it arrived with plus the time since
+    /// Returns its `Age` at `now` (unix seconds): the age it arrived with plus the time since
     /// (RFC 9111 section 4.2.3, `current_age`).
     pub fn age_at(&self, now: u64) -> u64 {
         u64::from(self.age).saturating_add(now.saturating_sub(self.created))
     }
 
-    /// The invalidation epoch and counters it was rendered under.
+    /// Returns the invalidation epoch and counters it was rendered under.
     pub(crate) fn generation(&self) -> Generation {
         Generation {
             epoch: self.epoch,
@@ -376,7 +376,7 @@ impl StoredResponse {
         }
     }
 
-    /// The same entry, recorded as still valid in `epoch` (a copy of the frame).
+    /// Returns the same entry, recorded as still valid in `epoch` (a copy of the frame).
     pub(crate) fn with_epoch(&self, epoch: u64) -> StoredResponse {
         let mut frame = self.frame.to_vec();
         frame[EPOCH_OFFSET..EPOCH_OFFSET + 8].copy_from_slice(&epoch.to_le_bytes());
@@ -399,7 +399,7 @@ impl StoredResponse {
         &self.frame[self.body.clone()]
     }
 
-    /// The body, sharing the frame's allocation.
+    /// Returns the body, sharing the frame's allocation.
     pub fn body_bytes(&self) -> Bytes {
         self.frame.slice(self.body.clone())
     }
@@ -410,7 +410,8 @@ impl StoredResponse {
     }
 }
 
-/// An HTTP field value: visible characters, spaces and tabs, no CR, LF or NUL.
+/// Returns whether `value` is an HTTP field value: visible characters, spaces and tabs, no CR, LF
+/// or NUL.
 pub(crate) fn is_field_value(value: &str) -> bool {
     value
         .bytes()

@@ -103,9 +103,9 @@ fn read_config(rocket: &Rocket<Build>) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Whether the `servers` of the `cache` table came from an environment provider (`ROCKET_CACHE`
-/// in Rocket's default figment): figment names every such provider "... environment
-/// variable(s)", and files or code have other names.
+/// Returns whether the `servers` of the `cache` table came from an environment provider
+/// (`ROCKET_CACHE` in Rocket's default figment): figment names every such provider "...
+/// environment variable(s)", and files or code have other names.
 fn servers_in_rocket_env(rocket: &Rocket<Build>) -> bool {
     rocket
         .figment()
@@ -113,9 +113,9 @@ fn servers_in_rocket_env(rocket: &Rocket<Build>) -> bool {
         .is_some_and(|metadata| metadata.name.ends_with("environment variable(s)"))
 }
 
-/// Figment's errors about the `cache` table, each naming the key as written (`cache.sevrers`,
-/// where figment's own message says `default.sevrers.cache`, or `SEVRERS.CACHE` for
-/// `ROCKET_CACHE`) and where it came from.
+/// Returns figment's errors about the `cache` table, each naming the key as written
+/// (`cache.sevrers`, where figment's own message says `default.sevrers.cache`, or `SEVRERS.CACHE`
+/// for `ROCKET_CACHE`) and where it came from.
 fn figment_errors(error: rocket::figment::Error) -> String {
     use rocket::figment::error::Kind;
     let described: Vec<String> = error

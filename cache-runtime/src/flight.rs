@@ -52,7 +52,7 @@ impl Flights {
         })
     }
 
-    /// Whether `key` is in hit-for-pass: its requests run the handler without waiting for
+    /// Returns whether `key` is in hit-for-pass: its requests run the handler without waiting for
     /// another's, which would store nothing.
     pub(crate) fn passing(&self, key: &CacheKey) -> bool {
         if self.passing.load(Ordering::Relaxed) == 0 {
@@ -71,7 +71,7 @@ impl Flights {
         passing
     }
 
-    /// `key`'s response was not storable: its requests pass for `period`.
+    /// Records that `key`'s response was not storable: its requests pass for `period`.
     pub(crate) fn pass(&self, key: &CacheKey, period: Duration) {
         if period.is_zero() {
             return;
@@ -87,7 +87,7 @@ impl Flights {
         self.passing.store(passes.len(), Ordering::Relaxed);
     }
 
-    /// `key`'s response was storable: its requests coalesce again.
+    /// Records that `key`'s response was storable: its requests coalesce again.
     pub(crate) fn end_pass(&self, key: &CacheKey) {
         if self.passing.load(Ordering::Relaxed) == 0 {
             return;
@@ -97,7 +97,7 @@ impl Flights {
         self.passing.store(passes.len(), Ordering::Relaxed);
     }
 
-    /// Whether a flight for `key` is under way.
+    /// Returns whether a flight for `key` is under way.
     #[cfg(test)]
     pub(crate) fn busy(&self, key: &CacheKey) -> bool {
         self.pending

@@ -60,7 +60,8 @@ impl CacheKey {
         key
     }
 
-    /// The key of this entry's lease: who recomputes it while others wait or serve it stale.
+    /// Returns the key of this entry's lease: who recomputes it while others wait or serve it
+    /// stale.
     pub(crate) fn lease(&self) -> CacheKey {
         CacheKey::new(&[self.as_bytes(), LEASE_SUFFIX])
     }
@@ -75,7 +76,7 @@ impl CacheKey {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// A key the caller vouches for (benchmarks' raw operations only).
+    /// Returns a key the caller vouches for (benchmarks' raw operations only).
     pub(crate) fn trusted(key: &str) -> CacheKey {
         assert!(
             key.len() <= KEY_CAPACITY,
@@ -140,8 +141,8 @@ pub struct Varied<'a> {
 }
 
 impl<'a> KeyParts<'a> {
-    /// The parts of a request for `path`, with no host, query or varied values, served by a
-    /// route of pattern `route_uri`: the one fixture unit tests build keys from (they set the
+    /// Returns the parts of a request for `path`, with no host, query or varied values, served by
+    /// a route of pattern `route_uri`: the one fixture unit tests build keys from (they set the
     /// other fields where they matter).
     #[cfg(test)]
     pub(crate) fn fixture(route_uri: &'a str, path: &'a str) -> KeyParts<'a> {
@@ -160,8 +161,8 @@ impl<'a> KeyParts<'a> {
         }
     }
 
-    /// The parts of the request being served by `route`; `host_headers` are the request's raw
-    /// `Host` values (collected by the caller, which owns any buffer they need).
+    /// Returns the parts of the request being served by `route`; `host_headers` are the request's
+    /// raw `Host` values (collected by the caller, which owns any buffer they need).
     pub fn of(
         request: &'a Request<'_>,
         route: &'a Route,
@@ -258,7 +259,7 @@ impl<'a> KeyParts<'a> {
     }
 }
 
-/// Query pairs stably sorted by the first key Rocket reads from their name: the name
+/// Frames query pairs, stably sorted by the first key Rocket reads from their name: the name
 /// percent- and `+`-decoded, up to the first `.`, `[` or `:`. Pairs Rocket assembles by
 /// arrival order (`v[1]=a&v[0]=b`, `page=1&p%61ge=2`, `v=a&v[]=b`) share a sort key and so keep
 /// their order; only the order of different fields is normalized. The raw pairs are hashed, so
@@ -303,7 +304,7 @@ enum Order {
     AsReceived,
 }
 
-/// The first key of a form field name, as Rocket reads it: the name percent- and
+/// Returns the first key of a form field name, as Rocket reads it: the name percent- and
 /// `+`-decoded (invalid UTF-8 replaced, as Rocket's query decoding does), then its first key as
 /// Rocket's own `NameView` cuts it: up to the first `.` or `[` after the first byte, a leading
 /// `.` or brackets dropped (`.page` and `[page]` are `page` to Rocket, and feed `?<page>`).
@@ -344,7 +345,7 @@ fn first_key(name: &str) -> Cow<'_, [u8]> {
     Cow::Owned(rocket_first_key(&decoded).as_bytes().to_vec())
 }
 
-/// The first key Rocket's form parser reads from a decoded field name.
+/// Returns the first key Rocket's form parser reads from a decoded field name.
 fn rocket_first_key(name: &str) -> &str {
     rocket::form::name::NameView::new(name).key_lossy().as_str()
 }
@@ -429,7 +430,7 @@ impl Framed {
     }
 }
 
-/// The key `request`, served by `route` with `options`, is stored under.
+/// Returns the key `request`, served by `route` with `options`, is stored under.
 pub fn key_for(
     request: &Request<'_>,
     route: &rocket::Route,

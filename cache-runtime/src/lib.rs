@@ -340,7 +340,7 @@ pub mod metrics {
 /// ```
 pub use rocket_route_cache_macros::cached_route;
 
-/// Used by the code `#[cached_route]` generates; not a public API. The hooks for this
+/// Items used by the code `#[cached_route]` generates; not a public API. The hooks for this
 /// repository's tests and benchmarks are compiled only with the `test-hooks` feature.
 #[doc(hidden)]
 pub mod __private {
@@ -355,8 +355,8 @@ pub mod __private {
     pub use crate::serve::serve;
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How many invalidation counters the embedded store holds (`None` for Memcached): for the
-    /// tests that check a flood of distinct URLs creates none.
+    /// Returns how many invalidation counters the embedded store holds (`None` for Memcached):
+    /// for the tests that check a flood of distinct URLs creates none.
     pub fn counters_held(cache: &crate::Cache) -> Option<usize> {
         cache.store().counters_held()
     }
@@ -370,7 +370,7 @@ pub mod __private {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How many epoch polls `cache` has sent.
+    /// Returns how many epoch polls `cache` has sent.
     pub fn epoch_polls(cache: &crate::Cache) -> u64 {
         cache.polls()
     }
@@ -382,13 +382,13 @@ pub mod __private {
         pub use crate::key::key_for;
         pub use crate::route::options::RouteOptions;
 
-        /// One raw get through the cache's own backend client and settings: the floor any
+        /// Runs one raw get through the cache's own backend client and settings: the floor any
         /// hit served from that backend stands on. The length of the value, if any.
         pub async fn raw_get(cache: &crate::Cache, key: &str) -> Option<usize> {
             cache.store().raw_get(key).await
         }
 
-        /// [`raw_get`] batched with reads of `counters` invalidation counters, as a hit
+        /// Runs [`raw_get`] batched with reads of `counters` invalidation counters, as a hit
         /// reads the entry with its counters: the cost invalidation adds to a hit's wire time.
         pub async fn raw_get_counted(
             cache: &crate::Cache,

@@ -46,8 +46,8 @@ pub(crate) enum FirstRead {
 }
 
 impl Store {
-    /// Both round trips of a lookup in one (see [`read_first`](Self::read_first)); requests go
-    /// through `Leases::lookup`, which runs a lease read so that a cancelled request gives
+    /// Runs both round trips of a lookup in one (see [`read_first`](Self::read_first)); requests
+    /// go through `Leases::lookup`, which runs a lease read so that a cancelled request gives
     /// back what it won.
     #[cfg(test)]
     pub(crate) async fn get(
@@ -85,7 +85,7 @@ impl Store {
         }
     }
 
-    /// The second round trip of a lookup: `found`, from an earlier epoch or absent,
+    /// Runs the second round trip of a lookup: `found`, from an earlier epoch or absent,
     /// checked against the `counters`; with `lease` (only for an absent entry), a lease read.
     /// The epoch is read in the same batch, before the counters: an invalidation bumps its
     /// counter before the epoch, so an entry stamped with this epoch and these counters cannot

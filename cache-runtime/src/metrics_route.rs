@@ -8,9 +8,9 @@ use crate::backend::BreakerState;
 use crate::cache::Cache;
 use crate::counting::{instance_routes, prometheus, stats};
 
-/// Routes to mount where you choose: `GET <base>/metrics` answers the counters of the Rocket
-/// instance (the cached routes it mounts, its cache's invalidations and each Memcached server's
-/// breaker state) in the Prometheus text format.
+/// Returns routes to mount where you choose: `GET <base>/metrics` answers the counters of the
+/// Rocket instance (the cached routes it mounts, its cache's invalidations and each Memcached
+/// server's breaker state) in the Prometheus text format.
 ///
 /// ```no_run
 /// # use rocket::launch;

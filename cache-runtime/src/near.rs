@@ -56,8 +56,8 @@ impl NearTier {
         }
     }
 
-    /// `key`'s entry, when it is fresh at `now` (unix seconds) and `current` says the stamp it
-    /// was checked with is still current; with that stamp.
+    /// Returns `key`'s entry, when it is fresh at `now` (unix seconds) and `current` says the
+    /// stamp it was checked with is still current; with that stamp.
     pub(crate) fn get(
         &self,
         key: &CacheKey,
@@ -82,13 +82,14 @@ impl NearTier {
         }
     }
 
-    /// Bytes held, as weighed for the bound, and how many entries.
+    /// Returns the bytes held, as weighed for the bound, and how many entries.
     pub(crate) fn usage(&self) -> (usize, u64) {
         (self.entries.len(), self.entries.weight())
     }
 }
 
-/// Served from the near tier only while fresh: stale serving and refreshes take the far path.
+/// Returns whether `entry` may be served from the near tier: only while fresh; stale serving and
+/// refreshes take the far path.
 fn is_fresh(entry: &StoredResponse, now: u64) -> bool {
     now.saturating_sub(entry.created()) < u64::from(entry.ttl())
 }

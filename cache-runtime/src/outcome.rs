@@ -13,7 +13,7 @@ pub(crate) enum Served {
 }
 
 impl Served {
-    /// The `X-Cache` value that says so.
+    /// Returns the `X-Cache` value that says so.
     pub(crate) fn x_cache(self) -> &'static str {
         match self {
             Served::Hit => "HIT",
@@ -40,7 +40,7 @@ pub enum Refusal {
     Vary,
     /// A streamed body, whose size is unknown before it is sent.
     Streamed,
-    /// Larger than the configured item size.
+    /// The response is larger than the configured item size.
     TooLarge,
     /// A header that is not a valid HTTP field, or more headers than a frame holds.
     Unframeable,
@@ -61,7 +61,7 @@ impl fmt::Display for Refusal {
 }
 
 impl Refusal {
-    /// The reason as an sf-token, for `Cache-Status`'s `detail` (RFC 9211).
+    /// Returns the reason as an sf-token, for `Cache-Status`'s `detail` (RFC 9211).
     pub(crate) fn token(self) -> &'static str {
         match self {
             Refusal::Status => "status",

@@ -24,7 +24,7 @@ impl RateLimited {
         }
     }
 
-    /// `Some(suppressed count)` when this event should be logged now.
+    /// Returns `Some(suppressed count)` when this event should be logged now.
     pub(crate) fn admit(&self) -> Option<u64> {
         let now = monotonic_ms();
         let last = self.last_logged.load(Ordering::Relaxed);

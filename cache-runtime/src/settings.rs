@@ -121,7 +121,7 @@ pub enum SurrogateKeys {
 }
 
 impl SurrogateKeys {
-    /// The header's name.
+    /// Returns the header's name.
     pub fn header(self) -> &'static str {
         match self {
             SurrogateKeys::SurrogateKey => "Surrogate-Key",
@@ -129,7 +129,7 @@ impl SurrogateKeys {
         }
     }
 
-    /// What separates two tags in the header's value.
+    /// Returns what separates two tags in the header's value.
     pub(crate) fn separator(self) -> char {
         match self {
             SurrogateKeys::SurrogateKey => ' ',
@@ -171,12 +171,12 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The embedded store, with defaults.
+    /// Returns a configuration of the embedded store, with defaults.
     pub fn embedded() -> Config {
         Config::default()
     }
 
-    /// Memcached at these `host:port` addresses, with defaults.
+    /// Returns a configuration of Memcached at these `host:port` addresses, with defaults.
     pub fn memcached<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Config {
         Config {
             servers: servers.into_iter().map(Into::into).collect(),
@@ -184,7 +184,8 @@ impl Config {
         }
     }
 
-    /// From the environment: [`SERVERS_ENV`] (`MEMCACHED_SERVERS`), else the embedded store.
+    /// Reads the configuration from the environment: [`SERVERS_ENV`] (`MEMCACHED_SERVERS`), else
+    /// the embedded store.
     pub fn from_env() -> Result<Config, ConfigError> {
         let servers = match std::env::var(SERVERS_ENV) {
             Ok(list) => parse_servers(&list).map_err(|error| error.in_key(SERVERS_ENV))?,
@@ -270,7 +271,8 @@ impl Config {
 }
 
 impl Config {
-    /// The keys the request path reads on its own: the `Cache-Status` name and hit-for-pass.
+    /// Checks the keys the request path reads on its own: the `Cache-Status` name and
+    /// hit-for-pass.
     fn validate_request_path(&self) -> Result<(), ConfigError> {
         if self
             .cache_status
@@ -289,8 +291,8 @@ impl Config {
     }
 }
 
-/// Whether `name` can name the cache in `Cache-Status`: 1 to 128 printable ASCII characters
-/// (what a Structured Fields string holds).
+/// Returns whether `name` can name the cache in `Cache-Status`: 1 to 128 printable ASCII
+/// characters (what a Structured Fields string holds).
 fn valid_cache_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && name.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
@@ -453,12 +455,12 @@ impl ConfigError {
         self
     }
 
-    /// The offending key (`servers`, `namespace`, ... or `MEMCACHED_SERVERS`).
+    /// Returns the offending key (`servers`, `namespace`, ... or `MEMCACHED_SERVERS`).
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    /// The form the value must take.
+    /// Returns the form the value must take.
     pub fn expected(&self) -> &str {
         self.expected
     }

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::Lazy;
 
-/// The first `N / 2` bytes of `bytes` as `N` lowercase hex digits.
+/// Returns the first `N / 2` bytes of `bytes` as `N` lowercase hex digits.
 pub(crate) fn hex<const N: usize>(bytes: &[u8]) -> [u8; N] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0; N];
@@ -16,14 +16,14 @@ pub(crate) fn hex<const N: usize>(bytes: &[u8]) -> [u8; N] {
     out
 }
 
-/// Milliseconds on a monotonic clock, plus one, so that 0 can stand for "never". Wall time may
-/// jump; deadlines and intervals measured on it must not.
+/// Returns milliseconds on a monotonic clock, plus one, so that 0 can stand for "never". Wall
+/// time may jump; deadlines and intervals measured on it must not.
 pub(crate) fn monotonic_ms() -> u64 {
     static START: Lazy<Instant> = Lazy::new(Instant::now);
     START.elapsed().as_millis() as u64 + 1
 }
 
-/// An HTTP field name (RFC 9110 token).
+/// Returns whether `name` is an HTTP field name (RFC 9110 token).
 pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -31,7 +31,8 @@ pub(crate) fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Wall-clock seconds since the Unix epoch (0 before it): what entries' ages are measured in.
+/// Returns wall-clock seconds since the Unix epoch (0 before it): what entries' ages are measured
+/// in.
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -52,10 +52,10 @@ pub(crate) enum Seconds {
 }
 
 impl Seconds {
-    /// The value as a `u32` expression of constant context. A constant expression is checked
-    /// where the compiler evaluates it: an integer of any type (`__private::seconds`), in range
-    /// (a panic in constant evaluation, which the compiler reports at the user's expression,
-    /// naming the option and the range).
+    /// Returns the value as a `u32` expression of constant context. A constant expression is
+    /// checked where the compiler evaluates it: an integer of any type (`__private::seconds`), in
+    /// range (a panic in constant evaluation, which the compiler reports at the user's
+    /// expression, naming the option and the range).
     pub(crate) fn expression(&self, key: &str, paths: &Paths) -> TokenStream {
         let expr = match self {
             Seconds::Literal(seconds) => return quote!(#seconds),
@@ -100,7 +100,7 @@ impl Seconds {
     }
 }
 
-/// A whole, positive number of seconds: an integer literal, checked now, or a constant
+/// Reads a whole, positive number of seconds: an integer literal, checked now, or a constant
 /// expression, checked by the compiler. The literal forms that cannot be seconds are refused
 /// here, so that they keep their early messages.
 pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<Seconds> {
@@ -141,7 +141,7 @@ pub(super) fn seconds(key: &str, value: &Expr) -> syn::Result<Seconds> {
     }
 }
 
-/// `crate = "path"`: where the runtime crate is reached from the handler's module.
+/// Reads `crate = "path"`: where the runtime crate is reached from the handler's module.
 pub(super) fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
     let example = "for example `crate = \"my_cache\"` when Cargo.toml renames the runtime \
                    dependency, or `crate = \"crate::cache\"` for a re-export";
@@ -169,7 +169,7 @@ pub(super) enum NameKind {
     Cookie,
 }
 
-/// The elements of an array literal, or an error naming the expected form.
+/// Returns the elements of an array literal, or an error naming the expected form.
 fn array<'e>(value: &'e Expr, key: &str, example: &str) -> syn::Result<&'e ExprArray> {
     match value {
         Expr::Array(array) => Ok(array),
@@ -180,7 +180,7 @@ fn array<'e>(value: &'e Expr, key: &str, example: &str) -> syn::Result<&'e ExprA
     }
 }
 
-/// `element` as a string literal, else an error saying what `key` lists, with `example`.
+/// Returns `element` as a string literal, else an error saying what `key` lists, with `example`.
 fn string_literal<'e>(element: &'e Expr, key: &str, example: &str) -> syn::Result<&'e LitStr> {
     match element {
         Expr::Lit(ExprLit {
@@ -194,7 +194,7 @@ fn string_literal<'e>(element: &'e Expr, key: &str, example: &str) -> syn::Resul
     }
 }
 
-/// A list of header or cookie names: tokens (RFC 9110 / RFC 6265), no duplicates (headers
+/// Reads a list of header or cookie names: tokens (RFC 9110 / RFC 6265), no duplicates (headers
 /// compare case-insensitively, cookies exactly).
 pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<LitStr>> {
     let example = match kind {
@@ -245,7 +245,7 @@ pub(super) fn names(value: &Expr, key: &str, kind: NameKind) -> syn::Result<Vec<
     Ok(names)
 }
 
-/// Tags: string literals whose `{name}` placeholders name route parameters (checked against
+/// Reads tags: string literals whose `{name}` placeholders name route parameters (checked against
 /// the route later); `{{` and `}}` are literal braces.
 pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
     let mut tags: Vec<Tag> = Vec::new();
@@ -283,7 +283,7 @@ pub(super) fn tags(value: &Expr) -> syn::Result<Vec<Tag>> {
     Ok(tags)
 }
 
-/// The `{name}` placeholders of a tag, each once, or why it is malformed.
+/// Returns the `{name}` placeholders of a tag, each once, or why it is malformed.
 fn placeholders(text: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut chars = text.chars().peekable();
@@ -340,7 +340,7 @@ fn placeholders(text: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Handler parameter names (`trusted_guards = ["db", "user"]`): identifiers, no duplicates;
+/// Reads handler parameter names (`trusted_guards = ["db", "user"]`): identifiers, no duplicates;
 /// whether each is a guard parameter of the handler is checked with the handler.
 pub(super) fn parameter_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
     let mut names: Vec<LitStr> = Vec::new();
@@ -400,7 +400,7 @@ pub(super) fn query(value: &Expr) -> syn::Result<Query> {
     }
 }
 
-/// `query = ["page", ..]`: names Rocket can match, each once.
+/// Reads `query = ["page", ..]`: names Rocket can match, each once.
 fn query_names(value: &Expr) -> syn::Result<Vec<LitStr>> {
     let mut names: Vec<LitStr> = Vec::new();
     for element in &array(value, "query", "[\"page\", \"sort\"]")?.elems {
@@ -509,7 +509,7 @@ pub(crate) enum Downstream {
     SharedMaxAge,
 }
 
-/// `downstream = "max-age"` or `downstream = "s-maxage"`.
+/// Reads `downstream = "max-age"` or `downstream = "s-maxage"`.
 pub(super) fn downstream(value: &Expr) -> syn::Result<Downstream> {
     match value {
         Expr::Lit(ExprLit {

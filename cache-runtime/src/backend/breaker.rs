@@ -10,11 +10,11 @@ use crate::util::monotonic_ms;
 /// What a breaker lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// Closed: use the server.
+    /// The breaker is closed: use the server.
     Pass,
     /// The one request that tests an open server after its cool-down.
     Probe,
-    /// Open: skip the server.
+    /// The breaker is open: skip the server.
     Skip,
 }
 
@@ -95,8 +95,9 @@ impl Breaker {
         }
     }
 
-    /// The request was refused for what it asked (a usage error), not for the server's state:
-    /// neither a failure nor a success. A probe that ends this way lets the next request probe.
+    /// Records that the request was refused for what it asked (a usage error), not for the
+    /// server's state: neither a failure nor a success. A probe that ends this way lets the next
+    /// request probe.
     pub(crate) fn not_blamed(&self, admission: Admission) {
         if admission == Admission::Probe {
             self.probe_started.store(0, Ordering::Release);

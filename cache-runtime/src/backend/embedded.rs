@@ -17,13 +17,13 @@ use crate::key::CacheKey;
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
 const ENTRY_OVERHEAD: u64 = 160;
 
-/// What keeping `entry` under `key` in this process weighs against a bound in bytes: the
+/// Returns what keeping `entry` under `key` in this process weighs against a bound in bytes: the
 /// embedded store's and the near tier's.
 pub(crate) fn held_weight(key: &CacheKey, entry: &StoredResponse) -> u64 {
     (key.as_str().len() + entry.frame().len()) as u64 + ENTRY_OVERHEAD
 }
 
-/// How many entries a cache bounded at `capacity` bytes sizes its initial tables for; the
+/// Returns how many entries a cache bounded at `capacity` bytes sizes its initial tables for; the
 /// weight, not this, is the bound.
 pub(crate) fn estimated_items(capacity: u64) -> usize {
     (capacity / 4096).clamp(16, 1 << 20) as usize
@@ -100,13 +100,13 @@ impl EmbeddedStore {
         }
     }
 
-    /// Bytes currently held, as weighed for the bound.
+    /// Returns the bytes currently held, as weighed for the bound.
     pub(crate) fn weight(&self) -> u64 {
         self.entries.weight()
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How many counters were ever bumped (the namespace's and the epoch included): what
+    /// Returns how many counters were ever bumped (the namespace's and the epoch included): what
     /// invalidations created; reads create none.
     pub(crate) fn counters_held(&self) -> usize {
         let Counters {
@@ -252,7 +252,8 @@ impl EmbeddedStore {
         Bumped::default()
     }
 
-    /// One process shares this store: the in-process flight is the whole lease.
+    /// Always wins the lease: one process shares this store, and the in-process flight is the
+    /// whole lease.
     pub(crate) async fn lease(&self, _key: &CacheKey, _ttl: u32) -> bool {
         true
     }

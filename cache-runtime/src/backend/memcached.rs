@@ -138,7 +138,7 @@ impl MemcachedStore {
         }
     }
 
-    /// Each server and its breaker's state.
+    /// Returns each server and its breaker's state.
     pub(crate) fn server_states(&self) -> Vec<(String, BreakerState)> {
         self.servers
             .iter()
@@ -147,19 +147,19 @@ impl MemcachedStore {
             .collect()
     }
 
-    /// The index of the server `key` lives on, as the client routes it.
+    /// Returns the index of the server `key` lives on, as the client routes it.
     pub(crate) fn server_of(&self, key: &[u8]) -> usize {
         self.router.route(key, &self.servers)
     }
 
-    /// The copy of `counter` kept on server `server`.
+    /// Returns the copy of `counter` kept on server `server`.
     fn counter_key(&self, namespace: &str, counter: &CounterId, server: usize) -> String {
         let mut name = *b"g:________________________________";
         name[2..].copy_from_slice(&counter.hex());
         self.pinned_key(namespace, &name, server)
     }
 
-    /// `{namespace}:{name}@{server tag}`: a key the router sends to server `server`.
+    /// Returns `{namespace}:{name}@{server tag}`: a key the router sends to server `server`.
     fn pinned_key(&self, namespace: &str, name: &[u8], server: usize) -> String {
         let mut key = String::with_capacity(namespace.len() + 1 + name.len() + 9);
         key.push_str(namespace);
@@ -296,7 +296,7 @@ impl MemcachedStore {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// A raw get batched with reads of `counters` invalidation counters, as a hit does.
+    /// Runs a raw get batched with reads of `counters` invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
         let (got, _) = self.batch(key, Some(Get::new(key)), counters).await.ok()?;
         got?.value.map(|value| value.len())
@@ -316,7 +316,7 @@ impl MemcachedStore {
     }
 }
 
-/// A client error, as the rest of the crate sees it (it never names the client's types):
+/// Returns a client error, as the rest of the crate sees it (it never names the client's types):
 /// either the server failing, or this request refused (see [`is_usage_error`]).
 fn client_error(error: memcache::exp::Error) -> BackendError {
     if is_usage_error(&error) {
@@ -326,8 +326,8 @@ fn client_error(error: memcache::exp::Error) -> BackendError {
     }
 }
 
-/// Whether `error` is about the request rather than the server: the client refused it before
-/// sending (an invalid TTL, key or value), or the server answered that it will not take it
+/// Returns whether `error` is about the request rather than the server: the client refused it
+/// before sending (an invalid TTL, key or value), or the server answered that it will not take it
 /// (`CLIENT_ERROR`, or `SERVER_ERROR object too large for cache` when `max_item_size` is above
 /// its `-I`). Such a server is healthy: its breaker must not count these.
 fn is_usage_error(error: &memcache::exp::Error) -> bool {
@@ -353,7 +353,7 @@ const LONGEST_RELATIVE_EXPIRY: u32 = 30 * 24 * 3600;
 /// outright one that does not fit 32 bits unsigned.
 const LATEST_ABSOLUTE_EXPIRY: u64 = i32::MAX as u64;
 
-/// The expiry Memcached is given for an item meant to live `seconds` from `now` (unix
+/// Returns the expiry Memcached is given for an item meant to live `seconds` from `now` (unix
 /// seconds): exactly that when Memcached can hold it, else the longest it can. Never longer:
 /// a route without stale windows trusts Memcached's expiry, and an entry dropped early is only
 /// a miss. Never a value the client refuses (a usage error on every store) or one the server
@@ -373,8 +373,8 @@ fn expiry(seconds: u32, now: u64) -> Ttl {
     Ttl::at(UNIX_EPOCH + Duration::from_secs(until))
 }
 
-/// A counter's value when it is created: random (see `generation.rs`); for the epoch, in the
-/// lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap.
+/// Returns a counter's value when it is created: random (see `generation.rs`); for the epoch, in
+/// the lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap.
 fn first_value(counter: &CounterId) -> u64 {
     match counter.counter() {
         Counter::Epoch => (fresh_generation() >> 1).max(1),
@@ -382,7 +382,7 @@ fn first_value(counter: &CounterId) -> u64 {
     }
 }
 
-/// A stored frame, or a miss-like failure when it is not ours.
+/// Returns a stored frame, or a miss-like failure when it is not ours.
 fn decoded(frame: Vec<u8>) -> Lookup {
     match StoredResponse::decode(frame) {
         Some(entry) => Lookup::Hit(Arc::new(entry)),
@@ -391,8 +391,8 @@ fn decoded(frame: Vec<u8>) -> Lookup {
 }
 
 impl MemcachedStore {
-    /// Three results per server, in order: its counter, its epoch, its horizon. With the
-    /// version each confirming server's epoch moved to.
+    /// Reads a bump's results, three per server, in order: its counter, its epoch, its horizon.
+    /// With the version each confirming server's epoch moved to.
     fn bumped(
         &self,
         results: Vec<Result<OpResult, memcache::exp::Error>>,
@@ -427,12 +427,13 @@ impl MemcachedStore {
     }
 }
 
-/// A read of `key`'s entry with its CAS (to store it again only if unchanged) and remaining TTL.
+/// Returns a read of `key`'s entry with its CAS (to store it again only if unchanged) and
+/// remaining TTL.
 fn entry_get(key: &CacheKey) -> Get {
     Get::new(key.as_bytes()).meta(Meta::NONE.cas().ttl())
 }
 
-/// What a read of an entry found.
+/// Returns what a read of an entry found.
 fn found_of(got: Option<GetResult>) -> Found {
     let Some(result) = got.filter(|result| result.status == GetStatus::Hit) else {
         return Found::Absent;
@@ -451,14 +452,14 @@ fn found_of(got: Option<GetResult>) -> Found {
 }
 
 impl MemcachedStore {
-    /// The epoch of `key`'s server as last polled, while that poll may be relied on.
+    /// Returns the epoch of `key`'s server as last polled, while that poll may be relied on.
     pub(crate) fn polled_epoch(&self, key: &CacheKey) -> Option<u64> {
         let watch = self.watch.as_ref()?;
         watch.epoch(self.server_of(key.as_bytes()))
     }
 
-    /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of its
-    /// server says (see `watch.rs`).
+    /// Returns whether an entry of `key` stamped with `stamp` is current as far as the last poll
+    /// of its server says (see `watch.rs`).
     pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Generation) -> bool {
         self.watch
             .as_ref()
@@ -466,17 +467,17 @@ impl MemcachedStore {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// Whether polling is on and every server's last poll may be relied on.
+    /// Returns whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
         self.watch.as_ref().is_some_and(EpochWatch::all_fresh)
     }
 
-    /// The polling settings, when polling is on.
+    /// Returns the polling settings, when polling is on.
     pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
         self.watch.as_ref().map(EpochWatch::settings)
     }
 
-    /// `key`'s entry, in one operation.
+    /// Reads `key`'s entry, in one operation.
     async fn read_entry(&self, key: &CacheKey) -> Result<Found, BackendError> {
         let get = entry_get(key);
         let got = self
@@ -488,7 +489,8 @@ impl MemcachedStore {
         Ok(found_of(Some(got)))
     }
 
-    /// A read of server `server`'s copy of `counter`, created with a random value when missing.
+    /// Returns a read of server `server`'s copy of `counter`, created with a random value when
+    /// missing.
     fn counter_read(&self, namespace: &str, counter: &CounterId, server: usize) -> Arithmetic {
         Arithmetic::new(self.counter_key(namespace, counter, server))
             .delta(0)
@@ -496,7 +498,7 @@ impl MemcachedStore {
             .ttl(Ttl::secs(COUNTER_TTL))
     }
 
-    /// One batch to `key`'s server: `get` (when given) and a read of that server's copy of
+    /// Sends one batch to `key`'s server: `get` (when given) and a read of that server's copy of
     /// each counter (created with a random value when missing).
     async fn batch(
         &self,
@@ -548,8 +550,8 @@ impl MemcachedStore {
 }
 
 impl MemcachedStore {
-    /// With a poll of the key's server to rely on (see `watch.rs`), one operation: the entry
-    /// alone, current when no change the poll read since its stamp concerns it, else to be
+    /// Reads `key`. With a poll of its server to rely on (see `watch.rs`), one operation: the
+    /// entry alone, current when no change the poll read since its stamp concerns it, else to be
     /// checked against its counters. Otherwise the entry and the server's epoch, as every hit
     /// did before polls.
     pub(crate) async fn read(
@@ -575,8 +577,9 @@ impl MemcachedStore {
         Ok(Read::in_epoch(found_of(got), epoch))
     }
 
-    /// With a lease, the key is read as a lease read: on a miss the server creates an empty
-    /// placeholder for `lease_ttl` and tells exactly one client it won; others see it pending.
+    /// Reads `key` and `counters` in one round trip. With a lease, the key is read as a lease
+    /// read: on a miss the server creates an empty placeholder for `lease_ttl` and tells exactly
+    /// one client it won; others see it pending.
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,

@@ -41,7 +41,8 @@ pub(crate) enum Found {
 }
 
 impl Found {
-    /// Whether the second round trip asks for the key's lease: only when nothing is there.
+    /// Returns whether the second round trip asks for the key's lease: only when nothing is
+    /// there.
     pub(crate) fn takes_lease(&self) -> bool {
         matches!(self, Found::Absent)
     }
@@ -58,7 +59,7 @@ pub(crate) enum Read {
 }
 
 impl Read {
-    /// `found`, current when stamped in `epoch` (no invalidation at all since).
+    /// Returns `found`, current when stamped in `epoch` (no invalidation at all since).
     pub(crate) fn in_epoch(found: Found, epoch: u64) -> Read {
         match found {
             Found::Entry(entry, ..) if entry.generation().epoch == epoch => Read::Current(entry),
@@ -107,7 +108,7 @@ pub(crate) enum BackendError {
 }
 
 impl BackendError {
-    /// A short stable name, for rate-limited logs.
+    /// Returns a short stable name, for rate-limited logs.
     pub(crate) fn cause(&self) -> &'static str {
         match self {
             BackendError::Timeout => "timeout",
@@ -159,7 +160,7 @@ macro_rules! each {
 }
 
 impl Store {
-    /// The Memcached store, for the operations only it has.
+    /// Returns the Memcached store, for the operations only it has.
     pub(crate) fn memcached(&self) -> Option<&MemcachedStore> {
         match self {
             Store::Embedded(_) => None,
@@ -215,14 +216,14 @@ impl Store {
         each!(self, store => store.abandon(key, cas).await)
     }
 
-    /// The epoch of `key`'s server as last polled, while hits may rely on it; `None` for the
-    /// embedded store (which reads its epoch in memory) and when polling is off or stale.
+    /// Returns the epoch of `key`'s server as last polled, while hits may rely on it; `None` for
+    /// the embedded store (which reads its epoch in memory) and when polling is off or stale.
     pub(crate) fn polled_epoch(&self, key: &CacheKey) -> Option<u64> {
         self.memcached()?.polled_epoch(key)
     }
 
-    /// Whether an entry of `key` stamped with `stamp` is current as far as the last poll of
-    /// its server says, while that poll may be relied on; `false` for the embedded store.
+    /// Returns whether an entry of `key` stamped with `stamp` is current as far as the last poll
+    /// of its server says, while that poll may be relied on; `false` for the embedded store.
     pub(crate) fn vouches(&self, key: &CacheKey, stamp: &Generation) -> bool {
         self.memcached()
             .is_some_and(|store| store.vouches(key, stamp))
@@ -237,18 +238,18 @@ impl Store {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// Whether polling is on and every server's last poll may be relied on.
+    /// Returns whether polling is on and every server's last poll may be relied on.
     pub(crate) fn all_polled(&self) -> bool {
         self.memcached().is_some_and(MemcachedStore::all_polled)
     }
 
-    /// The polling settings, for Memcached with polling on.
+    /// Returns the polling settings, for Memcached with polling on.
     pub(crate) fn poll_settings(&self) -> Option<PollSettings> {
         self.memcached()?.poll_settings()
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How many invalidation counters the embedded store holds; `None` for Memcached.
+    /// Returns how many invalidation counters the embedded store holds; `None` for Memcached.
     pub(crate) fn counters_held(&self) -> Option<usize> {
         match self {
             Store::Embedded(store) => Some(store.counters_held()),
@@ -257,7 +258,7 @@ impl Store {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// A raw get (no decoding), for the benchmark's floor.
+    /// Runs a raw get (no decoding), for the benchmark's floor.
     pub(crate) async fn raw_get(&self, key: &str) -> Option<usize> {
         match self {
             Store::Embedded(store) => store.raw_get(key),
@@ -266,7 +267,7 @@ impl Store {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// A raw get batched with reads of invalidation counters, as a hit does.
+    /// Runs a raw get batched with reads of invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
         match self {
             Store::Embedded(store) => store.raw_get_counted(key, counters),

@@ -94,7 +94,7 @@ const SLACK: u64 = 1 << 32;
 /// How often, and for how long a poll may be relied on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PollSettings {
-    /// Between two polls' sending.
+    /// The time between two polls' sending.
     pub(crate) interval: Duration,
     /// The most a poll may take; a later answer is not used.
     pub(crate) deadline: Duration,
@@ -109,8 +109,8 @@ impl PollSettings {
         })
     }
 
-    /// How long after it was sent a poll may be relied on: a poll answered within its deadline
-    /// is followed by the next one before the horizon passes.
+    /// Returns how long after it was sent a poll may be relied on: a poll answered within its
+    /// deadline is followed by the next one before the horizon passes.
     pub(crate) fn horizon(&self) -> Duration {
         self.interval + self.deadline
     }
@@ -189,7 +189,7 @@ impl EpochWatch {
         u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
-    /// The epoch `server` had when last polled, while that poll may be relied on (see the
+    /// Returns the epoch `server` had when last polled, while that poll may be relied on (see the
     /// module's documentation); `None` otherwise.
     pub(crate) fn epoch(&self, server: usize) -> Option<u64> {
         self.epoch_at(server, Instant::now())
@@ -205,9 +205,9 @@ impl EpochWatch {
         (age < horizon).then(|| polled.epoch.load(Ordering::Relaxed))
     }
 
-    /// Whether an entry stamped with `stamp`, on `server`, is current as far as the changes the
-    /// last poll read say (no record since its epoch names one of its counters), while that
-    /// poll may be relied on. See the module's documentation.
+    /// Returns whether an entry stamped with `stamp`, on `server`, is current as far as the
+    /// changes the last poll read say (no record since its epoch names one of its counters),
+    /// while that poll may be relied on. See the module's documentation.
     pub(crate) fn vouches(&self, server: usize, stamp: &Generation) -> bool {
         let Some(polled) = self.servers.get(server) else {
             return false;
@@ -232,8 +232,8 @@ impl EpochWatch {
         current && polled.seq.load(Ordering::Relaxed) == seq
     }
 
-    /// Which versions of `server`'s log a poll that read `epoch` must read: those after the
-    /// ones known, at most the last `window`; `None` when there is nothing to read (nothing
+    /// Returns which versions of `server`'s log a poll that read `epoch` must read: those after
+    /// the ones known, at most the last `window`; `None` when there is nothing to read (nothing
     /// changed, or the poll starts afresh).
     pub(crate) fn to_read(&self, server: usize, epoch: u64, window: u64) -> Option<(u64, u64)> {
         let polled = self.servers.get(server)?;
@@ -325,7 +325,7 @@ impl EpochWatch {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// Whether every server's last poll may be relied on.
+    /// Returns whether every server's last poll may be relied on.
     pub(crate) fn all_fresh(&self) -> bool {
         let now = Instant::now();
         (0..self.servers.len()).all(|server| self.epoch_at(server, now).is_some())
@@ -340,8 +340,8 @@ impl EpochWatch {
     }
 }
 
-/// The horizon stored on a server, in whole milliseconds, rounded up: never shorter than the
-/// horizon it stands for.
+/// Returns the horizon stored on a server, in whole milliseconds, rounded up: never shorter than
+/// the horizon it stands for.
 pub(crate) fn horizon_millis(horizon: Duration) -> u64 {
     u64::try_from(horizon.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
 }

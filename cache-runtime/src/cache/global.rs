@@ -15,7 +15,7 @@ use crate::settings::{Config, ConfigError};
 pub(crate) enum Origin {
     /// Configured from the environment by its first use.
     Environment,
-    /// [`install`]ed.
+    /// Installed through [`install`].
     Installed,
     /// Installed by the first Rocket instance whose [`CacheFairing`](crate::CacheFairing)
     /// ignited.
@@ -24,7 +24,7 @@ pub(crate) enum Origin {
 
 static GLOBAL_CACHE: OnceCell<(Cache, Origin)> = OnceCell::new();
 
-/// The global cache, configured on first use from the environment when nothing was
+/// Returns the global cache, configured on first use from the environment when nothing was
 /// [`install`]ed. An unusable `MEMCACHED_SERVERS` is logged as an error and the cache is
 /// disabled (cached routes run their handlers): a configuration mistake must not take the site
 /// down, nor put it on a store nobody configured, which other instances would not share (an
@@ -62,8 +62,8 @@ pub fn install(config: Config) -> Result<(), InstallError> {
         .map_err(|_| InstallError::AlreadyInitialized)
 }
 
-/// The cache a Rocket instance configured with `cache` serves its routes from, installed as
-/// the global one when that is still unused. When the global one is in use already, with the
+/// Returns the cache a Rocket instance configured with `cache` serves its routes from, installed
+/// as the global one when that is still unused. When the global one is in use already, with the
 /// same configuration it is that one (so that routes and `invalidate*` share one store); with
 /// another, it is an error unless another instance's fairing installed it (two Rocket
 /// instances in one process, each with its own cache).
@@ -155,10 +155,10 @@ pub(super) fn register(cache: &Cache) {
     caches.push(Arc::downgrade(&cache.inner));
 }
 
-/// The caches an invalidation that names no cache reaches: the global one (configured first if
-/// unused: a process that only invalidates, a CLI say, reaches the servers it names) and every
-/// other cache alive in the process (each Rocket instance's managed one), one per store: two
-/// caches on the same servers and namespace are reached once.
+/// Returns the caches an invalidation that names no cache reaches: the global one (configured
+/// first if unused: a process that only invalidates, a CLI say, reaches the servers it names) and
+/// every other cache alive in the process (each Rocket instance's managed one), one per store:
+/// two caches on the same servers and namespace are reached once.
 pub(crate) fn every_cache() -> Vec<Cache> {
     let mut every = vec![global().clone()];
     let alive: Vec<Cache> = CACHES
@@ -176,8 +176,8 @@ pub(crate) fn every_cache() -> Vec<Cache> {
 }
 
 impl Cache {
-    /// Whether an invalidation through `self` also reaches everything `other` serves: the same
-    /// Memcached servers and namespace (an embedded store is its own).
+    /// Returns whether an invalidation through `self` also reaches everything `other` serves: the
+    /// same Memcached servers and namespace (an embedded store is its own).
     fn covers(&self, other: &Cache) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
             || (!self.config().servers.is_empty()

@@ -44,7 +44,7 @@ pub struct Invalidation {
 }
 
 impl Invalidation {
-    /// An empty batch: add what to drop, then await it.
+    /// Creates an empty batch: add what to drop, then await it.
     pub fn new() -> Invalidation {
         Invalidation::default()
     }

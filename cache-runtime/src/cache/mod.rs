@@ -74,8 +74,8 @@ impl fmt::Debug for Cache {
 }
 
 impl Cache {
-    /// A cache from `config`, checked first. Memcached connections are dialed lazily, on first
-    /// use, so this never blocks and works before any runtime exists.
+    /// Creates a cache from `config`, checked first. Memcached connections are dialed lazily, on
+    /// first use, so this never blocks and works before any runtime exists.
     pub fn new(config: Config) -> Result<Cache, ConfigError> {
         config.validate()?;
         let store = if config.servers.is_empty() {
@@ -114,19 +114,20 @@ impl Cache {
         Ok(cache)
     }
 
-    /// A cache configured from `MEMCACHED_SERVERS` (see [`Config::from_env`]).
+    /// Creates a cache configured from `MEMCACHED_SERVERS` (see [`Config::from_env`]).
     pub fn from_env() -> Result<Cache, ConfigError> {
         Cache::new(Config::from_env()?)
     }
 
-    /// The configuration in force.
+    /// Returns the configuration in force.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
-    /// The counters of the requests this cache served and of its invalidations: with two Rocket
-    /// instances in one process, each with its own cache, each instance's own (the per-route
-    /// counters of [`stats`](crate::metrics::stats) add up every instance mounting the route).
+    /// Returns the counters of the requests this cache served and of its invalidations: with two
+    /// Rocket instances in one process, each with its own cache, each instance's own (the
+    /// per-route counters of [`stats`](crate::metrics::stats) add up every instance mounting the
+    /// route).
     pub fn stats(&self) -> Snapshot {
         self.inner.counters.snapshot()
     }
@@ -135,13 +136,13 @@ impl Cache {
         &self.inner.counters
     }
 
-    /// Whether entries are shared with other instances (Memcached) or private to this process
-    /// (the embedded store).
+    /// Returns whether entries are shared with other instances (Memcached) or private to this
+    /// process (the embedded store).
     pub fn is_shared(&self) -> bool {
         matches!(self.inner.store, Store::Memcached(_))
     }
 
-    /// One line for logs: the backend, its servers or bound, and the namespace.
+    /// Returns one line for logs: the backend, its servers or bound, and the namespace.
     pub fn describe(&self) -> String {
         let config = &self.inner.config;
         match &self.inner.store {
@@ -158,8 +159,8 @@ impl Cache {
         }
     }
 
-    /// For the embedded store: how many entries it holds and their weight in bytes, which
-    /// stays within [`Config::embedded_capacity`]. `None` for Memcached.
+    /// Returns, for the embedded store, how many entries it holds and their weight in bytes,
+    /// which stays within [`Config::embedded_capacity`]. `None` for Memcached.
     pub fn embedded_usage(&self) -> Option<(usize, u64)> {
         match &self.inner.store {
             Store::Embedded(store) => Some((store.len(), store.weight())),
@@ -167,7 +168,8 @@ impl Cache {
         }
     }
 
-    /// Each Memcached server with its circuit breaker's state (empty for the embedded store).
+    /// Returns each Memcached server with its circuit breaker's state (empty for the embedded
+    /// store).
     pub fn servers(&self) -> Vec<ServerStatus> {
         match &self.inner.store {
             Store::Memcached(store) => store
@@ -183,7 +185,7 @@ impl Cache {
         &self.inner.flights
     }
 
-    /// The `Cache-Status` field's maker; `None` when the field is off.
+    /// Returns the `Cache-Status` field's maker; `None` when the field is off.
     pub(crate) fn cache_status(&self) -> Option<&CacheStatus> {
         self.inner.cache_status.as_ref()
     }
@@ -192,8 +194,9 @@ impl Cache {
         &self.inner.store
     }
 
-    /// The right to store `key`'s entry again in a new epoch, unless this process is already
-    /// doing so: concurrent first hits after an invalidation send one re-store, not one each.
+    /// Claims the right to store `key`'s entry again in a new epoch, unless this process is
+    /// already doing so: concurrent first hits after an invalidation send one re-store, not one
+    /// each.
     pub(crate) fn claim_carry_forward(&self, key: &CacheKey) -> Option<CarryForwardClaim> {
         let mut carrying_forward = self
             .inner
@@ -208,7 +211,8 @@ impl Cache {
             })
     }
 
-    /// The cache serving `request`: its Rocket instance's managed one, else the global one.
+    /// Returns the cache serving `request`: its Rocket instance's managed one, else the global
+    /// one.
     pub(crate) fn for_request<'r>(request: &'r Request<'_>) -> &'r Cache {
         let cache = request
             .rocket()
@@ -240,7 +244,7 @@ impl Cache {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    /// How many epoch polls this cache has sent.
+    /// Returns how many epoch polls this cache has sent.
     pub(crate) fn polls(&self) -> u64 {
         self.inner.polls.load(Ordering::Relaxed)
     }
@@ -259,15 +263,15 @@ impl Cache {
         }
     }
 
-    /// For the near tier: how many entries it holds and their weight in bytes, which stays
-    /// within [`Config::near_capacity`]. `None` when there is no near tier (the embedded store,
-    /// or `near_capacity` or `epoch_poll` zero).
+    /// Returns, for the near tier, how many entries it holds and their weight in bytes, which
+    /// stays within [`Config::near_capacity`]. `None` when there is no near tier (the embedded
+    /// store, or `near_capacity` or `epoch_poll` zero).
     pub fn near_usage(&self) -> Option<(usize, u64)> {
         self.inner.near.as_ref().map(NearTier::usage)
     }
 
-    /// A hit from the near tier: `key`'s entry when it is fresh and the last poll of its server,
-    /// recent enough to be relied on, vouches for the stamp it was checked with.
+    /// Returns a hit from the near tier: `key`'s entry when it is fresh and the last poll of its
+    /// server, recent enough to be relied on, vouches for the stamp it was checked with.
     pub(crate) fn near_hit(&self, key: &CacheKey) -> Option<Fetched> {
         let near = self.inner.near.as_ref()?;
         let store = self.store();

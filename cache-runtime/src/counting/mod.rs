@@ -99,8 +99,8 @@ thread_local! {
     static THREAD_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// The calling thread's shard index, taken round-robin when the thread first counts, so that
-/// threads counting at the same time write different shards.
+/// Returns the calling thread's shard index, taken round-robin when the thread first counts, so
+/// that threads counting at the same time write different shards.
 fn shard_index() -> usize {
     THREAD_SHARD.with(|shard| {
         let index = shard.get();
@@ -143,12 +143,12 @@ impl Shard {
         add(&self.backend_errors, 1);
     }
 
-    /// A lookup was answered by the near tier, without any I/O.
+    /// Counts a lookup answered by the near tier, without any I/O.
     fn near_hit(&self) {
         add(&self.near_hits, 1);
     }
 
-    /// A lookup found an entry rendered before an invalidation (served as a miss).
+    /// Counts a lookup that found an entry rendered before an invalidation (served as a miss).
     fn invalidated(&self) {
         add(&self.invalidated, 1);
     }
@@ -177,12 +177,12 @@ impl Counters {
         }
     }
 
-    /// The calling thread's shard.
+    /// Returns the calling thread's shard.
     fn local(&self) -> &Shard {
         &self.shards[shard_index()]
     }
 
-    /// One counter summed over the shards.
+    /// Returns one counter summed over the shards.
     fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards
             .iter()
@@ -190,12 +190,12 @@ impl Counters {
             .fold(0, u64::wrapping_add)
     }
 
-    /// An invalidation call, and whether every server confirmed it.
+    /// Counts an invalidation call, and whether every server confirmed it.
     pub(crate) fn invalidation(&self, confirmed: bool) {
         self.local().invalidation(confirmed);
     }
 
-    /// The current values.
+    /// Returns the current values.
     pub fn snapshot(&self) -> Snapshot {
         // Buckets before the count, so that no cumulative bucket exceeds `+Inf` in a snapshot
         // taken while lookups are being counted (a lookup adds to its count before its bucket).
@@ -324,8 +324,8 @@ impl RouteStats {
         }
     }
 
-    /// The route's counters for `instance`, claiming a free slot on its first event (the last
-    /// slot is shared once every slot is taken).
+    /// Returns the route's counters for `instance`, claiming a free slot on its first event (the
+    /// last slot is shared once every slot is taken).
     fn of_instance(&self, instance: &Counters) -> &Counters {
         let owner = instance as *const Counters as usize;
         for slot in &self.instances {
@@ -347,7 +347,7 @@ impl RouteStats {
         &self.instances[INSTANCE_SLOTS - 1].counters
     }
 
-    /// The route's counters as `instance` counted them, if it served the route.
+    /// Returns the route's counters as `instance` counted them, if it served the route.
     pub(crate) fn instance_snapshot(&self, instance: &Counters) -> Option<Snapshot> {
         let owner = instance as *const Counters as usize;
         self.instances
@@ -423,12 +423,12 @@ static ROUTES: Mutex<Vec<&'static RouteStats>> = Mutex::new(Vec::new());
 #[non_exhaustive]
 pub struct Stats {
     pub global: Snapshot,
-    /// (`GET /mounted/uri`, its counters).
+    /// Each route as (`GET /mounted/uri`, its counters).
     pub routes: Vec<(String, Snapshot)>,
 }
 
-/// Per cached route, its counters as the cache instance `instance` counted them (a route it
-/// has not served yet reads as zeros).
+/// Returns, per cached route, its counters as the cache instance `instance` counted them (a route
+/// it has not served yet reads as zeros).
 pub(crate) fn instance_routes(instance: &Counters) -> Vec<(String, Snapshot)> {
     let routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
     routes
@@ -441,7 +441,7 @@ pub(crate) fn instance_routes(instance: &Counters) -> Vec<(String, Snapshot)> {
         .collect()
 }
 
-/// The counters now.
+/// Returns the counters now.
 pub fn stats() -> Stats {
     let routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
     Stats {

@@ -67,7 +67,8 @@ const ROUTE_FAMILIES: [RouteFamily; 7] = [
     },
 ];
 
-/// The Prometheus text exposition of `stats` and of `servers` (address, whether it is used).
+/// Returns the Prometheus text exposition of `stats` and of `servers` (address, whether it is
+/// used).
 pub(crate) fn render(stats: &Stats, servers: &[(String, bool)]) -> String {
     let mut out = String::new();
     for family in &ROUTE_FAMILIES {
@@ -103,7 +104,7 @@ fn route_label(route: &str) -> String {
     format!("route=\"{}\"", label_value(route))
 }
 
-/// Process-wide: an invalidation belongs to no route.
+/// Writes the invalidation family, process-wide: an invalidation belongs to no route.
 fn invalidations(out: &mut String, global: &Snapshot) {
     let name = "cached_route_invalidations_total";
     let help = "Invalidation calls, by whether every server confirmed them.";

@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime};
 /// What a delta-seconds value too large to represent reads as (RFC 9111 section 1.2.2).
 pub(crate) const DELTA_SECONDS_MAX: u64 = 1 << 31;
 
-/// A `delta-seconds` value (`1*DIGIT`, RFC 9111 section 1.2.2), surrounding spaces aside; one too
-/// large reads as 2^31. `None` when it is not one (a sign, a suffix, a fraction, nothing).
+/// Parses a `delta-seconds` value (`1*DIGIT`, RFC 9111 section 1.2.2), surrounding spaces aside;
+/// one too large reads as 2^31. `None` when it is not one (a sign, a suffix, a fraction,
+/// nothing).
 pub(crate) fn delta_seconds(text: &str) -> Option<u64> {
     let text = text.trim_matches([' ', '\t']);
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -49,7 +50,7 @@ pub struct StaleWindows {
 }
 
 impl StaleWindows {
-    /// The windows of a response that says `response` of its own (RFC 5861) under a route
+    /// Returns the windows of a response that says `response` of its own (RFC 5861) under a route
     /// that says `route`. Like `max-age` against `ttl`, the response's can only shorten what
     /// the route declares; where the route declares nothing, the response's stand.
     fn of(route: u32, response: Option<u64>) -> u32 {
@@ -86,8 +87,8 @@ pub(crate) struct FreshnessHeaders {
 }
 
 impl FreshnessHeaders {
-    /// A `Cache-Control` directive. A malformed age reads as 0 (stale: RFC 9111 section 4.2.1
-    /// encourages treating invalid freshness information so); a repeated one counts at its
+    /// Reads a `Cache-Control` directive. A malformed age reads as 0 (stale: RFC 9111 section
+    /// 4.2.1 encourages treating invalid freshness information so); a repeated one counts at its
     /// smallest.
     pub(crate) fn directive(&mut self, name: &str, argument: Option<&str>) {
         let seconds = || argument.and_then(delta_seconds).unwrap_or(0);
@@ -104,7 +105,7 @@ impl FreshnessHeaders {
         }
     }
 
-    /// A header line other than `Cache-Control` (names as Rocket spells them, any case).
+    /// Reads a header line other than `Cache-Control` (names as Rocket spells them, any case).
     pub(crate) fn header(&mut self, name: &str, value: &str) {
         if name.eq_ignore_ascii_case("Expires") {
             // An invalid date means "already expired" (RFC 9111 section 5.3).
@@ -129,8 +130,8 @@ impl FreshnessHeaders {
         }
     }
 
-    /// The freshness of the response received at `received`, under a route whose `ttl` caps
-    /// how long it is kept (RFC 9111 sections 4.2.1 and 4.2.3) and whose stale windows are
+    /// Returns the freshness of the response received at `received`, under a route whose `ttl`
+    /// caps how long it is kept (RFC 9111 sections 4.2.1 and 4.2.3) and whose stale windows are
     /// `route_windows`.
     pub(crate) fn freshness(
         &self,

@@ -10,14 +10,14 @@ use super::targeted;
 use crate::outcome::Refusal;
 use crate::route::options::RouteOptions;
 
-/// Whether the response must neither come from nor go to a shared entry: the request carries
-/// `Authorization` (it is about to be computed for one principal), and the route is not
+/// Returns whether the response must neither come from nor go to a shared entry: the request
+/// carries `Authorization` (it is about to be computed for one principal), and the route is not
 /// declared `public`.
 pub fn bypasses(request: &Request<'_>, options: &RouteOptions) -> bool {
     !options.public && request.headers().contains("Authorization")
 }
 
-/// Whether the handler (or a guard, or a responder such as `Flash`) changed the request's
+/// Returns whether the handler (or a guard, or a responder such as `Flash`) changed the request's
 /// cookie jar. Rocket adds those cookies to the response after the handler returns, so the
 /// `Set-Cookie` check cannot see them; storing would hand a copy without them to everyone.
 ///
@@ -29,7 +29,8 @@ pub fn has_pending_cookies(request: &Request<'_>) -> bool {
     !format!("{:?}", request.cookies()).ends_with(", pending: [] }")
 }
 
-/// Whether the client asked that nothing of this exchange be stored (`Cache-Control: no-store`).
+/// Returns whether the client asked that nothing of this exchange be stored
+/// (`Cache-Control: no-store`).
 pub fn client_forbids_store(request: &Request<'_>) -> bool {
     request
         .headers()
@@ -117,7 +118,7 @@ struct Directives {
 }
 
 impl Directives {
-    /// One directive; `Err` when it forbids storing.
+    /// Reads one directive; `Err` when it forbids storing.
     fn directive(&mut self, directive: &str, argument: Option<&str>) -> Result<(), Refusal> {
         // With an argument too: a shared cache cannot strip the fields
         // `private="Set-Cookie"` names and be sure nothing else was private.
@@ -138,8 +139,8 @@ impl Directives {
     }
 }
 
-/// A `Cache-Control` value's directives, names trimmed, arguments unquoted. Commas inside a
-/// quoted argument do not split (`foo="a, s-maxage=9"` is one directive). A malformed argument
+/// Returns a `Cache-Control` value's directives, names trimmed, arguments unquoted. Commas inside
+/// a quoted argument do not split (`foo="a, s-maxage=9"` is one directive). A malformed argument
 /// (`max-age=soon`) reads as 0, which refuses: the safe reading.
 fn directives(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
     let mut parts = Vec::new();
@@ -168,9 +169,9 @@ fn directives(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
     })
 }
 
-/// The first header a handler's own `Vary` names that the key does not hold (`*` included).
-/// `Cookie` is never held: `vary_cookies` puts only the named cookies in the key, and a handler
-/// that says it varies on the whole `Cookie` header may read any of them.
+/// Returns the first header a handler's own `Vary` names that the key does not hold (`*`
+/// included). `Cookie` is never held: `vary_cookies` puts only the named cookies in the key, and
+/// a handler that says it varies on the whole `Cookie` header may read any of them.
 pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v str> {
     vary.split(',')
         .map(str::trim)
@@ -183,7 +184,7 @@ pub fn vary_outside_key<'v>(vary: &'v str, options: &RouteOptions) -> Option<&'v
         })
 }
 
-/// The `Vary` value a response of this route carries: its own names plus those the route
+/// Returns the `Vary` value a response of this route carries: its own names plus those the route
 /// varies on (and `Cookie` for `vary_cookies`), each once. `None` when there is none, or when
 /// its own says `*`, which already covers every header (RFC 9110 section 12.5.5) and stays
 /// as it is.
@@ -196,7 +197,7 @@ pub fn merged_vary(existing: Option<&str>, options: &RouteOptions) -> Option<Str
     vary_with(existing, declared)
 }
 
-/// `existing` (a response's `Vary`) with each of `names` added unless already listed
+/// Returns `existing` (a response's `Vary`) with each of `names` added unless already listed
 /// (case-insensitively); `None` when it says `*` or names nothing.
 pub fn vary_with<'n>(
     existing: Option<&'n str>,
@@ -219,7 +220,7 @@ pub fn vary_with<'n>(
     (!listed.is_empty()).then(|| listed.join(", "))
 }
 
-/// Whether a client's `Cache-Control: no-cache` (or `Pragma: no-cache`) asks for a fresh
+/// Returns whether a client's `Cache-Control: no-cache` (or `Pragma: no-cache`) asks for a fresh
 /// response.
 pub fn client_wants_fresh(request: &Request<'_>) -> bool {
     request
@@ -232,7 +233,7 @@ pub fn client_wants_fresh(request: &Request<'_>) -> bool {
             .any(|value| value.trim().eq_ignore_ascii_case("no-cache"))
 }
 
-/// Whether `request` carries a validator to check against the response it would be sent.
+/// Returns whether `request` carries a validator to check against the response it would be sent.
 pub fn is_conditional(request: &Request<'_>) -> bool {
     let headers = request.headers();
     headers.contains("If-None-Match") || headers.contains("If-Modified-Since")
@@ -247,7 +248,7 @@ pub struct Validators<'h> {
 }
 
 impl<'h> Validators<'h> {
-    /// The validators among these headers.
+    /// Returns the validators among these headers.
     pub fn among(headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Validators<'h> {
         let mut found = Validators::default();
         for (name, value) in headers {
@@ -261,7 +262,7 @@ impl<'h> Validators<'h> {
     }
 }
 
-/// Whether a response with these validators is answered `304 Not Modified` to `request`
+/// Returns whether a response with these validators is answered `304 Not Modified` to `request`
 /// (RFC 9110 section 13.2.2, steps 3 and 4; the precondition fields only an origin server
 /// evaluates, `If-Match` and `If-Unmodified-Since`, are left to it). The caller checks that the
 /// response would be a success.
@@ -281,7 +282,7 @@ pub fn not_modified(request: &Request<'_>, validators: Validators<'_>) -> bool {
             .is_some_and(|at| unmodified_since(asked.get("If-Modified-Since"), at))
 }
 
-/// Whether an `If-None-Match` field (its lines) matches `etag`: weak comparison (RFC 9110
+/// Returns whether an `If-None-Match` field (its lines) matches `etag`: weak comparison (RFC 9110
 /// section 8.8.3.2), lists and `*`.
 fn etag_matches<'v>(mut if_none_match: impl Iterator<Item = &'v str>, etag: &str) -> bool {
     fn opaque(tag: &str) -> &str {
@@ -297,8 +298,8 @@ fn etag_matches<'v>(mut if_none_match: impl Iterator<Item = &'v str>, etag: &str
     })
 }
 
-/// Whether a representation last modified at `last_modified` is unchanged since the date an
-/// `If-Modified-Since` field (its lines) gives: modified at or before it (RFC 9110 section
+/// Returns whether a representation last modified at `last_modified` is unchanged since the date
+/// an `If-Modified-Since` field (its lines) gives: modified at or before it (RFC 9110 section
 /// 13.1.3). HTTP dates count whole seconds, so the comparison does too. The field is ignored
 /// (false: the full response) when it is not exactly one valid date, or when `last_modified`
 /// is not one.
@@ -317,7 +318,8 @@ fn unmodified_since<'v>(
     }
 }
 
-/// Headers a 304 carries (RFC 9110 15.4.5): those a 200 would have sent that guide caches.
+/// Returns whether `name` is one of the headers a 304 carries (RFC 9110 15.4.5): those a 200
+/// would have sent that guide caches.
 pub fn is_not_modified_header(name: &str) -> bool {
     [
         "Cache-Control",
@@ -332,7 +334,7 @@ pub fn is_not_modified_header(name: &str) -> bool {
     .any(|kept| kept.eq_ignore_ascii_case(name))
 }
 
-/// The header names a response's `Connection` lines list: hop-by-hop, meant for one
+/// Returns the header names a response's `Connection` lines list: hop-by-hop, meant for one
 /// connection only, so never stored nor replayed (RFC 9110 section 7.6.1).
 pub fn connection_options<'v>(connection: impl Iterator<Item = &'v str>) -> Vec<&'v str> {
     connection
@@ -342,8 +344,9 @@ pub fn connection_options<'v>(connection: impl Iterator<Item = &'v str>) -> Vec<
         .collect()
 }
 
-/// Headers a stored entry keeps: end-to-end ones, minus those recomputed on every reply.
-/// `Date` is kept: a hit carries the origin's (RFC 9110 section 6.6.1).
+/// Returns whether `name` is one of the headers a stored entry keeps: end-to-end ones, minus
+/// those recomputed on every reply. `Date` is kept: a hit carries the origin's (RFC 9110 section
+/// 6.6.1).
 pub fn is_stored_header(name: &str) -> bool {
     const DROPPED: &[&str] = &[
         // Hop-by-hop (RFC 9110 section 7.6.1).

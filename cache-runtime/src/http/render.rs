@@ -26,7 +26,7 @@ pub(crate) fn merge_vary(response: &mut Response<'_>, options: &RouteOptions) {
     }
 }
 
-/// A `304 Not Modified` carrying the validators and cache headers of the full response.
+/// Builds a `304 Not Modified` carrying the validators and cache headers of the full response.
 pub(crate) fn not_modified<'r>(headers: impl Iterator<Item = (String, String)>) -> Response<'r> {
     let mut builder = Response::build();
     builder.status(Status::NotModified);
@@ -36,7 +36,7 @@ pub(crate) fn not_modified<'r>(headers: impl Iterator<Item = (String, String)>) 
     builder.finalize()
 }
 
-/// The route's [`Downstream`] `Cache-Control`, for an entry fresh `remaining` more seconds,
+/// Adds the route's [`Downstream`] `Cache-Control`, for an entry fresh `remaining` more seconds,
 /// unless the response has one of its own: the handler's word for browsers stands. `private`:
 /// the page belongs to one client.
 pub(crate) fn add_downstream(
@@ -134,8 +134,8 @@ pub(crate) fn finish_catcher_page(request: &Request<'_>, response: &mut Response
     mark(response, x_cache, served, record.cache_status.clone());
 }
 
-/// A stored entry as a response, with `Age` as of `now` (unix seconds): the age it arrived
-/// with plus the time since. The body shares the
+/// Replays a stored entry as a response, with `Age` as of `now` (unix seconds): the age it
+/// arrived with plus the time since. The body shares the
 /// entry's allocation; header names and the most common values come from static strings, so a
 /// typical hit allocates only for its less common header values.
 pub(crate) fn replay<'r>(
@@ -178,7 +178,7 @@ pub(crate) fn replay<'r>(
     builder.finalize()
 }
 
-/// `text` as a static string when it is a common header name or value, else a copy.
+/// Returns `text` as a static string when it is a common header name or value, else a copy.
 fn interned(text: &str) -> Cow<'static, str> {
     const COMMON: &[&str] = &[
         "Content-Type",
@@ -206,7 +206,7 @@ fn interned(text: &str) -> Cow<'static, str> {
     }
 }
 
-/// `Age` values, without an allocation for the common ones.
+/// Returns `Age` values, without an allocation for the common ones.
 fn age_text(age: u64) -> Cow<'static, str> {
     const SMALL: [&str; 16] = [
         "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
@@ -221,9 +221,9 @@ fn age_text(age: u64) -> Cow<'static, str> {
 /// is read.
 pub(crate) const GENERATED_ETAG_SHAPE: &str = "W/\"0123456789abcdef0123456789abcdef\"";
 
-/// A validator for a success without one, hashed from the status, the representation headers
-/// and the body (the same bytes as gzip or as another type are another representation): 32 hex
-/// digits, quoted.
+/// Returns a validator for a success without one, hashed from the status, the representation
+/// headers and the body (the same bytes as gzip or as another type are another representation):
+/// 32 hex digits, quoted.
 ///
 /// Weak (`W/`): the response still goes through Rocket's response fairings, after the cache,
 /// and one that compresses (or otherwise rewrites) the body sends other bytes under the same
@@ -249,7 +249,7 @@ pub(crate) fn generated_etag(response: &Response<'_>, body: &[u8]) -> String {
     etag
 }
 
-/// A `Last-Modified` for a success without one, so that clients and caches downstream can
+/// Returns a `Last-Modified` for a success without one, so that clients and caches downstream can
 /// revalidate with `If-Modified-Since` too: the response's `Date` (the cache sets one on
 /// responses without it), or the time it was received when that `Date` is later. RFC 9111
 /// section 4.3.2 has a cache read a stored response without `Last-Modified` the same way; the

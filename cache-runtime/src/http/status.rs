@@ -66,14 +66,14 @@ pub(crate) mod detail {
 /// The cache's `Cache-Status` member, built once per cache: a hit only appends its `ttl`.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheStatus {
-    /// `{name}; hit; ttl=`.
+    /// The text `{name}; hit; ttl=`.
     hit: Box<str>,
     /// How long the name is in `hit`.
     name: usize,
 }
 
 impl CacheStatus {
-    /// For a cache named `name` (checked by `Config::validate`).
+    /// Builds the member for a cache named `name` (checked by `Config::validate`).
     pub(crate) fn new(name: &str) -> CacheStatus {
         let mut hit = String::new();
         push_item(&mut hit, name);
@@ -85,8 +85,8 @@ impl CacheStatus {
         }
     }
 
-    /// A response served from the cache with `ttl` seconds of freshness left (negative once
-    /// stale).
+    /// Returns the member for a response served from the cache with `ttl` seconds of freshness
+    /// left (negative once stale).
     pub(crate) fn hit(&self, ttl: i64) -> String {
         let mut value = String::with_capacity(self.hit.len() + 8);
         value.push_str(&self.hit);
@@ -94,7 +94,8 @@ impl CacheStatus {
         value
     }
 
-    /// A response the handler produced for this request or for the one it waited on.
+    /// Returns the member for a response the handler produced for this request or for the one it
+    /// waited on.
     pub(crate) fn forwarded(&self, forwarded: &Forwarded) -> String {
         let mut value = String::with_capacity(self.name + 64);
         value.push_str(&self.hit[..self.name]);
@@ -121,7 +122,7 @@ impl CacheStatus {
     }
 }
 
-/// `text` as an sf-token when it is one (`rocket-route-cache`), else as an sf-string.
+/// Appends `text` as an sf-token when it is one (`rocket-route-cache`), else as an sf-string.
 fn push_item(out: &mut String, text: &str) {
     if is_token(text) {
         out.push_str(text);
@@ -137,7 +138,8 @@ fn push_item(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// RFC 8941 section 3.3.4: `( ALPHA / "*" ) *( tchar / ":" / "/" )`.
+/// Returns whether `text` is a token (RFC 8941 section 3.3.4):
+/// `( ALPHA / "*" ) *( tchar / ":" / "/" )`.
 fn is_token(text: &str) -> bool {
     let mut bytes = text.bytes();
     let first = bytes

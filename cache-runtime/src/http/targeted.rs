@@ -14,9 +14,9 @@ pub(crate) const TARGET_LIST: [&str; 2] = [OWN_FIELD, "CDN-Cache-Control"];
 /// `CDN-Cache-Control` is kept and forwarded, for a CDN in front of the app.
 pub(crate) const OWN_FIELD: &str = "Rocket-Route-Cache-Control";
 
-/// The directives of the first field of the target list that `lines` (a header name to its
-/// lines) holds valid and non-empty, as `Cache-Control` directives: name, and argument as text
-/// (`None` for a bare directive). `None`: no such field, `Cache-Control` decides.
+/// Returns the directives of the first field of the target list that `lines` (a header name to
+/// its lines) holds valid and non-empty, as `Cache-Control` directives: name, and argument as
+/// text (`None` for a bare directive). `None`: no such field, `Cache-Control` decides.
 pub(crate) fn select<'v, L>(
     lines: impl Fn(&'static str) -> L,
 ) -> Option<Vec<(&'v str, Option<String>)>>
@@ -86,7 +86,7 @@ impl<'v> Input<'v> {
         self.0 = self.0.trim_start_matches([' ', '\t']);
     }
 
-    /// The longest prefix whose characters satisfy `allowed`.
+    /// Takes the longest prefix whose characters satisfy `allowed`.
     fn take_while(&mut self, allowed: impl Fn(char) -> bool) -> &'v str {
         let end = self.0.find(|c| !allowed(c)).unwrap_or(self.0.len());
         let (taken, rest) = self.0.split_at(end);
@@ -94,7 +94,7 @@ impl<'v> Input<'v> {
         taken
     }
 
-    /// `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`.
+    /// Parses a key: `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`.
     fn key(&mut self) -> Option<&'v str> {
         if !self
             .peek()
@@ -107,7 +107,8 @@ impl<'v> Input<'v> {
         }))
     }
 
-    /// An item or an inner list, with its parameters; as text for the directive's argument.
+    /// Parses an item or an inner list, with its parameters; as text for the directive's
+    /// argument.
     fn member_value(&mut self) -> Option<Option<String>> {
         let value = if self.eat('(') {
             loop {
@@ -130,7 +131,7 @@ impl<'v> Input<'v> {
         Some(value)
     }
 
-    /// Parameters are parsed (a malformed one fails the field) and ignored (RFC 9213 2.1).
+    /// Parses parameters (a malformed one fails the field) and ignores them (RFC 9213 2.1).
     fn parameters(&mut self) -> Option<()> {
         while self.eat(';') {
             self.0 = self.0.trim_start_matches(' ');
@@ -142,7 +143,7 @@ impl<'v> Input<'v> {
         Some(())
     }
 
-    /// A bare item as a directive argument: `None` for boolean true (a bare directive).
+    /// Parses a bare item as a directive argument: `None` for boolean true (a bare directive).
     fn bare_item(&mut self) -> Option<Option<String>> {
         match self.peek()? {
             '-' | '0'..='9' => self.number().map(|n| Some(n.to_owned())),
@@ -169,7 +170,8 @@ impl<'v> Input<'v> {
         }
     }
 
-    /// An integer (at most 15 digits) or a decimal (at most 12 integer and 3 fraction digits).
+    /// Parses an integer (at most 15 digits) or a decimal (at most 12 integer and 3 fraction
+    /// digits).
     fn number(&mut self) -> Option<&'v str> {
         let start = self.0;
         let negative = usize::from(self.eat('-'));
@@ -190,7 +192,7 @@ impl<'v> Input<'v> {
         Some(&start[..taken])
     }
 
-    /// A string: printable ASCII, `\"` and `\\` the only escapes.
+    /// Parses a string: printable ASCII, `\"` and `\\` the only escapes.
     fn string(&mut self) -> Option<String> {
         self.eat('"');
         let mut text = String::new();

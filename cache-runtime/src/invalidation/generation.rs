@@ -109,12 +109,12 @@ impl CounterId {
         CounterId(Counter::Shared(u16::from_le_bytes([low, high])))
     }
 
-    /// The namespace's counter: every entry depends on it.
+    /// Returns the namespace's counter: every entry depends on it.
     pub(crate) fn everything() -> CounterId {
         CounterId(Counter::Everything)
     }
 
-    /// The namespace's epoch: bumped by every invalidation, read by every hit.
+    /// Returns the namespace's epoch: bumped by every invalidation, read by every hit.
     pub(crate) fn epoch() -> CounterId {
         CounterId(Counter::Epoch)
     }
@@ -123,7 +123,8 @@ impl CounterId {
         self.0
     }
 
-    /// What the invalidation log records for a bump of this counter; `None` for the epoch.
+    /// Returns what the invalidation log records for a bump of this counter; `None` for the
+    /// epoch.
     pub(crate) fn change_id(&self) -> Option<ChangeId> {
         match self.0 {
             Counter::Everything => Some(CHANGED_ALL),
@@ -132,7 +133,7 @@ impl CounterId {
         }
     }
 
-    /// A path's counter, from its segments as `invalidation/spelling.rs` spells them.
+    /// Returns a path's counter, from its segments as `invalidation/spelling.rs` spells them.
     pub(crate) fn path<'a>(segments: impl Iterator<Item = &'a str>) -> CounterId {
         CounterId::hashed(PATH, |hasher| {
             for segment in segments {
@@ -142,7 +143,7 @@ impl CounterId {
         })
     }
 
-    /// A route's counter for these parameter values (`route` names the handler).
+    /// Returns a route's counter for these parameter values (`route` names the handler).
     pub(crate) fn route(route: &str, values: &[&dyn fmt::Debug]) -> CounterId {
         struct Writer<'h>(&'h mut blake3::Hasher);
         impl fmt::Write for Writer<'_> {
@@ -163,14 +164,14 @@ impl CounterId {
         })
     }
 
-    /// A tag's counter.
+    /// Returns a tag's counter.
     pub(crate) fn tag(tag: &str) -> CounterId {
         CounterId::hashed(TAG, |hasher| {
             hasher.update(tag.as_bytes());
         })
     }
 
-    /// 32 lowercase hex digits, distinct per counter (the Memcached key's suffix).
+    /// Returns 32 lowercase hex digits, distinct per counter (the Memcached key's suffix).
     pub(crate) fn hex(&self) -> [u8; 32] {
         static EVERYTHING_ID: OnceLock<[u8; 16]> = OnceLock::new();
         static EPOCH_ID: OnceLock<[u8; 16]> = OnceLock::new();
@@ -194,7 +195,7 @@ pub(crate) enum Purge {
 }
 
 impl Purge {
-    /// What the counter is incremented by (a counter's upper half is its lineage).
+    /// Returns what the counter is incremented by (a counter's upper half is its lineage).
     pub(crate) fn delta(self) -> u64 {
         match self {
             Purge::Hard => 1 << 32,
@@ -219,7 +220,7 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    /// The stamp of `counters` with these `values` (in order), read in `epoch`.
+    /// Returns the stamp of `counters` with these `values` (in order), read in `epoch`.
     pub(crate) fn of(epoch: u64, counters: &[CounterId], values: &[u64]) -> Generation {
         Generation {
             epoch,
@@ -246,7 +247,7 @@ impl Deps {
     /// `len` for an entry that depends on more counters than are listed.
     const ALL: u8 = u8::MAX;
 
-    /// The shared counters among `counters`.
+    /// Returns the shared counters among `counters`.
     pub(crate) fn of(counters: &[CounterId]) -> Deps {
         let mut deps = Deps::default();
         for counter in counters {
@@ -259,7 +260,7 @@ impl Deps {
         deps
     }
 
-    /// Depends on every counter.
+    /// Returns the deps of an entry that depends on every counter.
     pub(crate) fn all() -> Deps {
         Deps {
             len: Deps::ALL,
@@ -280,7 +281,7 @@ impl Deps {
         true
     }
 
-    /// The listed counters; `None` when the entry depends on every counter.
+    /// Returns the listed counters; `None` when the entry depends on every counter.
     pub(crate) fn listed(&self) -> Option<&[u16]> {
         (self.len != Deps::ALL).then(|| self.ids())
     }
@@ -289,8 +290,8 @@ impl Deps {
         self.ids.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
-    /// As a frame holds it, always [`Deps::ENCODED_LEN`] bytes: `len`, then every slot of
-    /// `ids` (unused ones zero).
+    /// Encodes the list as a frame holds it, always [`Deps::ENCODED_LEN`] bytes: `len`, then
+    /// every slot of `ids` (unused ones zero).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.len);
         for id in self.ids {
@@ -301,8 +302,8 @@ impl Deps {
     /// Bytes [`encode`](Self::encode) writes.
     pub(crate) const ENCODED_LEN: usize = 1 + 2 * Deps::MAX;
 
-    /// What [`encode`](Self::encode) wrote; `None` for anything it does not write (a length
-    /// over [`Deps::MAX`] other than the mark for every counter, an index listed twice, a
+    /// Decodes what [`encode`](Self::encode) wrote; `None` for anything it does not write (a
+    /// length over [`Deps::MAX`] other than the mark for every counter, an index listed twice, a
     /// nonzero unused slot).
     pub(crate) fn decode(bytes: &[u8; Deps::ENCODED_LEN]) -> Option<Deps> {
         let len = bytes[0];
@@ -334,8 +335,8 @@ pub(crate) struct CarryForward {
     pub(crate) ttl: u32,
 }
 
-/// The fingerprint of a lookup's counter values, in order. Each step is a bijection of the
-/// running value and of the next counter, so changing any one counter always changes it.
+/// Returns the fingerprint of a lookup's counter values, in order. Each step is a bijection of
+/// the running value and of the next counter, so changing any one counter always changes it.
 pub(crate) fn fingerprint(values: impl IntoIterator<Item = u64>) -> u64 {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for value in values {
@@ -345,7 +346,7 @@ pub(crate) fn fingerprint(values: impl IntoIterator<Item = u64>) -> u64 {
     state
 }
 
-/// A counter's first value: random, so that a counter created again (after an eviction, a
+/// Returns a counter's first value: random, so that a counter created again (after an eviction, a
 /// restart, an expiry) never repeats a value an old entry was stamped with.
 pub(crate) fn fresh_generation() -> u64 {
     static COUNT: AtomicU64 = AtomicU64::new(0);

@@ -32,7 +32,7 @@ use rocket::Request;
 
 use crate::invalidation::generation::CounterId;
 
-/// The path counters a request depends on: one, or two when an `f32` reads a segment
+/// Returns the path counters a request depends on: one, or two when an `f32` reads a segment
 /// differently from an `f64`.
 pub(crate) fn served_path_counters(request: &Request<'_>) -> Vec<CounterId> {
     let segments: Vec<&str> = request.uri().path().segments().collect();
@@ -45,7 +45,8 @@ pub(crate) fn served_path_counters(request: &Request<'_>) -> Vec<CounterId> {
     readings(&segments)
 }
 
-/// The path counters an invalidation of `segments` bumps: those of every request it names.
+/// Returns the path counters an invalidation of `segments` bumps: those of every request it
+/// names.
 pub(crate) fn invalidated_path_counters<'a>(
     segments: impl Iterator<Item = &'a str>,
 ) -> Vec<CounterId> {
@@ -65,7 +66,7 @@ pub(crate) fn invalidated_path_counters<'a>(
     counters
 }
 
-/// Where the matched route's trailing `<param..>` starts, in segments.
+/// Returns where the matched route's trailing `<param..>` starts, in segments.
 fn trailing_param_start(request: &Request<'_>) -> Option<usize> {
     let route = request.route()?;
     route
@@ -76,7 +77,7 @@ fn trailing_param_start(request: &Request<'_>) -> Option<usize> {
         .position(|segment| segment.starts_with('<') && segment.ends_with("..>"))
 }
 
-/// What Rocket's `PathBuf` reads from the segments after `prefix`: `..` pops the segment
+/// Returns what Rocket's `PathBuf` reads from the segments after `prefix`: `..` pops the segment
 /// before it, if that one is past the prefix.
 fn resolve_dot_dot<'a>(segments: &[&'a str], prefix: usize) -> Vec<&'a str> {
     let prefix = prefix.min(segments.len());
@@ -93,7 +94,7 @@ fn resolve_dot_dot<'a>(segments: &[&'a str], prefix: usize) -> Vec<&'a str> {
     resolved
 }
 
-/// The counter of the canonical spelling, and of the `f32` one when it differs.
+/// Returns the counter of the canonical spelling, and of the `f32` one when it differs.
 fn readings(segments: &[&str]) -> Vec<CounterId> {
     let spelled: Vec<Canonical> = segments.iter().map(|s| canonical(s)).collect();
     let wide = CounterId::path(spelled.iter().map(|c| c.wide.as_str()));
@@ -138,8 +139,8 @@ fn canonical(segment: &str) -> Canonical {
     Canonical { wide, narrow: None }
 }
 
-/// A float in one notation: the shortest digits that read back as it in its own type, `-0` as
-/// `0`, every NaN as one.
+/// Spells a float in one notation: the shortest digits that read back as it in its own type, `-0`
+/// as `0`, every NaN as one.
 fn number<F: Into<f64> + Copy + fmt::LowerExp>(value: F) -> String {
     let widened: f64 = value.into();
     if widened == 0.0 {
@@ -151,7 +152,7 @@ fn number<F: Into<f64> + Copy + fmt::LowerExp>(value: F) -> String {
     }
 }
 
-/// The 32 hex digits of a (lowercase) UUID in a form the `uuid` crate parses; a few more
+/// Returns the 32 hex digits of a (lowercase) UUID in a form the `uuid` crate parses; a few more
 /// forms are accepted (braces around the simple form), which only merges more spellings.
 fn uuid_digits(segment: &str) -> Option<String> {
     let bare = segment.strip_prefix("urn:uuid:").unwrap_or(segment);

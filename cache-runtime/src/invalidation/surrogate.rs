@@ -1,7 +1,7 @@
 //! How a tag is spelled for a CDN in front, so that it can purge by the same tags.
 
-/// How `tag` is spelled in a `Surrogate-Key` or `Cache-Tag` header, and so in a CDN purge by
-/// tag: visible ASCII as is, except `%`, `,` and `"`; those, spaces, control characters and
+/// Returns how `tag` is spelled in a `Surrogate-Key` or `Cache-Tag` header, and so in a CDN purge
+/// by tag: visible ASCII as is, except `%`, `,` and `"`; those, spaces, control characters and
 /// every byte of a non-ASCII character as `%XX` (uppercase hex, as in a URI). Both headers
 /// separate tags with a character that never appears in a spelled tag (a space, a comma), and
 /// two distinct tags never share a spelling.

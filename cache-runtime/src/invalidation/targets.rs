@@ -24,9 +24,9 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// `route` names the handler (`module::path::name`), `values` are its route parameters in
-    /// declaration order, `tags` its tags with parameters filled in, `guards` what its request
-    /// guards add to the key.
+    /// Creates a scope: `route` names the handler (`module::path::name`), `values` are its route
+    /// parameters in declaration order, `tags` its tags with parameters filled in, `guards` what
+    /// its request guards add to the key.
     pub fn new(route: &str, values: &[&dyn fmt::Debug], tags: &[&str], guards: GuardKey) -> Scope {
         Scope {
             route: CounterId::route(route, values),
@@ -40,9 +40,9 @@ impl Scope {
         }
     }
 
-    /// The counters a lookup for `request` reads, in the order their values are fingerprinted.
-    /// Computed on misses and after invalidations only: a hit in the current epoch reads the
-    /// epoch alone.
+    /// Returns the counters a lookup for `request` reads, in the order their values are
+    /// fingerprinted. Computed on misses and after invalidations only: a hit in the current epoch
+    /// reads the epoch alone.
     pub(crate) fn counters(&self, request: &Request<'_>) -> Vec<CounterId> {
         let mut counters = Vec::with_capacity(4 + self.tags.len());
         counters.push(CounterId::everything());
@@ -85,7 +85,7 @@ impl std::error::Error for InvalidationError {}
 /// A URI whose path [`invalidate`](crate::invalidate) drops: what `uri!` produces (`Origin`,
 /// `Absolute`, `Reference`), or text parsed as a URI.
 pub trait InvalidationUri {
-    /// The counters of its path, in every spelling that reads as the same values.
+    /// Returns the counters of its path, in every spelling that reads as the same values.
     #[doc(hidden)]
     fn counters(&self) -> Result<Vec<CounterId>, InvalidationError>;
 }
@@ -114,9 +114,9 @@ impl InvalidationUri for Reference<'_> {
     }
 }
 
-/// Text: a path (`/articles/5?lang=fr`) or an `http(s)://` URI. Anything else is refused, so
-/// that a tag given by mistake (`"article:5"`, which parses as a URI with scheme `article`)
-/// is an error instead of invalidating an unrelated path.
+/// Accepts text that is a path (`/articles/5?lang=fr`) or an `http(s)://` URI. Anything else is
+/// refused, so that a tag given by mistake (`"article:5"`, which parses as a URI with scheme
+/// `article`) is an error instead of invalidating an unrelated path.
 impl InvalidationUri for str {
     fn counters(&self) -> Result<Vec<CounterId>, InvalidationError> {
         let refused = |why: &str| {
@@ -160,8 +160,8 @@ impl<T: InvalidationUri + ?Sized> InvalidationUri for &T {
 #[derive(Debug, Clone, Copy)]
 pub struct RouteEntries(pub(crate) CounterId);
 
-/// [`RouteEntries`] of `route` for these parameter values (in declaration order): computed
-/// before anything is awaited, so that the generated future stays `Send`.
+/// Returns [`RouteEntries`] of `route` for these parameter values (in declaration order):
+/// computed before anything is awaited, so that the generated future stays `Send`.
 #[doc(hidden)]
 pub fn route_entries(route: &str, values: &[&dyn fmt::Debug]) -> RouteEntries {
     RouteEntries(CounterId::route(route, values))

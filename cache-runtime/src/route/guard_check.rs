@@ -93,7 +93,7 @@ use crate::route::guard_key::GuardKey;
 /// the user's name if two users may share a name. For a guard defined in another crate, name
 /// one of your own types as `Via`, as for [`SharedGuard`].
 pub trait KeyedGuard<Via = Builtin> {
-    /// What identifies the page's variant for this guard's value, borrowed: `&self.id`.
+    /// Returns what identifies the page's variant for this guard's value, borrowed: `&self.id`.
     fn cache_key(&self) -> impl fmt::Display + '_;
 }
 
@@ -176,7 +176,7 @@ impl<V, G: SharedGuard<V>> Guard<(ViaShared, V)> for G {
     type Needs = Nothing;
 }
 
-/// A wrapped guard's key part, or, for a keyed guard that is absent, a variant of its own.
+/// Writes a wrapped guard's key part, or, for a keyed guard that is absent, a variant of its own.
 fn write_wrapped<V, G: Guard<V>>(guard: Option<&G>, key: &mut GuardKey) {
     match guard {
         Some(guard) => guard.write_key(key),
@@ -465,7 +465,7 @@ impl<V, G: TagGuard<V>> fmt::Display for TagValue<'_, G, V> {
     }
 }
 
-/// `guard` as a tag holds it. A trait object, so that a guard that is no `KeyedGuard` is
+/// Returns `guard` as a tag holds it. A trait object, so that a guard that is no `KeyedGuard` is
 /// reported once, here, and not again by the tag's `format!` (which allocates anyway).
 pub fn tag_guard<'g, V: 'static, G: TagGuard<V>>(guard: &'g G) -> Box<dyn fmt::Display + 'g> {
     Box::new(TagValue(guard, PhantomData))

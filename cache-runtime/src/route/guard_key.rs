@@ -14,7 +14,7 @@ pub struct GuardKey {
 }
 
 impl GuardKey {
-    /// A keyed guard's value: a present flag, its length and its `Display` bytes.
+    /// Adds a keyed guard's value: a present flag, its length and its `Display` bytes.
     pub(crate) fn value(&mut self, value: &dyn fmt::Display) {
         struct Sink<'b>(&'b mut Vec<u8>);
         impl fmt::Write for Sink<'_> {
@@ -33,28 +33,28 @@ impl GuardKey {
         self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
 
-    /// A keyed guard that is absent (`None`, `Err`): a variant of its own.
+    /// Adds a keyed guard that is absent (`None`, `Err`): a variant of its own.
     pub(crate) fn absent(&mut self) {
         self.keyed = true;
         self.bytes.push(0);
     }
 
-    /// A guard the route vouches for (`trusted_guards`): it may read the query.
+    /// Records a guard the route vouches for (`trusted_guards`): it may read the query.
     pub fn trusted(&mut self) {
         self.reads_query = true;
     }
 
-    /// The framed values, for the key.
+    /// Returns the framed values, for the key.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    /// Whether the route's key holds a keyed guard: the page is someone's own.
+    /// Returns whether the route's key holds a keyed guard: the page is someone's own.
     pub(crate) fn keyed(&self) -> bool {
         self.keyed
     }
 
-    /// Whether a guard may read the query.
+    /// Returns whether a guard may read the query.
     pub(crate) fn reads_query(&self) -> bool {
         self.reads_query
     }

@@ -69,7 +69,7 @@ impl MissRun {
 /// when the handler set none: derived from how long the entry stays fresh here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Downstream {
-    /// None added.
+    /// None is added.
     Off,
     /// `public, max-age=R`: browsers and shared caches keep it as long as this cache does.
     MaxAge,
@@ -79,9 +79,9 @@ pub enum Downstream {
 }
 
 impl Downstream {
-    /// The `Cache-Control` value for an entry fresh `remaining` more seconds; `private` when the
-    /// page belongs to one client (its key holds a keyed guard, a cookie, credentials): shared
-    /// caches, which key pages by URL, must not keep it.
+    /// Returns the `Cache-Control` value for an entry fresh `remaining` more seconds; `private`
+    /// when the page belongs to one client (its key holds a keyed guard, a cookie, credentials):
+    /// shared caches, which key pages by URL, must not keep it.
     pub(crate) fn cache_control(self, remaining: u64, private: bool) -> Option<String> {
         match (self, private) {
             (Downstream::Off, _) => None,
@@ -115,7 +115,7 @@ pub enum QueryKey {
 }
 
 impl QueryKey {
-    /// What the key holds for a request whose guards read the query or not.
+    /// Returns what the key holds for a request whose guards read the query or not.
     pub(crate) fn given(self, read: bool) -> QueryKey {
         match (self, read) {
             (QueryKey::WhereRead, true) => QueryKey::All,
@@ -162,21 +162,22 @@ impl RouteOptions {
         self
     }
 
-    /// The key holds something of one client's: `downstream` pages are sent `private`.
+    /// Declares that the key holds something of one client's: `downstream` pages are sent
+    /// `private`.
     pub const fn downstream_private(mut self) -> RouteOptions {
         self.per_client = true;
         self
     }
 
-    /// The route vouches for request guards (`trusted_guards`).
+    /// Declares that the route vouches for request guards (`trusted_guards`).
     pub const fn trusts_guards(mut self) -> RouteOptions {
         self.trusts_guards = true;
         self
     }
 
-    /// In debug builds, once per route: a route that vouches for guards served a request
-    /// carrying cookies, none of which its key holds. A guard reading one (a session) would make
-    /// one client's page everyone's; a `KeyedGuard` is the way to key a page per user.
+    /// Warns, in debug builds and once per route, when a route that vouches for guards served a
+    /// request carrying cookies, none of which its key holds. A guard reading one (a session)
+    /// would make one client's page everyone's; a `KeyedGuard` is the way to key a page per user.
     pub(crate) fn warn_unkeyed_cookies(&self, request: &rocket::Request<'_>) {
         if !cfg!(debug_assertions)
             || !self.trusts_guards
@@ -209,7 +210,7 @@ impl RouteOptions {
         );
     }
 
-    /// The query counts only when a request guard may read it.
+    /// Declares that the query counts only when a request guard may read it.
     pub const fn query_where_read(mut self) -> RouteOptions {
         self.query = QueryKey::WhereRead;
         self
@@ -260,10 +261,10 @@ impl RouteOptions {
         self
     }
 
-    /// The most seconds a response with `status` is served. A status from 400 says the page is
-    /// missing or failed (RFC 9110 section 15.1's heuristically cacheable 404, 405, 410, 414 and
-    /// 501 among them), an answer that tends to change sooner than a page or a redirect (the
-    /// page gets written, the fault fixed): `negative_ttl` applies to those.
+    /// Returns the most seconds a response with `status` is served. A status from 400 says the
+    /// page is missing or failed (RFC 9110 section 15.1's heuristically cacheable 404, 405, 410,
+    /// 414 and 501 among them), an answer that tends to change sooner than a page or a redirect
+    /// (the page gets written, the fault fixed): `negative_ttl` applies to those.
     pub(crate) fn ttl_for(&self, status: u16) -> u32 {
         match self.negative_ttl {
             0 => self.ttl,

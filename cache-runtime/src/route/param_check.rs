@@ -37,7 +37,7 @@ pub trait KeyPart: fmt::Debug {}
 
 impl<T: fmt::Debug + ?Sized> KeyPart for T {}
 
-/// A route parameter as the route's invalidation scope takes it.
+/// Returns a route parameter as the route's invalidation scope takes it.
 pub fn key_part<T: KeyPart>(value: &T) -> &dyn fmt::Debug {
     value
 }
@@ -55,8 +55,8 @@ pub trait TagPart: fmt::Display {}
 
 impl<T: fmt::Display + ?Sized> TagPart for T {}
 
-/// A route parameter as a tag takes it: a trait object, so that a type without `Display` is
-/// reported once, by `TagPart`, and not again by `format!`.
+/// Returns a route parameter as a tag takes it: a trait object, so that a type without `Display`
+/// is reported once, by `TagPart`, and not again by `format!`.
 pub fn tag_part<T: TagPart>(value: &T) -> &dyn fmt::Display {
     value
 }

@@ -88,7 +88,7 @@ enum Awaited {
     GaveUp,
 }
 
-/// Another instance holds the key's lease: poll for the entry it stores with lease reads,
+/// Polls, while another instance holds the key's lease, for the entry it stores with lease reads,
 /// backing off, for at most `lease_wait`. A holder that stored nothing gives the placeholder
 /// back, and the next read here wins the lease (held by `leases`) instead of waiting out the
 /// deadline.

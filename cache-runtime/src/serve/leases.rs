@@ -184,7 +184,7 @@ impl<'a> Leases<'a> {
         }
     }
 
-    /// The key the leases are for.
+    /// Returns the key the leases are for.
     pub(crate) fn key(&self) -> &CacheKey {
         &self.key
     }

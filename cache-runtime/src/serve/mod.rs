@@ -212,7 +212,7 @@ enum Source {
     StandIn(u16),
 }
 
-/// Seconds of freshness `entry` has left at `now`, negative once stale.
+/// Returns seconds of freshness `entry` has left at `now`, negative once stale.
 fn freshness_left(entry: &StoredResponse, now: u64) -> i64 {
     // The entry's ttl already counts the age it arrived with.
     let stored_for = i64::try_from(now.saturating_sub(entry.created())).unwrap_or(i64::MAX);
@@ -660,8 +660,8 @@ impl<'r> Flow<'r> {
     }
 }
 
-/// Seconds past its ttl `entry` may be served while refreshed, and may stand in for a failing
-/// handler.
+/// Returns seconds past its ttl `entry` may be served while refreshed, and may stand in for a
+/// failing handler.
 fn stale_windows(entry: &StoredResponse) -> (u64, u64) {
     (u64::from(entry.stale()), u64::from(entry.stale_if_error()))
 }
@@ -670,13 +670,13 @@ fn lease_secs(config: &Config) -> u32 {
     config.lease_ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32
 }
 
-/// A response borrowing no longer than the request (`Response` is covariant).
+/// Returns `response` borrowing no longer than the request (`Response` is covariant).
 fn shorten<'r, 'o: 'r>(response: Response<'o>) -> Response<'r> {
     response
 }
 
-/// What `Cache-Status` says of a request the cache let through (`Authorization`, or the cache
-/// switched off), whose handler answered `status`.
+/// Returns what `Cache-Status` says of a request the cache let through (`Authorization`, or the
+/// cache switched off), whose handler answered `status`.
 fn bypass_status(cache: &Cache, status: u16) -> Option<String> {
     let bypassed = Forwarded {
         fwd: ForwardReason::Bypass,

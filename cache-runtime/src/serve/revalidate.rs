@@ -120,8 +120,8 @@ impl<'r> Flow<'r> {
         Ok(response)
     }
 
-    /// Whether the store holds a newer rendering than `entry` already: another request (of
-    /// this instance or another) refreshed it between this request's lookup and its lease,
+    /// Returns whether the store holds a newer rendering than `entry` already: another request
+    /// (of this instance or another) refreshed it between this request's lookup and its lease,
     /// which it won once that refresher gave it back. Refreshing again would run the handler
     /// twice for one expiry.
     async fn refreshed_elsewhere(&self, entry: &StoredResponse) -> bool {

@@ -181,14 +181,14 @@ fn lifetime(freshness: &Freshness, received: SystemTime) -> Lifetime {
     }
 }
 
-/// `at` in whole seconds since the Unix epoch (0 before it).
+/// Returns `at` in whole seconds since the Unix epoch (0 before it).
 fn unix_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
 }
 
-/// The entry for a storable response received at `received`, or why not; reads the body when
-/// its size allows.
+/// Returns the entry for a storable response received at `received`, or why not; reads the body
+/// when its size allows.
 async fn read_entry(
     cache: &Cache,
     options: &RouteOptions,
@@ -261,7 +261,7 @@ async fn read_entry(
     Ok(Ok(entry))
 }
 
-/// The headers an entry keeps, owned (the body is read from the response afterwards): the
+/// Returns the headers an entry keeps, owned (the body is read from the response afterwards): the
 /// end-to-end ones, less those its `Connection` names.
 fn stored_headers(response: &Response<'_>) -> Vec<(String, String)> {
     let hop_by_hop = policy::connection_options(response.headers().get("Connection"));

@@ -35,7 +35,7 @@ fn round(version: u64) -> u64 {
     version / PER_SEGMENT
 }
 
-/// The records an item holds, in order; none for a value that is not whole records.
+/// Returns the records an item holds, in order; none for a value that is not whole records.
 fn decode(value: &[u8]) -> Vec<(u64, ChangeId)> {
     if !value.len().is_multiple_of(RECORD) {
         return Vec::new();
@@ -52,8 +52,9 @@ fn decode(value: &[u8]) -> Vec<(u64, ChangeId)> {
         .collect()
 }
 
-/// The item's value with `(version, id)` added: its records of the same round kept, those of an
-/// older round dropped; `None` when it holds a newer round (the record is overwritten already).
+/// Returns the item's value with `(version, id)` added: its records of the same round kept, those
+/// of an older round dropped; `None` when it holds a newer round (the record is overwritten
+/// already).
 fn appended(value: &[u8], version: u64, id: ChangeId) -> Option<Vec<u8>> {
     let held = decode(value);
     if held.iter().any(|&(v, _)| round(v) > round(version)) {
@@ -185,7 +186,7 @@ fn give_up(
     failed
 }
 
-/// What the reads [`MemcachedStore::change_reads`] made for `from..=to` found, taken from
+/// Returns what the reads [`MemcachedStore::change_reads`] made for `from..=to` found, taken from
 /// `results`: `None` when one failed or is missing (nothing may be concluded from the log then).
 pub(super) fn records(
     (from, to): (u64, u64),

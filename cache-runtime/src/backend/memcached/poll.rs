@@ -10,12 +10,12 @@ use crate::backend::BackendError;
 use crate::invalidation::generation::CounterId;
 
 impl MemcachedStore {
-    /// The largest horizon in use, as server `server` holds it.
+    /// Returns the key of the largest horizon in use, as server `server` holds it.
     pub(super) fn horizon_key(&self, namespace: &str, server: usize) -> String {
         self.pinned_key(namespace, b"h", server)
     }
 
-    /// A read of the horizon server `server` holds, with its CAS (to raise it).
+    /// Returns a read of the horizon server `server` holds, with its CAS (to raise it).
     pub(super) fn horizon_read(&self, namespace: &str, server: usize) -> Op {
         Op::Get(Get::new(self.horizon_key(namespace, server)).meta(Meta::NONE.cas()))
     }
@@ -31,7 +31,7 @@ impl MemcachedStore {
         }
     }
 
-    /// One poll: how many servers were recorded, and whether a horizon was raised.
+    /// Runs one poll; returns how many servers were recorded, and whether a horizon was raised.
     async fn poll_once(&self, namespace: &str) -> (usize, bool) {
         let Some(watch) = &self.watch else {
             return (0, false);
@@ -141,7 +141,7 @@ impl MemcachedStore {
     }
 }
 
-/// The horizon a read found, in milliseconds; `None` when absent or not a number.
+/// Returns the horizon a read found, in milliseconds; `None` when absent or not a number.
 pub(super) fn stored_horizon(read: &GetResult) -> Option<u64> {
     if read.status != GetStatus::Hit {
         return None;
