@@ -267,3 +267,81 @@ async fn invalidations_are_counted_exactly() {
 
 /// Its response is made of its own fields alone.
 impl rocket_route_cache::SharedResponder for WithCookie {}
+
+/// Served only by `the_report_serves_behind_the_apps_own_guard`: a route keeps counters for
+/// four cache instances of the process, and the other tests' instances must not take them.
+#[cached_route(ttl = 60)]
+#[get("/reported")]
+fn reported() -> &'static str {
+    "reported"
+}
+
+/// Lets through requests with the operators' token; refuses the others.
+struct Operator;
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Operator {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> rocket::request::Outcome<Self, ()> {
+        match request.headers().get_one("X-Ops-Token") {
+            Some("let-me-in") => rocket::request::Outcome::Success(Operator),
+            _ => rocket::request::Outcome::Error((Status::Unauthorized, ())),
+        }
+    }
+}
+
+#[get("/metrics")]
+fn guarded_metrics(
+    _operator: Operator,
+    report: rocket_route_cache::metrics::Report,
+) -> rocket_route_cache::metrics::Report {
+    report
+}
+
+/// Over the wire (a real server on 127.0.0.1): the report served from the app's own route is
+/// the metrics route's, and a request without the app's token gets the guard's 401 and nothing
+/// of the report (no server address, no counter).
+#[rocket::async_test]
+async fn the_report_serves_behind_the_apps_own_guard() {
+    let _serial = SERIAL.lock().await;
+    let server = MemcachedServer::start();
+    let address = server.address();
+    let app = rocket::custom(cached_route_suite::loopback_config())
+        .manage(
+            rocket_route_cache::Cache::new(rocket_route_cache::Config::memcached([&address]))
+                .unwrap(),
+        )
+        .mount("/", routes![reported])
+        .mount("/ops", routes![guarded_metrics])
+        .mount("/internal", rocket_route_cache::metrics::metrics_routes());
+    let running = cached_route_suite::launch(app, server).await;
+    let get = |head: &'static str| cached_route_suite::http1(running.port, head);
+    assert_eq!(
+        get("GET /reported HTTP/1.1\r\nHost: localhost")
+            .await
+            .x_cache(),
+        "MISS"
+    );
+    let refused = get("GET /ops/metrics HTTP/1.1\r\nHost: localhost").await;
+    assert_eq!(refused.status, 401);
+    assert!(!refused.body.contains(&address) && !refused.body.contains("cached_route_"));
+    let wrong = get("GET /ops/metrics HTTP/1.1\r\nHost: localhost\r\nX-Ops-Token: guess").await;
+    assert_eq!(wrong.status, 401);
+    let head = "GET /ops/metrics HTTP/1.1\r\nHost: localhost\r\nX-Ops-Token: let-me-in";
+    let report = get(head).await;
+    assert_eq!(report.status, 200);
+    assert_eq!(
+        report.one("Content-Type"),
+        Some("text/plain; version=0.0.4")
+    );
+    let served = format!("cached_route_server_up{{server=\"{address}\"}} 1");
+    assert!(report.body.contains(&served), "{}", report.body);
+    let route_miss = "cached_route_requests_total{route=\"GET /reported\",result=\"miss\"} 1";
+    assert!(report.body.contains(route_miss), "{}", report.body);
+    let open = get("GET /internal/metrics HTTP/1.1\r\nHost: localhost").await;
+    assert_eq!(
+        open.body, report.body,
+        "the same report as the metrics route's"
+    );
+}

@@ -66,6 +66,12 @@ impl<'r> Responder<'r, 'static> for Page {
 #[cached_route(ttl = 60, stale = 60)]
 #[get("/page")]
 async fn page(gate: &State<Arc<Gate>>) -> Page {
+    versioned(gate).await
+}
+
+/// Version 1 fresh for 1 s, the later ones for the route's `ttl`; every run after the first
+/// held at the gate.
+async fn versioned(gate: &Gate) -> Page {
     let run = gate.runs.fetch_add(1, Ordering::SeqCst) + 1;
     if run > 1 {
         gate.started.notify_one();
@@ -79,11 +85,19 @@ async fn page(gate: &State<Arc<Gate>>) -> Page {
     Page(format!("version {run}"), (run == 1).then_some(1))
 }
 
+/// `/page`, 900 KB: more than an HTTP/2 stream holds before its window opens.
+#[cached_route(ttl = 60, stale = 60)]
+#[get("/large")]
+async fn large(gate: &State<Arc<Gate>>) -> Page {
+    let Page(body, max_age) = versioned(gate).await;
+    Page(format!("{body}\n{}", "x".repeat(900_000)), max_age)
+}
+
 async fn launch(cache: Cache, memcached: MemcachedServer, gate: &Arc<Gate>) -> RunningApp {
     let app = rocket::custom(loopback_config())
         .manage(cache)
         .manage(Arc::clone(gate))
-        .mount("/", routes![page]);
+        .mount("/", routes![page, large]);
     cached_route_suite::launch(app, memcached).await
 }
 
@@ -293,6 +307,78 @@ async fn http2_gets_the_bytes_at_once_and_the_end_after_the_refresh() {
     driver.abort();
     let next = get(app.port).await;
     assert_eq!((next.x_cache(), next.body.as_str()), ("HIT", "version 2"));
+}
+
+/// (5) A stalled reader cannot keep a page stale. An HTTP/2 client that opens its stream with a
+/// zero flow-control window, and never sends `WINDOW_UPDATE`, is never sent a byte of its stale
+/// reply, so the refresh that follows those bytes never starts. Its flight is given up after
+/// `lease_wait`: the next request that finds the page stale refreshes it. Before, the stalled
+/// stream held the refresh for the whole `stale` window (60 s here), every request STALE.
+#[rocket::async_test]
+async fn a_stalled_http2_reader_does_not_hold_the_refresh() {
+    let memcached = MemcachedServer::start();
+    let mut config = Config::memcached([memcached.address()]);
+    config.lease_wait = Duration::from_millis(500);
+    let cache = Cache::new(config).unwrap();
+    let gate = Arc::new(Gate::default());
+    // Refreshes are not held here.
+    gate.open.add_permits(10);
+    let app = launch(cache, memcached, &gate).await;
+    let port = app.port;
+    let get_large = || http1(port, "GET /large HTTP/1.1\r\nHost: localhost");
+    assert_eq!(get_large().await.x_cache(), "MISS");
+    until_expired(unix_now()).await;
+    let tcp = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, rocket::http::hyper::body::Bytes>(tcp)
+        .await
+        .expect("an h2 handshake");
+    let driver = rocket::tokio::spawn(connection);
+    let request = rocket::http::hyper::Request::builder()
+        .uri("http://localhost/large")
+        .header("host", "localhost")
+        .body(())
+        .unwrap();
+    let mut client = client.ready().await.unwrap();
+    let (response, _) = client.send_request(request, true).expect("request sent");
+    let response = timeout(Duration::from_secs(10), response)
+        .await
+        .expect("the headers came: they are not flow-controlled")
+        .expect("an h2 response");
+    assert_eq!(response.headers()["x-cache"], "STALE");
+    let body = response.into_body();
+    assert_eq!(
+        gate.runs(),
+        1,
+        "the stalled reply's refresh has not started"
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(10);
+    let refreshed = loop {
+        let reply = get_large().await;
+        if reply.x_cache() == "HIT" || Instant::now() > deadline {
+            break reply;
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        refreshed.x_cache(),
+        "HIT",
+        "another request refreshed the page"
+    );
+    assert!(refreshed.body.starts_with("version 2\n"));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "the flight was held: {waited:?}"
+    );
+    println!("a stalled HTTP/2 reader held the refresh for {waited:?} (lease_wait 500 ms)");
+    assert!(!body.is_end_stream(), "the stalled stream is still open");
+    assert_eq!(gate.runs(), 2, "one refresh, not the stalled one's");
+    drop(body);
+    drop(client);
+    driver.abort();
 }
 
 /// Its response is made of its own fields alone.

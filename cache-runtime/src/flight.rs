@@ -21,7 +21,9 @@ const MAX_PASSES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    pending: Mutex<HashMap<CacheKey, watch::Receiver<Option<Outcome>>>>,
+    /// Shared with each flight's [`Leader`], which owns its duty to publish (a stale refresh
+    /// hands it to a timer, see `serve/revalidate.rs`).
+    pending: Arc<Mutex<Pending>>,
     /// Keys whose last response was not storable, and until when their requests pass.
     passes: Mutex<HashMap<CacheKey, Instant>>,
     /// How many keys `passes` holds, read without its lock: with none (the common case),
@@ -29,16 +31,19 @@ pub(crate) struct Flights {
     passing: AtomicUsize,
 }
 
+/// The flights under way: each key's receiver of what its leader publishes.
+type Pending = HashMap<CacheKey, watch::Receiver<Option<Outcome>>>;
+
 /// Joining a key's flight.
-pub(crate) enum Role<'f> {
+pub(crate) enum Role {
     /// This request runs the handler and must publish through the guard.
-    Leader(Leader<'f>),
+    Leader(Leader),
     /// Another request is running it: wait for its outcome.
     Follower(watch::Receiver<Option<Outcome>>),
 }
 
 impl Flights {
-    pub(crate) fn join(&self, key: &CacheKey) -> Role<'_> {
+    pub(crate) fn join(&self, key: &CacheKey) -> Role {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(receiver) = pending.get(key) {
             return Role::Follower(receiver.clone());
@@ -46,7 +51,7 @@ impl Flights {
         let (sender, receiver) = watch::channel(None);
         pending.insert(key.clone(), receiver);
         Role::Leader(Leader {
-            flights: self,
+            pending: Arc::clone(&self.pending),
             key: key.clone(),
             sender: Some(sender),
         })
@@ -109,21 +114,20 @@ impl Flights {
 
 /// The leader's duty to publish. Dropped without publishing (the request was cancelled, the
 /// handler panicked), it publishes `None`, so followers never wait for nothing.
-pub(crate) struct Leader<'f> {
-    flights: &'f Flights,
+pub(crate) struct Leader {
+    pending: Arc<Mutex<Pending>>,
     key: CacheKey,
     sender: Option<watch::Sender<Option<Outcome>>>,
 }
 
-impl Leader<'_> {
+impl Leader {
     pub(crate) fn publish(mut self, outcome: Outcome) {
         self.finish(outcome);
     }
 
     fn finish(&mut self, outcome: Outcome) {
         if let Some(sender) = self.sender.take() {
-            self.flights
-                .pending
+            self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&self.key);
@@ -132,7 +136,7 @@ impl Leader<'_> {
     }
 }
 
-impl Drop for Leader<'_> {
+impl Drop for Leader {
     fn drop(&mut self) {
         self.finish(None);
     }

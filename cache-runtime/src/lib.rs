@@ -127,7 +127,7 @@ pub mod metrics {
     pub use crate::backend::BreakerState;
     pub use crate::cache::ServerStatus;
     pub use crate::counting::{stats, Snapshot, Stats};
-    pub use crate::metrics_route::metrics_routes;
+    pub use crate::metrics_route::{metrics_routes, Report};
     pub use crate::outcome::Refusal;
 }
 

@@ -157,4 +157,41 @@ mod tests {
         );
         assert!(len > 300 && len < 2_000, "{len}");
     }
+
+    /// A flood of one-time keys (100,000 unique query strings, say, each stored after its miss
+    /// and kept near) does not evict a page requested throughout: read once per thousand junk
+    /// entries (about twice what the tier holds: under LRU it would be gone at every read), and
+    /// kept again after a miss as the request path does, it stays a near hit.
+    #[test]
+    fn a_flood_of_one_time_keys_does_not_evict_a_hot_page() {
+        let near = NearTier::new(1 << 20);
+        let body = vec![b'x'; 2048];
+        let hot = KeyParts::fixture("/", "/").build("rc");
+        let current = |_: &Generation| true;
+        near.put(&hot, &entry(1_000, 60, &body), Generation::default(), 1_000);
+        let (mut reads, mut hits) = (0, 0);
+        for i in 0..100_000 {
+            let junk = KeyParts::fixture("/search", &format!("/search/{i}")).build("rc");
+            near.put(
+                &junk,
+                &entry(1_000, 60, &body),
+                Generation::default(),
+                1_000,
+            );
+            if i % 1_000 == 999 {
+                reads += 1;
+                match near.get(&hot, 1_000, current) {
+                    Some(_) => hits += 1,
+                    None => near.put(&hot, &entry(1_000, 60, &body), Generation::default(), 1_000),
+                }
+            }
+        }
+        assert!(
+            near.usage().0 < 1_000,
+            "the junk was evicted: {:?}",
+            near.usage()
+        );
+        println!("{hits} hits of {reads} reads");
+        assert!(hits * 100 >= reads * 95, "{hits} hits of {reads} reads");
+    }
 }

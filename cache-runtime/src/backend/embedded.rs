@@ -313,6 +313,36 @@ mod tests {
         );
     }
 
+    /// A flood of one-time keys (100,000 unique query strings, say) does not evict a page
+    /// requested throughout: S3-FIFO admits new keys to a small queue, and a key read again
+    /// before it leaves that queue moves to the main one, which one-time keys never reach. The
+    /// hot page is read once per thousand junk stores (about twice what the store holds: under
+    /// LRU it would be gone at every read), and stored again after a miss, as the
+    /// request path does.
+    #[rocket::async_test]
+    async fn a_flood_of_one_time_keys_does_not_evict_a_hot_page() {
+        let store = EmbeddedStore::new(1024 * 1024);
+        let hot = KeyParts::fixture("/", "/").build("rc");
+        store.set(&hot, entry(60), 0, Duration::ZERO).await.unwrap();
+        let (mut reads, mut hits) = (0, 0);
+        for i in 0..100_000 {
+            store
+                .set(&key(i), entry(60), 0, Duration::ZERO)
+                .await
+                .unwrap();
+            if i % 1_000 == 999 {
+                reads += 1;
+                match store.read(&hot, CounterId::epoch()).await.unwrap() {
+                    Read::Current(_) => hits += 1,
+                    _ => store.set(&hot, entry(60), 0, Duration::ZERO).await.unwrap(),
+                }
+            }
+        }
+        assert!(store.len() < 1_000, "the junk was evicted: {}", store.len());
+        println!("{hits} hits of {reads} reads");
+        assert!(hits * 100 >= reads * 95, "{hits} hits of {reads} reads");
+    }
+
     #[rocket::async_test]
     async fn expired_entries_are_misses() {
         let store = EmbeddedStore::new(1024 * 1024);

@@ -167,7 +167,7 @@ enum Decision<'r> {
     Serve(Reply<'r>),
     /// Answer with this expired entry, then refresh it with this run: this request leads the
     /// key's flight in this process.
-    Revalidate(Arc<StoredResponse>, Run, Leader<'r>),
+    Revalidate(Arc<StoredResponse>, Run, Leader),
     /// Run the handler.
     Run(Run),
 }
@@ -198,7 +198,7 @@ struct Run {
 /// handler (leading this process's waiters for the key, if it does).
 enum Coalesced<'r> {
     Answered(Reply<'r>),
-    Runs(Flow<'r>, Option<Leader<'r>>),
+    Runs(Flow<'r>, Option<Leader>),
 }
 
 /// How a response made from an entry reached this request.
@@ -501,7 +501,7 @@ impl<'r> Flow<'r> {
     async fn settle(
         &mut self,
         run: &Run,
-        leader: Option<Leader<'r>>,
+        leader: Option<Leader>,
         stored: &Stored,
         status: u16,
     ) -> Option<String> {
@@ -538,12 +538,7 @@ impl<'r> Flow<'r> {
 
     /// Answers with what the handler's run came to: a failing handler's stand-in, or the
     /// response, stored when it may be.
-    async fn finish(
-        mut self,
-        run: Run,
-        leader: Option<Leader<'r>>,
-        outcome: Reply<'r>,
-    ) -> Reply<'r> {
+    async fn finish(mut self, run: Run, leader: Option<Leader>, outcome: Reply<'r>) -> Reply<'r> {
         let status = match &outcome {
             Ok(response) => response.status().code,
             Err(status) => status.code,
@@ -574,7 +569,7 @@ impl<'r> Flow<'r> {
     async fn hand_to_catcher(
         mut self,
         run: Run,
-        leader: Option<Leader<'r>>,
+        leader: Option<Leader>,
         status: Status,
     ) -> Reply<'r> {
         let stored = match self.store_budget(&run) {
@@ -621,7 +616,7 @@ impl<'r> Flow<'r> {
     async fn reply(
         mut self,
         run: Run,
-        leader: Option<Leader<'r>>,
+        leader: Option<Leader>,
         mut response: Response<'r>,
         stored: Stored,
     ) -> Response<'r> {

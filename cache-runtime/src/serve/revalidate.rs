@@ -21,8 +21,9 @@
 use std::future::Future;
 use std::io::{self, Cursor, SeekFrom};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rocket::http::Status;
@@ -35,6 +36,50 @@ use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
 use crate::flight::Leader;
 use crate::outcome::Served;
+
+/// The flight a stale reply leads while its body drains, given up after a bound.
+///
+/// The refresh runs only once the client has taken the reply's bytes, and a client decides
+/// when: over HTTP/2, one that opens its stream with a zero flow-control window (and never
+/// sends `WINDOW_UPDATE`) is never sent a byte, so the body is never read past its start. The
+/// flight must not wait on it: after `lease_wait`, the most any request waits for another's
+/// recomputation, a task drops the leadership, and the next request that finds the entry stale
+/// leads its own refresh. The stalled reply, if it drains later, refreshes nothing.
+struct Leading {
+    leader: Arc<Mutex<Option<Leader>>>,
+    expiry: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Leading {
+    /// Holds `leader` for at most `bound`.
+    fn until(leader: Leader, bound: Duration) -> Leading {
+        let leader = Arc::new(Mutex::new(Some(leader)));
+        let held = Arc::clone(&leader);
+        let expiry = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            runtime.spawn(async move {
+                tokio::time::sleep(bound).await;
+                drop(held.lock().unwrap_or_else(|e| e.into_inner()).take());
+            })
+        });
+        Leading { leader, expiry }
+    }
+
+    /// Returns the leadership, unless the bound took it first.
+    fn take(&self) -> Option<Leader> {
+        if let Some(expiry) = &self.expiry {
+            expiry.abort();
+        }
+        self.leader.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Drop for Leading {
+    /// Gives the leadership up at once when the refresh will never run (the client left, or
+    /// a HEAD request's body was dropped unread).
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
 
 /// The refresh, run by whoever polls the stale reply's body.
 type Refresh<'r> = Pin<Box<dyn Future<Output = ()> + Send + 'r>>;
@@ -83,14 +128,21 @@ impl<'r> Flow<'r> {
         mut self,
         entry: Arc<StoredResponse>,
         run: Run,
-        leader: Leader<'r>,
+        leader: Leader,
         handler: impl Future<Output = R> + Send + 'r,
         respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o> + Send + 'r,
     ) -> Reply<'r> {
         let request = self.request;
         let served = self.serve_entry(&entry, unix_now(), Served::Stale, Source::Cache);
         let revalidated = Arc::clone(&entry);
+        let leading = Leading::until(leader, self.cache.config().lease_wait);
         let refresh = async move {
+            // A reply that took longer than `lease_wait` to drain lost the flight: another
+            // request refreshes (or already did).
+            let Some(leader) = leading.take() else {
+                self.leases.finish(false).await;
+                return;
+            };
             // The lease is taken here, after the reply, so the stale answer costs what a hit
             // does; another instance holding it refreshes instead.
             let secs = lease_secs(self.cache.config());
@@ -135,7 +187,7 @@ impl<'r> Flow<'r> {
 
     /// Ends the refresh: the response stored when it may be, this process's waiters told, the
     /// leases given back. The client has its answer already.
-    async fn refreshed(mut self, run: Run, leader: Leader<'r>, outcome: Reply<'r>) {
+    async fn refreshed(mut self, run: Run, leader: Leader, outcome: Reply<'r>) {
         let mut response = match outcome {
             Ok(response) => response,
             // Stored for its catcher when listed, like a miss's failure.
