@@ -3,7 +3,7 @@
 //! below only read and write; this layer decides what a read means.
 
 use crate::backend::{BackendError, Found, Lease, Lookup, Read, Store};
-use crate::invalidation::generation::{CarryForward, CounterId, Generation};
+use crate::invalidation::generation::{CarryForward, CounterId, Generation, Slots};
 use crate::key::CacheKey;
 
 /// A lookup, checked against the invalidation counters.
@@ -41,8 +41,9 @@ impl Fetched {
 pub(crate) enum FirstRead {
     /// A hit in the current epoch, or a failure: nothing more to read.
     Done(Fetched),
-    /// An entry from an earlier epoch, or none, to check against the counters.
-    Check(Found),
+    /// An entry from an earlier epoch, or none, to check against the counters; with the epoch
+    /// read (or polled) with it, whose mapping names the counters.
+    Check(Found, u64),
 }
 
 impl Store {
@@ -58,9 +59,9 @@ impl Store {
     ) -> Fetched {
         match self.read_first(key).await {
             FirstRead::Done(fetched) => fetched,
-            FirstRead::Check(found) => {
+            FirstRead::Check(found, epoch) => {
                 let lease = lease.filter(|_| found.takes_lease());
-                self.check(key, found, &counters(), lease).await
+                self.check(key, (found, epoch), &counters(), lease).await
             }
         }
     }
@@ -80,7 +81,7 @@ impl Store {
                 soft_purged: false,
                 carry_forward: None,
             }),
-            Ok(Read::Check(found)) => FirstRead::Check(found),
+            Ok(Read::Check(found, epoch)) => FirstRead::Check(found, epoch),
             Err(error) => FirstRead::Done(Fetched::failed(error)),
         }
     }
@@ -92,24 +93,23 @@ impl Store {
     /// hide a later one. Read here rather than reused from the first read, it is as recent as
     /// the counters: an entry rendered after an invalidation is stamped after it, and is not
     /// taken for one it predates when the polls learn of that invalidation.
+    ///
+    /// The counters are named under the mapping of `read_in`, the epoch `found` was read (or
+    /// polled) with (see `Slots`). An epoch created again since (lost in between, or after the
+    /// poll, so with another mapping) is read again under the new one, once; a second change
+    /// leaves nothing to conclude: a miss that stores nothing.
     pub(crate) async fn check(
         &self,
         key: &CacheKey,
-        found: Found,
+        (found, read_in): (Found, u64),
         counters: &[CounterId],
         lease: Option<u32>,
     ) -> Fetched {
-        let mut read = Vec::with_capacity(1 + counters.len());
-        read.push(CounterId::epoch());
-        read.extend_from_slice(counters);
-        let (leased, values) = match self.read_counters(key, &read, lease).await {
+        let (leased, epoch, values) = match self.read_named(key, read_in, counters, lease).await {
             Ok(read) => read,
-            Err(error) => return Fetched::failed(error),
+            Err(fetched) => return fetched,
         };
-        let Some((&epoch, values)) = values.split_first() else {
-            return Fetched::failed(BackendError::Client("no epoch in the reply".into()));
-        };
-        let stamp = Generation::of(epoch, counters, values);
+        let stamp = Generation::of(epoch, counters, &values);
         let mut soft_purged = false;
         let (lookup, invalidated, carry_forward) = match (found, leased) {
             (Found::Entry(entry, cas, ttl), _)
@@ -143,6 +143,58 @@ impl Store {
             invalidated,
             soft_purged,
             carry_forward,
+        }
+    }
+
+    /// Reads the epoch and `counters` (with `lease`, a lease read of `key`), named under the
+    /// mapping of `read_in`, or of the epoch read if it was created again since (see
+    /// [`check`](Self::check)): what the lease read gave, the epoch and the counters' values.
+    async fn read_named(
+        &self,
+        key: &CacheKey,
+        read_in: u64,
+        counters: &[CounterId],
+        lease: Option<u32>,
+    ) -> Result<(Lookup, u64, Vec<u64>), Fetched> {
+        let mut read = Vec::with_capacity(1 + counters.len());
+        read.push(CounterId::epoch());
+        read.extend_from_slice(counters);
+        let mut named_in = read_in;
+        let mut leased = None;
+        loop {
+            let slots = Slots::of_epoch(named_in);
+            // The lease read goes with the first exchange only: what it won is kept.
+            let lease = lease.filter(|_| leased.is_none());
+            let (read_leased, mut values) = self
+                .read_counters(key, (&read, &slots), lease)
+                .await
+                .map_err(Fetched::failed)?;
+            let leased = leased.get_or_insert(read_leased);
+            if values.is_empty() {
+                let error = BackendError::Client("no epoch in the reply".into());
+                return Err(Fetched::failed(error));
+            }
+            let epoch = values.remove(0);
+            if epoch >> 32 == named_in >> 32 {
+                let leased = std::mem::replace(leased, Lookup::Miss(Lease::None));
+                return Ok((leased, epoch, values));
+            }
+            if named_in != read_in {
+                // Nothing checked, nothing to stamp with: a miss that stores nothing, holding
+                // whatever lease the first exchange won (given back as any other).
+                let lookup = match leased {
+                    Lookup::Miss(lease) => Lookup::Miss(*lease),
+                    _ => Lookup::Miss(Lease::None),
+                };
+                return Err(Fetched {
+                    lookup,
+                    stamp: None,
+                    invalidated: false,
+                    soft_purged: false,
+                    carry_forward: None,
+                });
+            }
+            named_in = epoch;
         }
     }
 }

@@ -11,7 +11,9 @@ use quick_cache::Weighter;
 
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::{Counter, CounterId, Purge, SHARED_COUNTERS};
+use crate::invalidation::generation::{
+    fresh_generation, Counter, CounterId, Purge, Slots, SHARED_COUNTERS,
+};
 use crate::key::CacheKey;
 
 /// Bookkeeping per entry beyond the frame itself (key, slot, Arc, allocation headers).
@@ -47,11 +49,13 @@ impl Weighter<CacheKey, Slot> for ByBytes {
 /// Every invalidation counter, in place from the start: reading one creates nothing and
 /// nothing is ever evicted, so no request, however many distinct URLs it names, can make
 /// another page's counter lose its value. They start at 0: they live exactly as long as the
-/// entries stamped with them.
+/// entries stamped with them. Names map onto the shared counters under a key drawn at random
+/// when the store is made (see [`Slots`]), as unknowable to clients as a Memcached epoch's.
 struct Counters {
     everything: AtomicU64,
     epoch: AtomicU64,
     shared: Box<[AtomicU64]>,
+    slots: Slots,
 }
 
 impl Counters {
@@ -60,6 +64,7 @@ impl Counters {
             everything: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             shared: (0..SHARED_COUNTERS).map(|_| AtomicU64::new(0)).collect(),
+            slots: Slots::of_epoch(fresh_generation()),
         }
     }
 
@@ -67,7 +72,10 @@ impl Counters {
         match id.counter() {
             Counter::Everything => &self.everything,
             Counter::Epoch => &self.epoch,
-            Counter::Shared(index) => &self.shared[usize::from(index)],
+            Counter::Named(_) => {
+                let index = self.slots.index(&id).unwrap_or_default();
+                &self.shared[usize::from(index)]
+            }
         }
     }
 }
@@ -113,6 +121,7 @@ impl EmbeddedStore {
             everything,
             epoch,
             shared,
+            ..
         } = &self.counters;
         [everything, epoch]
             .into_iter()
@@ -188,10 +197,12 @@ impl EmbeddedStore {
         Ok(Read::in_epoch(found, epoch))
     }
 
+    /// Reads `counters`; the store maps names with its own slots, which the epoch it hands out
+    /// names (the one given is the same).
     pub(crate) async fn read_counters(
         &self,
         _key: &CacheKey,
-        counters: &[CounterId],
+        (counters, _): (&[CounterId], &Slots),
         _lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         let values = counters.iter().map(|c| self.counter(c)).collect();
@@ -363,7 +374,7 @@ mod tests {
         );
         assert!(matches!(
             store.read(&key(1), CounterId::epoch()).await.unwrap(),
-            Read::Check(Found::Absent)
+            Read::Check(Found::Absent, _)
         ));
         assert_eq!(store.len(), 0, "the expired entry was dropped");
     }

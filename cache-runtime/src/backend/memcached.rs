@@ -16,7 +16,9 @@ use super::breaker::{Admission, Breaker, BreakerState};
 use super::watch::{EpochWatch, PollSettings};
 use super::{BackendError, Bumped, Found, Lease, Lookup, Read};
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::{fresh_generation, Counter, CounterId, Generation, Purge};
+use crate::invalidation::generation::{
+    fresh_generation, Counter, CounterId, Generation, Purge, Slots,
+};
 use crate::key::CacheKey;
 use crate::util::{hex, unix_now};
 
@@ -152,10 +154,16 @@ impl MemcachedStore {
         self.router.route(key, &self.servers)
     }
 
-    /// Returns the copy of `counter` kept on server `server`.
-    fn counter_key(&self, namespace: &str, counter: &CounterId, server: usize) -> String {
+    /// Returns the copy of `counter` kept on server `server`, whose mapping of names is
+    /// `slots`.
+    fn counter_key(
+        &self,
+        namespace: &str,
+        (counter, slots): (&CounterId, &Slots),
+        server: usize,
+    ) -> String {
         let mut name = *b"g:________________________________";
-        name[2..].copy_from_slice(&counter.hex());
+        name[2..].copy_from_slice(&counter.hex(slots));
         self.pinned_key(namespace, &name, server)
     }
 
@@ -298,7 +306,10 @@ impl MemcachedStore {
     #[cfg(any(test, feature = "test-hooks"))]
     /// Runs a raw get batched with reads of `counters` invalidation counters, as a hit does.
     pub(crate) async fn raw_get_counted(&self, key: &str, counters: &[CounterId]) -> Option<usize> {
-        let (got, _) = self.batch(key, Some(Get::new(key)), counters).await.ok()?;
+        // Under some mapping: a bench measures the operations, whichever slots they read.
+        let slots = Slots::of_epoch(0);
+        let read = self.batch(key, Some(Get::new(key)), (counters, &slots));
+        let (got, _) = read.await.ok()?;
         got?.value.map(|value| value.len())
     }
 
@@ -489,22 +500,28 @@ impl MemcachedStore {
         Ok(found_of(Some(got)))
     }
 
-    /// Returns a read of server `server`'s copy of `counter`, created with a random value when
-    /// missing.
-    fn counter_read(&self, namespace: &str, counter: &CounterId, server: usize) -> Arithmetic {
+    /// Returns a read of server `server`'s copy of `counter` (named through `slots`), created
+    /// with a random value when missing.
+    fn counter_read(
+        &self,
+        namespace: &str,
+        counter: (&CounterId, &Slots),
+        server: usize,
+    ) -> Arithmetic {
+        let first = first_value(counter.0);
         Arithmetic::new(self.counter_key(namespace, counter, server))
             .delta(0)
-            .initial(first_value(counter), COUNTER_TTL)
+            .initial(first, COUNTER_TTL)
             .ttl(Ttl::secs(COUNTER_TTL))
     }
 
     /// Sends one batch to `key`'s server: `get` (when given) and a read of that server's copy of
-    /// each counter (created with a random value when missing).
+    /// each counter, named through `slots` (created with a random value when missing).
     async fn batch(
         &self,
         key: &str,
         get: Option<Get>,
-        counters: &[CounterId],
+        (counters, slots): (&[CounterId], &Slots),
     ) -> Result<(Option<GetResult>, Vec<u64>), BackendError> {
         let server = self.server_of(key.as_bytes());
         let namespace = key.rsplit_once(':').map_or("", |(namespace, _)| namespace);
@@ -512,9 +529,11 @@ impl MemcachedStore {
         let with_get = get.is_some();
         operations.extend(get.map(Op::Get));
         for counter in counters {
-            operations.push(Op::Arithmetic(
-                self.counter_read(namespace, counter, server),
-            ));
+            operations.push(Op::Arithmetic(self.counter_read(
+                namespace,
+                (counter, slots),
+                server,
+            )));
         }
         let results = self
             .guarded(key.as_bytes(), self.op_timeout, async {
@@ -561,15 +580,17 @@ impl MemcachedStore {
     ) -> Result<Read, BackendError> {
         let server = self.server_of(key.as_bytes());
         if let Some(watch) = self.watch.as_ref().filter(|w| w.epoch(server).is_some()) {
+            let polled = watch.epoch(server).unwrap_or_default();
             return Ok(match self.read_entry(key).await? {
                 Found::Entry(entry, ..) if watch.vouches(server, &entry.generation()) => {
                     Read::Current(entry)
                 }
-                found => Read::Check(found),
+                found => Read::Check(found, polled),
             });
         }
         let get = entry_get(key);
-        let (got, values) = self.batch(key.as_str(), Some(get), &[epoch]).await?;
+        let (got, values) =
+            (self.batch(key.as_str(), Some(get), (&[epoch], &Slots::UNKEYED))).await?;
         let epoch = values
             .first()
             .copied()
@@ -577,13 +598,13 @@ impl MemcachedStore {
         Ok(Read::in_epoch(found_of(got), epoch))
     }
 
-    /// Reads `key` and `counters` in one round trip. With a lease, the key is read as a lease
-    /// read: on a miss the server creates an empty placeholder for `lease_ttl` and tells exactly
-    /// one client it won; others see it pending.
+    /// Reads `key` and `counters` (named through `slots`) in one round trip. With a lease, the
+    /// key is read as a lease read: on a miss the server creates an empty placeholder for
+    /// `lease_ttl` and tells exactly one client it won; others see it pending.
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
-        counters: &[CounterId],
+        counters: (&[CounterId], &Slots),
         lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         let get = lease.map(|ttl| Get::new(key.as_bytes()).lease_ttl(ttl.max(1)));
@@ -634,19 +655,90 @@ impl MemcachedStore {
         purge: Purge,
         deadline: Duration,
     ) -> Bumped {
-        // Every server's copies, whatever its breaker says: an invalidation must reach a
-        // server that is about to come back. Per server, the counter before the epoch (one
-        // connection, in order): a hit that sees the new epoch sees the new counter. Then the
-        // horizon the server holds, read after its epoch moved (see `watch.rs`).
+        let deadline = deadline.max(BUMP_DEADLINE);
+        let failed_everywhere = |error: &dyn fmt::Display| Bumped {
+            unconfirmed: self
+                .servers
+                .iter()
+                .map(|server| (server.clone(), BackendError::Client(error.to_string())))
+                .collect(),
+            settle: Duration::ZERO,
+        };
+        // Each server maps names onto its counters with its own epoch (see `Slots`): read
+        // first, after the change the caller made. An epoch created after this read (lost in
+        // between) names its own mapping; the entries stamped with it were looked up after
+        // this read, so after the change.
+        let read = match self.server_slots(namespace, deadline).await {
+            Ok(read) => read,
+            Err(error) => return failed_everywhere(&error),
+        };
+        // A server whose epoch could not be read is bumped in vain (under no mapping of its
+        // own) and reported unconfirmed.
+        let slots: Vec<Slots> = read
+            .iter()
+            .map(|slots| slots.as_ref().map_or(Slots::UNKEYED, |slots| *slots))
+            .collect();
+        let operations = self.bump_operations(namespace, counter, purge, &slots);
+        let done = self
+            .run_batch_on(deadline, self.invalidation_client(), operations)
+            .await;
+        let results = match done {
+            Ok(results) => results,
+            Err(error) => return failed_everywhere(&error),
+        };
+        let (mut bumped, mut versions) = self.bumped(results);
+        for (server, slots) in read.into_iter().enumerate() {
+            if let Err(error) = slots {
+                versions.retain(|&(bumped, _)| bumped != server);
+                if !bumped
+                    .unconfirmed
+                    .iter()
+                    .any(|(name, _)| *name == self.servers[server])
+                {
+                    bumped
+                        .unconfirmed
+                        .push((self.servers[server].clone(), error));
+                }
+            }
+        }
+        if counter.change_id(&Slots::UNKEYED).is_none() {
+            return bumped;
+        }
+        // The record of what the new epoch changed (see `watch.rs`): until it is written,
+        // pollers take the version for an invalidation still under way.
+        let failed = self
+            .append_changes(namespace, counter, versions, deadline)
+            .await;
+        bumped.unconfirmed.extend(
+            failed
+                .into_iter()
+                .map(|(server, error)| (self.servers[server].clone(), error)),
+        );
+        bumped
+    }
+
+    /// Returns a bump's operations: every server's copies, whatever its breaker says (an
+    /// invalidation must reach a server that is about to come back), each named under that
+    /// server's `slots`. Per server, the counter before the epoch (one connection, in order): a
+    /// hit that sees the new epoch sees the new counter. Then the horizon the server holds,
+    /// read after its epoch moved (see `watch.rs`).
+    fn bump_operations(
+        &self,
+        namespace: &str,
+        counter: CounterId,
+        purge: Purge,
+        slots: &[Slots],
+    ) -> Vec<Op> {
         let increment = |counter: &CounterId, delta: u64, server: usize| {
+            let named = (counter, &slots[server]);
             Op::Arithmetic(
-                Arithmetic::new(self.counter_key(namespace, counter, server))
+                Arithmetic::new(self.counter_key(namespace, named, server))
                     .delta(delta)
                     .initial(first_value(counter), COUNTER_TTL)
                     .ttl(Ttl::secs(COUNTER_TTL)),
             )
         };
-        let operations: Vec<Op> = (0..self.servers.len())
+        (0..self.servers.len())
             .flat_map(|server| {
                 [
                     increment(&counter, purge.delta(), server),
@@ -654,36 +746,36 @@ impl MemcachedStore {
                     self.horizon_read(namespace, server),
                 ]
             })
+            .collect()
+    }
+
+    /// Reads every server's epoch (creating a missing one), in one exchange: each server's
+    /// mapping of names onto its counters, or why it could not be read.
+    async fn server_slots(
+        &self,
+        namespace: &str,
+        deadline: Duration,
+    ) -> Result<Vec<Result<Slots, BackendError>>, BackendError> {
+        let epoch = CounterId::epoch();
+        let reads = (0..self.servers.len())
+            .map(|server| {
+                let read = self.counter_read(namespace, (&epoch, &Slots::UNKEYED), server);
+                Op::Arithmetic(read)
+            })
             .collect();
-        let deadline = deadline.max(BUMP_DEADLINE);
-        let done = self
-            .run_batch_on(deadline, self.invalidation_client(), operations)
-            .await;
-        match done {
-            Ok(results) => {
-                let (mut bumped, versions) = self.bumped(results);
-                // The record of what the new epoch changed (see `watch.rs`): until it is
-                // written, pollers take the version for an invalidation still under way.
-                let Some(id) = counter.change_id() else {
-                    return bumped;
-                };
-                let failed = self.append_changes(namespace, id, versions, deadline).await;
-                bumped.unconfirmed.extend(
-                    failed
-                        .into_iter()
-                        .map(|(server, error)| (self.servers[server].clone(), error)),
-                );
-                bumped
-            }
-            Err(error) => Bumped {
-                unconfirmed: self
-                    .servers
-                    .iter()
-                    .map(|server| (server.clone(), BackendError::Client(error.to_string())))
-                    .collect(),
-                settle: Duration::ZERO,
-            },
-        }
+        let results = self
+            .run_batch_on(deadline, self.invalidation_client(), reads)
+            .await?;
+        let mut results = results.into_iter();
+        let slots = (0..self.servers.len()).map(|_| match results.next() {
+            Some(Ok(OpResult::Arithmetic(read))) => read
+                .value
+                .map(Slots::of_epoch)
+                .ok_or_else(|| BackendError::Client("no epoch in the reply".into())),
+            Some(Err(error)) => Err(client_error(error)),
+            _ => Err(BackendError::Client("unexpected reply".into())),
+        });
+        Ok(slots.collect())
     }
 
     pub(crate) async fn set(

@@ -16,7 +16,7 @@ pub(crate) use memcached::{BreakerSettings, MemcachedStore};
 pub(crate) use watch::PollSettings;
 
 use crate::entry::StoredResponse;
-use crate::invalidation::generation::{CarryForward, CounterId, Generation, Purge};
+use crate::invalidation::generation::{CarryForward, CounterId, Generation, Purge, Slots};
 use crate::key::CacheKey;
 
 /// What a lookup found.
@@ -54,8 +54,8 @@ pub(crate) enum Read {
     /// An entry no invalidation since its stamp concerns: a hit without reading its counters.
     Current(Arc<StoredResponse>),
     /// An entry from before an invalidation that may concern it, or none: to check against
-    /// the counters.
-    Check(Found),
+    /// the counters, named under the mapping of the epoch read (or polled) with it.
+    Check(Found, u64),
 }
 
 impl Read {
@@ -63,7 +63,7 @@ impl Read {
     pub(crate) fn in_epoch(found: Found, epoch: u64) -> Read {
         match found {
             Found::Entry(entry, ..) if entry.generation().epoch == epoch => Read::Current(entry),
-            found => Read::Check(found),
+            found => Read::Check(found, epoch),
         }
     }
 }
@@ -174,13 +174,14 @@ impl Store {
         each!(self, store => store.read(key, CounterId::epoch()).await)
     }
 
-    /// Reads `counters` (created when missing) in one round trip; with `lease`, also a lease
+    /// Reads `counters` (created when missing, named through the slots of the epoch the entry
+    /// was read in) in one round trip; with `lease`, also a lease
     /// read of `key`, which on a miss takes the key's lease for that many seconds when nobody
     /// holds it.
     pub(crate) async fn read_counters(
         &self,
         key: &CacheKey,
-        counters: &[CounterId],
+        counters: (&[CounterId], &Slots),
         lease: Option<u32>,
     ) -> Result<(Lookup, Vec<u64>), BackendError> {
         each!(self, store => store.read_counters(key, counters, lease).await)

@@ -349,7 +349,7 @@ pub(crate) fn horizon_millis(horizon: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invalidation::generation::{CounterId, Deps};
+    use crate::invalidation::generation::{CounterId, Deps, Slots};
 
     fn watch() -> EpochWatch {
         EpochWatch::new(
@@ -392,7 +392,7 @@ mod tests {
     fn stamp(epoch: u64, deps: &[CounterId]) -> Generation {
         Generation {
             epoch,
-            deps: Deps::of(deps),
+            deps: Deps::of(deps, &Slots::of_epoch(epoch)),
             ..Generation::default()
         }
     }
@@ -402,7 +402,10 @@ mod tests {
             from,
             changes: changes
                 .iter()
-                .map(|(version, counter)| (*version, counter.change_id().unwrap()))
+                .map(|(version, counter)| {
+                    let slots = Slots::of_epoch(*version);
+                    (*version, counter.change_id(&slots).unwrap())
+                })
                 .collect(),
             lost: Vec::new(),
         }

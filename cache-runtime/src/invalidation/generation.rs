@@ -70,8 +70,61 @@ pub(crate) const CHANGED_ALL: ChangeId = u32::MAX;
 pub(crate) enum Counter {
     Everything,
     Epoch,
-    /// An index below [`SHARED_COUNTERS`].
-    Shared(u16),
+    /// A path's, a route's parameter values' or a tag's: 64 bits of a public digest of the
+    /// name, which a store's [`Slots`] map onto one of its [`SHARED_COUNTERS`].
+    Named(u64),
+}
+
+/// How one store (one Memcached server's copies, or the embedded store) maps named counters
+/// onto its [`SHARED_COUNTERS`]: a keyed hash, whose key is the upper half of the store's
+/// epoch.
+///
+/// Two names sometimes share a slot, and bumping it drops the entries of both. With a public
+/// mapping, a client able to invalidate a tag of its own (`user:{id}`) could search offline for
+/// an id whose tag shares the slot of any page it chose, and drop that page at will. The key
+/// makes the mapping unknowable to clients: the epoch is created with a random value (its upper
+/// half random, see `backend/memcached.rs`), only ever incremented by one, and never sent to a
+/// client. Every instance reads the same epoch, so the fleet agrees on the mapping; an epoch that
+/// is lost comes back with a new random value, and with it a new mapping, along with new counter
+/// values that drop every entry stamped before. A stamp's own epoch gives the mapping its deps
+/// were listed under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slots {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for Slots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key stays out of logs.
+        f.write_str("Slots(..)")
+    }
+}
+
+impl Slots {
+    /// A mapping for reads of the namespace's counter and the epoch alone, which no mapping
+    /// moves: it maps no name.
+    pub(crate) const UNKEYED: Slots = Slots { key: [0; 32] };
+
+    /// Returns the mapping of a store whose epoch is `epoch`.
+    pub(crate) fn of_epoch(epoch: u64) -> Slots {
+        let key = blake3::derive_key(
+            "rocket-route-cache 2026-12 shared counter slots",
+            &(epoch >> 32).to_le_bytes(),
+        );
+        Slots { key }
+    }
+
+    /// Returns the slot of a named counter; `None` for the namespace's counter and the epoch.
+    pub(crate) fn index(&self, counter: &CounterId) -> Option<u16> {
+        match counter.0 {
+            Counter::Named(name) => {
+                let hash = blake3::keyed_hash(&self.key, &name.to_le_bytes());
+                let [low, high, ..] = *hash.as_bytes();
+                Some(u16::from_le_bytes([low, high]))
+            }
+            Counter::Everything | Counter::Epoch => None,
+        }
+    }
 }
 
 /// How many counters paths, routes' parameter values and tags share. Requests name counters
@@ -105,8 +158,9 @@ fn digest(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> [u8; 16] {
 
 impl CounterId {
     fn hashed(kind: u8, write: impl FnOnce(&mut blake3::Hasher)) -> CounterId {
-        let [low, high, ..] = digest(kind, write);
-        CounterId(Counter::Shared(u16::from_le_bytes([low, high])))
+        let digest = digest(kind, write);
+        let name = u64::from_le_bytes(digest[..8].try_into().expect("8 of 16 bytes"));
+        CounterId(Counter::Named(name))
     }
 
     /// Returns the namespace's counter: every entry depends on it.
@@ -123,12 +177,12 @@ impl CounterId {
         self.0
     }
 
-    /// Returns what the invalidation log records for a bump of this counter; `None` for the
-    /// epoch.
-    pub(crate) fn change_id(&self) -> Option<ChangeId> {
+    /// Returns what the invalidation log of a store mapping counters with `slots` records for
+    /// a bump of this counter; `None` for the epoch.
+    pub(crate) fn change_id(&self, slots: &Slots) -> Option<ChangeId> {
         match self.0 {
             Counter::Everything => Some(CHANGED_ALL),
-            Counter::Shared(index) => Some(ChangeId::from(index)),
+            Counter::Named(_) => slots.index(self).map(ChangeId::from),
             Counter::Epoch => None,
         }
     }
@@ -171,16 +225,20 @@ impl CounterId {
         })
     }
 
-    /// Returns 32 lowercase hex digits, distinct per counter (the Memcached key's suffix).
-    pub(crate) fn hex(&self) -> [u8; 32] {
+    /// Returns 32 lowercase hex digits, distinct per slot of a store mapping counters with
+    /// `slots` (the Memcached key's suffix).
+    pub(crate) fn hex(&self, slots: &Slots) -> [u8; 32] {
         static EVERYTHING_ID: OnceLock<[u8; 16]> = OnceLock::new();
         static EPOCH_ID: OnceLock<[u8; 16]> = OnceLock::new();
         let id = match self.0 {
             Counter::Everything => *EVERYTHING_ID.get_or_init(|| digest(EVERYTHING, |_| {})),
             Counter::Epoch => *EPOCH_ID.get_or_init(|| digest(EPOCH, |_| {})),
-            Counter::Shared(index) => digest(SHARED, |hasher| {
-                hasher.update(&index.to_le_bytes());
-            }),
+            Counter::Named(_) => {
+                let index = slots.index(self).unwrap_or_default();
+                digest(SHARED, |hasher| {
+                    hasher.update(&index.to_le_bytes());
+                })
+            }
         };
         hex(&id)
     }
@@ -226,7 +284,7 @@ impl Generation {
             epoch,
             fingerprint: fingerprint(values.iter().copied()),
             lineage: fingerprint(values.iter().map(|value| value >> 32)),
-            deps: Deps::of(counters),
+            deps: Deps::of(counters, &Slots::of_epoch(epoch)),
         }
     }
 }
@@ -247,11 +305,11 @@ impl Deps {
     /// `len` for an entry that depends on more counters than are listed.
     const ALL: u8 = u8::MAX;
 
-    /// Returns the shared counters among `counters`.
-    pub(crate) fn of(counters: &[CounterId]) -> Deps {
+    /// Returns the slots, under `slots`, of the named counters among `counters`.
+    pub(crate) fn of(counters: &[CounterId], slots: &Slots) -> Deps {
         let mut deps = Deps::default();
         for counter in counters {
-            if let Counter::Shared(index) = counter.0 {
+            if let Some(index) = slots.index(counter) {
                 if !deps.push(index) {
                     return Deps::all();
                 }
@@ -386,19 +444,58 @@ mod tests {
     /// values and tags, however many, name at most `SHARED_COUNTERS` keys per server.
     #[test]
     fn distinct_names_share_a_bounded_set_of_counter_keys() {
+        let slots = Slots::of_epoch(fresh_generation() >> 1);
         let mut keys = std::collections::HashSet::new();
         for i in 0..100_000u32 {
             let text = i.to_string();
             let value: &dyn fmt::Debug = &i;
-            keys.insert(CounterId::path(["missing", text.as_str()].into_iter()).hex());
-            keys.insert(CounterId::route("app::missing", &[value]).hex());
-            keys.insert(CounterId::tag(&text).hex());
+            let path = CounterId::path(["missing", text.as_str()].into_iter());
+            keys.insert(path.hex(&slots));
+            keys.insert(CounterId::route("app::missing", &[value]).hex(&slots));
+            keys.insert(CounterId::tag(&text).hex(&slots));
         }
         assert!(keys.len() <= SHARED_COUNTERS, "{} keys", keys.len());
         // Spread over the whole set: few names share a counter by accident.
         assert!(keys.len() > SHARED_COUNTERS * 9 / 10, "{} keys", keys.len());
-        assert!(!keys.contains(&CounterId::everything().hex()));
-        assert!(!keys.contains(&CounterId::epoch().hex()));
+        assert!(!keys.contains(&CounterId::everything().hex(&slots)));
+        assert!(!keys.contains(&CounterId::epoch().hex(&slots)));
+    }
+
+    /// Which names share a slot depends on the store's epoch, which clients never see: a pair
+    /// found sharing one under one epoch shares one under another only by chance (1 in 65,536).
+    /// The tag below shares the slot of the path `/` under the mapping every release before
+    /// this one used for everyone (found offline in under a second, as a client could).
+    #[test]
+    fn slots_are_keyed_by_the_epoch() {
+        let page = CounterId::path(std::iter::empty());
+        let tag = CounterId::tag("user:mallory144959");
+        // The public mapping: the digest's first two bytes, as every name landed before.
+        let public = |counter: &CounterId| match counter.0 {
+            Counter::Named(name) => name as u16,
+            _ => unreachable!(),
+        };
+        assert_eq!(public(&page), public(&tag), "the pair shares a public slot");
+        let epochs: Vec<u64> = (0..200).map(|_| fresh_generation() >> 1).collect();
+        let shared = epochs
+            .iter()
+            .filter(|&&epoch| {
+                let slots = Slots::of_epoch(epoch);
+                slots.index(&page) == slots.index(&tag)
+            })
+            .count();
+        assert!(shared <= 1, "{shared} of 200 epochs");
+        // A name keeps its slot within an epoch's life: invalidations add to the epoch's lower
+        // half.
+        let epoch = epochs[0];
+        let slots = Slots::of_epoch(epoch);
+        for later in [epoch + 1, epoch + 1_000_000] {
+            assert_eq!(Slots::of_epoch(later).index(&page), slots.index(&page));
+        }
+        // The slot is not the public digest's: a client who hashes names as the crate does
+        // (its source is public) still does not know where they land.
+        let slot_of = |epoch: u64| Slots::of_epoch(epoch).index(&page);
+        let distinct: std::collections::HashSet<_> = epochs.iter().map(|&e| slot_of(e)).collect();
+        assert!(distinct.len() > 150, "{} distinct slots", distinct.len());
     }
 
     #[test]
@@ -451,7 +548,8 @@ mod tests {
             CounterId::tag("a"),
             CounterId::tag("b"),
         ];
-        let deps = Deps::of(&counters);
+        let slots = Slots::of_epoch(fresh_generation() >> 1);
+        let deps = Deps::of(&counters, &slots);
         assert_eq!(deps.listed().unwrap().len(), 2);
         let round_trip = |deps: Deps| {
             let mut out = Vec::new();
@@ -462,8 +560,8 @@ mod tests {
         assert_eq!(round_trip(deps), Some(deps));
         // More than are listed: every counter.
         let many: Vec<CounterId> = (0..40).map(|i| CounterId::tag(&i.to_string())).collect();
-        assert_eq!(Deps::of(&many).listed(), None);
-        assert_eq!(round_trip(Deps::of(&many)), Some(Deps::all()));
+        assert_eq!(Deps::of(&many, &slots).listed(), None);
+        assert_eq!(round_trip(Deps::of(&many, &slots)), Some(Deps::all()));
         let mut bytes = [0u8; Deps::ENCODED_LEN];
         bytes[0] = 2;
         bytes[1] = 7;

@@ -122,16 +122,16 @@ impl<'a> Leases<'a> {
         let store = self.cache.store();
         // Only when the shortcut may be taken: a far hit otherwise reads the poll itself.
         let skip_first = expect_miss && lease.is_some();
-        let polled = skip_first && store.polled_epoch(&self.key).is_some();
+        let polled = store.polled_epoch(&self.key).filter(|_| skip_first);
         let first = match polled {
-            true => FirstRead::Check(Found::Absent),
-            false => store.read_first(&self.key).await,
+            Some(epoch) => FirstRead::Check(Found::Absent, epoch),
+            None => store.read_first(&self.key).await,
         };
         let found = match first {
             FirstRead::Done(fetched) => return fetched,
-            FirstRead::Check(found) => found,
+            FirstRead::Check(found, epoch) => (found, epoch),
         };
-        let lease = lease.filter(|_| found.takes_lease() && self.cache.is_shared());
+        let lease = lease.filter(|_| found.0.takes_lease() && self.cache.is_shared());
         if lease.is_none() {
             return store.check(&self.key, found, &counters(), None).await;
         }

@@ -178,7 +178,7 @@ impl<'r> Flow<'r> {
     /// twice for one expiry.
     async fn refreshed_elsewhere(&self, entry: &StoredResponse) -> bool {
         let stored = match self.cache.store().read(self.key()).await {
-            Ok(Read::Current(stored)) | Ok(Read::Check(Found::Entry(stored, ..))) => stored,
+            Ok(Read::Current(stored)) | Ok(Read::Check(Found::Entry(stored, ..), _)) => stored,
             _ => return false,
         };
         stored.created() > entry.created()

@@ -18,7 +18,7 @@ use memcache::exp::{Get, GetResult, GetStatus, Meta, MutationStatus, Op, OpResul
 use super::{client_error, MemcachedStore, COUNTER_TTL};
 use crate::backend::watch::Records;
 use crate::backend::BackendError;
-use crate::invalidation::generation::ChangeId;
+use crate::invalidation::generation::{ChangeId, CounterId, Slots};
 
 /// Versions per item.
 pub(super) const PER_SEGMENT: u64 = 16;
@@ -81,11 +81,12 @@ impl MemcachedStore {
     }
 
     /// Appends `(version, id)` to each listed server's log, `(server, version)`, within
-    /// `deadline`: the servers where it was not written (or not confirmed).
+    /// `deadline`, `id` being `counter`'s under the mapping of that version (see `Slots`): the
+    /// servers where it was not written (or not confirmed).
     pub(super) async fn append_changes(
         &self,
         namespace: &str,
-        id: ChangeId,
+        counter: CounterId,
         mut pending: Vec<(usize, u64)>,
         deadline: Duration,
     ) -> Vec<(usize, BackendError)> {
@@ -122,6 +123,9 @@ impl MemcachedStore {
                 let (value, cas) = match got.status {
                     GetStatus::Hit => (got.value.unwrap_or_default(), got.item.cas),
                     _ => (Vec::new(), None),
+                };
+                let Some(id) = counter.change_id(&Slots::of_epoch(version)) else {
+                    continue;
                 };
                 // A newer round holds the item: readers see this version as lost.
                 let Some(value) = appended(&value, version, id) else {

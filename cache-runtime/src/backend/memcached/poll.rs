@@ -7,7 +7,7 @@ use memcache::exp::{Get, GetResult, GetStatus, Meta, Op, OpResult, Set};
 use super::{changes, client_error, MemcachedStore};
 use crate::backend::watch::{horizon_millis, Records};
 use crate::backend::BackendError;
-use crate::invalidation::generation::CounterId;
+use crate::invalidation::generation::{CounterId, Slots};
 
 impl MemcachedStore {
     /// Returns the key of the largest horizon in use, as server `server` holds it.
@@ -42,7 +42,11 @@ impl MemcachedStore {
             .flat_map(|server| {
                 [
                     self.horizon_read(namespace, server),
-                    Op::Arithmetic(self.counter_read(namespace, &CounterId::epoch(), server)),
+                    Op::Arithmetic(self.counter_read(
+                        namespace,
+                        (&CounterId::epoch(), &Slots::UNKEYED),
+                        server,
+                    )),
                 ]
             })
             .collect();
