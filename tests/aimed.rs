@@ -46,7 +46,11 @@ async fn the_home_page_survives(port: u16) {
     assert_eq!(home_x_cache(port).await, "MISS");
     assert_eq!(home_x_cache(port).await, "HIT");
     aim(port).await;
-    assert_eq!(home_x_cache(port).await, "HIT", "the aimed tag dropped the home page");
+    assert_eq!(
+        home_x_cache(port).await,
+        "HIT",
+        "the aimed tag dropped the home page"
+    );
 }
 
 #[rocket::async_test]

@@ -458,3 +458,35 @@ fn a_misspelled_cache_key_is_named_as_written() {
         assert!(!line.contains("``") && !line.contains(".cache"), "{line}");
     }
 }
+
+/// The two mistakes a table written for an earlier release makes: a key that lost its `_ms`
+/// (named, with what to write now), and a duration without its unit (the expected form, and
+/// what was found).
+#[test]
+fn an_old_key_or_a_bare_duration_says_what_to_write() {
+    for (table, expected) in [
+        (
+            "[default.cache]\ntimeout_ms = 100\n",
+            "`cache.timeout_ms` is not a setting: it is `op_timeout` now, and takes a duration \
+             with its unit (`op_timeout = \"100ms\"`)",
+        ),
+        (
+            "[default.cache]\nlease_wait_ms = 100\n",
+            "`cache.lease_wait_ms` is not a setting: it is `lease_wait` now",
+        ),
+        (
+            "[default.cache]\nop_timeout = 100\n",
+            "invalid cache configuration `cache.op_timeout`: expected a duration with its unit, \
+             such as \"100ms\", \"2s\" or \"5m\", found",
+        ),
+    ] {
+        let toml = RocketToml::new("old-table", table);
+        let output = in_child("child_with_the_fairing_ignite_fails", &[toml.env()]);
+        let logged = String::from_utf8_lossy(&output.stdout);
+        let line = logged
+            .lines()
+            .find(|line| line.contains("invalid cache configuration"))
+            .unwrap_or_else(|| panic!("no configuration error logged: {logged}"));
+        assert!(line.contains(expected), "{line}");
+    }
+}

@@ -127,10 +127,14 @@ fn figment_errors(error: rocket::figment::Error) -> String {
                 keys.insert(0, "cache".to_owned());
             }
             let what = match &error.kind {
-                Kind::UnknownField(_, expected) => {
-                    format!("is not a setting; the settings are {}", expected.join(", "))
+                Kind::UnknownField(field, expected) => match renamed(field, expected) {
+                    Some(hint) => format!("is not a setting: {hint}"),
+                    None => format!("is not a setting; the settings are {}", expected.join(", ")),
+                },
+                Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
+                    format!(": expected {expected}, found {found}")
                 }
-                other => format!("is invalid: {other}"),
+                other => format!(": {other}"),
             };
             let source = match &error.metadata {
                 Some(metadata) if metadata.name.contains("ROCKET_") => " (ROCKET_CACHE)".to_owned(),
@@ -140,10 +144,23 @@ fn figment_errors(error: rocket::figment::Error) -> String {
                 },
                 None => String::new(),
             };
-            format!("`{}` {what}{source}", keys.join("."))
+            let space = if what.starts_with(':') { "" } else { " " };
+            format!("`{}`{space}{what}{source}", keys.join("."))
         })
         .collect();
     described.join("; ")
+}
+
+/// Returns what to write instead of `field`, a key an earlier release read: the durations lost
+/// their `_ms` suffix and carry their unit.
+fn renamed(field: &str, settings: &[&str]) -> Option<String> {
+    let now = match field {
+        "timeout_ms" => "op_timeout",
+        other => other.strip_suffix("_ms")?,
+    };
+    settings.contains(&now).then(|| {
+        format!("it is `{now}` now, and takes a duration with its unit (`{now} = \"100ms\"`)")
+    })
 }
 
 #[rocket::async_trait]
