@@ -251,6 +251,23 @@ async fn an_invalid_targeted_field_falls_back_to_the_next() {
     }
 }
 
+/// RFC 9213 2.1: a targeted field that parses, but holds a member of the wrong type, is ignored
+/// as a whole (the cache-tests suite's `cdn-cc-invalid-sh-type-wrong`): `max-age="10000"` (a
+/// String) does not store a response whose `Cache-Control` says `no-store`.
+#[rocket::async_test]
+async fn a_targeted_member_of_the_wrong_type_voids_the_field() {
+    for backend in BACKENDS {
+        let (server, _) = launch(backend).await;
+        for (tag, cdn) in [("w1", "max-age=\"10000\""), ("w2", "max-age=1.5, public")] {
+            let target = page_target(tag, &[("cdn", cdn), ("cc", "no-store")]);
+            for _ in 0..2 {
+                let reply = get(server.port, &target).await;
+                assert_eq!(reply.x_cache(), "MISS", "{backend:?} {cdn}");
+            }
+        }
+    }
+}
+
 #[rocket::async_test]
 async fn downstream_sends_the_remaining_freshness_unless_the_handler_said_its_own() {
     for backend in BACKENDS {

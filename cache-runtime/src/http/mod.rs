@@ -5,6 +5,7 @@
 
 pub(crate) mod freshness;
 pub(crate) mod policy;
+pub(crate) mod range;
 pub(crate) mod render;
 pub(crate) mod status;
 pub(crate) mod surrogate;

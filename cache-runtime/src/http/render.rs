@@ -6,9 +6,11 @@ use std::io::Cursor;
 use std::time::SystemTime;
 
 use rocket::http::Status;
+use rocket::response::Builder as ResponseBuilder;
 use rocket::{Request, Response};
 
 use super::policy;
+use super::range::{self, Part};
 use crate::entry::StoredResponse;
 use crate::outcome::Served;
 use crate::route::options::{Downstream, RouteOptions};
@@ -157,15 +159,7 @@ pub(crate) fn replay<'r>(
                 .map(|(name, value)| (name.to_owned(), value.to_owned())),
         ))
     } else {
-        let mut builder = Response::build();
-        builder.status(Status::new(entry.status()));
-        // `adjoin`: one map operation per header (the names were filtered on the way in, so
-        // none of these is already present).
-        for (name, value) in entry.headers() {
-            builder.raw_header_adjoin(interned(name), interned(value));
-        }
-        builder.sized_body(entry.body().len(), Cursor::new(entry.body_bytes()));
-        builder
+        whole_or_part(request, entry)
     };
     builder.raw_header_adjoin("Age", age_text(entry.age_at(now)));
     if x_cache {
@@ -176,6 +170,45 @@ pub(crate) fn replay<'r>(
         builder.raw_header_adjoin("Cache-Status", status);
     }
     builder.finalize()
+}
+
+/// Builds the response `entry` makes, or the part of it a `Range` asks for (a stored 200 only,
+/// see `range.rs`).
+fn whole_or_part<'r>(request: &Request<'_>, entry: &StoredResponse) -> ResponseBuilder<'r> {
+    let len = entry.body().len();
+    let part = match entry.status() {
+        200 => {
+            let validators = policy::Validators::among(entry.headers());
+            let validators = (validators.etag, validators.last_modified);
+            range::requested(request, len as u64, validators)
+        }
+        _ => Part::Whole,
+    };
+    let mut builder = Response::build();
+    if part == Part::Unsatisfiable {
+        builder.status(Status::RangeNotSatisfiable);
+        builder.raw_header_adjoin("Content-Range", format!("bytes */{len}"));
+        return builder;
+    }
+    // `adjoin`: one map operation per header (the names were filtered on the way in, so none
+    // of these is already present).
+    for (name, value) in entry.headers() {
+        builder.raw_header_adjoin(interned(name), interned(value));
+    }
+    match part {
+        Part::Bytes { first, last } => {
+            let (first, last) = (first as usize, last as usize);
+            builder.status(Status::PartialContent);
+            builder.raw_header_adjoin("Content-Range", format!("bytes {first}-{last}/{len}"));
+            let bytes = entry.body_bytes().slice(first..=last);
+            builder.sized_body(bytes.len(), Cursor::new(bytes));
+        }
+        Part::Whole | Part::Unsatisfiable => {
+            builder.status(Status::new(entry.status()));
+            builder.sized_body(len, Cursor::new(entry.body_bytes()));
+        }
+    }
+    builder
 }
 
 /// Returns `text` as a static string when it is a common header name or value, else a copy.

@@ -34,15 +34,33 @@ where
     })
 }
 
+/// The directives whose value is a number of seconds: in a targeted field, an Integer (RFC 8941
+/// 3.3.1), not negative.
+const SECONDS: [&str; 4] = [
+    "max-age",
+    "s-maxage",
+    "stale-while-revalidate",
+    "stale-if-error",
+];
+
 /// Parses one field line as an RFC 8941 dictionary into `members` (several lines are one
-/// dictionary; a repeated key keeps its last value). `None` on any parse error.
+/// dictionary; a repeated key keeps its last value). `None` on any parse error, and for a
+/// member of the wrong type (`max-age="60"`, a String): the field is then ignored as a whole
+/// (RFC 9213 section 2.1), not read as another cache would read `Cache-Control`.
 fn dictionary<'v>(line: &'v str, members: &mut Vec<(&'v str, Option<String>)>) -> Option<()> {
     let mut input = Input(line.trim_matches(' '));
     while !input.0.is_empty() {
         let key = input.key()?;
         let value = if input.eat('=') {
-            input.member_value()?
+            let (value, seconds) = input.member_value()?;
+            if SECONDS.contains(&key) && !seconds {
+                return None;
+            }
+            value
         } else {
+            if SECONDS.contains(&key) {
+                return None;
+            }
             input.parameters()?;
             None
         };
@@ -108,8 +126,8 @@ impl<'v> Input<'v> {
     }
 
     /// Parses an item or an inner list, with its parameters; as text for the directive's
-    /// argument.
-    fn member_value(&mut self) -> Option<Option<String>> {
+    /// argument, and whether it is a number of seconds (an Integer, not negative).
+    fn member_value(&mut self) -> Option<(Option<String>, bool)> {
         let value = if self.eat('(') {
             loop {
                 self.0 = self.0.trim_start_matches(' ');
@@ -123,9 +141,12 @@ impl<'v> Input<'v> {
                 }
             }
             // No directive takes a list: an argument no delta-seconds reader accepts.
-            Some("()".to_owned())
+            (Some("()".to_owned()), false)
         } else {
-            self.bare_item()?
+            let seconds = self.peek().is_some_and(|c| c.is_ascii_digit());
+            let value = self.bare_item()?;
+            let seconds = seconds && value.as_deref().is_some_and(|v| !v.contains('.'));
+            (value, seconds)
         };
         self.parameters()?;
         Some(value)
@@ -255,8 +276,8 @@ mod tests {
         assert_eq!(parse("none"), Some(owned(&[("none", None)])));
         assert_eq!(parse("private=?1"), Some(owned(&[("private", None)])));
         assert_eq!(
-            parse("max-age=1.5"),
-            Some(owned(&[("max-age", Some("1.5"))]))
+            parse("a=1.5, max-age=0"),
+            Some(owned(&[("a", Some("1.5")), ("max-age", Some("0"))]))
         );
         assert_eq!(
             parse("a=(1 2);p, b=:AQ==:"),
@@ -276,6 +297,15 @@ mod tests {
             "a=?2",
             "a=(1 2",
             "no-cache=\"bad \\n escape\"",
+            // Well-formed, but a number of seconds of the wrong type: the field is ignored
+            // (the cache-tests suite's `cdn-cc-invalid-sh-type-wrong`).
+            "max-age=\"10000\"",
+            "s-maxage=1.5",
+            "stale-while-revalidate=-1",
+            "stale-if-error=?1",
+            "max-age",
+            "max-age=(60)",
+            "max-age=sixty",
         ] {
             assert_eq!(parse(invalid), None, "{invalid:?}");
         }
