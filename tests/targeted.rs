@@ -363,5 +363,39 @@ async fn stale_if_error_from_the_response_stands_in_for_a_failing_handler() {
     }
 }
 
+/// RFC 9111 5.2.2.2: a response that says `must-revalidate` is, once stale, never served
+/// without revalidation: no `stale-while-revalidate` window, no `stale-if-error` stand-in (the
+/// handler's failure is answered). `proxy-revalidate`, and `s-maxage`, which carries it for a
+/// shared cache (5.2.2.10), do the same here.
+#[rocket::async_test]
+async fn a_stale_response_that_must_revalidate_is_never_served() {
+    for backend in BACKENDS {
+        let (server, app) = launch(backend).await;
+        let windows = "stale-while-revalidate=30, stale-if-error=60";
+        for (tag, field, directive) in [
+            ("m1", "cc", "must-revalidate"),
+            ("m2", "cdn", "proxy-revalidate"),
+            ("m3", "cc", "s-maxage=1"),
+        ] {
+            app.failing.store(false, Ordering::SeqCst);
+            let value = format!("max-age=1, {windows}, {directive}");
+            let target = page_target(tag, &[(field, &value)]);
+            let first = get(server.port, &target).await;
+            assert_eq!(first.x_cache(), "MISS", "{backend:?} {directive}");
+            past_one_second().await;
+            let next = get(server.port, &target).await;
+            assert_eq!(next.x_cache(), "MISS", "{backend:?} {directive}: not STALE");
+            assert_ne!(
+                next.body, first.body,
+                "{backend:?} {directive}: rendered again"
+            );
+            past_one_second().await;
+            app.failing.store(true, Ordering::SeqCst);
+            let failed = get(server.port, &target).await;
+            assert_eq!(failed.status, 503, "{backend:?} {directive}: no stand-in");
+        }
+    }
+}
+
 /// Its response is made of its own fields alone.
 impl rocket_route_cache::SharedResponder for Upstream {}

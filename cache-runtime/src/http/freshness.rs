@@ -84,6 +84,9 @@ pub(crate) struct FreshnessHeaders {
     age: Option<Option<u64>>,
     stale_while_revalidate: Option<u64>,
     stale_if_error: Option<u64>,
+    /// `must-revalidate`, `proxy-revalidate` or `s-maxage` (which carries `proxy-revalidate`
+    /// for a shared cache, RFC 9111 5.2.2.10): once stale, never served without revalidation.
+    revalidate: bool,
 }
 
 impl FreshnessHeaders {
@@ -102,6 +105,12 @@ impl FreshnessHeaders {
             self.stale_while_revalidate = smallest(self.stale_while_revalidate, seconds());
         } else if name.eq_ignore_ascii_case("stale-if-error") {
             self.stale_if_error = smallest(self.stale_if_error, seconds());
+        }
+        if ["s-maxage", "must-revalidate", "proxy-revalidate"]
+            .iter()
+            .any(|directive| name.eq_ignore_ascii_case(directive))
+        {
+            self.revalidate = true;
         }
     }
 
@@ -160,14 +169,19 @@ impl FreshnessHeaders {
         let ttl = lifetime.map_or(u64::from(route_ttl), |lifetime| {
             lifetime.saturating_sub(age).min(u64::from(route_ttl))
         });
+        // Stale, it is served by no window, the route's or its own (RFC 9111 5.2.2.2, 4.2.4).
+        let windows = match self.revalidate {
+            true => StaleWindows::default(),
+            false => StaleWindows {
+                stale: StaleWindows::of(route_windows.stale, self.stale_while_revalidate),
+                stale_if_error: StaleWindows::of(route_windows.stale_if_error, self.stale_if_error),
+            },
+        };
         Freshness {
             ttl: ttl as u32,
             age: age as u32,
             undated: !matches!(self.date, Dated::At(_)),
-            windows: StaleWindows {
-                stale: StaleWindows::of(route_windows.stale, self.stale_while_revalidate),
-                stale_if_error: StaleWindows::of(route_windows.stale_if_error, self.stale_if_error),
-            },
+            windows,
         }
     }
 }
