@@ -16,13 +16,13 @@ pub(crate) enum Part {
     Unsatisfiable,
 }
 
-/// Returns the part of a stored 200 of `len` bytes, with validators `etag` and
-/// `last_modified`, that `request` asks for. Only GET asks: Rocket answers HEAD with the GET
+/// Returns the part of a stored 200 of `len` bytes, whose `ETag` and `Last-Modified` are
+/// `validators` (read only for an `If-Range`), that `request` asks for. Only GET asks: Rocket answers HEAD with the GET
 /// route, and a HEAD response describes the whole representation.
-pub(crate) fn requested(
+pub(crate) fn requested<'e>(
     request: &Request<'_>,
     len: u64,
-    (etag, last_modified): (Option<&str>, Option<&str>),
+    validators: impl FnOnce() -> (Option<&'e str>, Option<&'e str>),
 ) -> Part {
     let headers = request.headers();
     let Some(range) = headers.get_one("Range") else {
@@ -32,6 +32,7 @@ pub(crate) fn requested(
         return Part::Whole;
     }
     if let Some(condition) = headers.get_one("If-Range") {
+        let (etag, last_modified) = validators();
         if !if_range_matches(condition, etag, last_modified) {
             return Part::Whole;
         }

@@ -177,11 +177,10 @@ pub(crate) fn replay<'r>(
 fn whole_or_part<'r>(request: &Request<'_>, entry: &StoredResponse) -> ResponseBuilder<'r> {
     let len = entry.body().len();
     let part = match entry.status() {
-        200 => {
+        200 => range::requested(request, len as u64, || {
             let validators = policy::Validators::among(entry.headers());
-            let validators = (validators.etag, validators.last_modified);
-            range::requested(request, len as u64, validators)
-        }
+            (validators.etag, validators.last_modified)
+        }),
         _ => Part::Whole,
     };
     let mut builder = Response::build();

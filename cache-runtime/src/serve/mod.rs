@@ -243,9 +243,9 @@ impl<'r> Flow<'r> {
         let mut leases = Leases::new(cache, key);
         let mut passing = false;
         // Leading the others, a request whose answer they cannot share would hand them nothing:
-        // each would then run the handler itself.
-        let alone = policy::client_forbids_store(request)
-            || (options.public && request.headers().contains("Authorization"));
+        // each would then run the handler itself. Asked only past the near tier, which serves
+        // fresh entries alone (no run to lead).
+        let mut alone = false;
         let fetched = match cache.near_hit(leases.key()).filter(|_| !refresh) {
             Some(near) => {
                 options.stats.near_hit(cache.counters());
@@ -254,6 +254,8 @@ impl<'r> Flow<'r> {
             None => {
                 // A key in hit-for-pass takes no lease: other instances would wait for it.
                 passing = cache.flights().passing(leases.key());
+                alone = policy::client_forbids_store(request)
+                    || (options.public && request.headers().contains("Authorization"));
                 let lease = lease.filter(|_| !refresh && !passing && !alone);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
