@@ -15,7 +15,8 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::tokio::sync::Notify;
 use rocket::{get, routes, uri, State};
-use rocket_route_cache::{cached_route, Cache, Config, InvalidationError};
+use rocket_route_cache::invalidation::InvalidationError;
+use rocket_route_cache::{cached_route, Cache, Config};
 
 #[cached_route(ttl = 600, vary = ["Accept-Language"], tags = ["articles", "article:{id}"])]
 #[get("/articles/<id>?<format>")]

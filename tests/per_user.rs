@@ -439,7 +439,9 @@ async fn a_bad_uri_in_a_batch_invalidates_nothing() {
     assert!(
         matches!(
             refused,
-            Err(rocket_route_cache::InvalidationError::BadUri(_))
+            Err(rocket_route_cache::invalidation::InvalidationError::BadUri(
+                _
+            ))
         ),
         "{refused:?}"
     );

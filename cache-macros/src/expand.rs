@@ -49,7 +49,8 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
     } = function;
     let attributes = Attributes::sort(attrs);
     let inner_function = inner_function(&sig, &attributes, &block);
-    let run = inner_call(&sig);
+    let run = inner_call(&sig, paths);
+    let note = note_unchanged(paths);
     let (outer_sig, return_span) = outer_signature(sig, paths);
     let serve_call = serve_call(return_span, paths);
     let outer_attrs = &attributes.outer;
@@ -64,7 +65,12 @@ pub(crate) fn expand(args: &Args, function: ItemFn) -> TokenStream {
             #(#guard_checks)*
             static __CACHE_OPTIONS: #route_options = #options;
             let __cache_scope = #scope;
-            let __cache_run = async move { #run };
+            let __cache_answering = __cache_request;
+            let __cache_run = async move {
+                let __cache_answer = #run;
+                #note
+                __cache_answer
+            };
             #serve_call
         }
 
@@ -138,17 +144,45 @@ fn inner_function(sig: &Signature, attributes: &Attributes, block: &Block) -> To
 }
 
 /// Returns the inner function called with the outer one's parameters, awaited if it is async.
-fn inner_call(sig: &Signature) -> TokenStream {
+fn inner_call(sig: &Signature, paths: &Paths) -> TokenStream {
     let name = inner_name();
+    let rebind = paths.item("Rebind");
     let arguments = sig.inputs.iter().filter_map(|input| match input {
         FnArg::Typed(typed) => handler::parameter_name(typed),
         FnArg::Receiver(_) => None,
     });
+    // Each argument passes through `Rebind` when the body runs, after the cache decided: an
+    // `Option<Validators>` (by resolved type) is `Some` only when the run revalidates. Each in
+    // a statement of its own, so that no `Rebind` lives across the handler's awaits.
+    let arguments: Vec<&Ident> = arguments.collect();
+    let traits = [paths.item("RebindValidators"), paths.item("RebindAny")];
     let call = quote!(#name(#(#arguments),*));
-    match sig.asyncness {
+    let call = match sig.asyncness {
         Some(_) => quote!(#call.await),
         None => call,
-    }
+    };
+    quote!({
+        #(
+            #[allow(unused_imports)]
+            use #traits as _;
+        )*
+        #(let #arguments = (&#rebind::new(#arguments)).rebind();)*
+        #call
+    })
+}
+
+/// Returns the statement that notes a handler's `Err(Status::NotModified)` for the request
+/// path (by the answer's resolved type; nothing for any other answer).
+fn note_unchanged(paths: &Paths) -> TokenStream {
+    let answer = paths.item("Answer");
+    let traits = [paths.item("NoteUnchanged"), paths.item("NoteAny")];
+    quote!({
+        #(
+            #[allow(unused_imports)]
+            use #traits as _;
+        )*
+        (&#answer(&__cache_answer)).note(__cache_answering.request());
+    })
 }
 
 /// Returns the user's signature made the generated handler's: async, taking the cache's request

@@ -52,7 +52,7 @@ impl Paths {
         quote!(#root::__private)
     }
 
-    fn item(&self, name: &str) -> TokenStream {
+    pub(crate) fn item(&self, name: &str) -> TokenStream {
         let private = self.private();
         let name = proc_macro2::Ident::new(name, Span::call_site());
         quote!(#private::#name)
@@ -137,7 +137,7 @@ impl Paths {
 
     pub(crate) fn invalidation_error(&self) -> TokenStream {
         let root = &self.root;
-        quote!(#root::InvalidationError)
+        quote!(#root::invalidation::InvalidationError)
     }
 
     /// Returns `__private::Route<..>`: what the route's key holds, as the type-level flags guard

@@ -109,9 +109,9 @@ mod util;
 
 pub use cache::{invalidate, invalidate_all, invalidate_tag, Cache, Invalidation};
 pub use fairing::CacheFairing;
-pub use invalidation::targets::InvalidationError;
 pub use route::guard_check::{KeyedGuard, SharedGuard};
 pub use route::responder_check::SharedResponder;
+pub use route::validators::Validators;
 pub use settings::Config;
 
 /// The rest of the configuration: what [`Config`] is checked against, the CDN header for
@@ -351,6 +351,9 @@ pub mod __private {
     pub use crate::route::options::RouteOptions;
     pub use crate::route::param_check::{key_part, seconds, tag_part};
     pub use crate::route::responder_check::check_responder;
+    pub use crate::route::validators::{
+        Answer, NoteAny, NoteUnchanged, Rebind, RebindAny, RebindValidators,
+    };
     pub use crate::serve::responder::{respond, Cached, Opaque};
     pub use crate::serve::serve;
 

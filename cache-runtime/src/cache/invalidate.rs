@@ -187,7 +187,7 @@ impl Cache {
 /// ```no_run
 /// # use rocket::{get, uri};
 /// # #[get("/articles/<id>")] fn article(id: u32) -> String { id.to_string() }
-/// # async fn f() -> Result<(), rocket_route_cache::InvalidationError> {
+/// # async fn f() -> Result<(), rocket_route_cache::invalidation::InvalidationError> {
 /// rocket_route_cache::invalidate(uri!(article(5))).await?;
 /// rocket_route_cache::invalidate("/articles/5").await?;
 /// # Ok(()) }

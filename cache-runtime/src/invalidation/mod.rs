@@ -12,4 +12,4 @@ mod surrogate;
 pub(crate) mod targets;
 
 pub use self::surrogate::surrogate_key;
-pub use self::targets::{InvalidationUri, RouteEntries};
+pub use self::targets::{InvalidationError, InvalidationUri, RouteEntries};

@@ -9,6 +9,14 @@ pub struct CacheRequest<'r> {
     pub(crate) request: &'r Request<'r>,
 }
 
+impl<'r> CacheRequest<'r> {
+    /// Returns the request, for the generated code.
+    #[doc(hidden)]
+    pub fn request(&self) -> &'r Request<'r> {
+        self.request
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for CacheRequest<'r> {
     type Error = std::convert::Infallible;

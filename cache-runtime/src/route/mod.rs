@@ -8,3 +8,4 @@ pub(crate) mod guard_key;
 pub(crate) mod options;
 pub(crate) mod param_check;
 pub(crate) mod responder_check;
+pub(crate) mod validators;

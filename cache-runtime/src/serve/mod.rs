@@ -36,6 +36,7 @@ use crate::outcome::Served;
 use crate::rate_limited_log;
 use crate::route::guard::CacheRequest;
 use crate::route::options::RouteOptions;
+use crate::route::validators;
 use crate::settings::Config;
 pub(crate) use crate::util::unix_now;
 
@@ -119,7 +120,10 @@ where
         Coalesced::Answered(reply) => return Cached::new(reply.map(tagged)),
         Coalesced::Runs(flow, leader) => (flow, leader),
     };
-    let outcome = respond(handler.await, request).map(shorten);
+    if let Some(entry) = &run.revalidates {
+        validators::revalidating(request, stored_validators(entry));
+    }
+    let outcome = outcome_of(request, &run, handler.await, respond);
     let finished = flow.finish(run, leader, outcome);
     Cached::new(Box::pin(finished).await.map(tagged))
 }
@@ -184,6 +188,9 @@ struct Run {
     lease: Lease,
     /// An expired entry that stands in for a failing handler (`stale_if_error`).
     fallback: Option<Arc<StoredResponse>>,
+    /// The stored entry this run revalidates: the handler's `Validators` are its, and a 304
+    /// from the handler refreshes it instead of rendering it again.
+    revalidates: Option<Arc<StoredResponse>>,
     /// Whether this run may wait for another or lead others: not for a client's `no-cache`,
     /// nor for a key in hit-for-pass.
     coalesces: bool,
@@ -321,6 +328,7 @@ impl<'r> Flow<'r> {
             store,
             lease,
             fallback: None,
+            revalidates: None,
             coalesces: !looked.refresh && !looked.passing && !looked.alone,
             passing: looked.passing,
             alone: looked.alone,
@@ -375,6 +383,11 @@ impl<'r> Flow<'r> {
         let (stale, stale_if_error) = stale_windows(&entry);
         if stored_for < ttl || (stale.max(stale_if_error) == 0 && !soft_purged) {
             return Decision::Serve(self.serve_entry(&entry, now, Served::Hit, Source::Cache));
+        }
+        // Past its freshness, a stored success is revalidated by the run that follows: the
+        // handler may answer 304.
+        if (200..300).contains(&entry.status()) && entry.for_catcher().is_none() {
+            run.revalidates = Some(Arc::clone(&entry));
         }
         if stored_for < ttl + stale {
             // Stale while revalidating: every request is served the stale entry at once; the
@@ -553,6 +566,10 @@ impl<'r> Flow<'r> {
         self.options
             .stats
             .outcome(self.cache.counters(), Served::Miss);
+        if let (Some(stored), Some(updates)) = (&run.revalidates, unchanged(&outcome)) {
+            let stored = Arc::clone(stored);
+            return Ok(self.keep_revalidated(run, leader, &stored, &updates).await);
+        }
         let mut response = match outcome {
             Ok(response) => response,
             Err(status) => return self.hand_to_catcher(run, leader, status).await,
@@ -588,6 +605,48 @@ impl<'r> Flow<'r> {
         let marked = (x_cache, Served::Miss, cache_status);
         mark_for_catcher(self.request, marked, None, self.options);
         Err(status)
+    }
+
+    /// Answers with `stored`, which the handler said has not changed (304, its fields
+    /// `updates`): refreshed and stored when it may be (RFC 9111 4.3.4), else served as it is,
+    /// once. A client whose own conditional matches gets a 304.
+    async fn keep_revalidated(
+        &mut self,
+        run: Run,
+        leader: Option<Leader>,
+        stored: &Arc<StoredResponse>,
+        updates: &[(String, String)],
+    ) -> Response<'r> {
+        let kept = match self.store_budget(&run) {
+            Ok(at) => {
+                let (cache, request, key, options) =
+                    (self.cache, self.request, self.key(), self.options);
+                store::store_revalidated(cache, request, key, options, at, stored, updates).await
+            }
+            Err(why) => Stored::Skipped(why),
+        };
+        let cache_status = self.settle(&run, leader, &kept, 304).await;
+        let entry = match &kept {
+            Stored::Entry { entry, .. } => Arc::clone(entry),
+            Stored::Refused(_) | Stored::Skipped(_) => Arc::clone(stored),
+        };
+        let (now, x_cache) = (unix_now(), self.cache.config().x_cache_header);
+        let mut response = replay(
+            self.request,
+            &entry,
+            now,
+            x_cache,
+            Served::Miss,
+            cache_status,
+        );
+        let remaining = u64::try_from(freshness_left(&entry, now)).unwrap_or(0);
+        add_downstream(
+            &mut response,
+            self.options.downstream,
+            remaining,
+            self.private,
+        );
+        response
     }
 
     /// Returns the stamp `run` stores with and what a store may take of the request's cache
@@ -654,6 +713,45 @@ impl<'r> Flow<'r> {
         let x_cache = self.cache.config().x_cache_header;
         mark(&mut response, x_cache, Served::Miss, cache_status);
         response
+    }
+}
+
+/// Returns the response the handler's `answer` makes: a 304 when it answered
+/// `Err(Status::NotModified)` to a run that revalidates (a status Rocket's responders refuse).
+fn outcome_of<'r, 'o: 'r, R>(
+    request: &'r Request<'r>,
+    run: &Run,
+    answer: R,
+    respond: impl FnOnce(R, &'r Request<'r>) -> response::Result<'o>,
+) -> Reply<'r> {
+    match run.revalidates.is_some() && validators::said_unchanged(request) {
+        true => Err(Status::NotModified),
+        false => respond(answer, request).map(shorten),
+    }
+}
+
+/// Returns the validators `entry` stores, for the handler that revalidates it.
+fn stored_validators(entry: &StoredResponse) -> validators::Stored {
+    let found = policy::Validators::among(entry.headers());
+    validators::Stored {
+        etag: found.etag.map(str::to_owned),
+        last_modified: found.last_modified.map(str::to_owned),
+    }
+}
+
+/// Returns the fields of a handler's answer that says the revalidated entry has not changed: a
+/// response with status 304, or `Err(Status::NotModified)` (no fields).
+fn unchanged(outcome: &Reply<'_>) -> Option<Vec<(String, String)>> {
+    match outcome {
+        Ok(response) if response.status() == Status::NotModified => Some(
+            response
+                .headers()
+                .iter()
+                .map(|h| (h.name.to_string(), h.value.to_string()))
+                .collect(),
+        ),
+        Err(status) if *status == Status::NotModified => Some(Vec::new()),
+        _ => None,
     }
 }
 

@@ -31,11 +31,14 @@ use rocket::response;
 use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use rocket::Request;
 
-use super::{lease_secs, shorten, unix_now, Flow, Reply, Run, Source};
+use super::{
+    lease_secs, outcome_of, stored_validators, unchanged, unix_now, Flow, Reply, Run, Source,
+};
 use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
 use crate::flight::Leader;
 use crate::outcome::Served;
+use crate::route::validators;
 
 /// The flight a stale reply leads while its body drains, given up after a bound.
 ///
@@ -152,7 +155,10 @@ impl<'r> Flow<'r> {
                 self.leases.finish(false).await;
                 return;
             }
-            let outcome = respond(handler.await, request).map(shorten);
+            if let Some(entry) = &run.revalidates {
+                validators::revalidating(request, stored_validators(entry));
+            }
+            let outcome = outcome_of(request, &run, handler.await, respond);
             self.refreshed(run, leader, outcome).await;
         };
         // A bare 304, or a stored failure for Rocket's catcher: no body of ours is read, so
@@ -188,6 +194,13 @@ impl<'r> Flow<'r> {
     /// Ends the refresh: the response stored when it may be, this process's waiters told, the
     /// leases given back. The client has its answer already.
     async fn refreshed(mut self, run: Run, leader: Leader, outcome: Reply<'r>) {
+        if let (Some(stored), Some(updates)) = (&run.revalidates, unchanged(&outcome)) {
+            let stored = Arc::clone(stored);
+            let _ = self
+                .keep_revalidated(run, Some(leader), &stored, &updates)
+                .await;
+            return;
+        }
         let mut response = match outcome {
             Ok(response) => response,
             // Stored for its catcher when listed, like a miss's failure.

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rocket::http::Status;
+use rocket::http::{Header, Status};
 use rocket::tokio::io::AsyncReadExt;
 use rocket::{Request, Response};
 
@@ -124,6 +124,61 @@ pub(super) async fn store_for_catcher(
         Err(refusal) => {
             refused(cache, options, refusal);
             Stored::Refused(Refusal::Status)
+        }
+    }
+}
+
+/// Stores `stored` again, refreshed by a handler's 304 (RFC 9111 4.3.4): each field the 304
+/// carries replaces the stored ones of its name (`Content-Length` and the fields no entry keeps
+/// excepted), and its freshness starts again now, read from the merged fields as a miss's is.
+/// The body is the stored one. Refused as a miss would be when the merged fields forbid it.
+pub(super) async fn store_revalidated(
+    cache: &Cache,
+    request: &Request<'_>,
+    key: &CacheKey,
+    options: &RouteOptions,
+    (stamp, budget): (Generation, Duration),
+    stored: &StoredResponse,
+    updates: &[(String, String)],
+) -> Stored {
+    let updated = |name: &str| {
+        updates
+            .iter()
+            .any(|(field, _)| field.eq_ignore_ascii_case(name))
+    };
+    let kept = updates
+        .iter()
+        .filter(|(name, _)| policy::is_stored_header(name))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
+    // The 304 is a response made now: without a `Date` of its own, it is dated now, so that
+    // the stored `Date` does not age the refreshed entry.
+    let received = SystemTime::now();
+    let dated = updated("Date");
+    let mut headers: Vec<(String, String)> = stored
+        .headers()
+        .filter(|(name, _)| !updated(name) || !policy::is_stored_header(name))
+        .filter(|(name, _)| dated || !name.eq_ignore_ascii_case("Date"))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    headers.extend(kept.cloned());
+    if !dated {
+        headers.push(("Date".to_owned(), httpdate::fmt_http_date(received)));
+    }
+    let pairs = || headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let fields = || pairs().map(|(name, value)| Header::new(name, value));
+    let authorized = request.headers().contains("Authorization");
+    let status = stored.status();
+    let verdict =
+        policy::check_headers(status, fields(), options, received, authorized).and_then(|fresh| {
+            let lifetime = lifetime(&fresh, received);
+            StoredResponse::response(status, pairs(), stored.body(), lifetime, stamp)
+                .map_err(|_| Refusal::Unframeable)
+        });
+    match verdict {
+        Ok(entry) => write(cache, key, options, entry, budget).await,
+        Err(refusal) => {
+            refused(cache, options, refusal);
+            Stored::Refused(refusal)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Tags and typed invalidation compile warning-free, used from a handler and from a task.
 #![deny(warnings, unused, nonstandard_style, rust_2018_idioms)]
 
-use rocket_route_cache::{cached_route, Cache, Invalidation, InvalidationError};
+use rocket_route_cache::invalidation::InvalidationError;
+use rocket_route_cache::{cached_route, Cache, Invalidation};
 use rocket::http::Status;
 use rocket::{get, post, routes, uri};
 

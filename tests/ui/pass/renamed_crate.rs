@@ -28,7 +28,7 @@ async fn list(page: u32, cache: &web::cache::Cache) -> String {
 }
 
 async fn invalidate() {
-    let _: Result<(), my_cache::InvalidationError> = article::invalidate(1).await;
+    let _: Result<(), my_cache::invalidation::InvalidationError> = article::invalidate(1).await;
     let _ = list::invalidate(2).await;
 }
 
