@@ -385,10 +385,13 @@ fn expiry(seconds: u32, now: u64) -> Ttl {
 }
 
 /// Returns a counter's value when it is created: random (see `generation.rs`); for the epoch, in
-/// the lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap.
+/// the lower half of the range, so that its versions, compared by order (`watch.rs`), never wrap,
+/// with its own lower half at 0.
 fn first_value(counter: &CounterId) -> u64 {
     match counter.counter() {
-        Counter::Epoch => (fresh_generation() >> 1).max(1),
+        // The upper half keys the server's mapping of names onto counters (`Slots`); a lower
+        // half that starts at 0 takes 2^32 invalidations to carry into it.
+        Counter::Epoch => ((fresh_generation() >> 1) & !0xffff_ffff).max(1 << 32),
         _ => fresh_generation(),
     }
 }
@@ -707,7 +710,7 @@ impl MemcachedStore {
         // The record of what the new epoch changed (see `watch.rs`): until it is written,
         // pollers take the version for an invalidation still under way.
         let failed = self
-            .append_changes(namespace, counter, versions, deadline)
+            .append_changes(namespace, (counter, &slots), versions, deadline)
             .await;
         bumped.unconfirmed.extend(
             failed

@@ -219,7 +219,10 @@ impl EpochWatch {
         let floor = polled.floor.load(Ordering::Relaxed);
         let epoch = polled.epoch.load(Ordering::Relaxed);
         let at = stamp.epoch;
+        // Names map onto counters by the epoch's upper half (`Slots`): an entry stamped under
+        // another mapping is never vouched for by this one's records.
         let current = at >= floor
+            && at >> 32 == epoch >> 32
             && at <= epoch.saturating_add(SLACK)
             && match stamp.deps.listed() {
                 None => polled.latest.load(Ordering::Relaxed) <= at,
@@ -264,7 +267,11 @@ impl EpochWatch {
             field.fetch_max(version, Ordering::Relaxed);
         };
         match progress.known {
-            Some(known) if epoch >= known && epoch - known <= SLACK => {
+            // Within one mapping of names (the epoch's upper half, see `Slots`): a change of
+            // mapping is a jump, as a restarted server's epoch is.
+            Some(known)
+                if epoch >= known && epoch - known <= SLACK && epoch >> 32 == known >> 32 =>
+            {
                 // Versions before the first one read were overwritten before they were read.
                 if records.from > known + 1 {
                     raise(&polled.floor, records.from - 1);
@@ -409,6 +416,26 @@ mod tests {
                 .collect(),
             lost: Vec::new(),
         }
+    }
+
+    /// An epoch whose lower half carries into its upper half changes the mapping of names onto
+    /// counters (`Slots`): the records after it name other slots than the entries stamped
+    /// before, which are then vouched for no more (regression: a carry left a page stale, its
+    /// invalidation recorded under the new mapping).
+    #[test]
+    fn a_change_of_mapping_vouches_for_nothing_stamped_under_the_old_one() {
+        let watch = watch();
+        let (mine, other) = (CounterId::tag("mine"), CounterId::tag("other"));
+        let base = (7 << 32) | 0xffff_fffe;
+        watch.record(0, Instant::now(), base, &Records::default());
+        assert!(watch.vouches(0, &stamp(base, &[mine])));
+        let read = records(base + 1, &[(base + 1, &other), (base + 2, &other)]);
+        watch.record(0, Instant::now(), base + 2, &read);
+        assert!(!watch.vouches(0, &stamp(base, &[mine])), "a new mapping");
+        assert!(
+            watch.vouches(0, &stamp(base + 2, &[mine])),
+            "stamped under it"
+        );
     }
 
     /// What a poll reads, applied: an entry is vouched for until a record after its epoch

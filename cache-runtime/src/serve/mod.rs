@@ -261,8 +261,7 @@ impl<'r> Flow<'r> {
             None => {
                 // A key in hit-for-pass takes no lease: other instances would wait for it.
                 passing = cache.flights().passing(leases.key());
-                alone = policy::client_forbids_store(request)
-                    || (options.public && request.headers().contains("Authorization"));
+                alone = unshareable(request, options);
                 let lease = lease.filter(|_| !refresh && !passing && !alone);
                 let expect_miss = options.misses_in_a_row.expects_miss();
                 let far = Box::pin(leases.lookup(counters, lease, expect_miss)).await;
@@ -394,7 +393,8 @@ impl<'r> Flow<'r> {
             // one that leads the key's flight in this process tries, after its reply, for the
             // companion lease that elects one refresher across instances. A request whose
             // answer may not be stored would refresh nothing: it is served, and leads no one.
-            if alone {
+            // (Asked again here: a near hit's entry may have expired since the near tier's check.)
+            if alone || unshareable(self.request, self.options) {
                 return Decision::Serve(self.serve_entry(
                     &entry,
                     now,
@@ -714,6 +714,13 @@ impl<'r> Flow<'r> {
         mark(&mut response, x_cache, Served::Miss, cache_status);
         response
     }
+}
+
+/// Returns whether `request`'s answer is not for the others: the client's `no-store`, or
+/// credentials on a `public` route.
+fn unshareable(request: &Request<'_>, options: &RouteOptions) -> bool {
+    policy::client_forbids_store(request)
+        || (options.public && request.headers().contains("Authorization"))
 }
 
 /// Returns the response the handler's `answer` makes: a 304 when it answered

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::backend::{Found, Read};
 use crate::entry::StoredResponse;
-use crate::flight::Leader;
+use crate::flight::{Leader, Role};
 use crate::outcome::Served;
 use crate::route::validators;
 
@@ -45,9 +45,10 @@ use crate::route::validators;
 /// The refresh runs only once the client has taken the reply's bytes, and a client decides
 /// when: over HTTP/2, one that opens its stream with a zero flow-control window (and never
 /// sends `WINDOW_UPDATE`) is never sent a byte, so the body is never read past its start. The
-/// flight must not wait on it: after `lease_wait`, the most any request waits for another's
-/// recomputation, a task drops the leadership, and the next request that finds the entry stale
-/// leads its own refresh. The stalled reply, if it drains later, refreshes nothing.
+/// flight must not wait on it: after `lease_wait` (at least a second), the most any request
+/// waits for another's recomputation, a task drops the leadership, and the next request that
+/// finds the entry stale leads its own refresh. The stalled reply, if it drains later, refreshes
+/// only when no other request leads the key's flight by then.
 struct Leading {
     leader: Arc<Mutex<Option<Leader>>>,
     expiry: Option<tokio::task::JoinHandle<()>>,
@@ -138,13 +139,23 @@ impl<'r> Flow<'r> {
         let request = self.request;
         let served = self.serve_entry(&entry, unix_now(), Served::Stale, Source::Cache);
         let revalidated = Arc::clone(&entry);
-        let leading = Leading::until(leader, self.cache.config().lease_wait);
+        // At least a second: a `lease_wait` of zero must not leave every refresh behind.
+        let bound = self.cache.config().lease_wait.max(Duration::from_secs(1));
+        let leading = Leading::until(leader, bound);
         let refresh = async move {
             // A reply that took longer than `lease_wait` to drain lost the flight: another
             // request refreshes (or already did).
-            let Some(leader) = leading.take() else {
-                self.leases.finish(false).await;
-                return;
+            // A reply slower to drain than the bound gave the flight up; it leads again when no
+            // other request took it meanwhile (a large page on a slow link still refreshes).
+            let leader = match leading.take() {
+                Some(leader) => leader,
+                None => match self.cache.flights().join(self.key()) {
+                    Role::Leader(leader) => leader,
+                    Role::Follower(_) => {
+                        self.leases.finish(false).await;
+                        return;
+                    }
+                },
             };
             // The lease is taken here, after the reply, so the stale answer costs what a hit
             // does; another instance holding it refreshes instead.

@@ -81,12 +81,12 @@ impl MemcachedStore {
     }
 
     /// Appends `(version, id)` to each listed server's log, `(server, version)`, within
-    /// `deadline`, `id` being `counter`'s under the mapping of that version (see `Slots`): the
-    /// servers where it was not written (or not confirmed).
+    /// `deadline`, `id` being `counter`'s under the mapping its bump used on that server (see
+    /// `Slots`): the servers where it was not written (or not confirmed).
     pub(super) async fn append_changes(
         &self,
         namespace: &str,
-        counter: CounterId,
+        (counter, slots): (CounterId, &[Slots]),
         mut pending: Vec<(usize, u64)>,
         deadline: Duration,
     ) -> Vec<(usize, BackendError)> {
@@ -124,7 +124,7 @@ impl MemcachedStore {
                     GetStatus::Hit => (got.value.unwrap_or_default(), got.item.cas),
                     _ => (Vec::new(), None),
                 };
-                let Some(id) = counter.change_id(&Slots::of_epoch(version)) else {
+                let Some(id) = slots.get(server).and_then(|slots| counter.change_id(slots)) else {
                     continue;
                 };
                 // A newer round holds the item: readers see this version as lost.
