@@ -40,6 +40,7 @@ pub(crate) struct Args {
     pub(crate) stale: Seconds,
     /// Seconds past the TTL an entry stands in for a failing handler.
     pub(crate) stale_if_error: Seconds,
+    pub(crate) keep: Seconds,
     /// The `Cache-Control` sent to browsers and caches after this one, from the entry's ttl.
     pub(crate) downstream: Downstream,
     /// The value of `downstream = ..`, as written.
@@ -69,6 +70,7 @@ impl Default for Args {
             honor_no_cache: false,
             stale: Seconds::Literal(0),
             stale_if_error: Seconds::Literal(0),
+            keep: Seconds::Literal(0),
             downstream: Downstream::Off,
             downstream_value: None,
             tags: Vec::new(),
@@ -239,6 +241,23 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             seconds => {
                 let seconds = seconds.expression("stale_if_error", &args.paths);
                 quote!(.stale_if_error(#seconds))
+            }
+        },
+    },
+    OptionSpec {
+        name: "keep",
+        form: Form::Value {
+            example: "keep = 86400",
+            read: |args, value| {
+                args.keep = values::seconds("keep", value)?;
+                Ok(())
+            },
+        },
+        emit: |args| match &args.keep {
+            Seconds::Literal(0) => TokenStream::new(),
+            seconds => {
+                let seconds = seconds.expression("keep", &args.paths);
+                quote!(.keep(#seconds))
             }
         },
     },

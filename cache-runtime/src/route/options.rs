@@ -20,6 +20,8 @@ pub struct RouteOptions {
     pub(crate) stale: u32,
     /// Seconds past the TTL an entry may stand in for a failing handler.
     pub(crate) stale_if_error: u32,
+    /// Seconds past the TTL an entry is kept to be revalidated by the handler (`Validators`).
+    pub(crate) keep: u32,
     /// The `Cache-Control` this cache sends on, for browsers and caches after it.
     pub(crate) downstream: Downstream,
     /// The key holds something of one client's by declaration (`vary_cookies`,
@@ -138,6 +140,7 @@ impl RouteOptions {
             honor_no_cache: false,
             stale: 0,
             stale_if_error: 0,
+            keep: 0,
             downstream: Downstream::Off,
             per_client: false,
             trusts_guards: false,
@@ -154,6 +157,11 @@ impl RouteOptions {
 
     pub const fn stale_if_error(mut self, seconds: u32) -> RouteOptions {
         self.stale_if_error = seconds;
+        self
+    }
+
+    pub const fn keep(mut self, seconds: u32) -> RouteOptions {
+        self.keep = seconds;
         self
     }
 

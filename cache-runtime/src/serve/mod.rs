@@ -380,7 +380,12 @@ impl<'r> Flow<'r> {
         };
         // The entry's own windows: the route's, or those its response set.
         let (stale, stale_if_error) = stale_windows(&entry);
-        if stored_for < ttl || (stale.max(stale_if_error) == 0 && !soft_purged) {
+        // Without windows, the backend holds an entry no longer than its ttl (give or take its
+        // clock): found, it is served; one kept to be revalidated (`keep`) is not.
+        let kept_to_revalidate = self.options.keep > 0;
+        if stored_for < ttl
+            || (stale.max(stale_if_error) == 0 && !soft_purged && !kept_to_revalidate)
+        {
             return Decision::Serve(self.serve_entry(&entry, now, Served::Hit, Source::Cache));
         }
         // Past its freshness, a stored success is revalidated by the run that follows: the

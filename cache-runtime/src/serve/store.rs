@@ -194,7 +194,12 @@ async fn write(
     let entry = Arc::new(entry);
     let stored = cache
         .store()
-        .set(key, Arc::clone(&entry), entry.keep(), budget)
+        .set(
+            key,
+            Arc::clone(&entry),
+            entry.keep().max(options.keep),
+            budget,
+        )
         .await;
     match &stored {
         Ok(()) => {
