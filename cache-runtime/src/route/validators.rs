@@ -140,10 +140,14 @@ impl super::guard_check::SharedGuard for Validators<'_> {}
 /// into a 500 (304 is no responder status).
 struct SaidUnchanged(std::sync::atomic::AtomicBool);
 
+/// Returns `request`'s mark of an `Err(Status::NotModified)` answer.
+fn said<'r>(request: &'r Request<'_>) -> &'r std::sync::atomic::AtomicBool {
+    &request.local_cache(|| SaidUnchanged(Default::default())).0
+}
+
 /// Returns whether `request`'s handler run answered `Err(Status::NotModified)`.
 pub(crate) fn said_unchanged(request: &Request<'_>) -> bool {
-    let said = request.local_cache(|| SaidUnchanged(Default::default()));
-    said.0.load(std::sync::atomic::Ordering::Relaxed)
+    said(request).load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A handler's answer on its way out of the generated code: an `Err(Status::NotModified)` from a
@@ -161,8 +165,7 @@ pub trait NoteUnchanged {
 impl<T> NoteUnchanged for Answer<'_, Result<T, rocket::http::Status>> {
     fn note(&self, request: &Request<'_>) {
         if matches!(self.0, Err(status) if *status == rocket::http::Status::NotModified) {
-            let said = request.local_cache(|| SaidUnchanged(Default::default()));
-            said.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            said(request).store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -85,13 +85,7 @@ pub(super) async fn store(
         }
         Err(refusal) => Err(refusal),
     };
-    match verdict {
-        Ok(entry) => Ok(write(cache, key, options, entry, budget).await),
-        Err(refusal) => {
-            refused(cache, options, refusal);
-            Ok(Stored::Refused(refusal))
-        }
-    }
+    Ok(write_or_refuse(cache, key, options, verdict, budget).await)
 }
 
 /// Stores, when the route lists `status`, that the handler's responder failed with it: a hit
@@ -119,12 +113,9 @@ pub(super) async fn store_for_catcher(
             StoredResponse::catcher_page(status.code, lifetime, stamp)
                 .map_err(|_| Refusal::Unframeable)
         });
-    match verdict {
-        Ok(entry) => write(cache, key, options, entry, budget).await,
-        Err(refusal) => {
-            refused(cache, options, refusal);
-            Stored::Refused(Refusal::Status)
-        }
+    match write_or_refuse(cache, key, options, verdict, budget).await {
+        Stored::Refused(_) => Stored::Refused(Refusal::Status),
+        stored => stored,
     }
 }
 
@@ -174,6 +165,17 @@ pub(super) async fn store_revalidated(
             StoredResponse::response(status, pairs(), stored.body(), lifetime, stamp)
                 .map_err(|_| Refusal::Unframeable)
         });
+    write_or_refuse(cache, key, options, verdict, budget).await
+}
+
+/// Writes the entry the policy's `verdict` allows, or counts and logs its refusal.
+async fn write_or_refuse(
+    cache: &Cache,
+    key: &CacheKey,
+    options: &RouteOptions,
+    verdict: Result<StoredResponse, Refusal>,
+    budget: Duration,
+) -> Stored {
     match verdict {
         Ok(entry) => write(cache, key, options, entry, budget).await,
         Err(refusal) => {
